@@ -1,0 +1,62 @@
+"""Records that pass between stages: frozen dataclasses with named shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Span:
+    """A labelled run of words: words[first:last] (last exclusive)."""
+
+    label: str
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One corpus sentence, as read and validated by `pipeline.corpus`.
+
+    `words` are character ranges into `text` (end exclusive), in order and
+    non-overlapping; `spans` index into `words`. `source` is the file and
+    1-based line the sentence came from, for error messages.
+    """
+
+    id: str
+    text: str
+    words: tuple[tuple[int, int], ...]
+    spans: tuple[Span, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    source: tuple[str, int] = ("", 0)
+
+    @property
+    def word_texts(self) -> list[str]:
+        """The words as strings, in order."""
+        return [self.text[a:b] for a, b in self.words]
+
+
+@dataclass(frozen=True)
+class Skip:
+    """A corpus item that was left out, and why; counted in the run's summary."""
+
+    source: tuple[str, int]
+    reason: str  # a short category, e.g. "duplicate id"; summaries count by it
+    detail: str = ""  # the particulars, e.g. which id and where it was first seen
+    id: str | None = None
+
+
+@dataclass
+class CorpusReport:
+    """What reading a corpus produced: the sentences, in corpus order, and the skips."""
+
+    sentences: list[Sentence]
+    skipped: list[Skip] = field(default_factory=list)
+
+    def skip_counts(self) -> dict[str, int]:
+        """Skips counted by reason, sorted by reason."""
+        counts: dict[str, int] = {}
+        for skip in self.skipped:
+            counts[skip.reason] = counts.get(skip.reason, 0) + 1
+        return dict(sorted(counts.items()))
