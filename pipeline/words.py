@@ -47,3 +47,93 @@ def locate_words(text: str, forms: list[str]) -> tuple[tuple[int, int], ...] | N
         spans.append((start, start + len(form)))
         pos = start + len(form)
     return tuple(spans)
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> int:
+    """Characters shared by two ranges."""
+    return max(0, min(a[1], b[1]) - max(a[0], b[0]))
+
+
+def align_tokens(words: tuple[tuple[int, int], ...], offsets: list[tuple[int, int]],
+                 special: list[bool]) -> tuple[list[int], list[int]]:
+    """Map each model token to a word index (-1 for special tokens).
+
+    A token goes to the word it overlaps most (the first on a tie); a token
+    that overlaps no word (e.g. GPT-2's lone-space token) goes to the next word,
+    or the last word when none follows. Returns (word_index per token, and the
+    words that received no token at all).
+    """
+    index: list[int] = []
+    w = 0
+    for (start, end), is_special in zip(offsets, special, strict=True):
+        if is_special or not words:
+            index.append(-1)
+            continue
+        # advance past words that end before this token starts: tokens come in text order
+        while w < len(words) - 1 and words[w][1] <= start:
+            w += 1
+        best, best_overlap = w, _overlap(words[w], (start, end))
+        k = w + 1
+        while k < len(words) and words[k][0] < end:
+            ov = _overlap(words[k], (start, end))
+            if ov > best_overlap:
+                best, best_overlap = k, ov
+            k += 1
+        if best_overlap == 0 and words[best][1] <= start:
+            best = len(words) - 1  # a token past the last word's end
+        index.append(best)
+    used = set(index)
+    return index, [i for i in range(len(words)) if i not in used]
+
+
+def merge_tokenless(words: tuple[tuple[int, int], ...], tokenless: list[int]) -> tuple[
+        tuple[tuple[int, int], ...], list[int]]:
+    """Merge each word that got no token into its left neighbour (the right one for the first).
+
+    Returns the merged words and, for every old word, its new index, so that
+    every remaining word owns at least one token.
+    """
+    if not tokenless:
+        return words, list(range(len(words)))
+    drop = set(tokenless)
+    if len(drop) == len(words):
+        raise ValueError("no word received a token")
+    keep = [i for i in range(len(words)) if i not in drop]
+    new_of_old, merged = [], []
+    for i in range(len(words)):
+        if i in drop:
+            # the nearest kept word on the left, else the first kept word
+            left = [k for k in keep if k < i]
+            target = keep.index(left[-1]) if left else 0
+        else:
+            target = keep.index(i)
+        new_of_old.append(target)
+    for j, k in enumerate(keep):
+        members = [i for i, t in enumerate(new_of_old) if t == j]
+        merged.append((words[min(members)][0], words[max(members)][1]))
+    assert all(a < b for a, b in merged)
+    return tuple(merged), new_of_old
+
+
+def word_maps(attention: np.ndarray, word_index: np.ndarray, n_words: int) -> tuple[
+        np.ndarray, np.ndarray]:
+    """Token-level attention (L, H, T, T) -> word-level (L, H, W, W) and special share (L, H, W).
+
+    Clark et al. (2019): columns (attended, "to") are summed over a word's
+    tokens, rows (attending, "from") averaged over them. Attention paid to
+    special tokens is not a word's: it is returned as each from-word's share,
+    so that a word row plus its special share sums to the token rows' sum, 1.
+    """
+    n_layers, n_heads, n_tok, _ = attention.shape
+    word_index = np.asarray(word_index)
+    real = word_index >= 0
+    # one-hot token -> word membership, (T, W); special tokens have no word
+    member = np.zeros((n_tok, n_words), dtype=np.float32)
+    member[np.flatnonzero(real), word_index[real]] = 1.0
+    counts = member.sum(axis=0)  # tokens per word, (W,)
+    to_words = attention @ member  # (L, H, T, W): sum over the attended word's tokens
+    words = np.einsum("tw,lhtv->lhwv", member, to_words) / counts[None, None, :, None]  # (L, H, W, W)
+    special_to = attention[..., ~real].sum(axis=-1) if (~real).any() else np.zeros(
+        attention.shape[:3], np.float32)  # (L, H, T)
+    special = (special_to @ member) / counts  # (L, H, W): mean over the from-word's tokens
+    return words.astype(np.float32), special.astype(np.float32)
