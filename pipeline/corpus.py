@@ -374,24 +374,21 @@ def read_corpus(path: str | Path, *, on_error: Literal["raise", "skip"] = "raise
             )
     if not sentences:
         raise CorpusError(path, None, _why_empty(path, skipped))
-    report = CorpusReport(sentences, skipped)
-    counts = ", ".join(f"{reason}: {n}" for reason, n in report.skip_counts().items())
-    log.info(
-        "read %d sentences from %s (%d skipped%s)",
-        len(sentences),
-        path,
-        len(skipped),
-        f": {counts}" if counts else "",
-    )
-    return report
+    log.info("read %d sentences from %s; %s", len(sentences), path, _skip_summary(skipped))
+    return CorpusReport(sentences, skipped)
+
+
+def _skip_summary(skipped: list[Skip]) -> str:
+    """`N skipped (reason: n, ...)`, for the closing log line and error messages."""
+    counts = CorpusReport([], skipped).skip_counts()
+    reasons = ", ".join(f"{reason}: {n}" for reason, n in counts.items())
+    return f"{len(skipped)} skipped" + (f" ({reasons})" if reasons else "")
 
 
 def _why_empty(path: Path, skipped: list[Skip]) -> str:
     """The cause for a file that gave no sentences."""
     if skipped:
-        counts = CorpusReport([], skipped).skip_counts()
-        reasons = ", ".join(f"{reason}: {n}" for reason, n in counts.items())
-        return f"no sentences: all {len(skipped)} items were skipped ({reasons})"
+        return f"no sentences: all items were skipped, {_skip_summary(skipped)}"
     if path.stat().st_size == 0:
         return "no sentences: the file is empty"
     return "no sentences: the file has only blank lines"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import pipeline
 from pipeline.corpus import bundled_corpus_path, list_readers, read_corpus
 from pipeline.errors import CorpusError
 from pipeline.records import Span
@@ -116,7 +117,10 @@ def test_readers_registry_and_whole_file_errors(tmp_path):
 
 def test_all_items_skipped_still_raises(tmp_path):
     path = write(tmp_path, "c.jsonl", b"{\n[]\n")
-    with pytest.raises(CorpusError, match=r"no sentences: all 2 items were skipped"):
+    with pytest.raises(
+        CorpusError,
+        match=r"no sentences: all items were skipped, 2 skipped \(bad json: 1, not an object: 1\)",
+    ):
         read_corpus(path, on_error="skip")
 
 
@@ -397,6 +401,15 @@ def test_bundled_corpus_reads_cleanly():
         assert (adult.first, adult.last, child.last) == (0, child.first, len(s.words)), s.id
         assert s.text.startswith(f"<{adult.label}> ") and s.word_texts[child.first] == "<CHI>", s.id
         assert s.meta["child_speaker_role"] == "Target_Child", s.id
+
+
+def test_bundled_corpus_path_prefers_the_installed_package(tmp_path, monkeypatch):
+    assert bundled_corpus_path() == REPO / "data" / "sarah_pairs.jsonl"  # a source checkout
+    packaged = tmp_path / "pipeline" / "data" / "sarah_pairs.jsonl"  # a wheel: force-included
+    packaged.parent.mkdir(parents=True)
+    packaged.write_bytes(b"")
+    monkeypatch.setattr(pipeline, "__file__", str(tmp_path / "pipeline" / "__init__.py"))
+    assert bundled_corpus_path() == packaged
 
 
 def test_example_corpus_script_reproduces_the_bundled_file(tmp_path):
