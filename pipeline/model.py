@@ -133,6 +133,9 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
                revision: str | None = None) -> LoadedModel:
     """Load a model with eager attention; None (or 'default') means the embedded default model."""
     from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # our own bar is the one that matters
 
     embedded = name in (None, "", "default")
     source = default_model_path() if embedded else name

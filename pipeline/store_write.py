@@ -20,8 +20,8 @@ from pipeline.store import (
     CODES_CHUNK,
     INDEX_ARRAYS,
     MEASURES,
-    create_store,
     crc32,
+    create_store,
     open_group_meta,
 )
 

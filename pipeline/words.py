@@ -98,20 +98,18 @@ def merge_tokenless(words: tuple[tuple[int, int], ...], tokenless: list[int]) ->
     drop = set(tokenless)
     if len(drop) == len(words):
         raise ValueError("no word received a token")
-    keep = [i for i in range(len(words)) if i not in drop]
-    new_of_old, merged = [], []
-    for i in range(len(words)):
-        if i in drop:
-            # the nearest kept word on the left, else the first kept word
-            left = [k for k in keep if k < i]
-            target = keep.index(left[-1]) if left else 0
+    merged: list[tuple[int, int]] = []
+    new_of_old: list[int] = []
+    lead_start = None  # tokenless words before the first kept word join it
+    for i, (a, b) in enumerate(words):
+        if i in drop and merged:
+            merged[-1] = (merged[-1][0], b)
+        elif i in drop:
+            lead_start = a if lead_start is None else lead_start
         else:
-            target = keep.index(i)
-        new_of_old.append(target)
-    for j, k in enumerate(keep):
-        members = [i for i, t in enumerate(new_of_old) if t == j]
-        merged.append((words[min(members)][0], words[max(members)][1]))
-    assert all(a < b for a, b in merged)
+            merged.append((a if lead_start is None else lead_start, b))
+            lead_start = None
+        new_of_old.append(max(len(merged) - 1, 0))
     return tuple(merged), new_of_old
 
 

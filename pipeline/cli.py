@@ -1,0 +1,167 @@
+"""The command line: parse flags, load the config, call the stages. Nothing else lives here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from pipeline import __version__
+from pipeline.config import Config, load_config
+
+log = logging.getLogger("pipeline")
+
+CORPUS = click.option("--corpus", type=click.Path(dir_okay=False),
+                      help="Corpus file: .txt, .jsonl or .conllu [default: the bundled example].")
+MODEL = click.option("--model", help="Hugging Face id or local model folder [default: the "
+                                     "embedded all-MiniLM-L6-v2].")
+STORE = click.option("--store", type=click.Path(), help="The Zarr store [default: OUT/atlas.zarr].")
+SITE = click.option("--site", type=click.Path(), help="The site folder [default: OUT/site].")
+OPTIONS = {
+    "revision": click.option("--revision", help="Hub revision (commit, tag, branch) of --model."),
+    "batch_size": click.option("--batch-size", type=int, help="Sentences per forward pass [64]."),
+    "device": click.option("--device", help="auto, cpu, cuda or cuda:N [auto]."),
+    "dtype": click.option("--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]),
+                          help="Model dtype; auto = float16 on CUDA, float32 on CPU."),
+    "on_error": click.option("--on-error", type=click.Choice(["raise", "skip"]),
+                             help="A bad corpus item stops the run (raise) or is skipped and "
+                                  "counted (skip) [raise]."),
+    "wait": click.option("--wait", type=float, help="Seconds to wait for another run's lock "
+                                                    "on the store [0: refuse at once]."),
+    "domain": click.option("--domain", type=float, nargs=2, metavar="LOW HIGH",
+                           help="Colour-bar domain; values above are clamped [0.0 0.3]."),
+    "measure_label": click.option("--measure-label", help="Colour-bar title [saliency]."),
+}
+
+
+def _options(*names):
+    """Apply the named shared options to a command."""
+    def decorate(func):
+        for name in reversed(names):
+            func = OPTIONS[name](func)
+        return func
+    return decorate
+
+
+def _config(ctx: click.Context, **flags) -> Config:
+    """The config file (--config or ./atlas.toml) overridden by the flags given."""
+    return load_config(ctx.obj["config"], flags)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="attention-atlas")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False),
+              help="Settings file [default: ./atlas.toml when present].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars; warnings and the summary only.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, quiet: bool, verbose: bool) -> None:
+    """Attention Atlas: every attention head of a transformer, over a whole corpus, as a static site.
+
+    `attention-atlas run` with no arguments runs the bundled example corpus through
+    the embedded default model into build/atlas.zarr and build/site/.
+    """
+    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    ctx.obj = {"config": config_path, "progress": not quiet}
+
+
+def _extract(cfg: Config, progress: bool) -> None:
+    """Read the corpus, load the model, extract into the store, print the summary."""
+    from pipeline.corpus import bundled_corpus_path, read_corpus
+    from pipeline.extract import extract
+    from pipeline.model import load_model
+
+    corpus = cfg.corpus or str(bundled_corpus_path())
+    report = read_corpus(corpus, on_error=cfg.on_error)
+    for skip in report.skipped:
+        log.warning("skipped %s:%d: %s: %s", *skip.source, skip.reason, skip.detail)
+    loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, revision=cfg.revision)
+    summary = extract(report.sentences, cfg.store_path, loaded, batch_size=cfg.batch_size,
+                      lock_wait=cfg.wait, progress=progress, skipped=report.skipped)
+    click.echo(f"extract: {summary} -> {cfg.store_path}")
+
+
+def _build(cfg: Config, progress: bool) -> None:
+    """Build the site from the store and print the summary."""
+    from pipeline.site import build_site
+
+    summary = build_site(cfg.store_path, cfg.site_path, measure_label=cfg.measure_label,
+                         domain=cfg.domain, progress=progress)
+    click.echo(f"build: {summary} -> {cfg.site_path}")
+
+
+@main.command()
+@CORPUS
+@MODEL
+@click.option("--out", type=click.Path(file_okay=False), help="Output folder [build].")
+@STORE
+@SITE
+@_options("revision", "batch_size", "device", "dtype", "on_error", "wait", "domain",
+          "measure_label")
+@click.pass_context
+def run(ctx: click.Context, **flags) -> None:
+    """Extract the corpus into the store, then build the site (the main job).
+
+    Only new or changed sentences are computed; sentences gone from the corpus
+    leave the site. Preview the result with `attention-atlas serve build/site`.
+    """
+    cfg = _config(ctx, **flags)
+    _extract(cfg, ctx.obj["progress"])
+    _build(cfg, ctx.obj["progress"])
+    click.echo(f"preview: attention-atlas serve {cfg.site_path}")
+
+
+@main.command()
+@CORPUS
+@MODEL
+@STORE
+@_options("revision", "batch_size", "device", "dtype", "on_error", "wait")
+@click.pass_context
+def extract(ctx: click.Context, **flags) -> None:
+    """Run a corpus through a model and store every layer x head attention map."""
+    _extract(_config(ctx, **flags), ctx.obj["progress"])
+
+
+@main.command()
+@STORE
+@SITE
+@_options("domain", "measure_label")
+@click.pass_context
+def build(ctx: click.Context, **flags) -> None:
+    """Build the static site from a store (the model is not needed)."""
+    _build(_config(ctx, **flags), ctx.obj["progress"])
+
+
+@main.command()
+@click.argument("site_dir", type=click.Path(exists=True, file_okay=False), default="build/site")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+def serve(site_dir: str, host: str, port: int) -> None:
+    """Preview a built site at http://HOST:PORT/ (a plain static server; Ctrl-C stops it)."""
+    from pipeline.site import serve as serve_site
+
+    click.echo(f"serving {site_dir} at http://{host}:{port}/ (Ctrl-C to stop)")
+    serve_site(site_dir, host=host, port=port)
+
+
+@main.command()
+@STORE
+@click.option("--repair", is_flag=True, help="Drop damaged sentences so the next run recomputes them.")
+@_options("wait")
+@click.pass_context
+def verify(ctx: click.Context, repair: bool, **flags) -> None:
+    """Check a store: counts, offsets, metadata and every chunk's checksum.
+
+    Exits 0 when the store is sound, 1 when it has problems (each one named).
+    """
+    from pipeline.verify import verify_store
+
+    cfg = _config(ctx, **flags)
+    report = verify_store(cfg.store_path, repair=repair, wait=cfg.wait)
+    click.echo(str(report))
+    if not report.ok and not report.repaired:
+        ctx.exit(1)
