@@ -1,0 +1,184 @@
+"""Words: the word rule, token -> word alignment, and Clark et al. (2019) word-level maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from pipeline.extract import encode
+from pipeline.records import Sentence
+from pipeline.words import align_tokens, merge_tokenless, split_words, word_maps
+
+
+def words_of(text: str) -> list[str]:
+    """The words split_words finds, as strings."""
+    return [text[a:b] for a, b in split_words(text)]
+
+
+# --- split_words -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("<CHI> painted a picture", ["<CHI>", "painted", "a", "picture"]),
+    ("<CHI>hi", ["<CHI>", "hi"]),
+    ("< CHI >", ["<", "CHI", ">"]),
+    ("who's that ?", ["who's", "that", "?"]),
+    ("don’t", ["don’t"]),
+    ("oh, yeah!", ["oh", ",", "yeah", "!"]),
+    ("...", [".", ".", "."]),
+    ("emoji 👍🏽 and 👨\u200d👩\u200d👧 x", ["emoji", "👍🏽", "and", "👨\u200d👩\u200d👧", "x"]),
+    ("שלום עולם !", ["שלום", "עולם", "!"]),
+    ("zero\u200bwidth", ["zero", "width"]),
+    ("a\u200fb", ["a", "b"]),
+    ("e\u0301te\u0301 42", ["e\u0301te\u0301", "42"]),
+    ("  \t\n", []),
+], ids=["tag", "tag-glued", "spaced-brackets", "apostrophe", "curly-apostrophe", "punctuation",
+        "ellipsis", "emoji-modifier-and-zwj", "rtl", "zero-width-space", "rtl-mark",
+        "combining-marks", "only-whitespace"])
+def test_split_words(text, expected):
+    assert words_of(text) == expected
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=100, deadline=None)
+def test_split_words_ranges_are_ordered_and_never_hold_a_separator_at_the_edge(text):
+    ranges = split_words(text)
+    ends = [0] + [b for _, b in ranges]
+    for (a, b), prev_end in zip(ranges, ends, strict=False):
+        assert prev_end <= a < b <= len(text)
+        assert not text[a].isspace() and not text[b - 1].isspace()
+
+
+# --- align_tokens ------------------------------------------------------------
+
+
+def test_align_tokens_special_tokens_get_minus_one_and_others_a_word():
+    # "<CHI> painted" as BERT cuts it: [CLS] < chi > painted [SEP]
+    words = ((0, 5), (6, 13))
+    offsets = [(0, 0), (0, 1), (1, 4), (4, 5), (6, 13), (0, 0)]
+    special = [True, False, False, False, False, True]
+    index, tokenless = align_tokens(words, offsets, special)
+    assert index == [-1, 0, 0, 0, 1, -1]
+    assert tokenless == []
+
+
+def test_align_tokens_lone_space_token_goes_to_the_next_word():
+    # GPT-2 style: "a  b" -> "a", " " (lone space), " b" with its space in the offsets
+    words = ((0, 1), (3, 4))
+    offsets = [(0, 1), (1, 2), (2, 4)]
+    index, tokenless = align_tokens(words, offsets, [False] * 3)
+    assert index == [0, 1, 1]
+    assert tokenless == []
+
+
+def test_align_tokens_trailing_token_past_the_last_word_goes_to_the_last_word():
+    index, _ = align_tokens(((0, 1), (2, 3)), [(0, 1), (2, 3), (3, 4)], [False] * 3)
+    assert index == [0, 1, 1]
+
+
+def test_align_tokens_token_spanning_two_words_goes_to_the_larger_overlap():
+    # one token "ab c" covering word "ab" (2 chars) and word "c" (1 char)
+    index, tokenless = align_tokens(((0, 2), (3, 4)), [(0, 4)], [False])
+    assert index == [0]
+    assert tokenless == [1]
+
+
+def test_align_tokens_reports_words_without_tokens():
+    index, tokenless = align_tokens(((0, 1), (2, 3), (4, 5)), [(0, 1), (4, 5)], [False, False])
+    assert index == [0, 2]
+    assert tokenless == [1]
+
+
+# --- merge_tokenless ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("tokenless", "merged", "new_of_old"), [
+    ([], ((0, 1), (2, 3), (4, 5)), [0, 1, 2]),
+    ([1], ((0, 3), (4, 5)), [0, 0, 1]),
+    ([2], ((0, 1), (2, 5)), [0, 1, 1]),
+    ([0], ((0, 3), (4, 5)), [0, 0, 1]),
+    ([0, 1], ((0, 5),), [0, 0, 0]),
+], ids=["none", "middle-joins-left", "last-joins-left", "first-joins-right", "two-leading"])
+def test_merge_tokenless(tokenless, merged, new_of_old):
+    assert merge_tokenless(((0, 1), (2, 3), (4, 5)), tokenless) == (merged, new_of_old)
+
+
+def test_merge_tokenless_refuses_when_no_word_has_a_token():
+    with pytest.raises(ValueError, match="no word received a token"):
+        merge_tokenless(((0, 1), (2, 3)), [0, 1])
+
+
+# --- word_maps (Clark et al. 2019) ------------------------------------------
+
+
+def test_word_maps_matches_a_hand_computed_example():
+    # tokens: [CLS] who 's that [SEP]  -> words: who's (tokens 1, 2), that (token 3)
+    word_index = np.array([-1, 0, 0, 1, -1])
+    a = np.array([
+        [0.5, 0.1, 0.1, 0.1, 0.2],
+        [0.1, 0.2, 0.3, 0.3, 0.1],
+        [0.2, 0.4, 0.1, 0.2, 0.1],
+        [0.3, 0.1, 0.1, 0.4, 0.1],
+        [0.2, 0.2, 0.2, 0.2, 0.2],
+    ], dtype=np.float32)[None, None]  # (L=1, H=1, T=5, T=5)
+    words, special = word_maps(a, word_index, 2)
+    # to-word: sum over its tokens; from-word: mean over its tokens
+    expected = np.array([
+        [((0.2 + 0.3) + (0.4 + 0.1)) / 2, (0.3 + 0.2) / 2],
+        [0.1 + 0.1, 0.4],
+    ], dtype=np.float32)
+    expected_special = np.array([((0.1 + 0.1) + (0.2 + 0.1)) / 2, 0.3 + 0.1], dtype=np.float32)
+    assert words.shape == (1, 1, 2, 2) and words.dtype == np.float32
+    np.testing.assert_allclose(words[0, 0], expected, atol=1e-6)
+    np.testing.assert_allclose(special[0, 0], expected_special, atol=1e-6)
+    np.testing.assert_allclose(words.sum(-1) + special, 1.0, atol=1e-6)
+
+
+def test_word_maps_without_special_tokens_rows_sum_to_one():
+    rng = np.random.default_rng(0)
+    a = rng.random((2, 3, 6, 6)).astype(np.float32)
+    a /= a.sum(-1, keepdims=True)
+    words, special = word_maps(a, np.array([0, 0, 1, 2, 2, 2]), 3)
+    assert words.shape == (2, 3, 3, 3)
+    assert np.all(special == 0)
+    np.testing.assert_allclose(words.sum(-1), 1.0, atol=1e-5)
+    # one token per word on the middle word: its row is the token's row, summed per word
+    np.testing.assert_allclose(words[:, :, 1, 0], a[:, :, 2, :2].sum(-1), atol=1e-6)
+
+
+# --- properties over both tokenizers ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tokenizers(minilm, gpt2):
+    """(name, tokenizer, max_length) of the embedded MiniLM and the tiny GPT-2."""
+    return [(m.info["name"], m.tokenizer, m.info["max_length"]) for m in (minilm, gpt2)]
+
+
+@given(text=st.text(max_size=80), seed=st.integers(0, 2**32 - 1))
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_alignment_properties_for_any_text(tokenizers, text, seed):
+    words = split_words(text)
+    assume(words)
+    sentence = Sentence("s", text, words)
+    rng = np.random.default_rng(seed)
+    for name, tokenizer, max_length in tokenizers:
+        encoded, skips = encode([sentence], tokenizer, max_length)
+        if skips:  # nothing left after tokenization is a counted skip, not a record
+            assert not encoded and skips[0].reason == "no tokens"
+            continue
+        record = encoded[0].record
+        word_index, ranges = record["word_index"], record["word_ranges"]
+        n_tok, n_words = len(encoded[0].input_ids), len(ranges)
+        assert len(word_index) == n_tok == len(record["tokens"]), name
+        assert all(w == -1 or 0 <= w < n_words for w in word_index), name
+        assert set(w for w in word_index if w >= 0) == set(range(n_words)), name
+        for (a0, b0), (a1, b1) in zip(ranges, ranges[1:], strict=False):
+            assert a0 < b0 <= a1 < b1, (name, ranges)
+        assert all(0 <= a < b <= len(text) for a, b in ranges), name
+        attention = rng.random((1, 2, n_tok, n_tok)).astype(np.float32)
+        attention /= attention.sum(-1, keepdims=True)  # row-stochastic, like softmax output
+        maps, special = word_maps(attention, np.array(word_index), n_words)
+        np.testing.assert_allclose(maps.sum(-1) + special, 1.0, atol=1e-5, err_msg=name)
