@@ -1,0 +1,261 @@
+"""Build the static site from a store (Jinja pages + Vega-Lite specs), publish it atomically, serve it.
+
+Layout of a built site (all links relative, nothing loaded from outside it):
+
+    index.html                 model card, corpus summary, searchable list (reads index.json)
+    index.json                 one compact row per sentence: id, page, text, words, labels
+    sentences/<page>.html      one page per sentence: words, spans, meta as safe JSON
+    data/<page>.bin            its word-level maps + special shares, 8-bit codes, gzipped
+    assets/vega.js             Vega + Vega-Lite + vega-embed, from vl_convert.javascript_bundle
+    assets/grid.vl.json        the layer x head grid spec (shared by every sentence)
+    assets/detail.vl.json      the word x word heatmap spec (shared by every sentence)
+    assets/*.js, *.css         the page scripts and style, copied from site_templates/assets
+    .atlas-site                marker: this folder is an atlas site and may be replaced
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import logging
+import os
+import shutil
+import tempfile
+import time
+import urllib.parse
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import jinja2
+import vl_convert
+from markupsafe import Markup
+from tqdm import tqdm
+
+import pipeline
+from pipeline import charts
+from pipeline.errors import SiteError
+from pipeline.site_data import (
+    IndexRow,
+    SentenceContext,
+    SiteContext,
+    dumps,
+    encode_maps,
+    get_index_context,
+    get_index_json,
+    get_index_row,
+    get_page_names,
+    get_sentence_context,
+    get_site_context,
+    script_json,
+)
+from pipeline.store import AtlasStore
+from pipeline.words import word_maps
+
+log = logging.getLogger(__name__)
+
+MARKER = ".atlas-site"
+BUNDLE_SNIPPET = "window.vegaEmbed = vegaEmbed;"  # `vega` in a snippet is null with Vega 6: use the view API
+
+
+@dataclass(frozen=True)
+class BuildSummary:
+    """What a build wrote: pages (HTML files), sentences, files, bytes, seconds, and where."""
+
+    site_dir: Path
+    sentences: int
+    pages: int
+    files: int
+    bytes: int
+    seconds: float
+
+    @property
+    def bytes_per_sentence(self) -> float:
+        """Site bytes per sentence, shared assets included."""
+        return self.bytes / max(1, self.sentences)
+
+    def __str__(self) -> str:
+        rate = self.sentences / self.seconds if self.seconds else 0.0
+        return (f"built {self.site_dir}: {self.sentences:,} sentences, {self.pages:,} pages, "
+                f"{self.files:,} files, {self.bytes / 1e6:.1f} MB "
+                f"({self.bytes_per_sentence / 1e3:.1f} kB/sentence) in {self.seconds:.1f} s "
+                f"({rate:.0f} sentences/s)")
+
+
+def templates_dir() -> Path:
+    """site_templates/: inside the package when installed from a wheel, else the repository's."""
+    packaged = Path(pipeline.__file__).parent / "site_templates"
+    return packaged if packaged.is_dir() else Path(pipeline.__file__).parent.parent / "site_templates"
+
+
+def rel_url(path: str, root: str) -> str:
+    """A site path (e.g. "sentences/x.html") as a URL relative to a page `root` ("" or "../")."""
+    return root + urllib.parse.quote(path, safe="/")
+
+
+def get_environment(folder: Path | None = None) -> jinja2.Environment:
+    """The Jinja environment: autoescaping on, undefined names are errors, formatting filters."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(folder or templates_dir())),
+        autoescape=jinja2.select_autoescape(), undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters.update(
+        url=rel_url,
+        thousands=lambda n: f"{int(n):,}",
+        fixed=lambda x, digits=2: f"{float(x):.{digits}f}",
+        short_hash=lambda h: str(h)[:12],
+        script_json=lambda value: Markup(script_json(value)),
+    )
+    return env
+
+
+def get_measures() -> dict[str, str]:
+    """Measures the site can show, by store name, with their description."""
+    return {"attention": "raw attention weights, word level (Clark et al. 2019)"}
+
+
+def open_store(store_path) -> AtlasStore:
+    """Open a store by path (StoreError when it is bad); an already open store passes through."""
+    return store_path if hasattr(store_path, "ids") else AtlasStore.open(store_path)
+
+
+def check_target(site_dir: Path) -> None:
+    """Refuse to replace a file or a non-empty folder that is not an atlas site."""
+    if site_dir.is_symlink() or (site_dir.exists() and not site_dir.is_dir()):
+        raise SiteError(f"{site_dir} exists and is not a folder; give a folder path for the site")
+    if site_dir.is_dir() and any(site_dir.iterdir()) and not (site_dir / MARKER).is_file():
+        raise SiteError(f"{site_dir} is a non-empty folder that is not an Attention Atlas site "
+                        f"(no {MARKER} file); refusing to replace it: choose another --site")
+
+
+def build_site(store_path, site_dir, *, measure: str = "attention", measure_label: str = "saliency",
+               domain: tuple[float, float] = (0.0, 0.3), progress: bool = True) -> BuildSummary:
+    """Build the site for a store into a temporary folder beside site_dir, then swap it in."""
+    started = time.perf_counter()
+    site_dir = Path(site_dir)
+    check_target(site_dir)
+    store = open_store(store_path)
+    if measure not in get_measures() or measure not in store.info.get("measures", ["attention"]):
+        valid = [m for m in get_measures() if m in store.info.get("measures", ["attention"])]
+        raise SiteError(f"unknown measure {measure!r}; this store and site support: {', '.join(valid)}")
+    if not float(domain[0]) < float(domain[1]):
+        raise SiteError(f"colour domain {domain!r} must be (low, high) with low < high")
+    site_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.tmp-", dir=site_dir.parent))
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a site is for serving
+        site = get_site_context(store, measure=measure, measure_label=measure_label, domain=domain)
+        sentences = _build_into(store, tmp, site, progress=progress)
+        files = sorted(p for p in tmp.rglob("*") if p.is_file())
+        size = sum(p.stat().st_size for p in files)
+        pages = sum(p.suffix == ".html" for p in files)
+        publish(tmp, site_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary = BuildSummary(site_dir, sentences, pages, len(files), size, time.perf_counter() - started)
+    log.info("%s", summary)
+    return summary
+
+
+def _build_into(store, out: Path, site: SiteContext, *, progress: bool) -> int:
+    """Write the whole site into `out`; returns the number of sentences."""
+    # Gather: the site's structure (file names, neighbours, templates), no arrays yet.
+    env = get_environment()
+    names = get_page_names(list(store.ids))
+    sentence_template = env.get_template("sentence.html")
+    for sub in ("assets", "sentences", "data"):
+        (out / sub).mkdir()
+    # Write: shared assets once, then one sentence at a time (its arrays are read here),
+    # then the index from the lines the sentences gave.
+    _build_assets(out, site)
+    rows: list[IndexRow] = []
+    span_counts: Counter[str] = Counter()
+    bar = tqdm(total=len(names), unit="sentence", desc="site", disable=not progress)
+    with bar:
+        for i in range(len(names)):
+            rec = store[i]
+            rows.append(_build_sentence(out, rec, i, names, site, sentence_template))
+            span_counts.update(label for label, _, _ in rec.spans)
+            bar.update()
+    _build_index(out, env, get_index_context(site, rows, span_counts), rows)
+    (out / MARKER).write_text(dumps({"generator": "attention-atlas", "format": 1}) + "\n")
+    (out / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
+    return len(names)
+
+
+def _build_assets(out: Path, site: SiteContext) -> None:
+    """The shared assets: JS bundle, the two chart specs, and the static files."""
+    version = charts.vega_lite_version()
+    if version not in vl_convert.get_vegalite_versions():
+        version = None  # vl-convert's newest; the spec still validates against it
+    bundle = vl_convert.javascript_bundle(BUNDLE_SNIPPET, vl_version=version)
+    (out / "assets" / "vega.js").write_text(bundle, encoding="utf-8")
+    grid = charts.get_grid_spec(site.n_layers, site.n_heads)
+    detail = charts.get_detail_spec(measure_label=site.measure_label, domain=site.domain)
+    (out / "assets" / "grid.vl.json").write_text(dumps(grid), encoding="utf-8")
+    (out / "assets" / "detail.vl.json").write_text(dumps(detail), encoding="utf-8")
+    for path in sorted((templates_dir() / "assets").iterdir()):
+        if path.is_file():
+            shutil.copyfile(path, out / "assets" / path.name)
+
+
+def _build_sentence(out: Path, rec, i: int, names: list[str], site: SiteContext,
+                    template: jinja2.Template) -> IndexRow:
+    """Write one sentence's data file and page; returns its index line."""
+    maps, special = word_maps(rec.attention(site.measure), rec.word_index, len(rec.words))
+    ctx: SentenceContext = get_sentence_context(rec, i, names, site, n_words=maps.shape[-1])
+    (out / "data" / f"{ctx.page}.bin").write_bytes(encode_maps(maps, special))
+    html = template.render(page=ctx, site=site, root=ctx.root)
+    (out / "sentences" / f"{ctx.page}.html").write_text(html, encoding="utf-8")
+    return get_index_row(rec, ctx.page)
+
+
+def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow]) -> None:
+    """The index page and its sentence list."""
+    (out / "index.json").write_bytes(get_index_json(rows))
+    html = env.get_template("index.html").render(page=ctx, site=ctx.site, root=ctx.root)
+    (out / "index.html").write_text(html, encoding="utf-8")
+
+
+def publish(tmp: Path, site_dir: Path) -> None:
+    """Swap a finished build in: move the old site aside, move the new one in, delete the old."""
+    old = None
+    if site_dir.exists():
+        old = site_dir.parent / f".{site_dir.name}.old-{tmp.name.rsplit('-', 1)[-1]}"
+        os.rename(site_dir, old)
+    try:
+        os.rename(tmp, site_dir)
+    except BaseException:
+        if old is not None:
+            os.rename(old, site_dir)  # put the previous site back as it was
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """Static files, logged through `logging` instead of stderr."""
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
+        log.debug("%s - %s", self.address_string(), format % args)
+
+
+def serve(site_dir, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve a built site locally (http.server) until interrupted."""
+    site = Path(site_dir)
+    if not (site / "index.html").is_file():
+        raise SiteError(f"{site} holds no built site (no index.html); run `attention-atlas build`")
+    handler = functools.partial(_Handler, directory=str(site))
+    try:
+        server = http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise SiteError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
+    with server:
+        click.echo(f"Serving {site} at http://{host}:{server.server_address[1]}/ (Ctrl+C stops)")
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            click.echo("stopped")

@@ -1,0 +1,182 @@
+// The sentence page: binds the site's shared grid and detail specs to this sentence's maps.
+// Data: the page's JSON (words, spans, meta) and data/<page>.bin (8-bit codes, gzipped).
+import "./vega.js";
+
+const { vegaEmbed } = window;
+const page = JSON.parse(document.getElementById("atlas-sentence").textContent);
+const assets = new URL("./", import.meta.url);
+const $ = (id) => document.getElementById(id);
+const state = { layer: 1, head: 1, maps: null, grid: null, detail: null, timings: {} };
+window.atlas = state; // for tests and the benchmark: state.select(l, h), state.ready
+
+const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
+
+async function fetchBytes(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  let bytes = new Uint8Array(await response.arrayBuffer());
+  if (bytes[0] === 0x1f && bytes[1] === 0x8b) { // gzip, unless the server already inflated it
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+  }
+  return bytes;
+}
+
+async function fetchJSON(name) {
+  const response = await fetch(new URL(name, assets));
+  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
+  return response.json();
+}
+
+// header "ATLS", <u2 version, L, H, W>, codes (L, H, W, W), special-share codes (L, H, W)
+function parseMaps(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const magic = String.fromCharCode(...bytes.subarray(0, 4));
+  const [version, L, H, W] = [4, 6, 8, 10].map((at) => view.getUint16(at, true));
+  const size = L * H * W * W;
+  if (magic !== "ATLS" || version !== 1 || bytes.length !== 12 + size + L * H * W) {
+    throw new Error("the sentence's data file is not in the expected format");
+  }
+  return { L, H, W, codes: bytes.subarray(12, 12 + size), special: bytes.subarray(12 + size) };
+}
+
+// code -> RGBA as one 32-bit word, through the detail's own colour scale (viridis, clamped)
+function colourTable(scale) {
+  const ctx = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+  const table = new Uint32Array(256);
+  for (let code = 0; code < 256; code++) {
+    ctx.clearRect(0, 0, 1, 1);
+    ctx.fillStyle = scale(code / 255);
+    ctx.fillRect(0, 0, 1, 1);
+    table[code] = new Uint32Array(ctx.getImageData(0, 0, 1, 1).data.buffer)[0];
+  }
+  return table;
+}
+
+// one W x W thumbnail per head, as data: URLs for the grid's image marks
+function gridRows({ L, H, W, codes }, table) {
+  const canvas = Object.assign(document.createElement("canvas"), { width: W, height: W });
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(W, W);
+  const pixels = new Uint32Array(image.data.buffer);
+  const rows = [];
+  for (let l = 0; l < L; l++) {
+    for (let h = 0; h < H; h++) {
+      const at = (l * H + h) * W * W;
+      for (let i = 0; i < W * W; i++) pixels[i] = table[codes[at + i]];
+      ctx.putImageData(image, 0, 0);
+      rows.push({ layer: l + 1, head: h + 1, url: canvas.toDataURL() });
+    }
+  }
+  return rows;
+}
+
+// the selected head's word pairs: rows = from-word, columns = to-word (keyed by index)
+function detailRows({ H, W, codes, special }, layer, head) {
+  const k = (layer - 1) * H + (head - 1);
+  const rows = new Array(W * W);
+  for (let f = 0; f < W; f++) {
+    const share = special[k * W + f] / 255;
+    for (let t = 0; t < W; t++) {
+      rows[f * W + t] = { from: f, to: t, value: codes[(k * W + f) * W + t] / 255, special: share, layer, head };
+    }
+  }
+  return rows;
+}
+
+function bind(spec, datasets, params) {
+  spec.datasets = datasets;
+  for (const param of spec.params || []) {
+    if (param.name in params) param.value = params[param.name];
+  }
+  return spec;
+}
+
+function parseHash() {
+  const match = /^#l(\d+)h(\d+)$/.exec(location.hash);
+  return match ? [Number(match[1]), Number(match[2])] : null;
+}
+
+function describe(layer, head) {
+  const { H, W, special } = state.maps;
+  const k = (layer - 1) * H + (head - 1);
+  let sum = 0;
+  for (let f = 0; f < W; f++) sum += special[k * W + f];
+  const share = W ? sum / W / 255 : 0;
+  $("detail-title").textContent = `layer ${layer}, head ${head}`;
+  $("special-note").textContent = share > 0
+    ? `Special tokens ([CLS]/[SEP]) receive ${(100 * share).toFixed(1)}% of this head's attention, ` +
+      "averaged over the words; each word's share is in the tooltip. Rows show the rest."
+    : "No attention goes to special tokens in this head.";
+  $("figure").dataset.selected = `l${layer}h${head}`;
+}
+
+async function select(layer, head, { hash = true } = {}) {
+  const { L, H } = state.maps;
+  layer = clamp(Math.round(layer) || 1, 1, L);
+  head = clamp(Math.round(head) || 1, 1, H);
+  state.layer = layer;
+  state.head = head;
+  state.grid.signal("selLayer", layer).signal("selHead", head);
+  const rows = detailRows(state.maps, layer, head);
+  state.detail.change("pairs", state.detail.changeset().remove(() => true).insert(rows));
+  describe(layer, head);
+  if (hash && location.hash !== `#l${layer}h${head}`) history.replaceState(null, "", `#l${layer}h${head}`);
+  await Promise.all([state.grid.runAsync(), state.detail.runAsync()]);
+}
+
+function onKey(event) {
+  if (event.altKey || event.ctrlKey || event.metaKey || event.target.closest("input, textarea, select")) return;
+  const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
+  const move = moves[event.key];
+  if (!move) return;
+  event.preventDefault();
+  select(state.layer + move[0], state.head + move[1]);
+}
+
+async function main() {
+  const [gridSpec, detailSpec, bytes] = await Promise.all([
+    fetchJSON("grid.vl.json"), fetchJSON("detail.vl.json"), fetchBytes(new URL(page.data, document.baseURI)),
+  ]);
+  state.maps = parseMaps(bytes);
+  const { L, H } = state.maps;
+  const [layer, head] = parseHash() || [1, 1];
+  state.layer = clamp(layer, 1, L);
+  state.head = clamp(head, 1, H);
+  const spans = page.spans.map(([label, first, last, track], i) => ({ i, label, first, last, track }));
+  const tracks = spans.reduce((n, s) => Math.max(n, s.track + 1), 0);
+  const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
+  const detail = await vegaEmbed("#detail", bind(detailSpec,
+    { pairs: detailRows(state.maps, state.layer, state.head), spans }, { words: page.words, tracks }), options);
+  state.detail = detail.view;
+  const table = colourTable(state.detail.scale("color")); // the thumbnails use the detail's colours
+  const grid = await vegaEmbed("#grid", bind(gridSpec, { cells: gridRows(state.maps, table) },
+    { selLayer: state.layer, selHead: state.head }), options);
+  state.grid = grid.view;
+  state.grid.addEventListener("click", (_, item) => {
+    const datum = item && item.datum;
+    if (datum && datum.layer && datum.head) select(datum.layer, datum.head);
+  });
+  document.addEventListener("keydown", onKey);
+  window.addEventListener("hashchange", () => {
+    const chosen = parseHash();
+    if (chosen) select(...chosen, { hash: false });
+  });
+  describe(state.layer, state.head);
+  if (parseHash()) history.replaceState(null, "", `#l${state.layer}h${state.head}`);
+  state.timings.drawn = performance.now(); // ms since navigation started
+  $("figure").setAttribute("aria-busy", "false");
+  document.documentElement.dataset.ready = "true";
+}
+
+state.select = select;
+state.ready = main().catch((error) => {
+  const note = $("load-error");
+  note.hidden = false;
+  note.textContent = location.protocol === "file:"
+    ? "This page reads its data with fetch, which browsers refuse for file:// pages: serve the folder " +
+      "(e.g. `attention-atlas serve SITE`) and open it over http."
+    : `Could not draw this sentence: ${error.message}`;
+  document.documentElement.dataset.ready = "error";
+  throw error;
+});
