@@ -17,6 +17,8 @@ CORPUS = click.option("--corpus", type=click.Path(dir_okay=False),
                       help="Corpus file: .txt, .jsonl or .conllu [default: the bundled example].")
 MODEL = click.option("--model", help="Hugging Face id or local model folder [default: the "
                                      "embedded all-MiniLM-L6-v2].")
+OUT = click.option("--out", type=click.Path(file_okay=False),
+                   help="Output folder for the store and the site [build].")
 STORE = click.option("--store", type=click.Path(), help="The Zarr store [default: OUT/atlas.zarr].")
 SITE = click.option("--site", type=click.Path(), help="The site folder [default: OUT/site].")
 OPTIONS = {
@@ -97,7 +99,7 @@ def _build(cfg: Config, progress: bool) -> None:
 @main.command()
 @CORPUS
 @MODEL
-@click.option("--out", type=click.Path(file_okay=False), help="Output folder [build].")
+@OUT
 @STORE
 @SITE
 @_options("revision", "batch_size", "device", "dtype", "on_error", "wait", "domain",
@@ -118,6 +120,7 @@ def run(ctx: click.Context, **flags) -> None:
 @main.command()
 @CORPUS
 @MODEL
+@OUT
 @STORE
 @_options("revision", "batch_size", "device", "dtype", "on_error", "wait")
 @click.pass_context
@@ -127,6 +130,7 @@ def extract(ctx: click.Context, **flags) -> None:
 
 
 @main.command()
+@OUT
 @STORE
 @SITE
 @_options("domain", "measure_label")
@@ -149,6 +153,7 @@ def serve(site_dir: str, host: str, port: int) -> None:
 
 
 @main.command()
+@OUT
 @STORE
 @click.option("--repair", is_flag=True, help="Drop damaged sentences so the next run recomputes them.")
 @_options("wait")
