@@ -23,7 +23,8 @@ import shutil
 import tempfile
 import time
 import urllib.parse
-from collections import Counter
+from collections import Counter, deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,14 +49,15 @@ from pipeline.site_data import (
     get_page_names,
     get_sentence_context,
     get_site_context,
+    get_word_maps,
     script_json,
 )
 from pipeline.store import AtlasStore
-from pipeline.words import word_maps
 
 log = logging.getLogger(__name__)
 
 MARKER = ".atlas-site"
+WORKERS = min(4, os.cpu_count() or 1)
 BUNDLE_SNIPPET = "window.vegaEmbed = vegaEmbed;"  # `vega` in a snippet is null with Vega 6: use the view API
 
 
@@ -168,22 +170,35 @@ def _build_into(store, out: Path, site: SiteContext, *, progress: bool) -> int:
     sentence_template = env.get_template("sentence.html")
     for sub in ("assets", "sentences", "data"):
         (out / sub).mkdir()
-    # Write: shared assets once, then one sentence at a time (its arrays are read here),
+    # Write: shared assets once, then one sentence at a time (its arrays are read here, and
+    # encoded and written by a small thread pool: zlib and file writes release the GIL),
     # then the index from the lines the sentences gave.
     _build_assets(out, site)
     rows: list[IndexRow] = []
     span_counts: Counter[str] = Counter()
     bar = tqdm(total=len(names), unit="sentence", desc="site", disable=not progress)
-    with bar:
+    with bar, ThreadPoolExecutor(WORKERS) as pool:
+        pending: deque[Future] = deque()
         for i in range(len(names)):
             rec = store[i]
-            rows.append(_build_sentence(out, rec, i, names, site, sentence_template))
+            maps, special = get_word_maps(rec, site.measure)
+            ctx = get_sentence_context(rec, i, names, site, n_words=maps.shape[-1])
+            pending.append(pool.submit(_build_sentence, out, ctx, maps, special, sentence_template))
+            rows.append(get_index_row(rec, ctx.page))
             span_counts.update(label for label, _, _ in rec.spans)
-            bar.update()
+            while len(pending) > 2 * WORKERS or (pending and i == len(names) - 1):
+                pending.popleft().result()  # re-raises a writer's error here
+                bar.update()
     _build_index(out, env, get_index_context(site, rows, span_counts), rows)
     (out / MARKER).write_text(dumps({"generator": "attention-atlas", "format": 1}) + "\n")
     (out / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
     return len(names)
+
+
+@functools.lru_cache(maxsize=2)
+def get_vega_bundle(vl_version: str | None) -> str:
+    """Vega + Vega-Lite + vega-embed as one self-contained script (cached: it takes a second)."""
+    return vl_convert.javascript_bundle(BUNDLE_SNIPPET, vl_version=vl_version)
 
 
 def _build_assets(out: Path, site: SiteContext) -> None:
@@ -191,8 +206,7 @@ def _build_assets(out: Path, site: SiteContext) -> None:
     version = charts.vega_lite_version()
     if version not in vl_convert.get_vegalite_versions():
         version = None  # vl-convert's newest; the spec still validates against it
-    bundle = vl_convert.javascript_bundle(BUNDLE_SNIPPET, vl_version=version)
-    (out / "assets" / "vega.js").write_text(bundle, encoding="utf-8")
+    (out / "assets" / "vega.js").write_text(get_vega_bundle(version), encoding="utf-8")
     grid = charts.get_grid_spec(site.n_layers, site.n_heads)
     detail = charts.get_detail_spec(measure_label=site.measure_label, domain=site.domain)
     (out / "assets" / "grid.vl.json").write_text(dumps(grid), encoding="utf-8")
@@ -202,15 +216,12 @@ def _build_assets(out: Path, site: SiteContext) -> None:
             shutil.copyfile(path, out / "assets" / path.name)
 
 
-def _build_sentence(out: Path, rec, i: int, names: list[str], site: SiteContext,
-                    template: jinja2.Template) -> IndexRow:
-    """Write one sentence's data file and page; returns its index line."""
-    maps, special = word_maps(rec.attention(site.measure), rec.word_index, len(rec.words))
-    ctx: SentenceContext = get_sentence_context(rec, i, names, site, n_words=maps.shape[-1])
+def _build_sentence(out: Path, ctx: SentenceContext, maps, special,
+                    template: jinja2.Template) -> None:
+    """Write one sentence's data file and page."""
     (out / "data" / f"{ctx.page}.bin").write_bytes(encode_maps(maps, special))
-    html = template.render(page=ctx, site=site, root=ctx.root)
+    html = template.render(page=ctx, site=ctx.site, root=ctx.root)
     (out / "sentences" / f"{ctx.page}.html").write_text(html, encoding="utf-8")
-    return get_index_row(rec, ctx.page)
 
 
 def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow]) -> None:

@@ -1,0 +1,344 @@
+"""The static site without a browser: layout, escaping, relative links, values, publication."""
+
+from __future__ import annotations
+
+import gzip
+import html.parser
+import json
+import re
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pipeline.site as site_module
+from pipeline.errors import SiteError
+from pipeline.site import MARKER, build_site, check_target, serve
+from pipeline.site_data import decode_maps, get_page_names, get_span_tracks, slugify
+
+TOLERANCE = 1 / 510 + 1e-6
+
+TRICKY_IDS = ["a/b", "a-b", "../../etc/passwd", "with space", "<b>bold</b>", "ünïcødé 😀", "x" * 300,
+              "A", "a", "", "..", "CON", "-_-"]
+
+
+@dataclass
+class FakeRecord:
+    """A stored sentence with exactly the read API the site uses (word-level arrays only)."""
+
+    id: str
+    text: str
+    words: list[str]
+    spans: list[tuple[str, int, int]]
+    maps: np.ndarray = field(repr=False)  # (L, H, W, W)
+    special: np.ndarray = field(repr=False)  # (L, H, W)
+    meta: dict = field(default_factory=dict)
+    truncated: bool = False
+
+    @property
+    def tokens(self) -> list[str]:
+        return ["[CLS]", *self.words, "[SEP]"]
+
+    @property
+    def word_index(self) -> np.ndarray:
+        return np.array([-1, *range(len(self.words)), -1], np.int32)
+
+    def word_attention(self) -> np.ndarray:
+        return self.maps
+
+    def special_share(self) -> np.ndarray:
+        return self.special
+
+
+class FakeStore:
+    """An in-memory store: random row-stochastic word maps (a row plus its special share is 1)."""
+
+    def __init__(self, sentences, n_layers=2, n_heads=3, causal=False, seed=0):
+        rng = np.random.default_rng(seed)
+        self.model = {"name": "fake/bert <b>", "revision": None, "weights_sha256": "f" * 64,
+                      "n_layers": n_layers, "n_heads": n_heads, "causal": causal,
+                      "max_length": 16, "tokenizer": "FakeTokenizer", "path": "/secret/folder"}
+        self.info = {"pipeline_version": "0.1.0", "measures": ["attention"],
+                     "quantization": {"scale": 255}}
+        self.records = []
+        for sid, text, spans, *rest in sentences:
+            words = text.split(" ")
+            full = rng.dirichlet(np.full(len(words) + 1, 0.3), size=(n_layers, n_heads, len(words)))
+            if causal:
+                full[..., :-1] = np.tril(full[..., :-1])
+                full /= full.sum(axis=-1, keepdims=True)
+            self.records.append(FakeRecord(sid, text, words, list(spans), full[..., :-1].astype(np.float32),
+                                           full[..., -1].astype(np.float32), {"speaker": "MOT", "n": 1},
+                                           truncated=bool(rest and rest[0])))
+        self.ids = [r.id for r in self.records]
+
+    def __len__(self):
+        return len(self.records)
+
+    def __getitem__(self, key):
+        return self.records[self.ids.index(key) if isinstance(key, str) else key]
+
+    def __iter__(self):
+        return iter(self.records)
+
+
+SENTENCES = [
+    ("pair-1", "<CHI> painted a picture of a horse <CHI> my favorite animal is the",
+     [("<ENV>", 0, 7), ("<LAN>", 7, 13)]),
+    ("evil/../<script>", "</script><script>alert(1)</script> & ' \" end", [("MOT", 0, 2), ("CHI", 1, 4)]),
+    ('x"><img src=x onerror=alert(1)>', '"><img src=x onerror=alert(1)> \u2028 ok', [], True),
+]
+
+
+@pytest.fixture
+def store():
+    return FakeStore(SENTENCES)
+
+
+@pytest.fixture
+def built(store, tmp_path):
+    summary = build_site(store, tmp_path / "site", progress=False)
+    return summary, tmp_path / "site"
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under a folder, by relative path."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+class PageParser(html.parser.HTMLParser):
+    """Collects a page's tags, attributes, text, and the raw text of its script elements."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.links, self.text, self.scripts = [], [], [], []
+        self._script = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        for name in ("href", "src", "data-src"):
+            if name in attrs:
+                self.links.append(attrs[name])
+        if tag == "script":
+            self._script = [attrs, ""]
+
+    def handle_endtag(self, tag):
+        if tag == "script" and self._script is not None:
+            self.scripts.append(tuple(self._script))
+            self._script = None
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self._script[1] += data
+        else:
+            self.text.append(data)
+
+
+def parse(path: Path) -> PageParser:
+    parser = PageParser()
+    parser.feed(path.read_text(encoding="utf-8"))
+    parser.close()
+    return parser
+
+
+@pytest.mark.parametrize("sid", TRICKY_IDS, ids=range(len(TRICKY_IDS)))
+def test_slug_is_a_safe_file_name(sid):
+    name = slugify(sid)
+    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,52}", name), name
+    assert ".." not in name and "/" not in name
+
+
+def test_page_names_are_unique_even_ignoring_case():
+    names = get_page_names(TRICKY_IDS)
+    assert len({n.lower() for n in names}) == len(TRICKY_IDS)
+    assert get_page_names(TRICKY_IDS) == names  # stable
+
+
+def test_span_tracks_keep_overlapping_spans_apart():
+    assert get_span_tracks([("A", 0, 3), ("B", 3, 5)]) == [0, 0]
+    assert get_span_tracks([("A", 0, 3), ("B", 1, 5), ("C", 3, 4), ("D", 5, 6)]) == [0, 1, 0, 0]
+
+
+def test_layout_and_summary(built, store):
+    summary, site = built
+    assert summary.sentences == 3 and summary.pages == 4
+    assert summary.bytes == sum(len(b) for b in snapshot(site).values())
+    assert summary.files == len(snapshot(site)) and summary.seconds > 0
+    assert "3 sentences" in str(summary)
+    for name in ("index.html", "index.json", MARKER, "assets/vega.js", "assets/grid.vl.json",
+                 "assets/detail.vl.json", "assets/sentence.js", "assets/index.js", "assets/atlas.css"):
+        assert (site / name).is_file(), name
+    names = get_page_names(store.ids)
+    assert sorted(p.stem for p in (site / "sentences").iterdir()) == sorted(names)
+    assert sorted(p.stem for p in (site / "data").iterdir()) == sorted(names)
+    assert not list(site.parent.glob(".site.*")), "no temporary folder is left"
+
+
+def test_pages_escape_corpus_text(built, store):
+    _, site = built
+    for rec, name in zip(store, get_page_names(store.ids), strict=True):
+        page = parse(site / "sentences" / f"{name}.html")
+        assert rec.text in "".join(page.text)  # markup in the corpus comes back as text
+        assert [t for t, _ in page.tags].count("img") == 0
+        assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
+        assert [attrs.get("type") for attrs, _ in page.scripts] == ["application/json", "module"]
+        raw = page.scripts[0][1]
+        assert "<" not in raw and ">" not in raw and "&" not in raw and "\u2028" not in raw
+        payload = json.loads(raw)
+        assert payload["id"] == rec.id and payload["words"] == rec.words
+        assert [s[:3] for s in payload["spans"]] == [list(s) for s in rec.spans]
+        assert payload["meta"] == rec.meta and payload["truncated"] == rec.truncated
+    index = parse(site / "index.html")
+    assert "fake/bert <b>" in "".join(index.text) and "/secret/folder" not in (site / "index.html").read_text()
+
+
+def test_truncated_note(built, store):
+    _, site = built
+    notes = ["Truncated" in (site / "sentences" / f"{n}.html").read_text()
+             for n in get_page_names(store.ids)]
+    assert notes == [False, False, True]
+
+
+def test_links_are_relative_and_resolve(built):
+    _, site = built
+    pages = [site / "index.html", *sorted((site / "sentences").glob("*.html"))]
+    for path in pages:
+        for link in parse(path).links:
+            url = urllib.parse.urlsplit(link)
+            if url.scheme == "data":
+                continue
+            assert not url.scheme and not url.netloc and not url.path.startswith("/"), link
+            target = (path.parent / urllib.parse.unquote(url.path)).resolve()
+            assert target.is_file() and site.resolve() in target.parents, link
+    text = "".join(p.read_text(encoding="utf-8") for p in (site / "assets").glob("*.js")
+                   if p.name != "vega.js")
+    assert not re.search(r"https?://", text)
+
+
+def test_index_json_and_data_match_the_store(built, store):
+    _, site = built
+    index = json.loads((site / "index.json").read_text(encoding="utf-8"))
+    col = {name: i for i, name in enumerate(index["columns"])}
+    names = get_page_names(store.ids)
+    assert [r[col["id"]] for r in index["rows"]] == store.ids
+    for rec, row, name in zip(store, index["rows"], names, strict=True):
+        assert row[col["page"]] == name and row[col["text"]] == rec.text
+        assert row[col["words"]] == len(rec.words)
+        assert row[col["labels"]] == list(dict.fromkeys(label for label, _, _ in rec.spans))
+        blob = (site / "data" / f"{name}.bin").read_bytes()
+        assert blob[:2] == b"\x1f\x8b"  # gzip, for the browser's DecompressionStream
+        maps, special = decode_maps(blob)
+        assert maps.shape == rec.word_attention().shape
+        assert np.abs(maps - rec.word_attention()).max() <= TOLERANCE
+        assert np.abs(special - rec.special_share()).max() <= TOLERANCE
+
+
+def test_shared_specs_are_written_once(built):
+    _, site = built
+    for path in (site / "sentences").glob("*.html"):
+        text = path.read_text(encoding="utf-8")
+        assert '"layer"' not in text and "viridis" not in text  # no chart spec in a page
+    assert len(list(site.rglob("*.vl.json"))) == 2
+
+
+def test_two_builds_are_byte_identical(store, tmp_path):
+    build_site(store, tmp_path / "one", progress=False)
+    build_site(store, tmp_path / "two", progress=False)
+    assert snapshot(tmp_path / "one") == snapshot(tmp_path / "two")
+
+
+def test_failed_rebuild_leaves_the_previous_site(store, built, monkeypatch):
+    _, site = built
+    before = snapshot(site)
+    calls = []
+    real = site_module._build_sentence
+
+    def failing(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk full, half-way")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(site_module, "_build_sentence", failing)
+    with pytest.raises(RuntimeError, match="half-way"):
+        build_site(FakeStore(SENTENCES, seed=1), site, progress=False)
+    assert snapshot(site) == before
+    assert sorted(p.name for p in site.parent.iterdir()) == ["site"]
+
+
+def test_failed_swap_puts_the_previous_site_back(store, built, monkeypatch):
+    _, site = built
+    before = snapshot(site)
+    real_rename = site_module.os.rename
+
+    def rename(src, dst):
+        if Path(src).name.startswith(".site.tmp-"):
+            raise OSError("rename failed")
+        return real_rename(src, dst)
+
+    monkeypatch.setattr(site_module.os, "rename", rename)
+    with pytest.raises(OSError):
+        build_site(FakeStore(SENTENCES, seed=1), site, progress=False)
+    assert snapshot(site) == before
+    assert sorted(p.name for p in site.parent.iterdir()) == ["site"]
+
+
+def test_rebuild_replaces_a_previous_site(store, built):
+    _, site = built
+    (site / "sentences" / "stale.html").write_text("old")
+    build_site(FakeStore(SENTENCES[:1]), site, progress=False)
+    assert not (site / "sentences" / "stale.html").exists()
+    assert len(list((site / "sentences").iterdir())) == 1
+
+
+def test_refuses_a_file_or_a_foreign_folder(store, tmp_path):
+    target = tmp_path / "file.txt"
+    target.write_text("precious")
+    with pytest.raises(SiteError, match="not a folder"):
+        build_site(store, target, progress=False)
+    assert target.read_text() == "precious"
+    foreign = tmp_path / "home"
+    (foreign / "docs").mkdir(parents=True)
+    (foreign / "docs" / "thesis.tex").write_text("precious")
+    with pytest.raises(SiteError, match="not an Attention Atlas site"):
+        build_site(store, foreign, progress=False)
+    assert (foreign / "docs" / "thesis.tex").read_text() == "precious"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    check_target(empty)  # an empty folder is fine
+    assert not list(tmp_path.glob(".*"))
+
+
+def test_bad_measure_or_domain(store, tmp_path):
+    with pytest.raises(SiteError, match="attention"):
+        build_site(store, tmp_path / "s", measure="rollout", progress=False)
+    with pytest.raises(SiteError, match="low < high"):
+        build_site(store, tmp_path / "s", domain=(0.3, 0.3), progress=False)
+    assert not list(tmp_path.iterdir())
+
+
+def test_domain_and_label_reach_the_spec(store, tmp_path):
+    build_site(store, tmp_path / "s", measure_label="weight", domain=(0.0, 0.5), progress=False)
+    spec = (tmp_path / "s" / "assets" / "detail.vl.json").read_text()
+    assert '"domain":[0.0,0.5]' in spec and '"title":"weight"' in spec
+
+
+def test_serve_refuses_a_folder_without_a_site(tmp_path):
+    with pytest.raises(SiteError, match="no built site"):
+        serve(tmp_path)
+
+
+def test_data_file_is_small(tmp_path):
+    """A 6 x 12 model and 25 words: the page plus its data stay far below BertViz's ~1 MB."""
+    store = FakeStore([(f"s{i}", " ".join(["w"] * 25), [("A", 0, 12)]) for i in range(2)], 6, 12)
+    for rec in store:  # peaked like real heads: most weight on a few words
+        rec.maps[:] = np.where(rec.maps > 0.1, rec.maps, 0.0)
+    build_site(store, tmp_path / "s", progress=False)
+    page = max(p.stat().st_size for p in (tmp_path / "s" / "sentences").iterdir())
+    data = max(p.stat().st_size for p in (tmp_path / "s" / "data").iterdir())
+    assert page + data < 40_000
+    assert len(gzip.decompress((tmp_path / "s" / "data").iterdir().__next__().read_bytes())) == (
+        12 + 6 * 12 * 25 * 25 + 6 * 12 * 25)
