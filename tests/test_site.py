@@ -342,3 +342,27 @@ def test_data_file_is_small(tmp_path):
     assert page + data < 40_000
     assert len(gzip.decompress((tmp_path / "s" / "data").iterdir().__next__().read_bytes())) == (
         12 + 6 * 12 * 25 * 25 + 6 * 12 * 25)
+
+
+@pytest.mark.parametrize("fixture", ["minilm_store", "gpt2_store"])
+def test_real_store_end_to_end(request, fixture, tmp_path):
+    """A store written by the pipeline: values within 1/510, text escaped, pages small."""
+    from pipeline.store import AtlasStore
+
+    path = request.getfixturevalue(fixture)
+    summary = build_site(path, tmp_path / "site", progress=False)
+    store = AtlasStore.open(path)
+    assert summary.sentences == len(store)
+    names = get_page_names(store.ids)
+    for rec, name in zip(store, names, strict=True):
+        maps, special = decode_maps((tmp_path / "site" / "data" / f"{name}.bin").read_bytes())
+        assert np.abs(maps - rec.word_attention()).max() <= TOLERANCE
+        assert np.abs(special - rec.special_share()).max() <= TOLERANCE
+        page = parse(tmp_path / "site" / "sentences" / f"{name}.html")
+        assert rec.text in "".join(page.text)
+        if store.model["causal"]:
+            assert not np.triu(maps, k=1).any()  # shown as they are: lower-triangular
+    horse = names[store.ids.index("pair-2")]
+    size = sum((tmp_path / "site" / sub / f"{horse}{ext}").stat().st_size
+               for sub, ext in (("sentences", ".html"), ("data", ".bin")))
+    assert size < 40_000  # BertViz's model_view: about 1 MB for a sentence like it

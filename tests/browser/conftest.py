@@ -9,59 +9,19 @@ import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from pipeline.site import build_site
+from pipeline.store import AtlasStore
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
-# The sentences every browser test relies on: tags, markup that must stay text, duplicate words.
-SENTENCES = [
-    ("pair-1", "<CHI> painted a picture of a horse <CHI> my favorite animal is the",
-     [("ENV", 0, 7), ("LAN", 7, 13)]),
-    ("xss/<script>", "<MOT> look <script>alert(1)</script> here", [("MOT", 0, 4)]),
-    ('x"><img src=x onerror=alert(1)>', '<CHI> "><img src=x onerror=alert(1)> no', [("CHI", 0, 3)]),
-    ("pair-4", "<MOT> where is the horse <CHI> there", [("MOT", 0, 5), ("CHI", 5, 7)]),
-]
-
-
-def write_store(path: Path, sentences, n_layers: int = 6, n_heads: int = 12, causal: bool = False,
-                seed: int = 0) -> Path:
-    """A small store in the real format: words split on spaces, one token per word + [CLS]/[SEP]."""
-    from pipeline.store import quantize
-    from pipeline.store_write import StoreLock, StoreWriter
-
-    rng = np.random.default_rng(seed)
-    info = {"name": "test/random-bert", "revision": None, "weights_sha256": "0" * 64,
-            "n_layers": n_layers, "n_heads": n_heads, "causal": causal, "max_length": 128,
-            "tokenizer": "FakeTokenizer"}
-    with StoreLock(path):
-        writer = StoreWriter(path, info, {"name": info["name"]})
-        rows = []
-        for k, (sid, text, spans) in enumerate(sentences):
-            words = text.split(" ")
-            starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
-            n_tok = len(words) + 2
-            att = rng.dirichlet(np.full(n_tok, 0.3), size=(n_layers, n_heads, n_tok))  # (L, H, T, T)
-            if causal:  # a token sees itself and earlier tokens only
-                att = np.tril(att)
-                att /= att.sum(axis=-1, keepdims=True)
-            record = {"id": sid, "key": f"key-{k}", "text": text, "meta": {"speaker": "MOT"},
-                      "tokens": ["[CLS]", *words, "[SEP]"], "truncated": False, "source": ["t", k],
-                      "word_ranges": [[int(s), int(s) + len(w)] for s, w in zip(starts, words, strict=True)],
-                      "word_index": [-1, *range(len(words)), -1], "spans": [list(s) for s in spans]}
-            rows.append(writer.add(record, quantize(att)))
-        writer.finish(rows)
-    return path
-
-
 @pytest.fixture(scope="session")
-def corpus() -> list[tuple[str, str, list[tuple[str, int, int]]]]:
-    """The browser sites' sentences: (id, text, spans)."""
-    return SENTENCES
+def atlas_store(minilm_store) -> AtlasStore:
+    """The store behind /atlas/: the tiny corpus through the embedded 6 x 12 model."""
+    return AtlasStore.open(minilm_store)
 
 
 @pytest.fixture(scope="session")
@@ -104,13 +64,11 @@ class _MountHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="session")
-def sites(tmp_path_factory) -> dict[str, Path]:
-    """Built sites by mount: /atlas/ (a 6x12 bidirectional store), /causal/ (a causal 2x4 one)."""
+def sites(tmp_path_factory, minilm_store, gpt2_store) -> dict[str, Path]:
+    """Built sites by mount: /atlas/ (the embedded 6 x 12 model), /causal/ (a random 2 x 4 GPT-2)."""
     root = tmp_path_factory.mktemp("browser")
-    bert = write_store(root / "bert.zarr", SENTENCES)
-    causal = write_store(root / "causal.zarr", SENTENCES[:2], n_layers=2, n_heads=4, causal=True)
-    build_site(bert, root / "site", progress=False)
-    build_site(causal, root / "causal-site", progress=False)
+    build_site(minilm_store, root / "site", progress=False)
+    build_site(gpt2_store, root / "causal-site", progress=False)
     return {"/atlas/": (root / "site").resolve(), "/causal/": (root / "causal-site").resolve()}
 
 

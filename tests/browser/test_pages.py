@@ -47,41 +47,46 @@ def selected(page) -> tuple[int, int, str, str]:
         document.getElementById("detail-title").textContent]""")
 
 
-def test_index_lists_and_filters(watched, corpus):
+def test_index_lists_and_filters(watched, atlas_store):
     page = watched.page
     page.goto(f"{watched.origin}/atlas/index.html")
     watched.wait_ready()
     rows = page.locator("#sentence-table tbody tr")
-    assert rows.count() == len(corpus)
+    assert rows.count() == len(atlas_store)
     assert page.locator("#sentence-table tbody a").first.get_attribute("href").startswith("sentences/")
     page.fill("#search", "horse")
-    assert rows.count() == 2
+    assert rows.count() == 1
     page.fill("#search", "LAN")  # a span label
     assert rows.count() == 1
-    page.fill("#search", "xss/<script>")  # an id, markup and all, shown as text
-    assert rows.count() == 1 and rows.first.locator("a").inner_text() == "xss/<script>"
+    page.fill("#search", "xss")  # ids
+    assert rows.count() == 2
+    page.fill("#search", "<script>")  # markup in the text, searched and shown as text
+    assert rows.count() == 1 and "<script>alert(1)</script>" in rows.first.inner_text()
     page.fill("#search", "")
     page.click("th[data-key=words] button")
     words = [int(t) for t in page.locator("#sentence-table tbody td:nth-child(4)").all_inner_texts()]
-    assert words == sorted(words)
-    assert "test/random-bert" in page.inner_text(".model-card") and "6 × 12" in page.inner_text(".model-card")
+    assert words == sorted(words) and len(words) == len(atlas_store)
+    card = page.inner_text(".model-card")
+    assert atlas_store.model["name"] in card and "6 × 12" in card
     page.click("#sentence-table tbody a >> nth=0")
     watched.wait_ready()
     assert page.url.startswith(f"{watched.origin}/atlas/sentences/")
     watched.assert_clean()
 
 
-def test_sentence_page_draws_grid_and_detail(watched, corpus, artifacts):
-    page = open_sentence(watched)
+def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
+    rec = atlas_store["pair-2"]  # the reference figure's sentence
+    page = open_sentence(watched, n=atlas_store.ids.index("pair-2"))
     assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 6 * 12
-    words = corpus[0][1].split(" ")
-    assert page.evaluate(COUNT_ITEMS, ["detail", "rect"]) == len(words) ** 2
+    assert page.evaluate(COUNT_ITEMS, ["detail", "rect"]) == len(rec.words) ** 2
     assert selected(page) == [1, 1, "", "layer 1, head 1"]
-    assert page.inner_text("#sentence-text") == corpus[0][1]  # `<CHI>` literally
+    assert page.inner_text("#sentence-text") == rec.text  # `<CHI>` literally
     svg = page.evaluate("window.atlas.detail.toSVG()")
-    assert svg.count("&lt;CHI&gt;") >= 4  # both axes label both tags, as text
-    assert ">ENV<" in svg and ">LAN<" in svg  # the span brackets' labels
+    assert svg.count(">&lt;CHI&gt;<") == 4  # two tags, on both axes, as text
+    assert svg.count(">ENV<") == 2 and svg.count(">LAN<") == 2  # the span brackets' labels
+    assert "saliency" in svg
     page.evaluate("window.atlas.select(3, 5)")
+    page.wait_for_function("window.atlas.head === 5")
     page.screenshot(path=str(artifacts / "sentence.png"), full_page=False)
     if os.environ.get("ATLAS_UPDATE_SCREENSHOT"):
         shutil.copyfile(artifacts / "sentence.png", artifacts.parents[1] / "docs" / "screenshot.png")
@@ -94,43 +99,47 @@ def test_click_keys_and_fragment(watched):
     page.mouse.click(x, y)
     page.wait_for_function("window.atlas.head === 7")
     assert selected(page) == [4, 7, "#l4h7", "layer 4, head 7"]
-    head_shown = page.evaluate("window.atlas.detail.data('pairs')[0].head")
-    assert head_shown == 7
+    assert page.evaluate("window.atlas.detail.data('pairs')[0].head") == 7
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowUp")
     page.wait_for_function("window.atlas.layer === 3 && window.atlas.head === 8")
     assert selected(page)[2] == "#l3h8"
-    for _ in range(20):
+    for _ in range(6):
         page.keyboard.press("ArrowRight")  # stops at the last head
     page.wait_for_function("window.atlas.head === 12")
+    assert selected(page)[2] == "#l3h12"
     watched.assert_clean()
 
 
 def test_fragment_restores_selection(watched):
     page = open_sentence(watched, fragment="#l2h3")
     assert selected(page) == [2, 3, "#l2h3", "layer 2, head 3"]
-    assert page.evaluate("window.atlas.grid.signal('selHead')") == 3
+    assert page.evaluate("[window.atlas.grid.signal('selLayer'), window.atlas.grid.signal('selHead')]") == [2, 3]
+    page.evaluate("location.hash = '#l5h1'")  # editing the address selects too
+    page.wait_for_function("window.atlas.layer === 5 && window.atlas.head === 1")
     watched.assert_clean()
 
 
-@pytest.mark.parametrize("n", [1, 2], ids=["script-tag", "img-onerror"])
-def test_markup_in_corpus_runs_nothing(watched, corpus, n):
-    page = open_sentence(watched, n=n)
-    assert page.inner_text("#sentence-text") == corpus[n][1]
+@pytest.mark.parametrize("sid", ["xss/script", "xss onerror"])
+def test_markup_in_corpus_runs_nothing(watched, atlas_store, sid):
+    page = open_sentence(watched, n=atlas_store.ids.index(sid))
+    assert page.inner_text("#sentence-text") == atlas_store[sid].text
     assert page.locator("main img").count() == 0
     page.hover("#detail canvas")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("window.atlas.layer === 2")
     watched.assert_clean()
 
 
-def test_tooltip_shows_words_literally(watched):
-    page = open_sentence(watched)
+def test_tooltip_shows_words_literally(watched, atlas_store):
+    page = open_sentence(watched, n=atlas_store.ids.index("pair-2"))
     box = page.locator("#detail canvas").bounding_box()
     origin = page.evaluate("window.atlas.detail.origin()")
     page.mouse.move(box["x"] + origin[0] + 5, box["y"] + origin[1] + 5)  # cell (from 0, to 0)
     tip = page.locator("#vg-tooltip-element")
     tip.wait_for(state="visible")
     text = tip.inner_text()
-    assert "<CHI>" in text and "layer" in text and "saliency" in text
+    assert text.count("<CHI>") == 2 and "layer" in text and "saliency" in text
     watched.assert_clean()
 
 
