@@ -122,7 +122,7 @@ def word_maps(attention: np.ndarray, word_index: np.ndarray, n_words: int) -> tu
     special tokens is not a word's: it is returned as each from-word's share,
     so that a word row plus its special share sums to the token rows' sum, 1.
     """
-    n_layers, n_heads, n_tok, _ = attention.shape
+    n_tok = attention.shape[-1]
     word_index = np.asarray(word_index)
     real = word_index >= 0
     # one-hot token -> word membership, (T, W); special tokens have no word
@@ -130,8 +130,7 @@ def word_maps(attention: np.ndarray, word_index: np.ndarray, n_words: int) -> tu
     member[np.flatnonzero(real), word_index[real]] = 1.0
     counts = member.sum(axis=0)  # tokens per word, (W,)
     to_words = attention @ member  # (L, H, T, W): sum over the attended word's tokens
-    words = np.einsum("tw,lhtv->lhwv", member, to_words) / counts[None, None, :, None]  # (L, H, W, W)
-    special_to = attention[..., ~real].sum(axis=-1) if (~real).any() else np.zeros(
-        attention.shape[:3], np.float32)  # (L, H, T)
+    words = (member.T / counts[:, None]) @ to_words  # (W, T) @ (L, H, T, W) -> (L, H, W, W): mean
+    special_to = attention @ (~real).astype(np.float32)  # (L, H, T): paid to special tokens
     special = (special_to @ member) / counts  # (L, H, W): mean over the from-word's tokens
     return words.astype(np.float32), special.astype(np.float32)

@@ -34,7 +34,8 @@ def write_jsonl(path: Path, items: list[dict]) -> Path:
     return path
 
 
-def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: int = 64) -> Path:
+def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: int = 64,
+              n_embd: int = 32) -> Path:
     """Save a tiny GPT-2 with random weights and a byte-level BPE tokenizer trained here."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -51,7 +52,7 @@ def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: i
                                   model_max_length=n_positions)
     tokenizer.save_pretrained(folder)
     eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    config = GPT2Config(n_layer=n_layer, n_head=n_head, n_embd=32, n_positions=n_positions,
+    config = GPT2Config(n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_positions=n_positions,
                         vocab_size=bpe.get_vocab_size(), bos_token_id=eos, eos_token_id=eos)
     torch.manual_seed(0)
     GPT2Model(config).save_pretrained(folder)
