@@ -55,6 +55,7 @@ def bench(session: nox.Session) -> None:
     _install(session)
     session.install("bertviz")  # the size reference for the site (its model_view HTML)
     session.run("python", "bench/bench_extract.py", *session.posargs)
+    session.run("python", "bench/bench_size.py")
     session.run("python", "bench/bench_site.py")
 
 
