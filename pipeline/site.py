@@ -126,7 +126,9 @@ def open_store(store_path) -> AtlasStore:
 def check_target(site_dir: Path) -> None:
     """Refuse to replace a file or a non-empty folder that is not an atlas site."""
     if site_dir.is_symlink() or (site_dir.exists() and not site_dir.is_dir()):
-        raise SiteError(f"{site_dir} exists and is not a folder; give a folder path for the site")
+        kind = "a symbolic link" if site_dir.is_symlink() else "a file"
+        raise SiteError(f"{site_dir} is {kind}, not a folder; give a folder path for the site "
+                        "(it is replaced as a whole on every build)")
     if site_dir.is_dir() and any(site_dir.iterdir()) and not (site_dir / MARKER).is_file():
         raise SiteError(f"{site_dir} is a non-empty folder that is not an Attention Atlas site "
                         f"(no {MARKER} file); refusing to replace it: choose another --site")

@@ -80,22 +80,34 @@ class IndexContext:
 
 
 @dataclass(frozen=True)
+class SpanRow:
+    """A span as the page lists it: label, 1-based first and last word, and its words."""
+
+    label: str
+    first: int
+    last: int
+    text: str
+
+
+@dataclass(frozen=True)
 class SentenceContext:
     """A sentence page: its words and spans, neighbours, and the JSON its script reads."""
 
     site: SiteContext
     position: int  # 0-based, in corpus order
+    number: int  # 1-based, as shown
     total: int
     id: str
     text: str
     words: list[str]
     spans: list[tuple[str, int, int]]  # (label, first_word, last_word_exclusive)
+    span_rows: list[SpanRow]
     meta: list[tuple[str, str]]  # sorted (key, value as text)
     truncated: bool
     n_tokens: int
     page: str  # file name stem
-    prev_page: str | None
-    next_page: str | None
+    prev_href: str | None  # the neighbours' pages, relative to this one
+    next_href: str | None
     payload: dict[str, Any] = field(repr=False)  # embedded as JSON for assets/sentence.js
     root: str = "../"
 
@@ -188,11 +200,14 @@ def get_sentence_context(rec, position: int, names: list[str], site: SiteContext
         "causal": site.causal, "measure": site.measure_label, "domain": list(site.domain),
         "truncated": bool(rec.truncated),
     }
+    rows = [SpanRow(label, a + 1, b, " ".join(words[a:b])) for label, a, b in spans]
     return SentenceContext(
-        site=site, position=position, total=len(names), id=rec.id, text=rec.text, words=words,
-        spans=spans, meta=meta, truncated=bool(rec.truncated), n_tokens=len(rec.tokens),
-        page=page, prev_page=names[position - 1] if position > 0 else None,
-        next_page=names[position + 1] if position + 1 < len(names) else None, payload=payload,
+        site=site, position=position, number=position + 1, total=len(names), id=rec.id,
+        text=rec.text, words=words, spans=spans, span_rows=rows, meta=meta,
+        truncated=bool(rec.truncated), n_tokens=len(rec.tokens), page=page,
+        prev_href=f"{names[position - 1]}.html" if position > 0 else None,
+        next_href=f"{names[position + 1]}.html" if position + 1 < len(names) else None,
+        payload=payload,
     )
 
 

@@ -297,7 +297,7 @@ def test_rebuild_replaces_a_previous_site(store, built):
 def test_refuses_a_file_or_a_foreign_folder(store, tmp_path):
     target = tmp_path / "file.txt"
     target.write_text("precious")
-    with pytest.raises(SiteError, match="not a folder"):
+    with pytest.raises(SiteError, match="is a file, not a folder"):
         build_site(store, target, progress=False)
     assert target.read_text() == "precious"
     foreign = tmp_path / "home"
@@ -306,6 +306,10 @@ def test_refuses_a_file_or_a_foreign_folder(store, tmp_path):
     with pytest.raises(SiteError, match="not an Attention Atlas site"):
         build_site(store, foreign, progress=False)
     assert (foreign / "docs" / "thesis.tex").read_text() == "precious"
+    link = tmp_path / "link"
+    link.symlink_to(foreign, target_is_directory=True)
+    with pytest.raises(SiteError, match="symbolic link"):
+        build_site(store, link, progress=False)
     empty = tmp_path / "empty"
     empty.mkdir()
     check_target(empty)  # an empty folder is fine

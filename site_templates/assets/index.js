@@ -53,7 +53,7 @@ function render() {
     cell(tr, "", "id").append(link);
     cell(tr, row.text, "text").title = row.text;
     cell(tr, row.words, "num");
-    cell(tr, row.labels + (row.truncated ? " (truncated)" : ""), "labels");
+    cell(tr, (row.labels || "\u2014") + (row.truncated ? " (truncated)" : ""), "labels");
   }
   table.tBodies[0].replaceWith(body);
   const total = state.rows.length;

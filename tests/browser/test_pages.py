@@ -47,10 +47,11 @@ def selected(page) -> tuple[int, int, str, str]:
         document.getElementById("detail-title").textContent]""")
 
 
-def test_index_lists_and_filters(watched, atlas_store):
+def test_index_lists_and_filters(watched, atlas_store, artifacts):
     page = watched.page
     page.goto(f"{watched.origin}/atlas/index.html")
     watched.wait_ready()
+    page.screenshot(path=str(artifacts / "index.png"))
     rows = page.locator("#sentence-table tbody tr")
     assert rows.count() == len(atlas_store)
     assert page.locator("#sentence-table tbody a").first.get_attribute("href").startswith("sentences/")
@@ -85,8 +86,8 @@ def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
     assert svg.count(">&lt;CHI&gt;<") == 4  # two tags, on both axes, as text
     assert svg.count(">ENV<") == 2 and svg.count(">LAN<") == 2  # the span brackets' labels
     assert "saliency" in svg
-    page.evaluate("window.atlas.select(3, 5)")
-    page.wait_for_function("window.atlas.head === 5")
+    page.evaluate("window.atlas.select(2, 3)")
+    page.wait_for_function("window.atlas.head === 3")
     page.screenshot(path=str(artifacts / "sentence.png"), full_page=False)
     if os.environ.get("ATLAS_UPDATE_SCREENSHOT"):
         shutil.copyfile(artifacts / "sentence.png", artifacts.parents[1] / "docs" / "screenshot.png")
