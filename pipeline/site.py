@@ -147,6 +147,11 @@ def build_site(store_path, site_dir, *, measure: str = "attention", measure_labe
     if not float(domain[0]) < float(domain[1]):
         raise SiteError(f"colour domain {domain!r} must be (low, high) with low < high")
     site_dir.parent.mkdir(parents=True, exist_ok=True)
+    leftovers = sorted(site_dir.parent.glob(f".{site_dir.name}.tmp-*"))
+    leftovers += sorted(site_dir.parent.glob(f".{site_dir.name}.old-*"))
+    if leftovers:  # from a build that was killed; another build may still be writing one
+        log.warning("folders left by interrupted builds (delete them when no build runs): %s",
+                    ", ".join(str(p) for p in leftovers))
     tmp = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.tmp-", dir=site_dir.parent))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a site is for serving

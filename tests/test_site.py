@@ -370,3 +370,9 @@ def test_real_store_end_to_end(request, fixture, tmp_path):
     size = sum((tmp_path / "site" / sub / f"{horse}{ext}").stat().st_size
                for sub, ext in (("sentences", ".html"), ("data", ".bin")))
     assert size < 40_000  # BertViz's model_view: about 1 MB for a sentence like it
+
+
+def test_empty_store_builds_an_index(tmp_path):
+    summary = build_site(FakeStore([]), tmp_path / "site", progress=False)
+    assert summary.sentences == 0 and summary.pages == 1
+    assert json.loads((tmp_path / "site" / "index.json").read_text())["rows"] == []

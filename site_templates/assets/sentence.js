@@ -1,8 +1,6 @@
 // The sentence page: binds the site's shared grid and detail specs to this sentence's maps.
 // Data: the page's JSON (words, spans, meta) and data/<page>.bin (8-bit codes, gzipped).
-import "./vega.js";
-
-const { vegaEmbed } = window;
+// vega.js (Vega, Vega-Lite, vega-embed) is imported while the specs and the data download.
 const page = JSON.parse(document.getElementById("atlas-sentence").textContent);
 const assets = new URL("./", import.meta.url);
 const $ = (id) => document.getElementById(id);
@@ -135,9 +133,11 @@ function onKey(event) {
 }
 
 async function main() {
-  const [gridSpec, detailSpec, bytes] = await Promise.all([
+  const [, gridSpec, detailSpec, bytes] = await Promise.all([import("./vega.js"),
     fetchJSON("grid.vl.json"), fetchJSON("detail.vl.json"), fetchBytes(new URL(page.data, document.baseURI)),
   ]);
+  const { vegaEmbed } = window;
+  state.timings.loaded = performance.now(); // scripts, specs and data in
   state.maps = parseMaps(bytes);
   const { L, H } = state.maps;
   const [layer, head] = parseHash() || [1, 1];
@@ -149,6 +149,7 @@ async function main() {
   const detail = await vegaEmbed("#detail", bind(detailSpec,
     { pairs: detailRows(state.maps, state.layer, state.head), spans }, { words: page.words, tracks }), options);
   state.detail = detail.view;
+  state.timings.detail = performance.now();
   const table = colourTable(state.detail.scale("color")); // the thumbnails use the detail's colours
   const grid = await vegaEmbed("#grid", bind(gridSpec, { cells: gridRows(state.maps, table) },
     { selLayer: state.layer, selHead: state.head }), options);
