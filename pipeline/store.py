@@ -109,13 +109,18 @@ class AtlasStore:
         self.path, self._group, self._meta = path, group, meta
         commit = meta["commit"]
         self._rows = commit["rows"]
-        self._index = {name: group[f"index/{name}"] for name in INDEX_ARRAYS}
-        self._offset = self._index["offset"][: self._rows] if self._rows else np.zeros(0, np.int64)
-        self._n_tokens = self._index["n_tokens"][: self._rows] if self._rows else np.zeros(0, np.int32)
         catalog_name = commit.get("catalog_array", "catalog/row")
-        catalog = group[catalog_name][: commit["catalog"]] if commit["catalog"] else []
+        try:  # a garbled zarr.json or index chunk must not surface as a zarr or JSON traceback
+            self._index = {name: group[f"index/{name}"] for name in INDEX_ARRAYS}
+            self._offset = self._index["offset"][: self._rows] if self._rows else np.zeros(0, np.int64)
+            self._n_tokens = (self._index["n_tokens"][: self._rows] if self._rows
+                              else np.zeros(0, np.int32))
+            catalog = group[catalog_name][: commit["catalog"]] if commit["catalog"] else []
+            row_ids = self._index["id"][: self._rows] if self._rows else []
+        except Exception as exc:
+            raise StoreError(f"{path}: the index (index/*, {catalog_name}) is damaged: "
+                             f"{type(exc).__name__}: {exc}; run `attention-atlas verify`") from exc
         self._catalog = np.asarray(catalog, dtype=np.int64)
-        row_ids = self._index["id"][: self._rows] if self._rows else []
         self.ids: list[str] = [str(row_ids[r]) for r in self._catalog]
         self._position = {sid: i for i, sid in enumerate(self.ids)}
         self._records = functools.lru_cache(maxsize=8)(self._record_chunk)
@@ -189,12 +194,19 @@ class AtlasStore:
             raise StoreError(f"{self.path} holds no measure {measure!r}; it holds: "
                              f"{', '.join(self._meta['measures'])}")
         start, end = self.row_span(row)
-        parts = [self._chunks(measure, k)[max(start, k * CODES_CHUNK) - k * CODES_CHUNK:
-                                          min(end, (k + 1) * CODES_CHUNK) - k * CODES_CHUNK]
-                 for k in range(start // CODES_CHUNK, (end - 1) // CODES_CHUNK + 1)]
+        sid = str(self._index["id"][row])
+        chunks = range(start // CODES_CHUNK, (end - 1) // CODES_CHUNK + 1)
+        try:
+            parts = [self._chunks(measure, k)[max(start, k * CODES_CHUNK) - k * CODES_CHUNK:
+                                              min(end, (k + 1) * CODES_CHUNK) - k * CODES_CHUNK]
+                     for k in chunks]
+        except Exception as exc:  # a chunk that does not decompress
+            raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) lies in a damaged chunk "
+                             f"(chunk {', '.join(map(str, chunks))} of measures/{measure}/codes): {exc}; "
+                             "run `attention-atlas verify --store ... --repair`") from exc
         flat = np.concatenate(parts) if len(parts) > 1 else parts[0]
         if crc32(flat) != int(self._index["crc32"][row]):
-            raise StoreError(f"{self.path}: sentence {self._index['id'][row]!r} (row {row}) fails "
+            raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) fails "
                              "its checksum; run `attention-atlas verify --store ... --repair`")
         n_tok = int(self._n_tokens[row])
         return flat.reshape(self.model["n_layers"], self.model["n_heads"], n_tok, n_tok)
