@@ -49,20 +49,46 @@ class VerifyReport:
         return "\n".join(lines)
 
 
+def _array(group, name: str, path: Path):
+    """One array of the store, or StoreError naming it when it is missing or its zarr.json is damaged."""
+    try:
+        return group[name]
+    except Exception as exc:  # KeyError, JSONDecodeError, zarr's metadata errors
+        raise StoreError(f"{path}: {name} is missing or its metadata is damaged "
+                         f"({type(exc).__name__}: {exc}); this cannot be repaired: "
+                         "extract into a new store") from exc
+
+
+def _read(array, n: int, path: Path) -> np.ndarray:
+    """The first n values of an index array, or StoreError naming it when its chunks are damaged."""
+    try:
+        return array[:n]
+    except Exception as exc:  # a chunk that does not decompress or decode
+        raise StoreError(f"{path}: {array.path} cannot be read ({type(exc).__name__}: {exc}); "
+                         "this cannot be repaired: extract into a new store") from exc
+
+
 def _check_index(group, meta: dict, report: VerifyReport) -> dict:
     """Lengths, offsets, record JSON and catalog of the index; returns the index columns."""
     commit, model = meta["commit"], meta["model"]
     rows = report.rows = commit["rows"]
     columns = {}
     for name in INDEX_ARRAYS:
-        array = group[f"index/{name}"]
+        array = _array(group, f"index/{name}", report.path)
         if array.shape[0] < rows:
             raise StoreError(f"{report.path}: index/{name} holds {array.shape[0]} rows, the commit "
                              f"says {rows}: the index is truncated and cannot be repaired")
-        columns[name] = array[:rows] if rows else np.zeros(0)
+        columns[name] = _read(array, rows, report.path) if rows else np.zeros(0)
+    catalog_name = commit.get("catalog_array", "catalog/row")
+    catalog = _read(_array(group, catalog_name, report.path), commit["catalog"], report.path)
+    # rows an earlier repair dropped (blank key, out of the catalog) are garbage, not damage
+    columns["forgotten"] = {r for r in range(rows) if str(columns["key"][r]) == ""} - set(
+        int(r) for r in catalog)
     end = commit["codes_end"]["attention"]
     lh = model["n_layers"] * model["n_heads"]
     for row in range(rows):
+        if row in columns["forgotten"]:
+            continue
         offset, n_tok = int(columns["offset"][row]), int(columns["n_tokens"][row])
         sid = str(columns["id"][row])
         if offset < 0 or n_tok <= 0 or offset + lh * n_tok * n_tok > end:
@@ -77,7 +103,6 @@ def _check_index(group, meta: dict, report: VerifyReport) -> dict:
         except (ValueError, KeyError, TypeError) as exc:
             report.problems.append(f"row {row} (id {sid!r}): bad record: {exc}")
             report.damaged_rows.add(row)
-    catalog = group[commit.get("catalog_array", "catalog/row")][: commit["catalog"]]
     report.sentences = len(catalog)
     if len(catalog) and (catalog.min() < 0 or catalog.max() >= rows):
         report.problems.append(f"the catalog points at rows outside 0..{rows - 1}")
@@ -91,9 +116,10 @@ def _check_index(group, meta: dict, report: VerifyReport) -> dict:
 def _check_codes(group, meta: dict, columns: dict, report: VerifyReport) -> None:
     """Each chunk against its CRC-32, then each row's codes against its own CRC-32."""
     commit, model = meta["commit"], meta["model"]
-    codes, n_chunks = group["measures/attention/codes"], commit["chunks"]["attention"]
+    codes, n_chunks = _array(group, "measures/attention/codes", report.path), commit["chunks"]["attention"]
     report.chunks = n_chunks
-    expected = group["measures/attention/chunk_crc32"][:n_chunks] if n_chunks else []
+    crcs = _array(group, "measures/attention/chunk_crc32", report.path)
+    expected = _read(crcs, n_chunks, report.path) if n_chunks else []
     bad_chunks = set()
     lh = model["n_layers"] * model["n_heads"]
     spans = [(int(o), int(o) + lh * int(t) * int(t)) for o, t in zip(columns["offset"],
@@ -107,13 +133,17 @@ def _check_codes(group, meta: dict, columns: dict, report: VerifyReport) -> None
             log.debug("chunk %d: %s", k, exc)
         if not good:
             bad_chunks.add(k)
-            hit = [r for r, (a, b) in enumerate(spans) if a < (k + 1) * CODES_CHUNK and b > k * CODES_CHUNK]
+            hit = [r for r, (a, b) in enumerate(spans) if a < (k + 1) * CODES_CHUNK
+                   and b > k * CODES_CHUNK and r not in columns["forgotten"]]
+            if not hit:
+                log.info("chunk %d is damaged, but holds only sentences an earlier repair dropped", k)
+                continue
             report.problems.append(f"chunk {k} of measures/attention/codes (bytes {k * CODES_CHUNK}"
                                    f"-{(k + 1) * CODES_CHUNK}) is missing or fails its CRC-32; "
                                    f"{len(hit)} sentence(s) stored there are damaged")
             report.damaged_rows.update(hit)
     for row, (a, b) in enumerate(spans):
-        if row in report.damaged_rows:
+        if row in report.damaged_rows or row in columns["forgotten"]:
             continue
         if crc32(codes[a:b]) != int(columns["crc32"][row]):
             report.problems.append(f"row {row} (id {str(columns['id'][row])!r}) fails its CRC-32")
