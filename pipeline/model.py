@@ -40,6 +40,8 @@ class LoadedModel:
     def fingerprint(self) -> dict:
         """What must match for stored attention to be reused: model, weights, tokenizer, length limit."""
         keys = ("name", "revision", "weights_sha256", "tokenizer_sha256", "max_length")
+        if self.info["weights_sha256"]:  # a local folder is known by its files, not by the path given
+            keys = keys[1:]
         return {k: self.info[k] for k in keys}
 
 

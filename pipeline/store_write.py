@@ -99,8 +99,10 @@ class StoreWriter:
             if stored != fingerprint:
                 diff = ", ".join(f"{k}: store has {stored[k]!r}, this run {fingerprint[k]!r}"
                                  for k in fingerprint if stored[k] != fingerprint[k])
-                raise StoreError(f"{path} was written by another model ({diff}); a store holds "
-                                 "one model: choose a new --store (or --out) for this one")
+                raise StoreError(f"{path} was written by another model: the store holds "
+                                 f"{meta['model'].get('name')!r}, this run uses "
+                                 f"{model_info.get('name')!r} ({diff}); a store holds one model: "
+                                 "choose a new --store (or --out) for this one")
         else:
             group = create_store(path, model_info)
             meta = dict(group.attrs)["atlas"]
