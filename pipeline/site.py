@@ -28,7 +28,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 import jinja2
 import vl_convert
 from markupsafe import Markup
@@ -79,7 +78,7 @@ class BuildSummary:
 
     def __str__(self) -> str:
         rate = self.sentences / self.seconds if self.seconds else 0.0
-        return (f"built {self.site_dir}: {self.sentences:,} sentences, {self.pages:,} pages, "
+        return (f"{self.sentences:,} sentences, {self.pages:,} pages, "
                 f"{self.files:,} files, {self.bytes / 1e6:.1f} MB "
                 f"({self.bytes_per_sentence / 1e3:.1f} kB/sentence) in {self.seconds:.1f} s "
                 f"({rate:.0f} sentences/s)")
@@ -165,7 +164,7 @@ def build_site(store_path, site_dir, *, measure: str = "attention", measure_labe
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     summary = BuildSummary(site_dir, sentences, pages, len(files), size, time.perf_counter() - started)
-    log.info("%s", summary)
+    log.info("built %s: %s", site_dir, summary)
     return summary
 
 
@@ -272,8 +271,8 @@ def serve(site_dir, host: str = "127.0.0.1", port: int = 8000) -> None:
     except OSError as exc:
         raise SiteError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
     with server:
-        click.echo(f"Serving {site} at http://{host}:{server.server_address[1]}/ (Ctrl+C stops)")
+        log.info("serving %s at http://%s:%d/", site, host, server.server_address[1])
         try:
             server.serve_forever()
         except KeyboardInterrupt:
-            click.echo("stopped")
+            log.info("stopped serving %s", site)

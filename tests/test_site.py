@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import gzip
 import html.parser
+import http.server
 import json
 import re
+import threading
 import urllib.parse
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -376,3 +379,20 @@ def test_empty_store_builds_an_index(tmp_path):
     summary = build_site(FakeStore([]), tmp_path / "site", progress=False)
     assert summary.sentences == 0 and summary.pages == 1
     assert json.loads((tmp_path / "site" / "index.json").read_text())["rows"] == []
+
+
+def test_serve_serves_the_site(built, monkeypatch):
+    _, site = built
+    fetched = []
+
+    def one_request(self):  # answer one request, then stop as Ctrl+C would
+        url = f"http://127.0.0.1:{self.server_address[1]}/index.html"
+        client = threading.Thread(target=lambda: fetched.append(urllib.request.urlopen(url).read()))
+        client.start()
+        self.handle_request()
+        client.join(timeout=10)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(http.server.ThreadingHTTPServer, "serve_forever", one_request)
+    serve(site, port=0)
+    assert fetched == [(site / "index.html").read_bytes()]
