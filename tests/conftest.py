@@ -35,8 +35,9 @@ def write_jsonl(path: Path, items: list[dict]) -> Path:
 
 
 def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: int = 64,
-              n_embd: int = 32) -> Path:
-    """Save a tiny GPT-2 with random weights and a byte-level BPE tokenizer trained here."""
+              n_embd: int = 32, texts: list[str] | None = None, vocab_size: int = 400) -> Path:
+    """Save a GPT-2 with random weights and a byte-level BPE tokenizer trained here (on `texts`,
+    by default the tiny corpus): tiny by default, any size from the arguments."""
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2Model, GPT2TokenizerFast
@@ -44,9 +45,9 @@ def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: i
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>"],
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    bpe.train_from_iterator([item["text"] for item in TINY] * 4, trainer)
+    bpe.train_from_iterator(texts or [item["text"] for item in TINY] * 4, trainer)
     tokenizer = GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>",
                                   eos_token="<|endoftext|>", unk_token="<|endoftext|>",
                                   model_max_length=n_positions)
