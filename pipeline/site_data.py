@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipeline import __version__
+from pipeline.errors import SiteError
 from pipeline.store import quantize
 from pipeline.words import word_maps
 
@@ -122,11 +123,12 @@ def slugify(sid: str) -> str:
 def get_page_names(ids: list[str]) -> list[str]:
     """File name stems for ids, in order; two ids never share one (even case-insensitively)."""
     names = [slugify(sid) for sid in ids]
-    seen: dict[str, str] = {}
-    for sid, name in zip(ids, names, strict=True):
-        other = seen.setdefault(name.lower(), sid)
-        if other != sid:  # a 48-bit hash collision: never expected, never silently merged
-            raise ValueError(f"ids {other!r} and {sid!r} map to one file name {name!r}")
+    seen: dict[str, int] = {}
+    for i, (sid, name) in enumerate(zip(ids, names, strict=True)):
+        other = seen.setdefault(name.lower(), i)
+        if other != i:  # a repeated id, or a 48-bit hash collision: never silently merged
+            raise SiteError(f"sentences {other + 1} ({ids[other]!r}) and {i + 1} ({sid!r}) would "
+                            f"share the page {name!r}; ids must be unique")
     return names
 
 

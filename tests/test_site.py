@@ -158,6 +158,8 @@ def test_page_names_are_unique_even_ignoring_case():
     names = get_page_names(TRICKY_IDS)
     assert len({n.lower() for n in names}) == len(TRICKY_IDS)
     assert get_page_names(TRICKY_IDS) == names  # stable
+    with pytest.raises(SiteError, match="ids must be unique"):
+        get_page_names(["a", "b", "a"])
 
 
 def test_span_tracks_keep_overlapping_spans_apart():

@@ -144,8 +144,9 @@ def test_tooltip_shows_words_literally(watched, atlas_store):
     watched.assert_clean()
 
 
-def test_causal_site(watched):
+def test_causal_site(watched, artifacts):
     page = open_sentence(watched, mount="/causal/", fragment="#l2h4")
+    page.screenshot(path=str(artifacts / "causal.png"))
     assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 2 * 4
     upper = page.evaluate("window.atlas.detail.data('pairs').filter(d => d.to > d.from && d.value > 0).length")
     assert upper == 0  # lower-triangular, shown as it is
