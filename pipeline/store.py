@@ -21,6 +21,8 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
+import shutil
 import zlib
 from pathlib import Path
 
@@ -233,8 +235,14 @@ def open_group_meta(path: Path, mode: str) -> tuple[zarr.Group, dict]:
 
 
 def create_store(path: Path, model_info: dict) -> zarr.Group:
-    """Create an empty store for a model: arrays of length 0 and a zero commit."""
-    group = zarr.open_group(str(path), mode="w")
+    """Create an empty store for a model: arrays of length 0 and a zero commit.
+
+    Built in a sibling folder and renamed into place, so that a run killed
+    halfway leaves no half-made store (which would read as a foreign one).
+    """
+    building = path.parent / f".{path.name}.creating"
+    shutil.rmtree(building, ignore_errors=True)  # left by a run killed while creating
+    group = zarr.open_group(str(building), mode="w")
     for measure in MEASURES:
         group.create_array(f"measures/{measure}/codes", shape=(0,), chunks=(CODES_CHUNK,),
                            dtype="uint8", compressors=[CODEC], fill_value=0)
@@ -256,4 +264,5 @@ def create_store(path: Path, model_info: dict) -> zarr.Group:
         "commit": {"rows": 0, "catalog": 0, "codes_end": {m: 0 for m in MEASURES},
                    "chunks": {m: 0 for m in MEASURES}},
     }
-    return group
+    os.rename(building, path)  # atomic; replaces an empty folder at `path`
+    return zarr.open_group(str(path), mode="a")
