@@ -112,9 +112,12 @@ def get_environment(folder: Path | None = None) -> jinja2.Environment:
     return env
 
 
-def get_measures() -> dict[str, str]:
-    """Measures the site can show, by store name, with their description."""
-    return {"attention": "raw attention weights, word level (Clark et al. 2019)"}
+MEASURES = {"attention": "raw attention weights, word level (Clark et al. 2019)"}
+
+
+def list_measures() -> list[str]:
+    """Names of the measures the site can show (the store must hold them too)."""
+    return sorted(MEASURES)
 
 
 def open_store(store_path) -> AtlasStore:
@@ -140,8 +143,9 @@ def build_site(store_path, site_dir, *, measure: str = "attention", measure_labe
     site_dir = Path(site_dir)
     check_target(site_dir)
     store = open_store(store_path)
-    if measure not in get_measures() or measure not in store.info.get("measures", ["attention"]):
-        valid = [m for m in get_measures() if m in store.info.get("measures", ["attention"])]
+    stored = store.info.get("measures", ["attention"])
+    if measure not in MEASURES or measure not in stored:
+        valid = [m for m in list_measures() if m in stored]
         raise SiteError(f"unknown measure {measure!r}; this store and site support: {', '.join(valid)}")
     if not float(domain[0]) < float(domain[1]):
         raise SiteError(f"colour domain {domain!r} must be (low, high) with low < high")
