@@ -1,0 +1,279 @@
+"""Reliability: crashes, damaged stores, concurrent runs, and bad models and stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_gpt2, write_jsonl
+
+from pipeline.corpus import read_corpus
+from pipeline.extract import extract
+from pipeline.model import load_model
+from pipeline.store import CODES_CHUNK, AtlasStore
+from pipeline.store_write import lock_path
+from pipeline.verify import verify_store
+
+VOCAB = ["the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",
+         "favorite", "animal", "is", "sit", "down", "look", "here", "and", "of"]
+
+
+def corpus_items(n: int, seed: int, words: tuple[int, int]) -> list[dict]:
+    """n distinct sentences of random lengths from VOCAB, ids s0000..."""
+    rng = np.random.default_rng(seed)
+    texts: dict[str, None] = {}
+    while len(texts) < n:
+        texts[" ".join(rng.choice(VOCAB, rng.integers(*words)))] = None
+    return [{"id": f"s{i:04d}", "text": t} for i, t in enumerate(texts)]
+
+
+# One torch thread: on 2 cores a tiny model runs several times faster so, and the
+# runs here are about the store, not the speed.
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def cli(*args: object) -> list[str]:
+    """The command line of `python -m pipeline ARGS`."""
+    return [sys.executable, "-m", "pipeline", *map(str, args)]
+
+
+def commit_of(store: Path) -> dict:
+    """The store's last commit, read straight from its zarr.json (written atomically)."""
+    try:
+        return json.loads((store / "zarr.json").read_text())["attributes"]["atlas"]["commit"]
+    except (OSError, ValueError, KeyError):
+        return {"rows": 0}
+
+
+def wait_for(condition, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    """Poll until condition() holds; fail if the process ends first or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            pytest.fail(f"the run ended (rc {proc.returncode}) before it could be killed:\n{err}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("timed out waiting for the run")
+        time.sleep(0.01)
+
+
+# --- crash safety ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    # 2 layers x 16 heads: 32 maps per sentence, so 300 sentences fill several 4 MiB chunks
+    # and a run commits several times before it ends
+    model_dir = make_gpt2(tmp_path / "gpt2-16", n_head=16)
+    items = corpus_items(600, seed=5, words=(20, 58))
+    corpus = write_jsonl(tmp_path / "corpus.jsonl", items)
+    store = tmp_path / "crashed" / "atlas.zarr"
+    command = cli("-q", "extract", "--corpus", corpus, "--store", store, "--model", model_dir,
+                  "--batch-size", 2)
+    rng = random.Random(20240611)
+    lock = lock_path(store)
+    rows_at_kill = []
+    for kill in range(5):
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+        wait_for(lambda p=proc: lock.exists() and lock.read_text().strip() == f"pid {p.pid}", proc)
+        if kill % 2:  # after this run's next commit, so that some work survives the kill
+            rows = commit_of(store)["rows"]
+            wait_for(lambda r=rows: commit_of(store)["rows"] > r, proc)
+        time.sleep(rng.uniform(0.0, 0.4))  # at a random point of the run
+        assert proc.poll() is None, "the run finished before its kill: make the corpus larger"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        rows_at_kill.append(commit_of(store)["rows"])
+    final = subprocess.run(command, capture_output=True, text=True, timeout=120, env=ENV)
+    assert final.returncode == 0, final.stderr
+    computed = int(final.stdout.split(" computed")[0].rsplit(" ", 1)[-1])
+    assert computed < len(items), f"no work survived the kills: {rows_at_kill}"
+
+    reference = tmp_path / "reference" / "atlas.zarr"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the killed runs: the same kernels, the same bits
+    try:
+        extract(read_corpus(corpus).sentences, reference, load_model(str(model_dir)),
+                batch_size=2, progress=False)
+    finally:
+        torch.set_num_threads(threads)
+    crashed, clean = AtlasStore.open(store), AtlasStore.open(reference)
+    assert crashed.ids == clean.ids == [item["id"] for item in items]
+    assert len(set(crashed.ids)) == len(crashed.ids)
+    for sid in clean.ids:
+        assert np.array_equal(crashed[sid].codes(), clean[sid].codes()), sid
+    report = verify_store(store)
+    assert report.ok, str(report)
+    assert not (store / "atlas-plan.json").exists()
+
+
+def test_a_run_killed_while_creating_the_store_leaves_nothing_that_blocks_the_next(
+        gpt2, tmp_path, monkeypatch):
+    import zarr
+
+    store = tmp_path / "atlas.zarr"
+    original, calls = zarr.Group.create_array, []
+
+    def create_array(self, *args, **kwargs):
+        calls.append(args)
+        if len(calls) == 3:  # the process dies halfway through creating the arrays
+            raise KeyboardInterrupt
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(zarr.Group, "create_array", create_array)
+    sentences = read_corpus(write_jsonl(tmp_path / "c.jsonl", [{"id": "a", "text": "oh ."}])).sentences
+    with pytest.raises(KeyboardInterrupt):
+        extract(sentences, store, gpt2, progress=False)
+    monkeypatch.undo()
+    summary = extract(sentences, store, gpt2, progress=False)
+    assert summary.computed == 1
+    assert AtlasStore.open(store).ids == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".atlas.zarr.lock", "atlas.zarr", "c.jsonl"]
+
+
+# --- verify and repair -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def chunked(tmp_path_factory, gpt2):
+    """(corpus, store): 400 long sentences through the tiny GPT-2, three 4 MiB codes chunks."""
+    folder = tmp_path_factory.mktemp("chunked")
+    corpus = write_jsonl(folder / "corpus.jsonl", corpus_items(400, seed=4, words=(40, 58)))
+    store = folder / "atlas.zarr"
+    extract(read_corpus(corpus).sentences, store, gpt2, progress=False)
+    assert AtlasStore.open(store).info["codes_chunk"] == CODES_CHUNK
+    assert AtlasStore.open(store)._meta["commit"]["chunks"]["attention"] == 3
+    return corpus, store
+
+
+def rows_in_chunk(store: AtlasStore, k: int) -> list[int]:
+    """Rows whose codes lie (partly) in codes chunk k."""
+    return [r for r in range(store.rows)
+            if store.row_span(r)[0] < (k + 1) * CODES_CHUNK and store.row_span(r)[1] > k * CODES_CHUNK]
+
+
+def flip_bytes(path: Path, start: int, stop: int) -> None:
+    """Invert bytes [start, stop) of a file."""
+    data = bytearray(path.read_bytes())
+    data[start:stop] = bytes(b ^ 0xFF for b in data[start:stop])
+    path.write_bytes(bytes(data))
+
+
+def damage_chunk_header(store: Path) -> tuple[str, int]:
+    flip_bytes(store / "measures/attention/codes/c/1", 0, 16)  # no longer decompresses
+    return "chunk 1 of measures/attention/codes", 1
+
+
+def damage_chunk_body(store: Path) -> tuple[str, int]:
+    flip_bytes(store / "measures/attention/codes/c/1", 5000, 5100)  # decompresses to wrong bytes
+    return "chunk 1 of measures/attention/codes", 1
+
+
+def delete_chunk(store: Path) -> tuple[str, int]:
+    (store / "measures/attention/codes/c/0").unlink()  # reads as zeros
+    return "chunk 0 of measures/attention/codes", 0
+
+
+def set_index(store: Path, name: str, row: int, value) -> str:
+    """Overwrite one index entry; returns the row's id."""
+    import zarr
+
+    group = zarr.open_group(str(store), mode="a")
+    group[f"index/{name}"][row] = value
+    return str(group["index/id"][row])
+
+
+def garble_record(store: Path) -> tuple[str, None]:
+    sid = set_index(store, "record", 7, '{"id": "s0007", "tok')
+    return f"row 7 (id {sid!r}): bad record", None
+
+
+def offset_out_of_range(store: Path) -> tuple[str, None]:
+    sid = set_index(store, "offset", 9, 1 << 40)
+    return f"row 9 (id {sid!r}): offset 1099511627776 with", None
+
+
+def wrong_row_crc(store: Path) -> tuple[str, None]:
+    sid = set_index(store, "crc32", 11, 12345)
+    return f"row 11 (id {sid!r}) fails its CRC-32", None
+
+
+DAMAGE = {"chunk-header": damage_chunk_header, "chunk-body": damage_chunk_body,
+          "chunk-deleted": delete_chunk, "record-garbled": garble_record,
+          "offset-out-of-range": offset_out_of_range, "row-crc": wrong_row_crc}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE), ids=list(DAMAGE))
+def test_verify_names_the_damage_and_repair_then_extract_restores_it(chunked, gpt2_dir, tmp_path,
+                                                                      damage):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+    from pipeline.errors import StoreError
+
+    corpus, good = chunked
+    store = tmp_path / "atlas.zarr"
+    shutil.copytree(good, store)
+    runner = CliRunner()
+    ok = runner.invoke(main, ["verify", "--store", str(store)])
+    assert ok.exit_code == 0 and ok.output.strip().endswith("OK"), ok.output
+
+    where, chunk = DAMAGE[damage](store)
+    reference = AtlasStore.open(good)
+    damaged = rows_in_chunk(reference, chunk) if chunk is not None else [int(where.split()[1])]
+    result = runner.invoke(main, ["verify", "--store", str(store)])
+    assert result.exit_code == 1, result.output
+    assert where in result.output
+    if chunk is not None:
+        assert f"{len(damaged)} sentence(s) stored there are damaged" in result.output
+    # reading a damaged sentence never returns wrong values
+    hurt = AtlasStore.open(store)
+    first = reference.record(damaged[0]).id
+    with pytest.raises(StoreError, match=f"{first}|row {damaged[0]}"):
+        hurt[first].attention() if damage != "record-garbled" else hurt[first]
+
+    repaired = runner.invoke(main, ["verify", "--store", str(store), "--repair"])
+    assert repaired.exit_code == 0, repaired.output
+    assert f"repaired: {len(damaged)} damaged sentence(s) dropped" in repaired.output
+    assert len(AtlasStore.open(store)) == len(reference) - len(damaged)
+
+    rerun = runner.invoke(main, ["-q", "extract", "--corpus", str(corpus), "--store", str(store),
+                                 "--model", str(gpt2_dir)])
+    assert rerun.exit_code == 0, rerun.output
+    assert f"{len(damaged)} computed" in rerun.output
+    again = runner.invoke(main, ["verify", "--store", str(store)])
+    assert again.exit_code == 0 and again.output.strip().endswith("OK"), again.output
+    restored = AtlasStore.open(store)
+    assert restored.ids == reference.ids
+    for row in damaged:
+        sid = reference.record(row).id
+        assert np.array_equal(restored[sid].codes(), reference[sid].codes()), sid
+
+
+def test_verify_on_a_garbled_index_array_names_it(chunked, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+    from pipeline.errors import StoreError
+
+    store = tmp_path / "atlas.zarr"
+    shutil.copytree(chunked[1], store)
+    meta = store / "index" / "offset" / "zarr.json"
+    meta.write_text(meta.read_text()[:40])
+    result = CliRunner().invoke(main, ["verify", "--store", str(store)])
+    assert result.exit_code == StoreError.exit_code, result.output
+    assert "index/offset is missing or its metadata is damaged" in result.output
+    assert "Traceback" not in result.output
+    with pytest.raises(StoreError, match="index .* is damaged"):
+        AtlasStore.open(store)
