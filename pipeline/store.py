@@ -220,6 +220,9 @@ def open_group_meta(path: Path, mode: str) -> tuple[zarr.Group, dict]:
         raise StoreError(f"no store at {path}")
     if not path.is_dir():
         raise StoreError(f"{path} is a file, not a store folder")
+    if not (path / "zarr.json").is_file():  # checked first: mode "a" would make it a Zarr group
+        raise StoreError(f"{path} is a folder, but not a store (it has no zarr.json); give a new "
+                         "or empty folder for a new store")
     try:
         group = zarr.open_group(str(path), mode=mode)
         meta = dict(group.attrs).get("atlas")
