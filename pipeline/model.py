@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 
 from pipeline.errors import ConfigError, ModelError
 
@@ -160,8 +162,10 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
         tokenizer = AutoTokenizer.from_pretrained(str(source), **kwargs)
         model = AutoModel.from_pretrained(str(source), attn_implementation="eager",
                                           dtype=torch_dtype, **kwargs)
-    except (OSError, ValueError, KeyError) as exc:
-        raise ModelError(f"cannot load model {str(source)!r}: {exc}".splitlines()[0]) from exc
+    except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError,
+            SafetensorError) as exc:  # the last three: a damaged .bin or .safetensors
+        raise ModelError(f"cannot load model {str(source)!r}: {type(exc).__name__}: {exc}"
+                         .splitlines()[0]) from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"model {name!r}: a fast tokenizer (tokenizer.json) is needed for "
                          "the offset mapping that aligns tokens to words")
