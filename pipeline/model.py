@@ -178,7 +178,9 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
         revision = revision or getattr(config, "_commit_hash", None)
     tok_file = Path(getattr(tokenizer, "name_or_path", "")) / "tokenizer.json"
     info = {
-        "name": DEFAULT_MODEL_NAME if embedded else str(name),
+        # a local folder is named by its folder name (its full path stays in "path"), so that
+        # a published site does not show this machine's paths
+        "name": DEFAULT_MODEL_NAME if embedded else folder.name if local else str(name),
         "path": str(folder) if local else None,
         "revision": DEFAULT_MODEL_REVISION if embedded else revision,
         "weights_sha256": weights_sha256,

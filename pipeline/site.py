@@ -184,19 +184,20 @@ def _build_into(store, out: Path, site: SiteContext, *, progress: bool) -> int:
     # encoded and written by a small thread pool: zlib and file writes release the GIL),
     # then the index from the lines the sentences gave.
     _build_assets(out, site)
-    rows: list[IndexRow] = []
+    rows: list[IndexRow | None] = [None] * len(names)
     span_counts: Counter[str] = Counter()
     bar = tqdm(total=len(names), unit="sentence", desc="site", disable=not progress)
+    order = store.storage_order() if hasattr(store, "storage_order") else range(len(names))
     with bar, ThreadPoolExecutor(WORKERS) as pool:
         pending: deque[Future] = deque()
-        for i in range(len(names)):
+        for n, i in enumerate(order):  # storage order: each chunk is decompressed once
             rec = store[i]
             maps, special = get_word_maps(rec, site.measure)
             ctx = get_sentence_context(rec, i, names, site, n_words=maps.shape[-1])
             pending.append(pool.submit(_build_sentence, out, ctx, maps, special, sentence_template))
-            rows.append(get_index_row(rec, ctx.page))
+            rows[i] = get_index_row(rec, ctx.page)
             span_counts.update(label for label, _, _ in rec.spans)
-            while len(pending) > 2 * WORKERS or (pending and i == len(names) - 1):
+            while len(pending) > 2 * WORKERS or (pending and n == len(names) - 1):
                 pending.popleft().result()  # re-raises a writer's error here
                 bar.update()
     _build_index(out, env, get_index_context(site, rows, span_counts), rows)

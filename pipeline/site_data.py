@@ -22,7 +22,6 @@ import numpy as np
 from pipeline import __version__
 from pipeline.errors import SiteError
 from pipeline.store import quantize
-from pipeline.words import word_maps
 
 log = logging.getLogger(__name__)
 
@@ -215,9 +214,8 @@ def get_sentence_context(rec, position: int, names: list[str], site: SiteContext
 
 def get_word_maps(rec, measure: str = "attention") -> tuple[np.ndarray, np.ndarray]:
     """A record's word maps (L, H, W, W) and special shares (L, H, W)."""
-    if hasattr(rec, "attention") and hasattr(rec, "word_index"):
-        # one pass over the token maps gives both; word_attention() + special_share() make two
-        return word_maps(rec.attention(measure), rec.word_index, len(rec.words))
+    if hasattr(rec, "word_maps"):
+        return rec.word_maps(measure)  # one pass gives both
     return rec.word_attention(), rec.special_share()
 
 

@@ -95,13 +95,17 @@ class SentenceRecord:
         """Token-level maps, float32 (L, H, T, T): rows attend ("from"), columns are attended ("to")."""
         return dequantize(self.codes(measure))
 
+    def word_maps(self, measure: str = "attention") -> tuple[np.ndarray, np.ndarray]:
+        """Both word-level results in one pass: word_attention() and special_share()."""
+        return word_maps(self.attention(measure), self.word_index, len(self.words))
+
     def word_attention(self, measure: str = "attention") -> np.ndarray:
         """Word-level maps, float32 (L, H, W, W), per Clark et al. (2019); see pipeline.words."""
-        return word_maps(self.attention(measure), self.word_index, len(self.words))[0]
+        return self.word_maps(measure)[0]
 
     def special_share(self, measure: str = "attention") -> np.ndarray:
         """Share of each from-word's attention that went to special tokens, float32 (L, H, W)."""
-        return word_maps(self.attention(measure), self.word_index, len(self.words))[1]
+        return self.word_maps(measure)[1]
 
 
 class AtlasStore:
@@ -117,6 +121,7 @@ class AtlasStore:
             self._offset = self._index["offset"][: self._rows] if self._rows else np.zeros(0, np.int64)
             self._n_tokens = (self._index["n_tokens"][: self._rows] if self._rows
                               else np.zeros(0, np.int32))
+            self._crc = self._index["crc32"][: self._rows] if self._rows else np.zeros(0, np.uint32)
             catalog = group[catalog_name][: commit["catalog"]] if commit["catalog"] else []
             row_ids = self._index["id"][: self._rows] if self._rows else []
         except Exception as exc:
@@ -168,6 +173,11 @@ class AtlasStore:
             raise IndexError(f"sentence {key} out of range: the store holds {len(self)}")
         return self.record(int(self._catalog[key]))
 
+    def storage_order(self) -> list[int]:
+        """Sentence positions sorted by where their codes lie: reading in this order
+        decompresses each chunk once (corpus order jumps between chunks)."""
+        return sorted(range(len(self)), key=lambda i: int(self._offset[self._catalog[i]]))
+
     def record(self, row: int) -> SentenceRecord:
         """The sentence stored in a row (current or not)."""
         start = row - row % RECORD_CHUNK
@@ -207,7 +217,7 @@ class AtlasStore:
                              f"(chunk {', '.join(map(str, chunks))} of measures/{measure}/codes): {exc}; "
                              "run `attention-atlas verify --store ... --repair`") from exc
         flat = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        if crc32(flat) != int(self._index["crc32"][row]):
+        if crc32(flat) != int(self._crc[row]):
             raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) fails "
                              "its checksum; run `attention-atlas verify --store ... --repair`")
         n_tok = int(self._n_tokens[row])

@@ -121,7 +121,7 @@ def test_store_metadata_names_model_tokenizer_version_and_quantization(minilm_st
     assert (minilm.model["n_layers"], minilm.model["n_heads"]) == (6, 12)
     assert minilm.model["tokenizer"] == "BertTokenizer"
     gpt2 = AtlasStore.open(gpt2_store)
-    assert gpt2.model["name"] == str(gpt2_dir)
+    assert gpt2.model["name"] == gpt2_dir.name and gpt2.model["path"] == str(gpt2_dir)
     assert len(gpt2.model["weights_sha256"]) == 64
     assert (gpt2.model["n_layers"], gpt2.model["n_heads"]) == (2, 4)
     assert gpt2.model["causal"] is True and minilm.model["causal"] is False
@@ -243,7 +243,7 @@ def test_another_model_on_an_existing_store_is_refused_naming_both(minilm, gpt2_
         extract(sentences([("x", "oh .")]), store_path, minilm, progress=False)
     message = info.value.message
     assert "another model" in message
-    assert str(gpt2_dir) in message and "sentence-transformers/all-MiniLM-L6-v2" in message
+    assert repr(gpt2_dir.name) in message and "sentence-transformers/all-MiniLM-L6-v2" in message
 
 
 # --- memory stays flat -------------------------------------------------------
