@@ -78,9 +78,7 @@ def _extract(cfg: Config, progress: bool) -> None:
     from pipeline.model import load_model
 
     corpus = cfg.corpus or str(bundled_corpus_path())
-    report = read_corpus(corpus, on_error=cfg.on_error)
-    for skip in report.skipped:
-        log.warning("skipped %s:%d: %s: %s", *skip.source, skip.reason, skip.detail)
+    report = read_corpus(corpus, on_error=cfg.on_error)  # it logs each skip, with file:line
     loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, revision=cfg.revision)
     summary = extract(report.sentences, cfg.store_path, loaded, batch_size=cfg.batch_size,
                       lock_wait=cfg.wait, progress=progress, skipped=report.skipped)
