@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import make_gpt2, write_jsonl
+from conftest import TINY, make_gpt2, write_jsonl
 
 from pipeline.corpus import read_corpus
 from pipeline.extract import extract
@@ -24,6 +24,7 @@ from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store_write import lock_path
 from pipeline.verify import verify_store
 
+TINY_IDS = [item["id"] for item in TINY]
 VOCAB = ["the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",
          "favorite", "animal", "is", "sit", "down", "look", "here", "and", "of"]
 
@@ -277,3 +278,229 @@ def test_verify_on_a_garbled_index_array_names_it(chunked, tmp_path):
     assert "Traceback" not in result.output
     with pytest.raises(StoreError, match="index .* is damaged"):
         AtlasStore.open(store)
+
+
+# --- concurrency -------------------------------------------------------------
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from pipeline.store_write import StoreLock
+with StoreLock(Path(sys.argv[1])):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def hold_lock(store: Path, seconds: float) -> subprocess.Popen:
+    """A child process that holds the store's lock for `seconds` (returns once it holds it)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(store), str(seconds)],
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "locked"
+    return proc
+
+
+def test_a_locked_store_is_refused_at_once_and_waited_for_with_wait(tiny_corpus, gpt2_dir,
+                                                                    tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+    from pipeline.errors import LockError
+
+    store = tmp_path / "atlas.zarr"
+    args = ["-q", "extract", "--corpus", str(tiny_corpus), "--store", str(store),
+            "--model", str(gpt2_dir)]
+    holder = hold_lock(store, 30)
+    try:
+        refused = CliRunner().invoke(main, args)
+        assert refused.exit_code == LockError.exit_code != 0, refused.output
+        assert f"{store} is locked by pid {holder.pid}" in refused.output
+        assert "--wait" in refused.output
+        assert not store.exists()  # nothing was written beside the lock holder
+    finally:
+        holder.kill()
+        holder.wait()
+
+    holder = hold_lock(store, 1.5)
+    started = time.monotonic()
+    waited = CliRunner().invoke(main, [*args, "--wait", "60"])
+    assert waited.exit_code == 0, waited.output
+    assert holder.wait(timeout=5) == 0  # it had released the lock and ended normally
+    assert time.monotonic() - started >= 1.0
+    assert f"{len(TINY_IDS)} sentences in the store" in waited.output
+    assert verify_store(store).ok
+
+
+def test_concurrent_writers_queue_behind_the_lock_and_never_interleave(gpt2, tmp_path):
+    import threading
+
+    store = tmp_path / "atlas.zarr"
+    corpora = [corpus_items(60, seed=s, words=(30, 58)) for s in (10, 11)]
+    corpora[1] = [{**item, "id": f"b{i}"} for i, item in enumerate(corpora[1])]
+    sentences = [read_corpus(write_jsonl(tmp_path / f"c{i}.jsonl", c)).sentences
+                 for i, c in enumerate(corpora)]
+    done: list[tuple[int, float]] = []
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            extract(sentences[i], store, gpt2, batch_size=4, lock_wait=60, progress=False)
+            done.append((i, time.monotonic()))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    last = max(done, key=lambda d: d[1])[0]
+    final = AtlasStore.open(store)
+    assert final.ids == [item["id"] for item in corpora[last]]
+    assert final.rows == sum(len(c) for c in corpora)  # both runs' rows, each written whole
+    assert verify_store(store).ok
+
+
+# --- bad models and stores ---------------------------------------------------
+
+
+def model_without(gpt2_dir: Path, tmp_path: Path, name: str) -> Path:
+    """A copy of the tiny GPT-2's folder without one file."""
+    folder = tmp_path / f"gpt2-without-{name}"
+    shutil.copytree(gpt2_dir, folder)
+    (folder / name).unlink()
+    return folder
+
+
+def foreign_zarr(tmp_path: Path) -> Path:
+    import zarr
+
+    group = zarr.open_group(str(tmp_path / "foreign.zarr"), mode="w")
+    group.create_array("data", shape=(3,), dtype="int32")
+    group.attrs["made_by"] = "someone else"
+    return tmp_path / "foreign.zarr"
+
+
+def corrupt_root(store: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "atlas.zarr"
+    shutil.copytree(store, copy)
+    (copy / "zarr.json").write_text('{"zarr_format": 3, "node_type": "gr')
+    return copy
+
+
+def not_a_store(tmp_path: Path) -> Path:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "todo.txt").write_text("buy milk")
+    return tmp_path / "notes"
+
+
+def a_file(tmp_path: Path) -> Path:
+    (tmp_path / "atlas.zarr").write_text("not a folder")
+    return tmp_path / "atlas.zarr"
+
+
+# (model or None for the GPT-2, store or None for a new one) -> (exit code, message parts)
+BAD_INPUTS = {
+    "unknown-model": (lambda d, s, t: ("no-such-org/no-such-model", None), 4,
+                      ["cannot load model 'no-such-org/no-such-model'"]),
+    "model-without-config": (lambda d, s, t: (model_without(d, t, "config.json"), None), 4,
+                             ["is missing config.json"]),
+    "model-without-weights": (lambda d, s, t: (model_without(d, t, "model.safetensors"), None), 4,
+                              ["is missing weights"]),
+    "model-without-tokenizer": (lambda d, s, t: (model_without(d, t, "tokenizer.json"), None), 4,
+                                ["is missing tokenizer files"]),
+    "model-damaged-weights": (lambda d, s, t: (truncated_weights(d, t), None), 4,
+                              ["cannot load model", "SafetensorError"]),
+    "store-of-another-model": (lambda d, s, t: (None, s), 5,
+                               ["was written by another model", "all-MiniLM-L6-v2"]),
+    "store-zarr-json-corrupt": (lambda d, s, t: (None, corrupt_root(s, t)), 5,
+                                ["is not a readable Zarr store"]),
+    "store-foreign-zarr": (lambda d, s, t: (None, foreign_zarr(t)), 5,
+                           ["is a Zarr store, but not an Attention Atlas store"]),
+    "store-not-a-store": (lambda d, s, t: (None, not_a_store(t)), 5,
+                          ["is a folder, but not a store"]),
+    "store-is-a-file": (lambda d, s, t: (None, a_file(t)), 5, ["is a file"]),
+}
+
+
+def truncated_weights(gpt2_dir: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "gpt2-damaged"
+    shutil.copytree(gpt2_dir, folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    return folder
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
+def test_bad_models_and_stores_fail_naming_the_thing_and_the_cause(case, tiny_corpus, gpt2_dir,
+                                                                   minilm_store, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    make, exit_code, parts = BAD_INPUTS[case]
+    model, store = make(gpt2_dir, minilm_store, tmp_path)
+    store = store or tmp_path / "new" / "atlas.zarr"
+    before = sorted(p.name for p in store.iterdir()) if store.is_dir() else None
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["-q", "extract", "--corpus", str(tiny_corpus),
+                                       "--store", str(store), "--model", str(model or gpt2_dir)])
+    assert result.exit_code == exit_code, result.output
+    assert "Traceback" not in result.output and result.exception.__class__ is SystemExit
+    for part in parts:
+        assert part in result.output, result.output
+    assert str(model or store) in result.output
+    assert time.monotonic() - started < 15  # offline: no retries against a hub
+    if before is not None:
+        assert sorted(p.name for p in store.iterdir()) == before  # nothing written into it
+
+
+@pytest.mark.parametrize("command", ["build", "verify"])
+@pytest.mark.parametrize("case", ["missing", "foreign", "not-a-store", "file"])
+def test_reading_commands_refuse_what_is_not_a_store(command, case, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    store = {"missing": lambda: tmp_path / "nothing.zarr", "foreign": lambda: foreign_zarr(tmp_path),
+             "not-a-store": lambda: not_a_store(tmp_path), "file": lambda: a_file(tmp_path)}[case]()
+    args = [command, "--store", str(store)] + (["--site", str(tmp_path / "site")]
+                                              if command == "build" else [])
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 5, result.output
+    assert str(store) in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "site").exists()
+
+
+def test_a_corpus_error_surfaces_with_file_and_line_and_exit_code_3(gpt2_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    corpus = tmp_path / "bad.jsonl"
+    corpus.write_text('{"id": "a", "text": "oh ."}\n{"id": "b", "text": 5}\n')
+    result = CliRunner().invoke(main, ["-q", "extract", "--corpus", str(corpus), "--store",
+                                       str(tmp_path / "atlas.zarr"), "--model", str(gpt2_dir)])
+    assert result.exit_code == 3, result.output
+    assert f"{corpus}:2:" in result.output and "not a string" in result.output
+    assert not (tmp_path / "atlas.zarr").exists()
+
+
+def test_on_error_skip_counts_skips_in_the_summary(gpt2_dir, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    corpus = tmp_path / "bad.jsonl"
+    corpus.write_text('{"id": "a", "text": "oh ."}\n{"id": "b", "text": 5}\nnot json\n'
+                      '{"id": "a", "text": "again"}\n{"id": "c", "text": "Sit down ."}\n')
+    result = CliRunner().invoke(main, ["-q", "extract", "--corpus", str(corpus), "--store",
+                                       str(tmp_path / "atlas.zarr"), "--model", str(gpt2_dir),
+                                       "--on-error", "skip"])
+    assert result.exit_code == 0, result.output
+    assert "2 sentences in the store: 2 computed" in result.output
+    assert "3 skipped (" in result.output
+    for reason in ("1 bad json", "1 bad text", "1 duplicate id"):
+        assert reason in result.output.split("3 skipped (")[1].split(")")[0]
+    assert AtlasStore.open(tmp_path / "atlas.zarr").ids == ["a", "c"]
