@@ -67,7 +67,7 @@ def main() -> None:
     texts = [s.text for s in report.sentences]
     if args.random_gpt2:
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from conftest import make_gpt2  # the tests' builder of random GPT-2s
+        from helpers import make_gpt2  # the tests' builder of random GPT-2s
 
         args.model = str(make_gpt2(Path(tempfile.mkdtemp(prefix="atlas-gpt2-")), n_layer=12,
                                    n_head=12, n_embd=768, n_positions=1024, texts=texts,

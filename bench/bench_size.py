@@ -51,7 +51,7 @@ def gpt2_12x12(folder: Path) -> Path:
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from conftest import make_gpt2  # the tests' tiny-tokenizer builder
+    from helpers import make_gpt2  # the tests' tiny-tokenizer builder
 
     return make_gpt2(folder, n_layer=12, n_head=12, n_positions=256, n_embd=96)
 
