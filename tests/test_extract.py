@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import write_jsonl
+from helpers import write_jsonl
 
 from pipeline import model as model_module
 from pipeline.corpus import read_corpus

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, make_gpt2, write_jsonl
+from helpers import TINY, make_gpt2, write_jsonl
 
 from pipeline.corpus import read_corpus
 from pipeline.extract import extract

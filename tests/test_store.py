@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import zarr
-from conftest import TINY
+from helpers import TINY
 
 from pipeline.corpus import read_corpus
 from pipeline.errors import StoreError
