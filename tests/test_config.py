@@ -1,0 +1,132 @@
+"""Configuration: atlas.toml keys, flags over the file, and every bad key or value named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli import main
+from pipeline.config import Config, load_config
+from pipeline.errors import ConfigError
+
+FULL = """
+corpus = "data/pairs.jsonl"
+model = "gpt2"
+revision = "main"
+out = "public"
+batch_size = 8
+device = "cpu"
+dtype = "float32"
+domain = [0.0, 0.5]
+measure_label = "attention"
+on_error = "skip"
+wait = 30
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "atlas.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_without_a_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config()
+    assert cfg == Config()
+    assert cfg.store_path == Path("build/atlas.zarr") and cfg.site_path == Path("build/site")
+    assert (cfg.batch_size, cfg.domain, cfg.on_error) == (64, (0.0, 0.3), "raise")
+
+
+def test_every_key_of_the_file_is_read(tmp_path):
+    cfg = load_config(write(tmp_path, FULL))
+    assert cfg == Config(corpus="data/pairs.jsonl", model="gpt2", revision="main", out="public",
+                         batch_size=8, device="cpu", dtype="float32", domain=(0.0, 0.5),
+                         measure_label="attention", on_error="skip", wait=30.0)
+    assert cfg.store_path == Path("public/atlas.zarr") and cfg.site_path == Path("public/site")
+
+
+def test_atlas_toml_in_the_working_folder_is_found(tmp_path, monkeypatch):
+    write(tmp_path, "batch_size = 3\nstore = 'x/atlas.zarr'\nsite = 'y'\n")
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config()
+    assert cfg.batch_size == 3
+    assert cfg.store_path == Path("x/atlas.zarr") and cfg.site_path == Path("y")
+
+
+def test_flags_override_the_file_and_absent_flags_do_not(tmp_path):
+    cfg = load_config(write(tmp_path, FULL), {"batch_size": 2, "domain": (0.1, 0.2),
+                                              "model": None, "on_error": None})
+    assert (cfg.batch_size, cfg.domain) == (2, (0.1, 0.2))
+    assert (cfg.model, cfg.on_error) == ("gpt2", "skip")
+
+
+def test_an_unknown_key_is_named_with_the_valid_ones(tmp_path):
+    path = write(tmp_path, "batch_size = 4\nbatchsize = 4\n")
+    with pytest.raises(ConfigError, match=r"unknown key 'batchsize'; valid keys: .*batch_size"):
+        load_config(path)
+
+
+BAD_VALUES = [
+    ("batch_size", "0", 0),
+    ("batch_size", '"8"', "8"),
+    ("domain", "[0.5, 0.1]", [0.5, 0.1]),
+    ("domain", "[0.0, 1.5]", [0.0, 1.5]),
+    ("device", '"gpu"', "gpu"),
+    ("dtype", '"int8"', "int8"),
+    ("on_error", '"ignore"', "ignore"),
+    ("wait", "-1", -1),
+    ("out", '""', ""),
+]
+BAD_IDS = ["batch_size-0", "batch_size-string", "domain-inverted", "domain-above-1", "device-gpu",
+           "dtype-int8", "on_error-ignore", "wait-negative", "out-empty"]
+
+
+@pytest.mark.parametrize(("key", "toml", "value"), BAD_VALUES, ids=BAD_IDS)
+def test_a_bad_value_in_the_file_is_named(tmp_path, key, toml, value):
+    path = write(tmp_path, f"{key} = {toml}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert info.value.message.startswith(f"{path}: {key} = ")
+    assert "is not valid: expected" in info.value.message
+
+
+@pytest.mark.parametrize(("key", "toml", "value"), BAD_VALUES, ids=BAD_IDS)
+def test_a_bad_flag_value_is_named(tmp_path, monkeypatch, key, toml, value):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=f"--{key.replace('_', '-')}: {key} = "):
+        load_config(None, {key: value})
+
+
+def test_invalid_toml_and_a_missing_config_file_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(write(tmp_path, "batch_size = = 3\n"))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--batch-size", "0"], "--batch-size: batch_size = 0 is not valid"),
+    (["--device", "gpu"], "--device: device = 'gpu' is not valid"),
+    (["--on-error", "ignore"], "Invalid value for '--on-error'"),
+    (["--dtype", "int8"], "Invalid value for '--dtype'"),
+], ids=["batch-size-0", "device-gpu", "on-error-ignore", "dtype-int8"])
+def test_bad_flags_exit_2_through_the_cli(tmp_path, monkeypatch, args, message):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["extract", "--corpus", "c.txt", *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+
+
+def test_the_cli_reads_the_config_file_and_names_its_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, 'domain = [0.5, 0.1]\n')
+    result = CliRunner().invoke(main, ["build"])
+    assert result.exit_code == 2, result.output
+    assert "atlas.toml: domain = [0.5, 0.1] is not valid" in result.output
+    other = tmp_path / "other.toml"
+    other.write_text("colour = 'red'\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["--config", str(other), "build"])
+    assert result.exit_code == 2 and "unknown key 'colour'" in result.output, result.output
