@@ -14,12 +14,13 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from conftest import REPO, TINY
+from helpers import TINY
 
 import pipeline
 from pipeline.cli import main
 from pipeline.store import AtlasStore
 
+REPO = Path(__file__).resolve().parents[1]
 COMMANDS = sorted(main.commands)
 
 

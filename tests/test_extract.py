@@ -269,3 +269,15 @@ def test_the_writer_never_buffers_more_than_one_chunk(gpt2, tmp_path, monkeypatc
     assert chunks_at_add[-1] >= 2
     store = AtlasStore.open(tmp_path / "atlas.zarr")
     assert len(store) == len(pairs)
+
+
+def test_the_same_model_files_in_another_folder_are_the_same_model(gpt2_dir, gpt2, tmp_path):
+    import shutil
+
+    store_path = tmp_path / "atlas.zarr"
+    extract(sentences([("a", "oh .")]), store_path, gpt2, progress=False)
+    moved = load_model(str(shutil.copytree(gpt2_dir, tmp_path / "moved-gpt2")))
+    assert moved.info["name"] != gpt2.info["name"]
+    summary = extract(sentences([("a", "oh ."), ("b", "Sit down .")]), store_path, moved,
+                      progress=False)
+    assert (summary.computed, summary.reused) == (1, 1)
