@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -74,41 +75,47 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_path):
-    # 2 layers x 16 heads: 32 maps per sentence, so 300 sentences fill several 4 MiB chunks
-    # and a run commits several times before it ends
+    # 2 layers x 16 heads: 32 maps per sentence, so 600 sentences fill several 4 MiB chunks
+    # and a run commits several times before it ends. Each run spends ~3.5 s starting up
+    # (torch, transformers), so this test takes ~25 s: four kills and a final run.
     model_dir = make_gpt2(tmp_path / "gpt2-16", n_head=16)
     items = corpus_items(600, seed=5, words=(20, 58))
     corpus = write_jsonl(tmp_path / "corpus.jsonl", items)
     store = tmp_path / "crashed" / "atlas.zarr"
     command = cli("-q", "extract", "--corpus", corpus, "--store", store, "--model", model_dir,
                   "--batch-size", 2)
-    rng = random.Random(20240611)
-    lock = lock_path(store)
-    rows_at_kill = []
-    for kill in range(5):
-        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
-        wait_for(lambda p=proc: lock.exists() and lock.read_text().strip() == f"pid {p.pid}", proc)
-        if kill % 2:  # after this run's next commit, so that some work survives the kill
-            rows = commit_of(store)["rows"]
-            wait_for(lambda r=rows: commit_of(store)["rows"] > r, proc)
-        time.sleep(rng.uniform(0.0, 0.4))  # at a random point of the run
-        assert proc.poll() is None, "the run finished before its kill: make the corpus larger"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        rows_at_kill.append(commit_of(store)["rows"])
-    final = subprocess.run(command, capture_output=True, text=True, timeout=120, env=ENV)
-    assert final.returncode == 0, final.stderr
-    computed = int(final.stdout.split(" computed")[0].rsplit(" ", 1)[-1])
-    assert computed < len(items), f"no work survived the kills: {rows_at_kill}"
-
+    # the uninterrupted reference run, in a thread beside the runs that get killed (2 cores)
     reference = tmp_path / "reference" / "atlas.zarr"
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the killed runs: the same kernels, the same bits
+    clean_run = ThreadPoolExecutor(1).submit(
+        extract, read_corpus(corpus).sentences, reference, load_model(str(model_dir)),
+        batch_size=2, progress=False)
     try:
-        extract(read_corpus(corpus).sentences, reference, load_model(str(model_dir)),
-                batch_size=2, progress=False)
+        rng = random.Random(20240611)
+        lock = lock_path(store)
+        rows_at_kill = []
+        for kill in range(4):
+            proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=ENV)
+            wait_for(lambda p=proc: lock.exists() and lock.read_text().strip() == f"pid {p.pid}",
+                     proc)
+            if kill % 2:  # after this run's next commit, so that some work survives the kill
+                rows = commit_of(store)["rows"]
+                wait_for(lambda r=rows: commit_of(store)["rows"] > r, proc)
+            time.sleep(rng.uniform(0.0, 0.4))  # at a random point of the run
+            assert proc.poll() is None, "the run finished before its kill: make the corpus larger"
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            rows_at_kill.append(commit_of(store)["rows"])
+        final = subprocess.run(command, capture_output=True, text=True, timeout=120, env=ENV)
+        assert final.returncode == 0, final.stderr
+        computed = int(final.stdout.split(" computed")[0].rsplit(" ", 1)[-1])
+        assert computed < len(items), f"no work survived the kills: {rows_at_kill}"
     finally:
+        wait([clean_run], timeout=120)
         torch.set_num_threads(threads)
+    clean_run.result()
     crashed, clean = AtlasStore.open(store), AtlasStore.open(reference)
     assert crashed.ids == clean.ids == [item["id"] for item in items]
     assert len(set(crashed.ids)) == len(crashed.ids)
@@ -117,6 +124,51 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_pat
     report = verify_store(store)
     assert report.ok, str(report)
     assert not (store / "atlas-plan.json").exists()
+
+
+def test_a_resumed_run_repeats_the_interrupted_runs_batches(gpt2, tmp_path, monkeypatch):
+    import pipeline.extract as extract_module
+    from pipeline.store_write import PLAN_FILE, StoreWriter
+
+    items = corpus_items(400, seed=6, words=(40, 58))  # three chunks: commits happen mid-run
+    sentences = read_corpus(write_jsonl(tmp_path / "c.jsonl", items)).sentences
+    store = tmp_path / "atlas.zarr"
+    original_add, added = StoreWriter.add, []
+
+    def dying_add(self, record, codes):
+        if len(added) == 250:
+            raise KeyboardInterrupt  # the run dies with its plan saved and 1-2 chunks committed
+        added.append(record["key"])
+        return original_add(self, record, codes)
+
+    monkeypatch.setattr(StoreWriter, "add", dying_add)
+    with pytest.raises(KeyboardInterrupt):
+        extract(sentences, store, gpt2, batch_size=2, progress=False)
+    monkeypatch.undo()
+    plan = json.loads((store / PLAN_FILE).read_text())["batches"]
+    committed = commit_of(store)["rows"]
+    assert 0 < committed < 250
+
+    forwarded: list[list[str]] = []
+    original_forward = extract_module.forward_codes
+
+    def recording_forward(loaded, batch):
+        forwarded.append([e.key for e in batch])
+        return original_forward(loaded, batch)
+
+    monkeypatch.setattr(extract_module, "forward_codes", recording_forward)
+    summary = extract(sentences, store, gpt2, batch_size=5, progress=False)  # another batch size
+    assert summary.computed == len(items) - committed
+    assert forwarded and all(batch in plan for batch in forwarded)  # the old batches, as they were
+    assert not (store / PLAN_FILE).exists()
+
+    monkeypatch.undo()
+    clean = tmp_path / "clean.zarr"
+    extract(sentences, clean, gpt2, batch_size=2, progress=False)
+    resumed, reference = AtlasStore.open(store), AtlasStore.open(clean)
+    assert resumed.ids == reference.ids
+    for sid in reference.ids:
+        assert np.array_equal(resumed[sid].codes(), reference[sid].codes()), sid
 
 
 def test_a_run_killed_while_creating_the_store_leaves_nothing_that_blocks_the_next(
