@@ -107,7 +107,8 @@ def encode(sentences: list[Sentence], tokenizer, max_length: int) -> tuple[list[
             "id": sentence.id, "key": key, "text": sentence.text,
             "tokens": tokenizer.convert_ids_to_tokens(ids), "word_ranges": [list(w) for w in words],
             "word_index": word_index, "spans": spans, "meta": sentence.meta,
-            "truncated": truncated, "source": list(sentence.source),
+            "truncated": truncated,  # not the corpus file:line: a line inserted above would
+            # change every later record and append a new index row for each, every run
         }
         encoded.append(Encoded(sentence, key, list(ids), record))
     return encoded, skips
