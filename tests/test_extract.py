@@ -281,3 +281,18 @@ def test_the_same_model_files_in_another_folder_are_the_same_model(gpt2_dir, gpt
     summary = extract(sentences([("a", "oh ."), ("b", "Sit down .")]), store_path, moved,
                       progress=False)
     assert (summary.computed, summary.reused) == (1, 1)
+
+
+def test_inserting_a_line_appends_one_row_not_one_per_later_sentence(gpt2, tmp_path):
+    items = [{"id": sid, "text": text} for sid, text in random_pairs(8, seed=7)]
+    store_path = tmp_path / "atlas.zarr"
+    first = read_corpus(write_jsonl(tmp_path / "a.jsonl", items))
+    extract(first.sentences, store_path, gpt2, progress=False)
+    assert AtlasStore.open(store_path).rows == 8
+    # the same sentences one line lower, from another file
+    second = read_corpus(write_jsonl(tmp_path / "b.jsonl", [{"id": "new", "text": "oh ."}, *items]))
+    summary = extract(second.sentences, store_path, gpt2, progress=False)
+    assert (summary.computed, summary.reused) == (1, 8)
+    store = AtlasStore.open(store_path)
+    assert store.rows == 9
+    assert store.ids == ["new", *(item["id"] for item in items)]
