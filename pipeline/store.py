@@ -8,7 +8,8 @@ Layout (Zarr v3; docs/store.md is the full schema):
       index/offset, index/n_tokens   int64 / int32 (R,) where row r's codes start, and its T
       index/crc32                    uint32 (R,) CRC-32 of row r's codes
       index/id, index/key, index/record   str (R,) sentence id, content key, JSON record
-      catalog/row                    int64 (S,)  rows of the current corpus, in corpus order
+      catalog/row-NNNNNN             int64 (S,)  rows of the current corpus, in corpus order
+                                     (a new generation per run; the commit names the current one)
 
 Rows are only ever appended. A write becomes visible when attrs["atlas"]["commit"]
 is rewritten (one atomic file replace) after the arrays it points into; a killed
@@ -45,7 +46,7 @@ QUANTIZATION = {
     "encode": "code = round(value * 255), value clipped to [0, 1]",
     "max_abs_error": 1 / 510,
 }
-CODES_CHUNK = 4 << 20  # bytes of codes per chunk: 4 MiB uncompressed, ~0.5 MiB on disk
+CODES_CHUNK = 4 << 20  # bytes of codes per chunk: 4 MiB uncompressed, ~2.5 MiB on disk (MiniLM)
 INDEX_CHUNK = 1 << 16  # rows per chunk of the numeric index arrays
 RECORD_CHUNK = 1 << 11  # rows per chunk of the string index arrays
 CODEC = BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")
