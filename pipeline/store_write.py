@@ -42,8 +42,13 @@ class StoreLock:
         self.path, self.wait, self._fd = lock_path(store), wait, None
 
     def __enter__(self) -> StoreLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a parent that is a file, a read-only folder, ...
+            store = self.path.parent / self.path.name[1:-5]
+            raise StoreError(f"cannot write the store {store}: {exc.strerror or exc} "
+                             f"({exc.filename})") from exc
         deadline = time.monotonic() + self.wait
         while True:
             try:
