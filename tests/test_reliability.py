@@ -473,6 +473,8 @@ BAD_INPUTS = {
     "store-not-a-store": (lambda d, s, t: (None, not_a_store(t)), 5,
                           ["is a folder, but not a store"]),
     "store-is-a-file": (lambda d, s, t: (None, a_file(t)), 5, ["is a file"]),
+    "store-parent-is-a-file": (lambda d, s, t: (None, a_file(t) / "atlas.zarr"), 5,
+                               ["cannot write the store", "File exists"]),
 }
 
 
