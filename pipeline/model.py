@@ -145,6 +145,8 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
     source = default_model_path() if embedded else name
     folder = Path(os.path.expanduser(str(source)))
     local = embedded or folder.exists()
+    if not local and str(source).startswith(("/", "./", "../", "~", ".\\")):
+        raise ModelError(f"model {name!r}: no such folder (and a path is not a hub id)")
     if local:
         if not folder.is_dir():
             raise ModelError(f"model {name!r}: {folder} is not a folder")
