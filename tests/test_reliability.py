@@ -456,6 +456,7 @@ def a_file(tmp_path: Path) -> Path:
 BAD_INPUTS = {
     "unknown-model": (lambda d, s, t: ("no-such-org/no-such-model", None), 4,
                       ["cannot load model 'no-such-org/no-such-model'"]),
+    "model-folder-missing": (lambda d, s, t: (t / "no-such-folder", None), 4, ["no such folder"]),
     "model-without-config": (lambda d, s, t: (model_without(d, t, "config.json"), None), 4,
                              ["is missing config.json"]),
     "model-without-weights": (lambda d, s, t: (model_without(d, t, "model.safetensors"), None), 4,
