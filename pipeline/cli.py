@@ -38,6 +38,17 @@ OPTIONS = {
 }
 
 
+def _quiet_here(ctx: click.Context, param: click.Parameter, quiet: bool) -> None:
+    """`-q` after the command name too (`extract ... -q`), as before it."""
+    if quiet:
+        logging.getLogger().setLevel(logging.WARNING)
+        ctx.obj["progress"] = False  # the group's dict: its callback ran before this parse
+
+
+QUIET = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_here,
+                     help="No progress bars; warnings and the summary only.")
+
+
 def _options(*names):
     """Apply the named shared options to a command."""
     def decorate(func):
@@ -102,6 +113,7 @@ def _build(cfg: Config, progress: bool) -> None:
 @SITE
 @_options("revision", "batch_size", "device", "dtype", "on_error", "wait", "domain",
           "measure_label")
+@QUIET
 @click.pass_context
 def run(ctx: click.Context, **flags) -> None:
     """Extract the corpus into the store, then build the site (the main job).
@@ -121,6 +133,7 @@ def run(ctx: click.Context, **flags) -> None:
 @OUT
 @STORE
 @_options("revision", "batch_size", "device", "dtype", "on_error", "wait")
+@QUIET
 @click.pass_context
 def extract(ctx: click.Context, **flags) -> None:
     """Run a corpus through a model and store every layer x head attention map."""
@@ -132,6 +145,7 @@ def extract(ctx: click.Context, **flags) -> None:
 @STORE
 @SITE
 @_options("domain", "measure_label")
+@QUIET
 @click.pass_context
 def build(ctx: click.Context, **flags) -> None:
     """Build the static site from a store (the model is not needed)."""
@@ -155,6 +169,7 @@ def serve(site_dir: str, host: str, port: int) -> None:
 @STORE
 @click.option("--repair", is_flag=True, help="Drop damaged sentences so the next run recomputes them.")
 @_options("wait")
+@QUIET
 @click.pass_context
 def verify(ctx: click.Context, repair: bool, **flags) -> None:
     """Check a store: counts, offsets, metadata and every chunk's checksum.
