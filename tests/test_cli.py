@@ -147,3 +147,13 @@ def test_serve_previews_a_site_over_http(tmp_path):
 def test_serve_refuses_a_missing_folder(tmp_path):
     result = CliRunner().invoke(main, ["serve", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_quiet_works_after_the_command_name_too(tiny_corpus, gpt2_dir, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "pipeline", "extract", "--corpus",
+                             str(tiny_corpus), "--model", str(gpt2_dir), "--store",
+                             str(tmp_path / "atlas.zarr"), "-q"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"extract: {len(TINY)} sentences in the store")
+    assert result.stderr == ""  # no progress bar, no INFO lines
