@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec
+from zarr.codecs import ZstdCodec
 
 from pipeline import __version__
 from pipeline.errors import StoreError
@@ -49,7 +49,9 @@ QUANTIZATION = {
 CODES_CHUNK = 4 << 20  # bytes of codes per chunk: 4 MiB uncompressed, ~2.5 MiB on disk (MiniLM)
 INDEX_CHUNK = 1 << 16  # rows per chunk of the numeric index arrays
 RECORD_CHUNK = 1 << 11  # rows per chunk of the string index arrays
-CODEC = BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle")
+# zstd level 1: on attention codes both the smallest (0.138 of float32 vs 0.143 for
+# Blosc zstd-5 with bit-shuffle) and the fastest (540 MB/s vs 66 MB/s) of those measured
+CODEC = ZstdCodec(level=1)
 INDEX_ARRAYS = {"offset": "int64", "n_tokens": "int32", "crc32": "uint32",
                 "id": str, "key": str, "record": str}
 
