@@ -28,6 +28,10 @@ from pipeline.store import (
 log = logging.getLogger(__name__)
 
 PLAN_FILE = "atlas-plan.json"
+# Seconds between commits while chunks stream out: each commit rewrites the index
+# tails and the metadata (a dozen small files), so committing every chunk costs a
+# fifth of a fast run; a crash loses at most this much work.
+COMMIT_EVERY = 2.0
 
 
 def lock_path(store: Path) -> Path:
@@ -118,6 +122,7 @@ class StoreWriter:
         self._chunks = dict(commit["chunks"])
         self._catalog_len, self._catalog_name = commit["catalog"], commit.get("catalog_array", "catalog/row")
         self._pending: list[_PendingRow] = []
+        self._last_commit = time.monotonic()
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
         self._load_index()
@@ -190,7 +195,8 @@ class StoreWriter:
         self._written["attention"] = start + out.size
         rest = data[out.size:] if not final else data[:0]
         self._buffer, self._buffered = ([rest] if rest.size else []), int(rest.size)
-        self.commit()
+        if final or time.monotonic() - self._last_commit >= COMMIT_EVERY:
+            self.commit()
 
     def _append(self, name: str, at: int, values) -> None:
         """Write values at [at, at + len) of a 1-D array, growing it when needed."""
@@ -236,6 +242,7 @@ class StoreWriter:
                           "codes_end": dict(self._written), "chunks": dict(self._chunks)}
         self._group.attrs["atlas"] = meta  # one atomic file replace: the commit point
         self._meta = meta
+        self._last_commit = time.monotonic()
 
     def flush(self) -> None:
         """Write the tail chunk (padded to a whole chunk) and commit every queued row."""
