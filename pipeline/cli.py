@@ -32,6 +32,9 @@ OPTIONS = {
                                   "counted (skip) [raise]."),
     "wait": click.option("--wait", type=float, help="Seconds to wait for another run's lock "
                                                     "on the store [0: refuse at once]."),
+    "commit_every": click.option("--commit-every", type=float, metavar="SECONDS",
+                                 help="Seconds between commits to the store while extracting; a "
+                                      "crash loses at most this much work [2; 0: every chunk]."),
     "domain": click.option("--domain", type=float, nargs=2, metavar="LOW HIGH",
                            help="Colour-bar domain; values above are clamped [0.0 0.3]."),
     "measure_label": click.option("--measure-label", help="Colour-bar title [saliency]."),
@@ -92,7 +95,8 @@ def _extract(cfg: Config, progress: bool) -> None:
     report = read_corpus(corpus, on_error=cfg.on_error)  # it logs each skip, with file:line
     loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, revision=cfg.revision)
     summary = extract(report.sentences, cfg.store_path, loaded, batch_size=cfg.batch_size,
-                      lock_wait=cfg.wait, progress=progress, skipped=report.skipped)
+                      lock_wait=cfg.wait, progress=progress, skipped=report.skipped,
+                      commit_every=cfg.commit_every)
     click.echo(f"extract: {summary} -> {cfg.store_path}")
 
 
@@ -111,8 +115,8 @@ def _build(cfg: Config, progress: bool) -> None:
 @OUT
 @STORE
 @SITE
-@_options("revision", "batch_size", "device", "dtype", "on_error", "wait", "domain",
-          "measure_label")
+@_options("revision", "batch_size", "device", "dtype", "on_error", "wait", "commit_every",
+          "domain", "measure_label")
 @QUIET
 @click.pass_context
 def run(ctx: click.Context, **flags) -> None:
@@ -132,7 +136,7 @@ def run(ctx: click.Context, **flags) -> None:
 @MODEL
 @OUT
 @STORE
-@_options("revision", "batch_size", "device", "dtype", "on_error", "wait")
+@_options("revision", "batch_size", "device", "dtype", "on_error", "wait", "commit_every")
 @QUIET
 @click.pass_context
 def extract(ctx: click.Context, **flags) -> None:

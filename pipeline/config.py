@@ -29,6 +29,7 @@ class Config:
     measure_label: str = "saliency"  # the colour bar's title
     on_error: str = "raise"  # a bad corpus item: raise (stop with an error) or skip (count it)
     wait: float = 0.0  # seconds to wait for another run's lock on the store before giving up
+    commit_every: float = 2.0  # seconds between commits during extraction (0: after every chunk)
 
     @property
     def store_path(self) -> Path:
@@ -71,7 +72,7 @@ def _check(key: str, value: Any, where: str) -> Any:
     elif key == "on_error":
         if value not in ("raise", "skip"):
             raise bad("raise or skip")
-    elif key == "wait":
+    elif key in ("wait", "commit_every"):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise bad("a number of seconds >= 0")
         value = float(value)

@@ -172,7 +172,7 @@ def dir_bytes(path: Path) -> int:
 
 def extract(sentences: list[Sentence], store_path: str | Path, loaded: LoadedModel, *,
             batch_size: int = 64, lock_wait: float = 0.0, progress: bool = True,
-            skipped: list[Skip] = ()) -> ExtractSummary:
+            skipped: list[Skip] = (), commit_every: float = 2.0) -> ExtractSummary:
     """Run the corpus through the model into the store; only new or changed sentences are computed."""
     started, store_path = time.perf_counter(), Path(store_path)
     summary = ExtractSummary(skipped={})
@@ -185,7 +185,7 @@ def extract(sentences: list[Sentence], store_path: str | Path, loaded: LoadedMod
         log.warning("%d sentences are longer than the model's %d tokens and were truncated",
                     summary.truncated, info["max_length"])
     with StoreLock(store_path, wait=lock_wait):
-        writer = StoreWriter(store_path, info, loaded.fingerprint)
+        writer = StoreWriter(store_path, info, loaded.fingerprint, commit_every=commit_every)
         rows: dict[str, int] = {}  # content key -> row, for this run's corpus
         catalog, to_compute = [], {}
         # gather: decide per sentence whether it is unchanged, reusable or to be computed

@@ -47,8 +47,8 @@ QUANTIZATION = {
     "max_abs_error": 1 / 510,
 }
 CODES_CHUNK = 4 << 20  # bytes of codes per chunk: 4 MiB uncompressed, ~2.5 MiB on disk (MiniLM)
-INDEX_CHUNK = 1 << 16  # rows per chunk of the numeric index arrays
-RECORD_CHUNK = 1 << 11  # rows per chunk of the string index arrays
+INDEX_CHUNK = 1 << 13  # rows per chunk of the numeric index arrays (64 KiB of int64)
+RECORD_CHUNK = 1 << 8  # rows per chunk of the string index arrays: a commit rewrites the last one
 # zstd level 1: on attention codes both the smallest (0.138 of float32 vs 0.143 for
 # Blosc zstd-5 with bit-shuffle) and the fastest (540 MB/s vs 66 MB/s) of those measured
 CODEC = ZstdCodec(level=1)

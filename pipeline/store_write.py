@@ -28,10 +28,6 @@ from pipeline.store import (
 log = logging.getLogger(__name__)
 
 PLAN_FILE = "atlas-plan.json"
-# Seconds between commits while chunks stream out: each commit rewrites the index
-# tails and the metadata (a dozen small files), so committing every chunk costs a
-# fifth of a fast run; a crash loses at most this much work.
-COMMIT_EVERY = 2.0
 
 
 def lock_path(store: Path) -> Path:
@@ -98,7 +94,8 @@ class StoreWriter:
     the current corpus (the catalog) at `finish()`.
     """
 
-    def __init__(self, path: Path, model_info: dict, fingerprint: dict) -> None:
+    def __init__(self, path: Path, model_info: dict, fingerprint: dict, *,
+                 commit_every: float = 2.0) -> None:
         self.path = path
         if path.exists() and not path.is_dir():
             raise StoreError(f"store path {path} is a file; give a folder path (e.g. build/atlas.zarr)")
@@ -122,7 +119,10 @@ class StoreWriter:
         self._chunks = dict(commit["chunks"])
         self._catalog_len, self._catalog_name = commit["catalog"], commit.get("catalog_array", "catalog/row")
         self._pending: list[_PendingRow] = []
-        self._last_commit = time.monotonic()
+        # Seconds between commits while chunks stream out: a commit rewrites the index
+        # tails and the metadata (a dozen small files, ~0.05 s), so committing after every
+        # chunk costs a tenth of a fast run; a crash loses at most this much work.
+        self.commit_every, self._last_commit = commit_every, time.monotonic()
         self._buffer: list[np.ndarray] = []
         self._buffered = 0
         self._load_index()
@@ -195,7 +195,7 @@ class StoreWriter:
         self._written["attention"] = start + out.size
         rest = data[out.size:] if not final else data[:0]
         self._buffer, self._buffered = ([rest] if rest.size else []), int(rest.size)
-        if final or time.monotonic() - self._last_commit >= COMMIT_EVERY:
+        if final or time.monotonic() - self._last_commit >= self.commit_every:
             self.commit()
 
     def _append(self, name: str, at: int, values) -> None:

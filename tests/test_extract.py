@@ -296,3 +296,25 @@ def test_inserting_a_line_appends_one_row_not_one_per_later_sentence(gpt2, tmp_p
     store = AtlasStore.open(store_path)
     assert store.rows == 9
     assert store.ids == ["new", *(item["id"] for item in items)]
+
+
+@pytest.mark.parametrize(("commit_every", "commits_mid_run"), [(0, True), (3600, False)],
+                         ids=["every-chunk", "hourly"])
+def test_commits_while_streaming_follow_commit_every(gpt2, tmp_path, monkeypatch, commit_every,
+                                                     commits_mid_run):
+    from pipeline.store_write import StoreWriter
+
+    items = [{"id": f"s{i}", "text": f"{i} " + " ".join(["word"] * (30 + i % 20))} for i in range(300)]
+    sentences = read_corpus(write_jsonl(tmp_path / "c.jsonl", items)).sentences
+    commits, original = [], StoreWriter._write_commit
+
+    def counting(self):
+        commits.append(self.rows)
+        return original(self)
+
+    monkeypatch.setattr(StoreWriter, "_write_commit", counting)
+    extract(sentences, tmp_path / "atlas.zarr", gpt2, batch_size=4, progress=False,
+            commit_every=commit_every)
+    mid_run = [rows for rows in commits if 0 < rows < len(items)]
+    assert bool(mid_run) == commits_mid_run, commits
+    assert AtlasStore.open(tmp_path / "atlas.zarr").ids == [item["id"] for item in items]

@@ -83,7 +83,7 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_pat
     corpus = write_jsonl(tmp_path / "corpus.jsonl", items)
     store = tmp_path / "crashed" / "atlas.zarr"
     command = cli("-q", "extract", "--corpus", corpus, "--store", store, "--model", model_dir,
-                  "--batch-size", 2)
+                  "--batch-size", 2, "--commit-every", 0)  # a commit after every chunk
     # the uninterrupted reference run, in a thread beside the runs that get killed (2 cores)
     reference = tmp_path / "reference" / "atlas.zarr"
     threads = torch.get_num_threads()
@@ -142,8 +142,8 @@ def test_a_resumed_run_repeats_the_interrupted_runs_batches(gpt2, tmp_path, monk
         return original_add(self, record, codes)
 
     monkeypatch.setattr(StoreWriter, "add", dying_add)
-    with pytest.raises(KeyboardInterrupt):
-        extract(sentences, store, gpt2, batch_size=2, progress=False)
+    with pytest.raises(KeyboardInterrupt):  # commit_every=0: a commit after every chunk
+        extract(sentences, store, gpt2, batch_size=2, progress=False, commit_every=0)
     monkeypatch.undo()
     plan = json.loads((store / PLAN_FILE).read_text())["batches"]
     committed = commit_of(store)["rows"]
