@@ -46,14 +46,16 @@ def bertviz_bytes(loaded, texts: list[str]) -> list[int]:
     return sizes
 
 
-def gpt2_12x12(folder: Path) -> Path:
-    """A GPT-2-shaped model of 12 layers x 12 heads with random weights (small width for speed)."""
+def gpt2_12x12(folder: Path, texts: list[str]) -> Path:
+    """A GPT-2-shaped model of 12 layers x 12 heads with random weights (small width for
+    speed) and a BPE tokenizer trained on the corpus (about one token per word)."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from helpers import make_gpt2  # the tests' tiny-tokenizer builder
+    from helpers import make_gpt2  # the tests' random GPT-2 builder
 
-    return make_gpt2(folder, n_layer=12, n_head=12, n_positions=256, n_embd=96)
+    return make_gpt2(folder, n_layer=12, n_head=12, n_positions=256, n_embd=96, texts=texts,
+                     vocab_size=8000)
 
 
 def site_bytes(sentences: list[Sentence], loaded, work: Path, name: str) -> tuple[int, int, float]:
@@ -92,7 +94,7 @@ def main() -> None:
         for i in range(0, min(len(sentences), 1000) - 1, 2):
             text = sentences[i].text + " " + sentences[i + 1].text
             long.append(Sentence(id=f"joined-{i}", text=text, words=split_words(text)))
-        gpt2 = load_model(str(gpt2_12x12(work / "gpt2")))
+        gpt2 = load_model(str(gpt2_12x12(work / "gpt2", [s.text for s in sentences])))
         total, words, seconds = site_bytes(long, gpt2, work, "gpt2")
         per_sentence = total / len(long)
         print(f"\nrandom GPT-2-shaped 12x12, {len(long)} sentences, {words / len(long):.1f} words each")
