@@ -10,7 +10,6 @@ the next forward pass and memory stays flat whatever the corpus size.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import queue
 import threading
@@ -24,7 +23,7 @@ from tqdm import tqdm
 
 from pipeline.model import LoadedModel
 from pipeline.records import Sentence, Skip
-from pipeline.store_write import StoreLock, StoreWriter
+from pipeline.store_write import StoreLock, StoreWriter, dump_record
 from pipeline.words import align_tokens, merge_tokenless
 
 log = logging.getLogger(__name__)
@@ -191,7 +190,7 @@ def extract(sentences: list[Sentence], store_path: str | Path, loaded: LoadedMod
         # gather: decide per sentence whether it is unchanged, reusable or to be computed
         for e in encoded:
             old = writer.current.get(e.sentence.id)
-            record_json = _json(e.record)
+            record_json = dump_record(e.record)
             same_text = writer.by_key.get(e.key)
             if old is not None and writer.record_json(old) == record_json:
                 catalog.append(("row", old))  # unchanged since the last run
@@ -214,7 +213,7 @@ def extract(sentences: list[Sentence], store_path: str | Path, loaded: LoadedMod
         writer.flush()
         # a text that occurs under several ids was computed once: the others share its codes
         final = [ref if kind == "row" else
-                 rows[ref.key] if writer.record_json(rows[ref.key]) == _json(ref.record) else
+                 rows[ref.key] if writer.record_json(rows[ref.key]) == dump_record(ref.record) else
                  writer.reuse(ref.record, rows[ref.key]) for kind, ref in catalog]
         writer.finish(final)
         writer.clear_plan()
@@ -222,11 +221,6 @@ def extract(sentences: list[Sentence], store_path: str | Path, loaded: LoadedMod
     summary.store_bytes = dir_bytes(store_path)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-def _json(record: dict) -> str:
-    """A record as the store writes it."""
-    return json.dumps(record, ensure_ascii=False, sort_keys=True)
 
 
 def _resume_or_plan(writer: StoreWriter, to_compute: dict, encoded: list[Encoded],

@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 PLAN_FILE = "atlas-plan.json"
 
 
+def dump_record(record: dict) -> str:
+    """A sentence record as the store keeps it (index/record): JSON with sorted keys."""
+    return json.dumps(record, ensure_ascii=False, sort_keys=True)
+
+
 def lock_path(store: Path) -> Path:
     """The lock file beside a store (inside it would be wiped when the store is created)."""
     return store.parent / f".{store.name}.lock"
@@ -156,7 +161,7 @@ class StoreWriter:
         """Queue a computed sentence: `codes` uint8 (L, H, T, T). Returns its row."""
         flat = np.ascontiguousarray(codes).reshape(-1)
         row = self.rows + len(self._pending)
-        self._pending.append(_PendingRow(json.dumps(record, ensure_ascii=False, sort_keys=True),
+        self._pending.append(_PendingRow(dump_record(record),
                                          record["id"], record["key"], self._end, codes.shape[-1],
                                          crc32(flat), self._end + flat.size))
         self._buffer.append(flat)
@@ -168,7 +173,7 @@ class StoreWriter:
     def reuse(self, record: dict, source_row: int) -> int:
         """Queue a sentence whose codes are already stored (same text): a new row, no new codes."""
         row = self.rows + len(self._pending)
-        self._pending.append(_PendingRow(json.dumps(record, ensure_ascii=False, sort_keys=True),
+        self._pending.append(_PendingRow(dump_record(record),
                                          record["id"], record["key"], int(self._offset[source_row]),
                                          int(self._n_tokens[source_row]), int(self._crc[source_row]),
                                          0))
