@@ -250,6 +250,18 @@ def open_group_meta(path: Path, mode: str) -> tuple[zarr.Group, dict]:
     return group, meta
 
 
+def write_catalog(group: zarr.Group, current: str, rows: list[int]) -> str:
+    """Write the corpus order (rows) as the next catalog generation after `current`; returns its
+    name. A new array, not an overwrite: readers keep the old one until the commit names this."""
+    generation = int(current.rsplit("-", 1)[-1]) + 1 if "-" in current else 1
+    name = f"catalog/row-{generation:06d}"
+    array = group.create_array(name, shape=(len(rows),), chunks=(INDEX_CHUNK,), dtype="int64",
+                               overwrite=True)  # a leftover of an interrupted run
+    if rows:
+        array[:] = np.asarray(rows, dtype=np.int64)
+    return name
+
+
 def create_store(path: Path, model_info: dict) -> zarr.Group:
     """Create an empty store for a model: arrays of length 0 and a zero commit.
 

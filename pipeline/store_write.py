@@ -23,6 +23,7 @@ from pipeline.store import (
     crc32,
     create_store,
     open_group_meta,
+    write_catalog,
 )
 
 log = logging.getLogger(__name__)
@@ -260,14 +261,7 @@ class StoreWriter:
         """Flush, then write the corpus order (rows) and commit it."""
         self.flush()
         # a new catalog array under a new name, switched to by the commit: atomic for readers
-        generation = int(self._catalog_name.rsplit("-", 1)[-1]) + 1 if "-" in self._catalog_name else 1
-        name = f"catalog/row-{generation:06d}"
-        if name in self._group:
-            del self._group[name]
-        array = self._group.create_array(name, shape=(len(catalog_rows),), chunks=(1 << 16,),
-                                         dtype="int64")
-        if catalog_rows:
-            array[:] = np.asarray(catalog_rows, dtype=np.int64)
+        name = write_catalog(self._group, self._catalog_name, catalog_rows)
         old = self._catalog_name
         self._catalog_name, self._catalog_len = name, len(catalog_rows)
         self._write_commit()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import StoreError
-from pipeline.store import CODES_CHUNK, INDEX_ARRAYS, crc32, open_group_meta
+from pipeline.store import CODES_CHUNK, INDEX_ARRAYS, crc32, open_group_meta, write_catalog
 from pipeline.store_write import StoreLock
 
 log = logging.getLogger(__name__)
@@ -162,12 +162,7 @@ def _repair(group, meta: dict, columns: dict, report: VerifyReport) -> None:
     commit = meta["commit"]
     kept = [int(r) for r in columns["catalog"] if int(r) not in report.damaged_rows]
     name = commit.get("catalog_array", "catalog/row")
-    generation = int(name.rsplit("-", 1)[-1]) + 1 if "-" in name else 1
-    new_name = f"catalog/row-{generation:06d}"
-    array = group.create_array(new_name, shape=(len(kept),), chunks=(1 << 16,), dtype="int64",
-                               overwrite=True)
-    if kept:
-        array[:] = np.asarray(kept, dtype=np.int64)
+    new_name = write_catalog(group, name, kept)
     meta = dict(meta)
     meta["commit"] = {**commit, "catalog": len(kept), "catalog_array": new_name}
     group.attrs["atlas"] = meta
