@@ -93,7 +93,7 @@ def main() -> None:
         long = []
         for i in range(0, min(len(sentences), 1000) - 1, 2):
             text = sentences[i].text + " " + sentences[i + 1].text
-            long.append(Sentence(id=f"joined-{i}", text=text, words=split_words(text)))
+            long.append(Sentence(id=f"joined-{i}", text=text, word_ranges=split_words(text)))
         gpt2 = load_model(str(gpt2_12x12(work / "gpt2", [s.text for s in sentences])))
         total, words, seconds = site_bytes(long, gpt2, work, "gpt2")
         per_sentence = total / len(long)

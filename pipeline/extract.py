@@ -89,8 +89,8 @@ def encode(sentences: list[Sentence], tokenizer, max_length: int) -> tuple[list[
             continue
         # words past the last token were cut off by truncation (max_length)
         covered = max(b for (a, b), sp in zip(offsets, special, strict=True) if not sp)
-        words = tuple(w for w in sentence.words if w[0] < covered)
-        truncated = len(words) < len(sentence.words)
+        words = tuple(w for w in sentence.word_ranges if w[0] < covered)
+        truncated = len(words) < len(sentence.word_ranges)
         word_index, tokenless = align_tokens(words, offsets, special)
         words, new_of_old = merge_tokenless(words, tokenless)
         if tokenless:

@@ -19,22 +19,22 @@ class Span:
 class Sentence:
     """One corpus sentence, as read and validated by `pipeline.corpus`.
 
-    `words` are character ranges into `text` (end exclusive), in order and
-    non-overlapping; `spans` index into `words`. `source` is the file and
+    `word_ranges` are the words' character ranges into `text` (end exclusive), in
+    order and non-overlapping; `spans` index into them. `source` is the file and
     1-based line the sentence came from, for error messages.
     """
 
     id: str
     text: str
-    words: tuple[tuple[int, int], ...]
+    word_ranges: tuple[tuple[int, int], ...]
     spans: tuple[Span, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     source: tuple[str, int] = ("", 0)
 
     @property
-    def word_texts(self) -> list[str]:
+    def words(self) -> list[str]:
         """The words as strings, in order."""
-        return [self.text[a:b] for a, b in self.words]
+        return [self.text[a:b] for a, b in self.word_ranges]
 
 
 @dataclass(frozen=True)

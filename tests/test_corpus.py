@@ -47,8 +47,8 @@ def test_txt_reads_lines_skipping_blank_ones(tmp_path):
     report = read_corpus(path)
     assert [s.text for s in report.sentences] == ["Who's that?", "Oh <CHI> yeah ."]
     assert [s.id for s in report.sentences] == [sha_id("Who's that?"), sha_id("Oh <CHI> yeah .")]
-    assert report.sentences[0].word_texts == ["Who's", "that", "?"]
-    assert report.sentences[1].word_texts == ["Oh", "<CHI>", "yeah", "."]
+    assert report.sentences[0].words == ["Who's", "that", "?"]
+    assert report.sentences[1].words == ["Oh", "<CHI>", "yeah", "."]
     assert [s.source for s in report.sentences] == [(str(path), 1), (str(path), 4)]
     assert report.skipped == []
 
@@ -61,7 +61,7 @@ def test_jsonl_reads_ids_spans_as_word_indices_and_meta(tmp_path):
     first, second = report.sentences
     assert (first.id, first.text, first.meta) == ("p1", text, {"age": 3})
     assert first.spans == (Span("MOT", 0, 4), Span("CHI", 4, 8))
-    assert first.word_texts[:4] == ["<MOT>", "who's", "that", "?"]
+    assert first.words[:4] == ["<MOT>", "who's", "that", "?"]
     assert (second.id, second.spans, second.meta, second.source[1]) == (sha_id("hi"), (), {}, 3)
 
 
@@ -97,11 +97,11 @@ def test_conllu_reads_ids_forms_and_meta(tmp_path):
     path = write(tmp_path, "c.conllu", CONLLU)
     first, second = read_corpus(path).sentences
     assert (first.id, first.text, first.source) == ("1890093", "What's this?", (str(path), 1))
-    assert first.word_texts == ["What", "'s", "this", "?"]  # no range line, no empty node
+    assert first.words == ["What", "'s", "this", "?"]  # no range line, no empty node
     assert first.meta == {"speaker_role": "Investigator"}
     # no `# text`: rebuilt from the forms, no space inside a multiword token or after SpaceAfter=No
     assert (second.id, second.text, second.source[1]) == ("1869366", "don't!", 11)
-    assert second.word_texts == ["do", "n't", "!"]
+    assert second.words == ["do", "n't", "!"]
     assert second.meta == {"speaker_role": "Target_Child"}
 
 
@@ -363,7 +363,7 @@ def test_bad_input(tmp_path, name, data, expected):
         if expected.ids is not None:
             assert [s.id for s in sentences] == expected.ids
         if expected.words is not None:
-            assert [s.word_texts for s in sentences] == expected.words
+            assert [s.words for s in sentences] == expected.words
         if expected.labels is not None:
             assert [sp.label for s in sentences for sp in s.spans] == expected.labels
         return
@@ -398,8 +398,8 @@ def test_bundled_corpus_reads_cleanly():
     for s in report.sentences:
         adult, child = s.spans
         assert adult.label != "CHI" and child.label == "CHI", s.id
-        assert (adult.first, adult.last, child.last) == (0, child.first, len(s.words)), s.id
-        assert s.text.startswith(f"<{adult.label}> ") and s.word_texts[child.first] == "<CHI>", s.id
+        assert (adult.first, adult.last, child.last) == (0, child.first, len(s.word_ranges)), s.id
+        assert s.text.startswith(f"<{adult.label}> ") and s.words[child.first] == "<CHI>", s.id
         assert s.meta["child_speaker_role"] == "Target_Child", s.id
 
 

@@ -66,7 +66,7 @@ def test_txt_round_trips_text(lines):
         path.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
         sentences = read_corpus(path).sentences
     assert [s.text for s in sentences] == lines
-    assert [s.words for s in sentences] == [split_words(line) for line in lines]
+    assert [s.word_ranges for s in sentences] == [split_words(line) for line in lines]
     assert len({s.id for s in sentences}) == len(lines)
 
 
