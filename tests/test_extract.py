@@ -14,7 +14,7 @@ from pipeline.extract import extract
 from pipeline.model import load_model
 from pipeline.records import Sentence
 from pipeline.store import CODES_CHUNK, AtlasStore
-from pipeline.store_write import StoreWriter
+from pipeline.store.writer import StoreWriter
 from pipeline.words import split_words
 
 VOCAB = ["the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",
@@ -258,7 +258,7 @@ def test_the_writer_never_buffers_more_than_one_chunk(gpt2, tmp_path, monkeypatc
     def add(self, record, codes):
         row = original(self, record, codes)
         seen.append(self._buffered)
-        chunks_at_add.append(self._chunks["attention"])
+        chunks_at_add.append(self._chunks)
         return row
 
     monkeypatch.setattr(StoreWriter, "add", add)
@@ -302,17 +302,19 @@ def test_inserting_a_line_appends_one_row_not_one_per_later_sentence(gpt2, tmp_p
                          ids=["every-chunk", "hourly"])
 def test_commits_while_streaming_follow_commit_every(gpt2, tmp_path, monkeypatch, commit_every,
                                                      commits_mid_run):
-    from pipeline.store_write import StoreWriter
+    from pipeline.store.writer import StoreWriter
 
     items = [{"id": f"s{i}", "text": f"{i} " + " ".join(["word"] * (30 + i % 20))} for i in range(300)]
     sentences = read_corpus(write_jsonl(tmp_path / "c.jsonl", items)).sentences
-    commits, original = [], StoreWriter._write_commit
+    commits, original = [], StoreWriter.commit
 
     def counting(self):
-        commits.append(self.rows)
-        return original(self)
+        before = self.rows
+        original(self)
+        if self.rows != before:
+            commits.append(self.rows)
 
-    monkeypatch.setattr(StoreWriter, "_write_commit", counting)
+    monkeypatch.setattr(StoreWriter, "commit", counting)
     extract(sentences, tmp_path / "atlas.zarr", gpt2, batch_size=4, progress=False,
             commit_every=commit_every)
     mid_run = [rows for rows in commits if 0 < rows < len(items)]

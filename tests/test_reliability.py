@@ -22,8 +22,8 @@ from pipeline.corpus import read_corpus
 from pipeline.extract import extract
 from pipeline.model import load_model
 from pipeline.store import CODES_CHUNK, AtlasStore
-from pipeline.store_write import lock_path
-from pipeline.verify import verify_store
+from pipeline.store.verify import verify_store
+from pipeline.store.writer import lock_path
 
 TINY_IDS = [item["id"] for item in TINY]
 VOCAB = ["the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",
@@ -127,8 +127,8 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_pat
 
 
 def test_a_resumed_run_repeats_the_interrupted_runs_batches(gpt2, tmp_path, monkeypatch):
-    import pipeline.extract as extract_module
-    from pipeline.store_write import PLAN_FILE, StoreWriter
+    import pipeline.forward as forward_module
+    from pipeline.store.writer import PLAN_FILE, StoreWriter
 
     items = corpus_items(400, seed=6, words=(40, 58))  # three chunks: commits happen mid-run
     sentences = read_corpus(write_jsonl(tmp_path / "c.jsonl", items)).sentences
@@ -138,7 +138,7 @@ def test_a_resumed_run_repeats_the_interrupted_runs_batches(gpt2, tmp_path, monk
     def dying_add(self, record, codes):
         if len(added) == 250:
             raise KeyboardInterrupt  # the run dies with its plan saved and 1-2 chunks committed
-        added.append(record["key"])
+        added.append(record.key)
         return original_add(self, record, codes)
 
     monkeypatch.setattr(StoreWriter, "add", dying_add)
@@ -150,13 +150,13 @@ def test_a_resumed_run_repeats_the_interrupted_runs_batches(gpt2, tmp_path, monk
     assert 0 < committed < 250
 
     forwarded: list[list[str]] = []
-    original_forward = extract_module.forward_codes
+    original_forward = forward_module.forward_codes
 
     def recording_forward(loaded, batch):
         forwarded.append([e.key for e in batch])
         return original_forward(loaded, batch)
 
-    monkeypatch.setattr(extract_module, "forward_codes", recording_forward)
+    monkeypatch.setattr(forward_module, "forward_codes", recording_forward)
     summary = extract(sentences, store, gpt2, batch_size=5, progress=False)  # another batch size
     assert summary.computed == len(items) - committed
     assert forwarded and all(batch in plan for batch in forwarded)  # the old batches, as they were
@@ -337,7 +337,7 @@ def test_verify_on_a_garbled_index_array_names_it(chunked, tmp_path):
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from pipeline.store_write import StoreLock
+from pipeline.store.writer import StoreLock
 with StoreLock(Path(sys.argv[1])):
     print("locked", flush=True)
     time.sleep(float(sys.argv[2]))
@@ -455,7 +455,7 @@ def a_file(tmp_path: Path) -> Path:
 # (model or None for the GPT-2, store or None for a new one) -> (exit code, message parts)
 BAD_INPUTS = {
     "unknown-model": (lambda d, s, t: ("no-such-org/no-such-model", None), 4,
-                      ["cannot load model 'no-such-org/no-such-model'"]),
+                      ["'no-such-org/no-such-model': no such folder", "HF_HUB_OFFLINE is set"]),
     "model-folder-missing": (lambda d, s, t: (t / "no-such-folder", None), 4, ["no such folder"]),
     "model-without-config": (lambda d, s, t: (model_without(d, t, "config.json"), None), 4,
                              ["is missing config.json"]),
@@ -498,7 +498,6 @@ def test_bad_models_and_stores_fail_naming_the_thing_and_the_cause(case, tiny_co
     model, store = make(gpt2_dir, minilm_store, tmp_path)
     store = store or tmp_path / "new" / "atlas.zarr"
     before = sorted(p.name for p in store.iterdir()) if store.is_dir() else None
-    started = time.monotonic()
     result = CliRunner().invoke(main, ["-q", "extract", "--corpus", str(tiny_corpus),
                                        "--store", str(store), "--model", str(model or gpt2_dir)])
     assert result.exit_code == exit_code, result.output
@@ -506,7 +505,6 @@ def test_bad_models_and_stores_fail_naming_the_thing_and_the_cause(case, tiny_co
     for part in parts:
         assert part in result.output, result.output
     assert str(model or store) in result.output
-    assert time.monotonic() - started < 15  # offline: no retries against a hub
     if before is not None:
         assert sorted(p.name for p in store.iterdir()) == before  # nothing written into it
 

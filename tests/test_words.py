@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pipeline.extract import encode
+from pipeline.encode import encode
 from pipeline.records import Sentence
 from pipeline.words import align_tokens, merge_tokenless, split_words, word_maps
 
@@ -169,10 +169,10 @@ def test_alignment_properties_for_any_text(tokenizers, text, seed):
         if skips:  # nothing left after tokenization is a counted skip, not a record
             assert not encoded and skips[0].reason == "no tokens"
             continue
-        record = encoded[0].record
-        word_index, ranges = record["word_index"], record["word_ranges"]
+        stored = encoded[0].stored
+        word_index, ranges = stored.word_index, stored.word_ranges
         n_tok, n_words = len(encoded[0].input_ids), len(ranges)
-        assert len(word_index) == n_tok == len(record["tokens"]), name
+        assert len(word_index) == n_tok == len(stored.tokens), name
         assert all(w == -1 or 0 <= w < n_words for w in word_index), name
         assert set(w for w in word_index if w >= 0) == set(range(n_words)), name
         for (a0, b0), (a1, b1) in zip(ranges, ranges[1:], strict=False):

@@ -1,11 +1,13 @@
-"""Writing the store: one locked writer appends whole chunks and commits atomically.
+"""Writing a store: one locked writer appends whole chunks and commits atomically.
 
-See the layout and the commit protocol in pipeline/store.py and docs/store.md.
+Extraction asks the writer one question, `place(sentence)`: is this sentence
+already stored, and where (a row), or must its codes be computed (None)? It then
+hands over `(sentence, codes)` with `add`, and the corpus order with `finish`.
+The layout and the commit protocol are in pipeline/store/layout.py and docs/store.md.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -13,27 +15,29 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import filelock
 import numpy as np
 
 from pipeline.errors import LockError, StoreError
-from pipeline.store import (
+from pipeline.measures import DEFAULT_MEASURE
+from pipeline.records import Sentence
+from pipeline.store.layout import (
     CODES_CHUNK,
-    INDEX_ARRAYS,
-    MEASURES,
+    catalog_name,
     crc32,
     create_store,
     open_group_meta,
+    read_index,
+    round_up,
     write_catalog,
+    write_commit,
 )
+from pipeline.store.sentence import StoredSentence
 
 log = logging.getLogger(__name__)
 
 PLAN_FILE = "atlas-plan.json"
-
-
-def dump_record(record: dict) -> str:
-    """A sentence record as the store keeps it (index/record): JSON with sorted keys."""
-    return json.dumps(record, ensure_ascii=False, sort_keys=True)
+MEASURE = DEFAULT_MEASURE  # the measure this writer stores (one per store, so far)
 
 
 def lock_path(store: Path) -> Path:
@@ -42,49 +46,51 @@ def lock_path(store: Path) -> Path:
 
 
 class StoreLock:
-    """An exclusive advisory lock on a store; the OS releases it when the process dies."""
+    """An exclusive lock on a store (filelock); the OS releases it when the process dies.
+
+    The holder writes its pid into the lock file, so a refused run can name it.
+    """
 
     def __init__(self, store: Path, wait: float = 0.0) -> None:
-        self.path, self.wait, self._fd = lock_path(store), wait, None
+        self.store, self.path = store, lock_path(store)
+        self._lock = filelock.FileLock(str(self.path), timeout=wait)
 
     def __enter__(self) -> StoreLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._lock.acquire()
+        except filelock.Timeout:
+            holder = self.path.read_text(errors="replace").strip() or "another process"
+            raise LockError(f"{self.store} is locked by {holder}; another run is writing it. "
+                            "Wait for it to finish, or pass --wait SECONDS to queue behind it"
+                            ) from None
         except OSError as exc:  # a parent that is a file, a read-only folder, ...
-            store = self.path.parent / self.path.name[1:-5]
-            raise StoreError(f"cannot write the store {store}: {exc.strerror or exc} "
+            raise StoreError(f"cannot write the store {self.store}: {exc.strerror or exc} "
                              f"({exc.filename})") from exc
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-                    os.close(fd)
-                    raise LockError(f"{self.path.parent / self.path.name[1:-5]} is locked by {holder}; "
-                                    "another run is writing it. Wait for it to finish, or pass "
-                                    "--wait SECONDS to queue behind it") from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}\n".encode(), 0)
-        self._fd = fd
+        self.path.write_text(f"pid {os.getpid()}\n")
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
+        self._lock.release()
+
+
+def model_mismatch(path: Path, stored: dict, model_info: dict, fingerprint: dict) -> str | None:
+    """Why a store's model differs from this run's (one line per difference), or None."""
+    differs = [k for k in fingerprint if stored.get(k) != fingerprint[k]]
+    if not differs:
+        return None
+    lines = [f"{path} was written by another model:",
+             f"  the store holds {stored.get('name')!r}, this run uses {model_info.get('name')!r}",
+             *(f"  {k}: store has {stored.get(k)!r}, this run {fingerprint[k]!r}" for k in differs),
+             "A store holds one model: choose a new --store (or --out) for this one."]
+    return "\n".join(lines)
 
 
 @dataclass
 class _PendingRow:
     """A row whose index entry waits until its codes are in written chunks."""
 
-    record: str  # JSON
+    record: str  # StoredSentence JSON
     id: str
     key: str
     offset: int
@@ -107,23 +113,16 @@ class StoreWriter:
             raise StoreError(f"store path {path} is a file; give a folder path (e.g. build/atlas.zarr)")
         if path.is_dir() and any(path.iterdir()):
             group, meta = open_group_meta(path, mode="a")
-            stored = {k: meta["model"].get(k) for k in fingerprint}
-            if stored != fingerprint:
-                diff = ", ".join(f"{k}: store has {stored[k]!r}, this run {fingerprint[k]!r}"
-                                 for k in fingerprint if stored[k] != fingerprint[k])
-                raise StoreError(f"{path} was written by another model: the store holds "
-                                 f"{meta['model'].get('name')!r}, this run uses "
-                                 f"{model_info.get('name')!r} ({diff}); a store holds one model: "
-                                 "choose a new --store (or --out) for this one")
+            why = model_mismatch(path, meta["model"], model_info, fingerprint)
+            if why:
+                raise StoreError(why)
         else:
-            group = create_store(path, model_info)
-            meta = dict(group.attrs)["atlas"]
+            group, meta = create_store(path, model_info, [MEASURE])
         self._group, self._meta = group, meta
         commit = meta["commit"]
         self.rows = commit["rows"]
-        self._written = {m: self._round_up(commit["codes_end"][m]) for m in MEASURES}
-        self._chunks = dict(commit["chunks"])
-        self._catalog_len, self._catalog_name = commit["catalog"], commit.get("catalog_array", "catalog/row")
+        self._written = round_up(commit["codes_end"][MEASURE])
+        self._chunks = commit["chunks"][MEASURE]
         self._pending: list[_PendingRow] = []
         # Seconds between commits while chunks stream out: a commit rewrites the index
         # tails and the metadata (a dozen small files, ~0.05 s), so committing after every
@@ -133,51 +132,68 @@ class StoreWriter:
         self._buffered = 0
         self._load_index()
 
-    @staticmethod
-    def _round_up(n: int) -> int:
-        return -(-n // CODES_CHUNK) * CODES_CHUNK
+    @property
+    def model(self) -> dict:
+        """The model the store holds."""
+        return self._meta["model"]
 
     def _load_index(self) -> None:
         """Committed rows by id and by content key, to reuse what is already computed."""
-        n = self.rows
-        index = {name: self._group[f"index/{name}"][:n] if n else [] for name in INDEX_ARRAYS}
-        self._offset = list(np.asarray(index["offset"], dtype=np.int64))
-        self._n_tokens = list(np.asarray(index["n_tokens"], dtype=np.int64))
-        self._crc = list(np.asarray(index["crc32"], dtype=np.int64))
+        index = read_index(self._group, self._meta["commit"], self.path,
+                           hint="run `attention-atlas verify --store ... --repair`")
+        self._offset = [int(o) for o in index["offset"]]
+        self._n_tokens = [int(n) for n in index["n_tokens"]]
+        self._crc = [int(c) for c in index["crc32"]]
         self._records = [str(r) for r in index["record"]]
-        self.by_key = {str(k): r for r, k in enumerate(index["key"])}
-        catalog = self._group[self._catalog_name][: self._catalog_len] if self._catalog_len else []
+        self._by_key = {str(k): r for r, k in enumerate(index["key"])}
         ids = [str(i) for i in index["id"]]
-        self.current = {ids[r]: int(r) for r in catalog}  # id -> row in the last finished run
+        self.current = {ids[r]: int(r) for r in index["catalog"]}  # id -> row, last finished run
 
-    def record_json(self, row: int) -> str:
-        """The JSON record of a committed row."""
-        return self._records[row]
+    # --- the one question extraction asks ---------------------------------------
 
-    @property
-    def _end(self) -> int:
-        return self._written["attention"] + self._buffered
+    def unchanged(self, sentence: Sentence) -> int | None:
+        """The row of a sentence the last run stored exactly so (decided without the model)."""
+        row = self.current.get(sentence.id)
+        if row is not None and StoredSentence.from_json(self._records[row]).encodes(sentence):
+            return row
+        return None
 
-    def add(self, record: dict, codes: np.ndarray) -> int:
+    def place(self, sentence: StoredSentence) -> int | None:
+        """Where a sentence is stored (its row), or None when its codes must be computed.
+
+        Unchanged since the last run, or stored whole by an interrupted one: that
+        row. Its text stored under another id, spans or meta: a new row that points
+        at the stored codes.
+        """
+        record = sentence.to_json()
+        old = self.current.get(sentence.id)
+        if old is not None and self._records[old] == record:
+            return old
+        same_text = self._by_key.get(sentence.key)
+        if same_text is None:
+            return None
+        if self._records[same_text] == record:
+            return same_text
+        return self._queue(_PendingRow(record, sentence.id, sentence.key, self._offset[same_text],
+                                       self._n_tokens[same_text], self._crc[same_text], 0))
+
+    # --- appending ----------------------------------------------------------------
+
+    def _queue(self, pending: _PendingRow) -> int:
+        """Queue a row for the next commit; returns its row number."""
+        self._pending.append(pending)
+        return self.rows + len(self._pending) - 1
+
+    def add(self, sentence: StoredSentence, codes: np.ndarray) -> int:
         """Queue a computed sentence: `codes` uint8 (L, H, T, T). Returns its row."""
         flat = np.ascontiguousarray(codes).reshape(-1)
-        row = self.rows + len(self._pending)
-        self._pending.append(_PendingRow(dump_record(record),
-                                         record["id"], record["key"], self._end, codes.shape[-1],
-                                         crc32(flat), self._end + flat.size))
+        end = self._written + self._buffered
+        row = self._queue(_PendingRow(sentence.to_json(), sentence.id, sentence.key, end,
+                                      codes.shape[-1], crc32(flat), end + flat.size))
         self._buffer.append(flat)
         self._buffered += flat.size
         if self._buffered >= CODES_CHUNK:
             self._write_chunks(final=False)
-        return row
-
-    def reuse(self, record: dict, source_row: int) -> int:
-        """Queue a sentence whose codes are already stored (same text): a new row, no new codes."""
-        row = self.rows + len(self._pending)
-        self._pending.append(_PendingRow(dump_record(record),
-                                         record["id"], record["key"], int(self._offset[source_row]),
-                                         int(self._n_tokens[source_row]), int(self._crc[source_row]),
-                                         0))
         return row
 
     def _write_chunks(self, final: bool) -> None:
@@ -189,16 +205,13 @@ class StoreWriter:
             data = np.concatenate([data, np.zeros(n_full * CODES_CHUNK - data.size, np.uint8)])
         if n_full == 0:
             return
-        out, start = data[: n_full * CODES_CHUNK], self._written["attention"]
-        codes = self._group["measures/attention/codes"]
-        if codes.shape[0] < start + out.size:
-            codes.resize((start + out.size,))
-        codes[start:start + out.size] = out
+        out, start = data[: n_full * CODES_CHUNK], self._written
+        self._append(f"measures/{MEASURE}/codes", start, out)
         crcs = np.array([crc32(out[i * CODES_CHUNK:(i + 1) * CODES_CHUNK]) for i in range(n_full)],
                         dtype=np.uint32)
-        self._append("measures/attention/chunk_crc32", self._chunks["attention"], crcs)
-        self._chunks["attention"] += n_full
-        self._written["attention"] = start + out.size
+        self._append(f"measures/{MEASURE}/chunk_crc32", self._chunks, crcs)
+        self._chunks += n_full
+        self._written = start + out.size
         rest = data[out.size:] if not final else data[:0]
         self._buffer, self._buffered = ([rest] if rest.size else []), int(rest.size)
         if final or time.monotonic() - self._last_commit >= self.commit_every:
@@ -213,9 +226,8 @@ class StoreWriter:
 
     def commit(self) -> None:
         """Make every pending row whose codes are written visible, with one atomic metadata write."""
-        written = self._written["attention"]
         ready = 0
-        while ready < len(self._pending) and self._pending[ready].end <= written:
+        while ready < len(self._pending) and self._pending[ready].end <= self._written:
             ready += 1
         if ready == 0:
             return
@@ -235,19 +247,14 @@ class StoreWriter:
             self._n_tokens.append(r.n_tokens)
             self._crc.append(r.crc)
             self._records.append(r.record)
-            self.by_key.setdefault(r.key, at)
+            self._by_key.setdefault(r.key, at)
             at += 1
         self.rows = at
         del self._pending[:ready]
-        self._write_commit()
-
-    def _write_commit(self) -> None:
-        meta = dict(self._meta)
-        meta["commit"] = {"rows": self.rows, "catalog": self._catalog_len,
-                          "catalog_array": self._catalog_name,
-                          "codes_end": dict(self._written), "chunks": dict(self._chunks)}
-        self._group.attrs["atlas"] = meta  # one atomic file replace: the commit point
-        self._meta = meta
+        self._meta = write_commit(self._group, self._meta, rows=self.rows,
+                                  catalog_array=catalog_name(self._meta["commit"]),
+                                  codes_end={MEASURE: self._written},
+                                  chunks={MEASURE: self._chunks})
         self._last_commit = time.monotonic()
 
     def flush(self) -> None:
@@ -258,15 +265,11 @@ class StoreWriter:
         assert not self._pending, "every queued row is written by now"
 
     def finish(self, catalog_rows: list[int]) -> None:
-        """Flush, then write the corpus order (rows) and commit it."""
+        """Flush, then write the corpus order (rows) as the new catalog, unless it is unchanged."""
         self.flush()
-        # a new catalog array under a new name, switched to by the commit: atomic for readers
-        name = write_catalog(self._group, self._catalog_name, catalog_rows)
-        old = self._catalog_name
-        self._catalog_name, self._catalog_len = name, len(catalog_rows)
-        self._write_commit()
-        if old != name and old in self._group:
-            del self._group[old]
+        if "catalog_array" in self._meta["commit"] and list(self.current.values()) == catalog_rows:
+            return  # the corpus is as the last run left it: no new catalog generation
+        self._meta = write_catalog(self._group, self._meta, catalog_rows)
 
     # The plan: the batches of an unfinished run, so a rerun after a crash repeats
     # them exactly and computes bit-identical values (see pipeline/extract.py).

@@ -1,0 +1,74 @@
+"""Encoding: tokenize sentences and align their tokens to words, giving what a store row records.
+
+Needs the tokenizer only (no model, no torch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from pipeline.records import Sentence, Skip
+from pipeline.store import StoredSentence
+from pipeline.words import align_tokens, merge_tokenless
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A sentence tokenized and aligned: its model input and what the store records of it."""
+
+    sentence: Sentence
+    stored: StoredSentence
+    input_ids: tuple[int, ...]  # (T,)
+
+    @property
+    def key(self) -> str:
+        """The content key: the codes depend on the text alone (for one model)."""
+        return self.stored.key
+
+    @property
+    def n_tokens(self) -> int:
+        """T, the number of model tokens."""
+        return len(self.input_ids)
+
+
+def content_key(text: str) -> str:
+    """The content key of a text: its SHA-256 (the model is fixed per store)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def encode(sentences: list[Sentence], tokenizer, max_length: int) -> tuple[list[Encoded], list[Skip]]:
+    """Tokenize every sentence, align tokens to words, and build its StoredSentence."""
+    batch = tokenizer([s.text for s in sentences], truncation=True, max_length=max_length,
+                      return_offsets_mapping=True, return_special_tokens_mask=True)
+    encoded, skips = [], []
+    for i, sentence in enumerate(sentences):
+        ids, offsets = batch["input_ids"][i], [tuple(o) for o in batch["offset_mapping"][i]]
+        special = [bool(m) or a == b for m, (a, b) in zip(batch["special_tokens_mask"][i], offsets,
+                                                          strict=True)]
+        if all(special):
+            skips.append(Skip(sentence.source, "no tokens", "the tokenizer kept nothing of it",
+                              sentence.id))
+            continue
+        # words past the last token were cut off by truncation (max_length)
+        covered = max(b for (a, b), sp in zip(offsets, special, strict=True) if not sp)
+        words = tuple(w for w in sentence.word_ranges if w[0] < covered)
+        truncated = len(words) < len(sentence.word_ranges)
+        word_index, tokenless = align_tokens(words, offsets, special)
+        words, new_of_old = merge_tokenless(words, tokenless)
+        if tokenless:
+            word_index = [new_of_old[w] if w >= 0 else -1 for w in word_index]
+        spans = []
+        for span in sentence.spans:
+            if span.first >= len(new_of_old):
+                continue  # the span lies wholly in the truncated tail
+            last = new_of_old[min(span.last, len(new_of_old)) - 1] + 1
+            spans.append((span.label, new_of_old[span.first], last))
+        # not the corpus file:line: a line inserted above would change every later record
+        stored = StoredSentence(
+            id=sentence.id, key=content_key(sentence.text), text=sentence.text,
+            tokens=tuple(tokenizer.convert_ids_to_tokens(ids)), word_ranges=tuple(words),
+            word_index=tuple(word_index), spans=tuple(spans), meta=sentence.meta,
+            truncated=truncated)
+        encoded.append(Encoded(sentence, stored, tuple(ids)))
+    return encoded, skips

@@ -1,0 +1,23 @@
+"""The Zarr store, sole owner of the on-disk format (docs/store.md).
+
+    layout    array names, chunk arithmetic, quantization, index loading, commits, catalogs
+    sentence  StoredSentence: what a row records besides its codes, with to_json/from_json
+    reader    AtlasStore and SentenceRecord: the read API
+    writer    StoreLock and StoreWriter: the one writer, appends, reuse, the batch plan
+    verify    verify_store: checksums and repair
+"""
+
+from pipeline.store.layout import (
+    CODES_CHUNK,
+    INDEX_ARRAYS,
+    QUANTIZATION,
+    SCHEMA,
+    crc32,
+    dequantize,
+    quantize,
+)
+from pipeline.store.reader import AtlasStore, SentenceRecord
+from pipeline.store.sentence import StoredSentence
+
+__all__ = ["CODES_CHUNK", "INDEX_ARRAYS", "QUANTIZATION", "SCHEMA", "AtlasStore", "SentenceRecord",
+           "StoredSentence", "crc32", "dequantize", "quantize"]

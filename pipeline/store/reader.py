@@ -1,0 +1,170 @@
+"""Reading a store: `AtlasStore` (the read API of DESIGN.md) and the `SentenceRecord`s it returns."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from pipeline.errors import StoreError
+from pipeline.measures import DEFAULT_MEASURE
+from pipeline.store.layout import (
+    RECORD_CHUNK,
+    chunks_of,
+    crc32,
+    dequantize,
+    gather,
+    open_group_meta,
+    read_chunk,
+    read_index,
+    row_size,
+)
+from pipeline.store.sentence import StoredSentence
+from pipeline.words import word_maps
+
+
+class SentenceRecord:
+    """One stored sentence as read from a store: its words, tokens, spans and (lazily) its maps."""
+
+    def __init__(self, store: AtlasStore, row: int, sentence: StoredSentence) -> None:
+        self._store, self.row, self.sentence = store, row, sentence
+        self.id, self.key, self.text = sentence.id, sentence.key, sentence.text
+        self.tokens: list[str] = list(sentence.tokens)
+        self.word_ranges: list[tuple[int, int]] = list(sentence.word_ranges)
+        self.words: list[str] = sentence.words
+        self.word_index = np.asarray(sentence.word_index, dtype=np.int32)  # (T,), -1 = special
+        self.spans: list[tuple[str, int, int]] = list(sentence.spans)
+        self.meta: dict = sentence.meta
+        self.truncated: bool = sentence.truncated
+
+    def __repr__(self) -> str:
+        return f"SentenceRecord(id={self.id!r}, words={len(self.words)}, tokens={len(self.tokens)})"
+
+    def codes(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
+        """The stored uint8 codes, (L, H, T, T)."""
+        return self._store._codes(self.row, measure)
+
+    def attention(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
+        """Token-level maps, float32 (L, H, T, T): rows attend ("from"), columns are attended ("to")."""
+        return dequantize(self.codes(measure))
+
+    def word_maps(self, measure: str = DEFAULT_MEASURE) -> tuple[np.ndarray, np.ndarray]:
+        """Both word-level results in one pass: word_attention() and special_share()."""
+        return word_maps(self.attention(measure), self.word_index, len(self.words))
+
+    def word_attention(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
+        """Word-level maps, float32 (L, H, W, W), per Clark et al. (2019); see pipeline.words."""
+        return self.word_maps(measure)[0]
+
+    def special_share(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
+        """Share of each from-word's attention that went to special tokens, float32 (L, H, W)."""
+        return self.word_maps(measure)[1]
+
+
+class AtlasStore:
+    """Read access to a store: `len(store)`, `store.ids`, `store[id]`, `store[i]`, iteration."""
+
+    def __init__(self, path: Path, group: zarr.Group, meta: dict) -> None:
+        self.path, self._group, self._meta = path, group, meta
+        commit = meta["commit"]
+        self._rows = commit["rows"]
+        # a garbled zarr.json or index chunk must not surface as a zarr or JSON traceback
+        index = read_index(group, commit, path, names=("offset", "n_tokens", "crc32", "id"),
+                           hint="the index (index/*, catalog) is damaged; run `attention-atlas verify`")
+        self._offset, self._n_tokens, self._crc = index["offset"], index["n_tokens"], index["crc32"]
+        self._catalog = np.asarray(index["catalog"], dtype=np.int64)
+        self._row_ids = index["id"]
+        self.ids: list[str] = [str(self._row_ids[r]) for r in self._catalog]
+        self._position = {sid: i for i, sid in enumerate(self.ids)}
+        self._records = functools.lru_cache(maxsize=8)(self._record_chunk)
+        self._chunks = functools.lru_cache(maxsize=4)(functools.partial(read_chunk, group))
+
+    @classmethod
+    def open(cls, path: str | Path) -> AtlasStore:
+        """Open a store for reading; a missing, foreign or damaged store raises StoreError."""
+        path = Path(path)
+        group, meta = open_group_meta(path, mode="r")
+        return cls(path, group, meta)
+
+    @property
+    def model(self) -> dict:
+        """The model that wrote the store: name, revision, weights_sha256, n_layers, n_heads, ..."""
+        return self._meta["model"]
+
+    @property
+    def measures(self) -> list[str]:
+        """The measures the store holds, e.g. ["attention"]."""
+        return list(self._meta["measures"])
+
+    @property
+    def info(self) -> dict:
+        """Everything the store says about itself (schema, pipeline version, quantization, ...)."""
+        return {k: v for k, v in self._meta.items() if k != "commit"}
+
+    @property
+    def rows(self) -> int:
+        """Committed rows, including rows no longer in the corpus."""
+        return self._rows
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
+
+    def __contains__(self, sid: object) -> bool:
+        return sid in self._position
+
+    def __getitem__(self, key: int | str) -> SentenceRecord:
+        if isinstance(key, str):
+            if key not in self._position:
+                raise KeyError(f"no sentence with id {key!r} in {self.path}")
+            key = self._position[key]
+        if not -len(self) <= key < len(self):
+            raise IndexError(f"sentence {key} out of range: the store holds {len(self)}")
+        return self.record(int(self._catalog[key]))
+
+    def storage_order(self) -> list[int]:
+        """Sentence positions sorted by where their codes lie: reading in this order
+        decompresses each chunk once (corpus order jumps between chunks)."""
+        return sorted(range(len(self)), key=lambda i: int(self._offset[self._catalog[i]]))
+
+    def record(self, row: int) -> SentenceRecord:
+        """The sentence stored in a row (current or not)."""
+        start = row - row % RECORD_CHUNK
+        try:
+            sentence = StoredSentence.from_json(self._records(start)[row - start])
+        except (ValueError, IndexError, KeyError, TypeError) as exc:
+            raise StoreError(f"{self.path}: row {row}'s record is damaged ({exc}); "
+                             "run `attention-atlas verify --store ...`") from exc
+        return SentenceRecord(self, row, sentence)
+
+    def row_span(self, row: int) -> tuple[int, int]:
+        """(start, end) of a row's codes in measures/*/codes."""
+        start = int(self._offset[row])
+        return start, start + row_size(self.model, int(self._n_tokens[row]))
+
+    def _record_chunk(self, start: int) -> list[str]:
+        stop = min(start + RECORD_CHUNK, self._rows)
+        return list(self._group["index/record"][start:stop])
+
+    def _codes(self, row: int, measure: str) -> np.ndarray:
+        if measure not in self._meta["measures"]:
+            raise StoreError(f"{self.path} holds no measure {measure!r}; it holds: "
+                             f"{', '.join(self._meta['measures'])}")
+        start, end = self.row_span(row)
+        sid = str(self._row_ids[row])
+        try:
+            flat = gather(start, end, lambda k: self._chunks(measure, k))
+        except Exception as exc:  # a chunk that does not decompress
+            chunks = ", ".join(map(str, chunks_of(start, end)))
+            raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) lies in a damaged chunk "
+                             f"(chunk {chunks} of measures/{measure}/codes): {exc}; "
+                             "run `attention-atlas verify --store ... --repair`") from exc
+        if crc32(flat) != int(self._crc[row]):
+            raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) fails "
+                             "its checksum; run `attention-atlas verify --store ... --repair`")
+        n_tok = int(self._n_tokens[row])
+        return flat.reshape(self.model["n_layers"], self.model["n_heads"], n_tok, n_tok)

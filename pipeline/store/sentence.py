@@ -1,0 +1,75 @@
+"""The stored sentence: what a store row records besides its codes (index/record, as JSON)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipeline.records import Sentence
+
+
+@dataclass(frozen=True)
+class StoredSentence:
+    """A sentence as encoded for one model: its tokens, words and spans, as a row records them.
+
+    `word_ranges` are the words' character ranges in `text` (after merging words
+    that received no token, and cutting those past a truncation); `word_index`
+    maps each of the T tokens to its word, -1 for special tokens; `spans` are
+    (label, first_word, last_word_exclusive) over those words.
+    """
+
+    id: str
+    key: str  # content key: the codes depend on the text alone (for one model)
+    text: str
+    tokens: tuple[str, ...]  # (T,)
+    word_ranges: tuple[tuple[int, int], ...]  # (W,)
+    word_index: tuple[int, ...]  # (T,)
+    spans: tuple[tuple[str, int, int], ...]
+    meta: dict[str, Any] = field(default_factory=dict)
+    truncated: bool = False
+
+    @property
+    def words(self) -> list[str]:
+        """The words as strings, in order."""
+        return [self.text[a:b] for a, b in self.word_ranges]
+
+    @property
+    def n_tokens(self) -> int:
+        """T, the number of model tokens."""
+        return len(self.tokens)
+
+    def to_json(self) -> str:
+        """The JSON the store keeps in index/record: sorted keys, non-ASCII kept."""
+        return json.dumps({
+            "id": self.id, "key": self.key, "text": self.text, "tokens": list(self.tokens),
+            "word_ranges": [list(w) for w in self.word_ranges], "word_index": list(self.word_index),
+            "spans": [list(s) for s in self.spans], "meta": self.meta, "truncated": self.truncated,
+        }, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> StoredSentence:
+        """The inverse of to_json; raises ValueError, KeyError or TypeError on a damaged record."""
+        d = json.loads(text)
+        return cls(id=d["id"], key=d["key"], text=d["text"], tokens=tuple(d["tokens"]),
+                   word_ranges=tuple((int(a), int(b)) for a, b in d["word_ranges"]),
+                   word_index=tuple(int(i) for i in d["word_index"]),
+                   spans=tuple((str(label), int(a), int(b)) for label, a, b in d["spans"]),
+                   meta=d["meta"], truncated=bool(d["truncated"]))
+
+    def encodes(self, sentence: Sentence) -> bool:
+        """True when encoding `sentence` with this store's model gives exactly this record.
+
+        Decided without the tokenizer: same id, text, meta, words and spans, and
+        no word merged or cut (those depend on the tokens, so they need the model).
+        The tokens themselves depend on the text alone, for one model.
+        """
+        return (self.id == sentence.id and self.text == sentence.text
+                and not self.truncated and self.word_ranges == sentence.word_ranges
+                and self.spans == tuple((s.label, s.first, s.last) for s in sentence.spans)
+                and _same_json(self.meta, sentence.meta))
+
+
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal as the store writes them: as JSON, where tuples and lists are alike."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)

@@ -1,0 +1,159 @@
+"""Verify a store: counts, offsets, metadata and checksums; repair by dropping damaged rows.
+
+A repaired store no longer lists the damaged sentences and forgets their
+content keys, so the next `extract` (or `run`) computes them again.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.errors import StoreError
+from pipeline.store.layout import (
+    CODES_CHUNK,
+    crc32,
+    gather,
+    open_group_meta,
+    read_chunk,
+    read_index,
+    row_size,
+    write_catalog,
+)
+from pipeline.store.sentence import StoredSentence
+from pipeline.store.writer import MEASURE, StoreLock
+
+log = logging.getLogger(__name__)
+
+UNREPAIRABLE = "this cannot be repaired: extract into a new store"
+
+
+@dataclass
+class VerifyReport:
+    """What `verify` found: problems (each a precise sentence), and the damaged rows."""
+
+    path: Path
+    sentences: int = 0
+    rows: int = 0
+    chunks: int = 0
+    problems: list[str] = field(default_factory=list)
+    damaged_rows: set[int] = field(default_factory=set)
+    repaired: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing is wrong."""
+        return not self.problems
+
+    def __str__(self) -> str:
+        head = (f"{self.path}: {self.sentences} sentences, {self.rows} rows, "
+                f"{self.chunks} chunks checked: ")
+        if self.ok:
+            return head + "OK"
+        lines = [head + f"{len(self.problems)} problem(s)", *(f"  - {p}" for p in self.problems)]
+        if self.repaired:
+            lines.append(f"  repaired: {len(self.damaged_rows)} damaged sentence(s) dropped; "
+                         "the next run computes them again")
+        return "\n".join(lines)
+
+    def damage(self, row: int, problem: str) -> None:
+        """Record a problem with one row."""
+        self.problems.append(problem)
+        self.damaged_rows.add(row)
+
+
+def _check_index(meta: dict, columns: dict, report: VerifyReport) -> set[int]:
+    """Offsets, records and catalog of the index; returns the rows an earlier repair dropped."""
+    rows, model = report.rows, meta["model"]
+    catalog = columns["catalog"]
+    # rows an earlier repair dropped (blank key, out of the catalog) are garbage, not damage
+    forgotten = {r for r in range(rows) if str(columns["key"][r]) == ""} - {int(r) for r in catalog}
+    end = meta["commit"]["codes_end"][MEASURE]
+    for row in sorted(set(range(rows)) - forgotten):
+        offset, n_tok = int(columns["offset"][row]), int(columns["n_tokens"][row])
+        sid = str(columns["id"][row])
+        if offset < 0 or n_tok <= 0 or offset + row_size(model, n_tok) > end:
+            report.damage(row, f"row {row} (id {sid!r}): offset {offset} with {n_tok} tokens "
+                               f"lies outside the written codes (0..{end})")
+            continue
+        try:
+            stored = StoredSentence.from_json(str(columns["record"][row]))
+            if stored.n_tokens != n_tok or stored.id != sid:
+                raise ValueError("its tokens or id disagree with the index")
+        except (ValueError, KeyError, TypeError) as exc:
+            report.damage(row, f"row {row} (id {sid!r}): bad record: {exc}")
+    report.sentences = len(catalog)
+    if len(catalog) and (catalog.min() < 0 or catalog.max() >= rows):
+        report.problems.append(f"the catalog points at rows outside 0..{rows - 1}")
+    ids = [str(columns["id"][r]) for r in catalog if 0 <= r < rows]
+    if len(set(ids)) != len(ids):
+        report.problems.append("the catalog lists an id more than once")
+    return forgotten
+
+
+def _check_codes(group, meta: dict, columns: dict, forgotten: set[int],
+                 report: VerifyReport) -> None:
+    """Each chunk against its CRC-32, then each row's codes against its own CRC-32."""
+    n_chunks = report.chunks = meta["commit"]["chunks"][MEASURE]
+    try:
+        expected = group[f"measures/{MEASURE}/chunk_crc32"][:n_chunks] if n_chunks else []
+    except Exception as exc:  # missing, or a chunk that does not decode
+        raise StoreError(f"{report.path}: measures/{MEASURE}/chunk_crc32 cannot be read "
+                         f"({type(exc).__name__}: {exc}); {UNREPAIRABLE}") from exc
+    spans = [(int(o), int(o) + row_size(meta["model"], int(t)))
+             for o, t in zip(columns["offset"], columns["n_tokens"], strict=True)]
+    chunk = functools.lru_cache(maxsize=2)(functools.partial(read_chunk, group, MEASURE))
+    for k in range(n_chunks):
+        try:
+            good = crc32(chunk(k)) == int(expected[k])
+        except Exception as exc:  # a chunk that does not even decompress
+            good = False
+            log.debug("chunk %d: %s", k, exc)
+        if good:
+            continue
+        hit = [r for r, (a, b) in enumerate(spans) if a < (k + 1) * CODES_CHUNK
+               and b > k * CODES_CHUNK and r not in forgotten]
+        if not hit:
+            log.info("chunk %d is damaged, but holds only sentences an earlier repair dropped", k)
+            continue
+        report.problems.append(f"chunk {k} of measures/{MEASURE}/codes (bytes {k * CODES_CHUNK}"
+                               f"-{(k + 1) * CODES_CHUNK}) is missing or fails its CRC-32; "
+                               f"{len(hit)} sentence(s) stored there are damaged")
+        report.damaged_rows.update(hit)
+    # rows in offset order, so that each chunk is decoded about once, not once per row
+    for row in sorted(range(len(spans)), key=lambda r: spans[r][0]):
+        if row in report.damaged_rows or row in forgotten:
+            continue
+        if crc32(gather(*spans[row], chunk)) != int(columns["crc32"][row]):
+            report.damage(row, f"row {row} (id {str(columns['id'][row])!r}) fails its CRC-32")
+
+
+def _repair(group, meta: dict, columns: dict, report: VerifyReport) -> None:
+    """Forget damaged rows (blank their keys) and drop them from the catalog, atomically."""
+    keys = group["index/key"]
+    for row in sorted(report.damaged_rows):
+        keys[row] = ""  # never reused by content key again
+    kept = [int(r) for r in columns["catalog"] if int(r) not in report.damaged_rows]
+    write_catalog(group, meta, kept)
+    report.repaired = True
+
+
+def verify_store(path: str | Path, *, repair: bool = False, wait: float = 0.0) -> VerifyReport:
+    """Check a store; with repair, drop damaged sentences so the next run recomputes them."""
+    path = Path(path)
+    report = VerifyReport(path)
+    open_group_meta(path, mode="r")  # a missing or foreign store fails here, before any lock file
+    with StoreLock(path, wait=wait):
+        group, meta = open_group_meta(path, mode="a" if repair else "r")
+        for key in ("model", "quantization", "measures", "pipeline_version"):
+            if key not in meta:
+                report.problems.append(f"the metadata has no {key!r}")
+        report.rows = meta["commit"]["rows"]
+        columns = read_index(group, meta["commit"], path, hint=UNREPAIRABLE)
+        forgotten = _check_index(meta, columns, report)
+        _check_codes(group, meta, columns, forgotten, report)
+        if repair and report.damaged_rows:
+            _repair(group, meta, columns, report)
+    return report
