@@ -205,7 +205,11 @@ def _cached_snapshot(name: str, revision: str | None) -> Path | None:
     try:
         from huggingface_hub import snapshot_download
 
-        return Path(snapshot_download(name, revision=revision, local_files_only=True))
+        # the cache's place from the environment now (huggingface_hub reads it once, at import)
+        home = os.environ.get("HF_HOME")
+        cache = os.environ.get("HF_HUB_CACHE") or (str(Path(home) / "hub") if home else None)
+        return Path(snapshot_download(name, revision=revision, cache_dir=cache,
+                                      local_files_only=True))
     except Exception:  # not cached, or not a valid repo id: the caller says which
         return None
 

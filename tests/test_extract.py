@@ -141,7 +141,7 @@ def test_embedded_model_sha256_is_checked(monkeypatch):
 # --- truncation --------------------------------------------------------------
 
 
-def test_a_sentence_longer_than_the_model_is_truncated_flagged_and_counted(gpt2, tmp_path):
+def test_a_sentence_longer_than_the_model_is_truncated_flagged_and_counted(gpt2, tmp_path, caplog):
     head = " ".join(VOCAB)  # about 20 tokens
     tail = " ".join(["horse"] * 80)  # far past the 64 positions
     text = f"{head} {tail} THE END"
@@ -157,6 +157,9 @@ def test_a_sentence_longer_than_the_model_is_truncated_flagged_and_counted(gpt2,
     summary = extract(report.sentences, tmp_path / "atlas.zarr", gpt2, progress=False)
     assert summary.truncated == 1
     assert "1 truncated" in str(summary)
+    # the warning names the sentence and where it came from
+    warning = next(r.getMessage() for r in caplog.records if "truncated" in r.getMessage())
+    assert f"'long' ({tmp_path / 'c.jsonl'}:1)" in warning and "'short'" not in warning
     store = AtlasStore.open(tmp_path / "atlas.zarr")
     rec, short = store["long"], store["short"]
     assert rec.truncated and not short.truncated
@@ -320,3 +323,66 @@ def test_commits_while_streaming_follow_commit_every(gpt2, tmp_path, monkeypatch
     mid_run = [rows for rows in commits if 0 < rows < len(items)]
     assert bool(mid_run) == commits_mid_run, commits
     assert AtlasStore.open(tmp_path / "atlas.zarr").ids == [item["id"] for item in items]
+
+
+# --- what the summary says ----------------------------------------------------
+
+
+def test_repeated_texts_are_computed_once_and_counted_in_the_summary(gpt2, tmp_path):
+    lines = ["oh yeah .", "Sit down .", "oh yeah .", "look here", "oh yeah .", "Sit down ."]
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(lines) + "\n")
+    summary = extract(read_corpus(corpus).sentences, tmp_path / "atlas.zarr", gpt2, progress=False)
+    assert (summary.sentences, summary.computed, summary.repeated, summary.reused) == (6, 3, 3, 0)
+    assert "6 sentences in the store: 3 computed" in str(summary)
+    assert "3 repeat a text computed in this run" in str(summary)
+    store = AtlasStore.open(tmp_path / "atlas.zarr")
+    assert len(store) == 6 and len({store[i].row for i in range(6)}) == 6  # a row per sentence
+    np.testing.assert_array_equal(store[0].codes(), store[2].codes())
+
+
+# --- an unchanged corpus needs no model ------------------------------------------
+
+
+def test_an_unchanged_corpus_loads_no_model_and_imports_no_torch(gpt2_dir, tmp_path):
+    import subprocess
+    import sys
+
+    store = tmp_path / "atlas.zarr"
+    corpus = write_jsonl(tmp_path / "c.jsonl", [
+        {"id": sid, "text": text, "meta": {"n": i}} for i, (sid, text) in enumerate(MIXED)])
+    code = ("import sys; from pipeline.cli import main\n"
+            "try:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+            "print('torch' in sys.modules, 'transformers' in sys.modules)")
+    args = ["-q", "extract", "--corpus", str(corpus), "--model", str(gpt2_dir),
+            "--store", str(store)]
+    first = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.split()[-2:] == ["True", "True"] and "6 computed" in first.stdout
+    again = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.split()[-2:] == ["False", "False"], again.stdout  # neither imported
+    assert "0 computed" in again.stdout and "6 reused" in again.stdout
+    assert "model not loaded" in again.stdout
+
+
+def test_a_changed_sentence_loads_the_model_and_a_removed_one_needs_none(gpt2_dir, gpt2, tmp_path):
+    from pipeline.model import ModelSpec
+
+    store = tmp_path / "atlas.zarr"
+    spec = ModelSpec(str(gpt2_dir))
+    extract(sentences(MIXED), store, gpt2, progress=False)
+    removed = extract(sentences(MIXED[1:]), store, spec, progress=False)
+    assert (removed.model_loaded, removed.reused, removed.removed) == (False, 5, 1)
+    assert AtlasStore.open(store).ids == [sid for sid, _ in MIXED[1:]]
+    changed = extract(sentences([("one", "oh no ."), *MIXED[1:]]), store, spec, progress=False)
+    assert changed.model_loaded and (changed.computed, changed.reused) == (1, 5)
+    assert AtlasStore.open(store)["one"].text == "oh no ."
+
+
+def test_an_unchanged_rerun_writes_no_new_catalog(gpt2, tmp_path):
+    store = tmp_path / "atlas.zarr"
+    extract(sentences(MIXED), store, gpt2, progress=False)
+    before = AtlasStore.open(store).info, sorted(p.name for p in (store / "catalog").iterdir())
+    extract(sentences(MIXED), store, gpt2, progress=False)
+    assert (AtlasStore.open(store).info, sorted(p.name for p in (store / "catalog").iterdir())) == before

@@ -1,0 +1,72 @@
+"""Models: identity from files (no torch), and names that exist nowhere failing at once."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from pipeline.errors import ModelError
+from pipeline.model import ModelSpec, identify_model
+
+
+@pytest.mark.parametrize("which", ["minilm", "gpt2"])
+def test_identity_from_files_is_the_loaded_models_fingerprint(which, request, gpt2_dir):
+    loaded = request.getfixturevalue(which)
+    identity = identify_model(None if which == "minilm" else str(gpt2_dir))
+    assert identity.fingerprint == loaded.fingerprint
+    assert identity.name == loaded.info["name"] and identity.path == loaded.info["path"]
+
+
+def test_a_copied_model_folder_has_the_same_fingerprint(gpt2_dir, tmp_path):
+    copy = shutil.copytree(gpt2_dir, tmp_path / "elsewhere")
+    assert identify_model(str(copy)).fingerprint == identify_model(str(gpt2_dir)).fingerprint
+    (copy / "model.safetensors").write_bytes((copy / "model.safetensors").read_bytes()[:-1] + b"x")
+    assert identify_model(str(copy)).fingerprint != identify_model(str(gpt2_dir)).fingerprint
+
+
+@pytest.mark.parametrize("name", ["gpt2-tny", "no-such-org/no-such-model"])
+def test_an_unknown_name_offline_fails_at_once_with_one_message(name, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))  # an empty cache
+    with pytest.raises(ModelError) as caught:
+        ModelSpec(name).load()
+    message = str(caught.value.message)
+    assert message.startswith(f"model {name!r}: no such folder ({tmp_path / name})")
+    assert "HF_HUB_OFFLINE is set, so the hub is not asked" in message
+    assert "\n" not in message
+
+
+def test_an_unreachable_hub_is_said_at_once(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    with pytest.raises(ModelError, match=r"no such folder .*the hub \(http://127.0.0.1:9\) cannot "
+                                         "be reached"):
+        identify_model("gpt2-tny")
+
+
+@pytest.mark.parametrize("name", ["./models/gpt2-tny", "../gpt2-tny", "~/no/such/model",
+                                  "runs/2026/checkpoint"])
+def test_a_path_that_exists_nowhere_is_a_missing_folder(name, monkeypatch, tmp_path):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(ModelError, match="no such folder .*a path is not a hub id"):
+        identify_model(name)
+
+
+def test_a_cached_hub_model_is_identified_by_its_snapshot(gpt2_dir, monkeypatch, tmp_path):
+    # the layout of the Hugging Face cache: models--ORG--NAME/{refs/main, snapshots/COMMIT/...}
+    repo = tmp_path / "hf" / "hub" / "models--someone--tiny-gpt2"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    shutil.copytree(gpt2_dir, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    identity = identify_model("someone/tiny-gpt2")
+    assert (identity.name, identity.revision, identity.path) == ("someone/tiny-gpt2", commit, None)
+    assert identity.max_length == 64 and identity.weights_sha256 is None
