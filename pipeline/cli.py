@@ -9,36 +9,36 @@ import sys
 import click
 
 from pipeline import __version__
-from pipeline.config import Config, load_config
+from pipeline.config import SETTINGS, Config, load_config
 
 log = logging.getLogger("pipeline")
 
-CORPUS = click.option("--corpus", type=click.Path(dir_okay=False),
-                      help="Corpus file: .txt, .jsonl or .conllu [default: the bundled example].")
-MODEL = click.option("--model", help="Hugging Face id or local model folder [default: the "
-                                     "embedded all-MiniLM-L6-v2].")
-OUT = click.option("--out", type=click.Path(file_okay=False),
-                   help="Output folder for the store and the site [build].")
-STORE = click.option("--store", type=click.Path(), help="The Zarr store [default: OUT/atlas.zarr].")
-SITE = click.option("--site", type=click.Path(), help="The site folder [default: OUT/site].")
-OPTIONS = {
-    "revision": click.option("--revision", help="Hub revision (commit, tag, branch) of --model."),
-    "batch_size": click.option("--batch-size", type=int, help="Sentences per forward pass [64]."),
-    "device": click.option("--device", help="auto, cpu, cuda or cuda:N [auto]."),
-    "dtype": click.option("--dtype", type=click.Choice(["auto", "float32", "float16", "bfloat16"]),
-                          help="Model dtype; auto = float16 on CUDA, float32 on CPU."),
-    "on_error": click.option("--on-error", type=click.Choice(["raise", "skip"]),
-                             help="A bad corpus item stops the run (raise) or is skipped and "
-                                  "counted (skip) [raise]."),
-    "wait": click.option("--wait", type=float, help="Seconds to wait for another run's lock "
-                                                    "on the store [0: refuse at once]."),
-    "commit_every": click.option("--commit-every", type=float, metavar="SECONDS",
-                                 help="Seconds between commits to the store while extracting; a "
-                                      "crash loses at most this much work [2; 0: every chunk]."),
-    "domain": click.option("--domain", type=float, nargs=2, metavar="LOW HIGH",
-                           help="Colour-bar domain; values above are clamped [0.0 0.3]."),
-    "measure_label": click.option("--measure-label", help="Colour-bar title [saliency]."),
-}
+
+def _option(name: str):
+    """The flag of a setting, with its help text, default and type from pipeline.config."""
+    spec = SETTINGS[name]
+    help_text = spec.metadata["help"]
+    if spec.default is not None:
+        shown = " ".join(map(str, spec.default)) if isinstance(spec.default, tuple) else spec.default
+        help_text += f" [default: {shown}]"
+    kwargs: dict = {"help": help_text, "metavar": spec.metadata["metavar"]}
+    choices = getattr(spec.metadata["check"], "choices", None)
+    if choices:
+        kwargs["type"] = click.Choice(choices)
+    elif name == "domain":
+        kwargs.update(type=float, nargs=2)
+    elif isinstance(spec.default, bool | int | float):
+        kwargs["type"] = type(spec.default)
+    return click.option("--" + name.replace("_", "-"), **kwargs)
+
+
+def _options(*names):
+    """Apply the named settings' flags to a command."""
+    def decorate(func):
+        for name in reversed(names):
+            func = _option(name)(func)
+        return func
+    return decorate
 
 
 def _quiet_here(ctx: click.Context, param: click.Parameter, quiet: bool) -> None:
@@ -50,15 +50,6 @@ def _quiet_here(ctx: click.Context, param: click.Parameter, quiet: bool) -> None
 
 QUIET = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_here,
                      help="No progress bars; warnings and the summary only.")
-
-
-def _options(*names):
-    """Apply the named shared options to a command."""
-    def decorate(func):
-        for name in reversed(names):
-            func = OPTIONS[name](func)
-        return func
-    return decorate
 
 
 def _config(ctx: click.Context, **flags) -> Config:
@@ -104,19 +95,14 @@ def _build(cfg: Config, progress: bool) -> None:
     """Build the site from the store and print the summary."""
     from pipeline.site import build_site
 
-    summary = build_site(cfg.store_path, cfg.site_path, measure_label=cfg.measure_label,
-                         domain=cfg.domain, progress=progress)
+    summary = build_site(cfg.store_path, cfg.site_path, measure=cfg.measure,
+                         measure_label=cfg.colour_title, domain=cfg.colour_domain, progress=progress)
     click.echo(f"build: {summary} -> {cfg.site_path}")
 
 
 @main.command()
-@CORPUS
-@MODEL
-@OUT
-@STORE
-@SITE
-@_options("revision", "batch_size", "device", "dtype", "on_error", "wait", "commit_every",
-          "domain", "measure_label")
+@_options("corpus", "model", "out", "store", "site", "revision", "batch_size", "device", "dtype",
+          "on_error", "wait", "commit_every", "measure", "domain", "measure_label")
 @QUIET
 @click.pass_context
 def run(ctx: click.Context, **flags) -> None:
@@ -132,11 +118,8 @@ def run(ctx: click.Context, **flags) -> None:
 
 
 @main.command()
-@CORPUS
-@MODEL
-@OUT
-@STORE
-@_options("revision", "batch_size", "device", "dtype", "on_error", "wait", "commit_every")
+@_options("corpus", "model", "out", "store", "revision", "batch_size", "device", "dtype",
+          "on_error", "wait", "commit_every")
 @QUIET
 @click.pass_context
 def extract(ctx: click.Context, **flags) -> None:
@@ -145,10 +128,7 @@ def extract(ctx: click.Context, **flags) -> None:
 
 
 @main.command()
-@OUT
-@STORE
-@SITE
-@_options("domain", "measure_label")
+@_options("out", "store", "site", "measure", "domain", "measure_label")
 @QUIET
 @click.pass_context
 def build(ctx: click.Context, **flags) -> None:
@@ -169,8 +149,7 @@ def serve(site_dir: str, host: str, port: int) -> None:
 
 
 @main.command()
-@OUT
-@STORE
+@_options("out", "store")
 @click.option("--repair", is_flag=True, help="Drop damaged sentences so the next run recomputes them.")
 @_options("wait")
 @QUIET

@@ -1,35 +1,108 @@
-"""Configuration: defaults, an optional `atlas.toml`, and command-line flags, in that order."""
+"""Configuration: every setting's one default, one validation and one help text.
+
+Defaults, then an optional `atlas.toml`, then command-line flags, in that order.
+The CLI builds its options from `SETTINGS` (help and defaults included), so the
+file, the flags and `--help` cannot disagree.
+"""
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
+from pipeline.measures import DEFAULT_MEASURE, get_measure, list_measures
 
 CONFIG_FILE = "atlas.toml"
+DEVICES = "auto, cpu, cuda, cuda:N or mps"
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+
+
+def _text(value: Any) -> str | None:
+    """A non-empty string, or the expectation it failed."""
+    return None if isinstance(value, str) and value.strip() else "a non-empty string"
+
+
+def _choice(*choices: str) -> Callable[[Any], str | None]:
+    """One of the given strings (the CLI offers them as a click.Choice)."""
+    def check(value: Any) -> str | None:
+        return None if value in choices else " or ".join(choices)
+    check.choices = choices
+    return check
+
+
+def _int_range(low: int, high: int) -> Callable[[Any], str | None]:
+    """An integer in [low, high]."""
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+        return None if ok else f"an integer from {low} to {high}"
+    return check
+
+
+def _seconds(value: Any) -> str | None:
+    """A number of seconds >= 0."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+    return None if ok else "a number of seconds >= 0"
+
+
+def _device(value: Any) -> str | None:
+    """A device name torch understands."""
+    ok = isinstance(value, str) and (value in ("auto", "cpu", "cuda", "mps")
+                                     or value.startswith("cuda:"))
+    return None if ok else DEVICES
+
+
+def _domain(value: Any) -> str | None:
+    """Two numbers [low, high] in [0, 1]."""
+    ok = (isinstance(value, list | tuple) and len(value) == 2
+          and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+          and 0 <= value[0] < value[1] <= 1)
+    return None if ok else "two numbers [low, high] with 0 <= low < high <= 1"
+
+
+def _setting(default: Any, help: str, check: Callable[[Any], str | None] | None = None,
+             metavar: str | None = None) -> Any:
+    """A Config field with its help text and its check (None: optional, else checked)."""
+    return field(default=default, metadata={"help": help, "check": check, "metavar": metavar})
 
 
 @dataclass(frozen=True)
 class Config:
     """Every setting of a run. `atlas.toml` holds any of these keys at top level."""
 
-    corpus: str | None = None  # corpus file (.txt, .jsonl, .conllu); None: the bundled example
-    model: str | None = None  # Hugging Face id or local folder; None: the embedded MiniLM
-    revision: str | None = None  # a hub revision (commit, tag or branch) for a hub id
-    out: str = "build"  # output folder: <out>/atlas.zarr and <out>/site
-    store: str | None = None  # the store path; default <out>/atlas.zarr
-    site: str | None = None  # the site folder; default <out>/site
-    batch_size: int = 64  # sentences per forward pass (fewer for long sentences)
-    device: str = "auto"  # auto, cpu, cuda, cuda:N
-    dtype: str = "auto"  # auto (float16 on CUDA, float32 on CPU), float32, float16, bfloat16
-    domain: tuple[float, float] = (0.0, 0.3)  # colour-bar domain; values above are clamped
-    measure_label: str = "saliency"  # the colour bar's title
-    on_error: str = "raise"  # a bad corpus item: raise (stop with an error) or skip (count it)
-    wait: float = 0.0  # seconds to wait for another run's lock on the store before giving up
-    commit_every: float = 2.0  # seconds between commits during extraction (0: after every chunk)
+    corpus: str | None = _setting(None, "Corpus file: .txt, .jsonl or .conllu "
+                                        "[default: the bundled example].", _text, "PATH")
+    model: str | None = _setting(None, "Hugging Face id or local model folder "
+                                       "[default: the embedded all-MiniLM-L6-v2].", _text, "ID|PATH")
+    revision: str | None = _setting(None, "Hub revision (commit, tag, branch) of --model.", _text)
+    out: str = _setting("build", "Output folder: OUT/atlas.zarr and OUT/site.", _text, "DIR")
+    store: str | None = _setting(None, "The Zarr store [default: OUT/atlas.zarr].", _text, "DIR")
+    site: str | None = _setting(None, "The site folder [default: OUT/site].", _text, "DIR")
+    batch_size: int = _setting(64, "Sentences per forward pass (fewer for long sentences).",
+                               _int_range(1, 4096))
+    device: str = _setting("auto", f"Where the model runs: {DEVICES}.", _device)
+    dtype: str = _setting("auto", "Model dtype: auto (float16 on CUDA, float32 elsewhere), "
+                                  "float32, float16 or bfloat16.", _choice(*DTYPES))
+    measure: str = _setting(DEFAULT_MEASURE, "The measure the site shows: "
+                                             f"{', '.join(list_measures())}.",
+                           _choice(*list_measures()))
+    domain: tuple[float, float] | None = _setting(
+        None, "Colour-bar domain; values above are clamped [default: the measure's, "
+              f"{' '.join(map(str, get_measure(DEFAULT_MEASURE).domain))} for "
+              f"{DEFAULT_MEASURE}].", _domain, "LOW HIGH")
+    measure_label: str | None = _setting(
+        None, f"Colour-bar title [default: the measure's, {get_measure(DEFAULT_MEASURE).title} "
+              f"for {DEFAULT_MEASURE}].", _text)
+    on_error: str = _setting("raise", "A bad corpus item stops the run (raise) or is skipped "
+                                      "and counted (skip).", _choice("raise", "skip"))
+    wait: float = _setting(0.0, "Seconds to wait for another run's lock on the store "
+                                "(0: refuse at once).", _seconds, "SECONDS")
+    commit_every: float = _setting(2.0, "Seconds between commits to the store while extracting; "
+                                        "a crash loses at most this much work (0: every chunk).",
+                                   _seconds, "SECONDS")
 
     @property
     def store_path(self) -> Path:
@@ -41,47 +114,35 @@ class Config:
         """Where the site goes."""
         return Path(self.site) if self.site else Path(self.out) / "site"
 
+    @property
+    def colour_domain(self) -> tuple[float, float]:
+        """The colour bar's domain: the setting, else the measure's default."""
+        return self.domain or get_measure(self.measure).domain
 
-def _check(key: str, value: Any, where: str) -> Any:
-    """Validate one setting's value; returns it normalised."""
-    def bad(expected: str) -> ConfigError:
-        return ConfigError(f"{where}: {key} = {value!r} is not valid: expected {expected}")
+    @property
+    def colour_title(self) -> str:
+        """The colour bar's title: the setting, else the measure's default."""
+        return self.measure_label or get_measure(self.measure).title
 
-    if key in ("corpus", "model", "revision", "store", "site"):
-        if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise bad("a non-empty string")
-    elif key in ("out", "measure_label"):
-        if not isinstance(value, str) or not value.strip():
-            raise bad("a non-empty string")
-    elif key == "batch_size":
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 4096:
-            raise bad("an integer from 1 to 4096")
-    elif key == "device":
-        if not isinstance(value, str) or not (value in ("auto", "cpu", "cuda", "mps")
-                                              or value.startswith("cuda:")):
-            raise bad("auto, cpu, cuda, cuda:N or mps")
-    elif key == "dtype":
-        if value not in ("auto", "float32", "float16", "bfloat16"):
-            raise bad("auto, float32, float16 or bfloat16")
-    elif key == "domain":
-        if (not isinstance(value, (list, tuple)) or len(value) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
-                or not 0 <= value[0] < value[1] <= 1):
-            raise bad("two numbers [low, high] with 0 <= low < high <= 1")
-        value = (float(value[0]), float(value[1]))
-    elif key == "on_error":
-        if value not in ("raise", "skip"):
-            raise bad("raise or skip")
-    elif key in ("wait", "commit_every"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise bad("a number of seconds >= 0")
-        value = float(value)
-    return value
+
+SETTINGS = {f.name: f for f in fields(Config)}
+
+
+def check_setting(key: str, value: Any, where: str) -> Any:
+    """Validate one setting's value; returns it normalised (tuples for pairs, floats for seconds)."""
+    spec = SETTINGS[key]
+    if value is None and spec.default is None:
+        return None
+    expected = spec.metadata["check"](value)
+    if expected:
+        raise ConfigError(f"{where}: {key} = {value!r} is not valid: expected {expected}")
+    if key == "domain":
+        return (float(value[0]), float(value[1]))
+    return float(value) if spec.metadata["check"] is _seconds else value
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
     """Defaults, then the TOML file (`path`, or ./atlas.toml when present), then non-None overrides."""
-    valid = {f.name for f in fields(Config)}
     settings: dict[str, Any] = {}
     file = Path(path) if path else Path(CONFIG_FILE)
     if path and not file.is_file():
@@ -92,10 +153,11 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
         for key, value in data.items():
-            if key not in valid:
-                raise ConfigError(f"{file}: unknown key {key!r}; valid keys: {', '.join(sorted(valid))}")
-            settings[key] = _check(key, value, str(file))
+            if key not in SETTINGS:
+                raise ConfigError(f"{file}: unknown key {key!r}; valid keys: "
+                                  f"{', '.join(sorted(SETTINGS))}")
+            settings[key] = check_setting(key, value, str(file))
     for key, value in (overrides or {}).items():
         if value is not None:
-            settings[key] = _check(key, value, f"--{key.replace('_', '-')}")
+            settings[key] = check_setting(key, value, f"--{key.replace('_', '-')}")
     return replace(Config(), **settings)
