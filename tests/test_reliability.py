@@ -16,13 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import TINY, make_gpt2, write_jsonl
 
 from pipeline.corpus import read_corpus
 from pipeline.extract import extract
 from pipeline.model import load_model
 from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store_write import lock_path
+from pipeline.testing import TINY, make_gpt2, write_jsonl
 from pipeline.verify import verify_store
 
 TINY_IDS = [item["id"] for item in TINY]
