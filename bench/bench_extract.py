@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 from pipeline.corpus import bundled_corpus_path, read_corpus
 from pipeline.extract import dir_bytes, extract
 from pipeline.model import default_model_path, load_model
+from pipeline.testing import make_gpt2
 
 
 def ceiling(model, tokenizer, texts: list[str], device, batch_size: int = 64) -> float:
@@ -66,9 +66,6 @@ def main() -> None:
     report = read_corpus(args.corpus)
     texts = [s.text for s in report.sentences]
     if args.random_gpt2:
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-        from helpers import make_gpt2  # the tests' builder of random GPT-2s
-
         args.model = str(make_gpt2(Path(tempfile.mkdtemp(prefix="atlas-gpt2-")), n_layer=12,
                                    n_head=12, n_embd=768, n_positions=1024, texts=texts,
                                    vocab_size=8000))

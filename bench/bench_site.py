@@ -13,19 +13,16 @@ sentences. Prints a table; asserts nothing about time.
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 from pathlib import Path
 
-import numpy as np
-
+from pipeline.serve import start
 from pipeline.site import build_site, get_vega_bundle
 from pipeline.site_data import get_page_names
+from pipeline.testing import FakeStore
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -39,57 +36,6 @@ SWITCH_JS = """async (n) => {
   }
   return times;
 }"""
-
-
-class FakeRecord:
-    """A sentence with the store's read API, backed by in-memory word-level arrays."""
-
-    def __init__(self, sid, words, maps, special):
-        self.id, self.words, self.text = sid, words, " ".join(words)
-        self.tokens = ["[CLS]", *words, "[SEP]"]
-        self.word_index = np.array([-1, *range(len(words)), -1], np.int32)
-        self.spans = [("MOT", 0, len(words) // 2), ("CHI", len(words) // 2, len(words))]
-        self.meta, self.truncated = {"speaker": "MOT"}, False
-        self._maps, self._special = maps, special
-
-    def word_attention(self):
-        return self._maps
-
-    def special_share(self):
-        return self._special
-
-
-class FakeStore:
-    """N sentences of W words for an L x H model: rows are Dirichlet(0.3), a row + its special share = 1."""
-
-    def __init__(self, n: int, n_words: int, n_layers: int = 12, n_heads: int = 12, seed: int = 0):
-        rng = np.random.default_rng(seed)
-        self.model = {"name": f"fake/{n_layers}x{n_heads}", "revision": None, "weights_sha256": "0" * 64,
-                      "n_layers": n_layers, "n_heads": n_heads, "causal": False, "max_length": 512}
-        self.info = {"pipeline_version": "bench", "measures": ["attention"]}
-        pool = rng.dirichlet(np.full(n_words + 1, 0.3), size=(4, n_layers, n_heads, n_words))
-        pool = pool.astype(np.float32)  # (4, L, H, W, W + 1): a few distinct sentences, reused
-        self.ids = [f"bench/{i:06d}" for i in range(n)]
-        self._words = [f"w{i}" for i in range(n_words)]
-        self._pool = pool
-
-    def __len__(self):
-        return len(self.ids)
-
-    def __getitem__(self, i):
-        full = self._pool[i % len(self._pool)]
-        return FakeRecord(self.ids[i], self._words, full[..., :-1], full[..., -1])
-
-
-def serve(folder: Path) -> tuple[str, http.server.ThreadingHTTPServer]:
-    """Serve a folder on 127.0.0.1 (any free port) in a thread."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return f"http://127.0.0.1:{server.server_address[1]}", server
 
 
 def build(store, site: Path) -> dict:
@@ -106,7 +52,8 @@ def browser_times(site: Path, pages: list[str], switches: int = 30) -> dict:
     """Draw ms (navigation -> grid and detail drawn) per page, and head-switch ms."""
     from playwright.sync_api import sync_playwright
 
-    origin, server = serve(site)
+    server = start({"/": site})
+    origin = server.origin
     draws, switch = [], []
     try:
         with sync_playwright() as p:
@@ -119,7 +66,7 @@ def browser_times(site: Path, pages: list[str], switches: int = 30) -> dict:
             switch = page.evaluate(SWITCH_JS, switches)
             browser.close()
     finally:
-        server.shutdown()
+        server.stop()
     return {"first": draws[0], "draw": statistics.median(draws[1:] or draws),
             "switch": statistics.median(switch), "switch_max": max(switch)}
 
@@ -128,7 +75,8 @@ def index_times(site: Path) -> dict:
     """Index: ms from navigation to the list drawn, and ms for a search over every sentence."""
     from playwright.sync_api import sync_playwright
 
-    origin, server = serve(site)
+    server = start({"/": site})
+    origin = server.origin
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
@@ -141,7 +89,7 @@ def index_times(site: Path) -> dict:
                 return performance.now() - t0; }""")
             browser.close()
     finally:
-        server.shutdown()
+        server.stop()
     return {"ready": ready, "search": search}
 
 
@@ -158,7 +106,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-site-") as tmp:
         work = Path(tmp)
-        cases = [(f"fake 12x12, {args.words} words", FakeStore(args.sentences, args.words))]
+        cases = [(f"fake 12x12, {args.words} words", FakeStore.repeated(args.sentences, args.words))]
         if args.store:
             from pipeline.store import AtlasStore
 
@@ -190,7 +138,7 @@ def main() -> None:
 def index_times_for(work: Path, n: int) -> dict:
     """Build a site of n small sentences (a 1 x 1 model) and time its index."""
     site = work / "index-site"
-    build_site(FakeStore(n, 20, n_layers=1, n_heads=1), site, progress=False)
+    build_site(FakeStore.repeated(n, 20, n_layers=1, n_heads=1), site, progress=False)
     return index_times(site)
 
 

@@ -26,6 +26,7 @@ from pipeline.extract import dir_bytes, extract
 from pipeline.model import load_model
 from pipeline.records import Sentence
 from pipeline.site import build_site
+from pipeline.testing import make_gpt2
 from pipeline.words import split_words
 
 PAGES_LIMIT = 1_000_000_000  # GitHub Pages: published sites may be no larger than 1 GB
@@ -49,11 +50,6 @@ def bertviz_bytes(loaded, texts: list[str]) -> list[int]:
 def gpt2_12x12(folder: Path, texts: list[str]) -> Path:
     """A GPT-2-shaped model of 12 layers x 12 heads with random weights (small width for
     speed) and a BPE tokenizer trained on the corpus (about one token per word)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from helpers import make_gpt2  # the tests' random GPT-2 builder
-
     return make_gpt2(folder, n_layer=12, n_head=12, n_positions=256, n_embd=96, texts=texts,
                      vocab_size=8000)
 

@@ -142,7 +142,7 @@ def build(ctx: click.Context, **flags) -> None:
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 def serve(site_dir: str, host: str, port: int) -> None:
     """Preview a built site at http://HOST:PORT/ (a plain static server; Ctrl-C stops it)."""
-    from pipeline.site import serve as serve_site
+    from pipeline.serve import serve as serve_site
 
     click.echo(f"serving {site_dir} at http://{host}:{port}/ (Ctrl-C to stop)")
     serve_site(site_dir, host=host, port=port)

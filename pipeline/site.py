@@ -1,4 +1,4 @@
-"""Build the static site from a store (Jinja pages + Vega-Lite specs), publish it atomically, serve it.
+"""Build the static site from a store (Jinja pages + Vega-Lite specs) and publish it atomically.
 
 Layout of a built site (all links relative, nothing loaded from outside it):
 
@@ -6,6 +6,7 @@ Layout of a built site (all links relative, nothing loaded from outside it):
     index.json                 one compact row per sentence: id, page, text, words, labels
     sentences/<page>.html      one page per sentence: words, spans, meta as safe JSON
     data/<page>.bin            its word-level maps + special shares, 8-bit codes, gzipped
+                               (the format: pipeline/site_format.py)
     assets/vega.js             Vega + Vega-Lite + vega-embed, from vl_convert.javascript_bundle
     assets/grid.vl.json        the layer x head grid spec (shared by every sentence)
     assets/detail.vl.json      the word x word heatmap spec (shared by every sentence)
@@ -16,7 +17,7 @@ Layout of a built site (all links relative, nothing loaded from outside it):
 from __future__ import annotations
 
 import functools
-import http.server
+import json
 import logging
 import os
 import shutil
@@ -30,27 +31,26 @@ from pathlib import Path
 
 import jinja2
 import vl_convert
-from markupsafe import Markup
 from tqdm import tqdm
 
 import pipeline
 from pipeline import charts
 from pipeline.errors import SiteError
+from pipeline.measures import DEFAULT_MEASURE, get_measure
 from pipeline.site_data import (
     IndexRow,
     SentenceContext,
     SiteContext,
+    SiteStore,
     dumps,
-    encode_maps,
     get_index_context,
     get_index_json,
     get_index_row,
     get_page_names,
     get_sentence_context,
     get_site_context,
-    get_word_maps,
-    script_json,
 )
+from pipeline.site_format import encode_maps
 from pipeline.store import AtlasStore
 
 log = logging.getLogger(__name__)
@@ -107,22 +107,24 @@ def get_environment(folder: Path | None = None) -> jinja2.Environment:
         thousands=lambda n: f"{int(n):,}",
         fixed=lambda x, digits=2: f"{float(x):.{digits}f}",
         short_hash=lambda h: str(h)[:12],
-        script_json=lambda value: Markup(script_json(value)),
     )
+    # `tojson` (JSON safe inside <script>: Jinja escapes < > & ') writes compact, key-sorted
+    # JSON with non-ASCII kept, like every other JSON file of the site
+    env.policies["json.dumps_function"] = script_dumps
+    env.policies["json.dumps_kwargs"] = {"ensure_ascii": False, "sort_keys": True,
+                                         "separators": (",", ":")}
     return env
 
 
-MEASURES = {"attention": "raw attention weights, word level (Clark et al. 2019)"}
+def script_dumps(value, **kwargs) -> str:
+    """json.dumps for `tojson`, with U+2028 and U+2029 escaped too: Jinja keeps them, and
+    they are line breaks to editors and to JavaScript before ES2019."""
+    return json.dumps(value, **kwargs).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
-def list_measures() -> list[str]:
-    """Names of the measures the site can show (the store must hold them too)."""
-    return sorted(MEASURES)
-
-
-def open_store(store_path) -> AtlasStore:
+def open_store(store: str | os.PathLike | SiteStore) -> SiteStore:
     """Open a store by path (StoreError when it is bad); an already open store passes through."""
-    return store_path if hasattr(store_path, "ids") else AtlasStore.open(store_path)
+    return AtlasStore.open(store) if isinstance(store, str | os.PathLike) else store
 
 
 def check_target(site_dir: Path) -> None:
@@ -136,17 +138,22 @@ def check_target(site_dir: Path) -> None:
                         f"(no {MARKER} file); refusing to replace it: choose another --site")
 
 
-def build_site(store_path, site_dir, *, measure: str = "attention", measure_label: str = "saliency",
-               domain: tuple[float, float] = (0.0, 0.3), progress: bool = True) -> BuildSummary:
-    """Build the site for a store into a temporary folder beside site_dir, then swap it in."""
+def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike, *,
+               measure: str = DEFAULT_MEASURE, measure_label: str | None = None,
+               domain: tuple[float, float] | None = None, progress: bool = True) -> BuildSummary:
+    """Build the site for a store (a path, or an open store) beside site_dir, then swap it in.
+
+    The colour bar's title and domain default to the measure's (pipeline.measures).
+    """
     started = time.perf_counter()
     site_dir = Path(site_dir)
     check_target(site_dir)
-    store = open_store(store_path)
-    stored = store.info.get("measures", ["attention"])
-    if measure not in MEASURES or measure not in stored:
-        valid = [m for m in list_measures() if m in stored]
-        raise SiteError(f"unknown measure {measure!r}; this store and site support: {', '.join(valid)}")
+    store = open_store(store)
+    stored = store.info.get("measures", [DEFAULT_MEASURE])
+    if measure not in stored:
+        raise SiteError(f"unknown measure {measure!r}; this store holds: {', '.join(stored)}")
+    measure_label = measure_label or get_measure(measure).title
+    domain = domain or get_measure(measure).domain
     if not float(domain[0]) < float(domain[1]):
         raise SiteError(f"colour domain {domain!r} must be (low, high) with low < high")
     site_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -172,7 +179,7 @@ def build_site(store_path, site_dir, *, measure: str = "attention", measure_labe
     return summary
 
 
-def _build_into(store, out: Path, site: SiteContext, *, progress: bool) -> int:
+def _build_into(store: SiteStore, out: Path, site: SiteContext, *, progress: bool) -> int:
     """Write the whole site into `out`; returns the number of sentences."""
     # Gather: the site's structure (file names, neighbours, templates), no arrays yet.
     env = get_environment()
@@ -187,12 +194,11 @@ def _build_into(store, out: Path, site: SiteContext, *, progress: bool) -> int:
     rows: list[IndexRow | None] = [None] * len(names)
     span_counts: Counter[str] = Counter()
     bar = tqdm(total=len(names), unit="sentence", desc="site", disable=not progress)
-    order = store.storage_order() if hasattr(store, "storage_order") else range(len(names))
     with bar, ThreadPoolExecutor(WORKERS) as pool:
         pending: deque[Future] = deque()
-        for n, i in enumerate(order):  # storage order: each chunk is decompressed once
+        for n, i in enumerate(store.storage_order()):  # each chunk is decompressed once
             rec = store[i]
-            maps, special = get_word_maps(rec, site.measure)
+            maps, special = rec.word_maps(site.measure)  # (L, H, W, W), (L, H, W)
             ctx = get_sentence_context(rec, i, names, site, n_words=maps.shape[-1])
             pending.append(pool.submit(_build_sentence, out, ctx, maps, special, sentence_template))
             rows[i] = get_index_row(rec, ctx.page)
@@ -257,27 +263,3 @@ def publish(tmp: Path, site_dir: Path) -> None:
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
 
-
-class _Handler(http.server.SimpleHTTPRequestHandler):
-    """Static files, logged through `logging` instead of stderr."""
-
-    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's name
-        log.debug("%s - %s", self.address_string(), format % args)
-
-
-def serve(site_dir, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve a built site locally (http.server) until interrupted."""
-    site = Path(site_dir)
-    if not (site / "index.html").is_file():
-        raise SiteError(f"{site} holds no built site (no index.html); run `attention-atlas build`")
-    handler = functools.partial(_Handler, directory=str(site))
-    try:
-        server = http.server.ThreadingHTTPServer((host, port), handler)
-    except OSError as exc:
-        raise SiteError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
-    with server:
-        log.info("serving %s at http://%s:%d/", site, host, server.server_address[1])
-        try:
-            server.serve_forever()
-        except KeyboardInterrupt:
-            log.info("stopped serving %s", site)

@@ -1,4 +1,4 @@
-"""What the site shows, as data: page contexts, safe file names, and each sentence's binary maps.
+"""What the site shows, as data: what it reads from a store, page contexts and safe file names.
 
 Everything here is a pure function of the store's contents (no clock, no
 randomness), so the same store gives a byte-identical site.
@@ -6,37 +6,65 @@ randomness), so the same store gives a byte-identical site.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 import logging
 import re
-import struct
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from pipeline import __version__
 from pipeline.errors import SiteError
-from pipeline.store import quantize
 
 log = logging.getLogger(__name__)
 
-# Per-sentence binary: MAGIC, then <u2 version, n_layers, n_heads, n_words>, then the
-# word maps' codes (L, H, W, W) row-major, then the special shares' codes (L, H, W);
-# code = round(value * 255), so a decoded value is within 1/510 of the store's.
-MAGIC = b"ATLS"
-FORMAT = 1
-HEADER = struct.Struct("<4sHHHH")
-# Deflate with run-length matching only: attention codes are mostly small values with runs
-# and few long repeats, so on real maps this is 8% smaller than gzip -6 and 5 times faster.
-DEFLATE = dict(level=6, method=zlib.DEFLATED, wbits=-15, memLevel=9, strategy=zlib.Z_RLE)
-GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, mtime 0, OS unknown
 SLUG_CHARS = 40
 MODEL_CARD = ("name", "revision", "weights_sha256", "tokenizer", "max_length", "architecture")
+
+
+class SiteSentence(Protocol):
+    """One stored sentence, as much of it as the site reads (pipeline.store.SentenceRecord has it)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def words(self) -> list[str]: ...
+    @property
+    def spans(self) -> list[tuple[str, int, int]]: ...  # (label, first_word, last_word_exclusive)
+    @property
+    def meta(self) -> dict[str, Any]: ...
+    @property
+    def truncated(self) -> bool: ...
+    @property
+    def tokens(self) -> list[str]: ...
+
+    def word_maps(self, measure: str) -> tuple[np.ndarray, np.ndarray]:
+        """Word maps (layer, head, from, to) and special shares (layer, head, from), float32."""
+        ...
+
+
+class SiteStore(Protocol):
+    """What the site reads from a store (pipeline.store.AtlasStore has it; so does
+    pipeline.testing.FakeStore)."""
+
+    @property
+    def ids(self) -> list[str]: ...  # in corpus order
+    @property
+    def model(self) -> dict[str, Any]: ...  # name, n_layers, n_heads, causal, ...
+    @property
+    def info(self) -> dict[str, Any]: ...  # measures, pipeline_version, quantization, ...
+
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: int | str) -> SiteSentence: ...
+
+    def storage_order(self) -> list[int]:
+        """Every sentence position once, in the order that reads the store fastest."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -145,7 +173,7 @@ def get_span_tracks(spans: list[tuple[str, int, int]]) -> list[int]:
     return tracks
 
 
-def get_site_context(store, *, measure: str, measure_label: str,
+def get_site_context(store: SiteStore, *, measure: str, measure_label: str,
                      domain: tuple[float, float]) -> SiteContext:
     """The site-wide context from the store's model and info."""
     model = dict(store.model)
@@ -163,7 +191,7 @@ def get_site_context(store, *, measure: str, measure_label: str,
     )
 
 
-def get_index_row(rec, page: str) -> IndexRow:
+def get_index_row(rec: SiteSentence, page: str) -> IndexRow:
     """A sentence's index line."""
     labels = tuple(dict.fromkeys(label for label, _, _ in rec.spans))
     return IndexRow(id=rec.id, page=page, text=rec.text, n_words=len(rec.words),
@@ -186,7 +214,7 @@ def get_index_json(rows: list[IndexRow]) -> bytes:
     return dumps({"columns": columns, "rows": data}).encode("utf-8")
 
 
-def get_sentence_context(rec, position: int, names: list[str], site: SiteContext,
+def get_sentence_context(rec: SiteSentence, position: int, names: list[str], site: SiteContext,
                          n_words: int) -> SentenceContext:
     """A sentence page's context; `n_words` is the width of its stored maps."""
     page = names[position]
@@ -212,51 +240,7 @@ def get_sentence_context(rec, position: int, names: list[str], site: SiteContext
     )
 
 
-def get_word_maps(rec, measure: str = "attention") -> tuple[np.ndarray, np.ndarray]:
-    """A record's word maps (L, H, W, W) and special shares (L, H, W)."""
-    if hasattr(rec, "word_maps"):
-        return rec.word_maps(measure)  # one pass gives both
-    return rec.word_attention(), rec.special_share()
-
-
-def encode_maps(maps: np.ndarray, special: np.ndarray) -> bytes:
-    """Word maps (L, H, W, W) and special shares (L, H, W) -> the gzipped 8-bit binary."""
-    n_layers, n_heads, n_words, _ = maps.shape
-    assert special.shape == (n_layers, n_heads, n_words), (maps.shape, special.shape)
-    header = HEADER.pack(MAGIC, FORMAT, n_layers, n_heads, n_words)
-    body = header + quantize(maps).tobytes() + quantize(special).tobytes()
-    return gzip_bytes(body)
-
-
-def gzip_bytes(data: bytes) -> bytes:
-    """A gzip member with a fixed header, so the same data gives the same bytes anywhere."""
-    deflate = zlib.compressobj(**DEFLATE)
-    body = deflate.compress(data) + deflate.flush()
-    return GZIP_HEADER + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
-
-
-def decode_maps(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """The inverse of encode_maps, as float32 values: (L, H, W, W) maps, (L, H, W) shares."""
-    body = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
-    magic, version, n_layers, n_heads, n_words = HEADER.unpack_from(body)
-    if magic != MAGIC or version != FORMAT:
-        raise ValueError(f"not an atlas sentence file (magic {magic!r}, version {version})")
-    codes = np.frombuffer(body, np.uint8, offset=HEADER.size)
-    size = n_layers * n_heads * n_words * n_words
-    maps = codes[:size].reshape(n_layers, n_heads, n_words, n_words)
-    special = codes[size:].reshape(n_layers, n_heads, n_words)
-    return maps.astype(np.float32) / 255, special.astype(np.float32) / 255
-
-
 def dumps(value: Any) -> str:
     """Compact, key-sorted JSON with non-ASCII kept (deterministic and small)."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
-
-def script_json(value: Any) -> str:
-    """JSON safe inside a <script> element: no `<`, `>`, `&` or line separators to break out."""
-    text = dumps(value)
-    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
-                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
-        text = text.replace(char, escape)
-    return text

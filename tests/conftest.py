@@ -6,7 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import TINY, make_gpt2, write_jsonl
+
+from pipeline.testing import TINY, make_gpt2, write_jsonl
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may reach a model hub
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

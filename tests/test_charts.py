@@ -6,6 +6,7 @@ import copy
 import json
 import re
 
+import numpy as np
 import pytest
 import vl_convert
 
@@ -36,39 +37,88 @@ def grid() -> dict:
     return charts.get_grid_spec(6, 12)
 
 
-def layers(spec: dict) -> list[dict]:
-    return spec["layer"]
+PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QD"
+         "wADhgGAWjR9awAAAABJRU5ErkJggg==")
+YELLOW = "rgb(253, 231, 37)"  # viridis at the top of its domain
 
 
-def test_grid_axes_follow_the_figure(grid):
-    thumbs, outline = layers(grid)
-    x, y = thumbs["encoding"]["x"], thumbs["encoding"]["y"]
-    assert (x["field"], x["title"], y["field"], y["title"]) == ("head", "head", "layer", "layer")
-    assert x["scale"]["domain"] == list(range(1, 13))
-    assert y["scale"]["domain"] == list(range(1, 7))  # ordinal y, ascending: layer 1 on top
-    assert "sort" not in y and "reverse" not in y["scale"]
-    assert thumbs["mark"]["type"] == "image" and thumbs["mark"]["smooth"] is False
-    assert outline["mark"]["stroke"] == charts.SELECTED
-    assert "selLayer" in outline["transform"][0]["filter"]
-    assert {p["name"] for p in grid["params"]} == {charts.SEL_LAYER, charts.SEL_HEAD}
+def render_grid(n_layers: int, n_heads: int, sel: tuple[int, int] = (1, 1)) -> str:
+    """The grid spec for a model shape, bound as sentence.js binds it, rendered to SVG."""
+    cells = [{"layer": la, "head": h, "url": PIXEL} for la in range(1, n_layers + 1)
+             for h in range(1, n_heads + 1)]
+    spec = bind(charts.get_grid_spec(n_layers, n_heads), {"cells": cells},
+                selLayer=sel[0], selHead=sel[1])
+    return vl_convert.vegalite_to_svg(spec, vl_version=charts.vega_lite_version())
 
 
-def test_grid_step_fits_models():
-    assert charts.grid_step(6, 12) * 12 <= charts.GRID_PX
-    assert charts.grid_step(48, 32) >= 16  # big models still get visible cells
+def thumbnails(svg: str) -> dict[tuple[int, int], tuple[float, float, float, float]]:
+    """(layer, head) -> (x, y, width, height) of each drawn thumbnail, in the plot's pixels."""
+    found = re.findall(r'<image aria-label="head: (\d+); layer: (\d+);[^>]*?transform="translate\(([-\d.]+),'
+                       r'([-\d.]+)\)" width="([\d.]+)" height="([\d.]+)"', svg)
+    return {(int(la), int(h)): tuple(map(float, box)) for h, la, *box in found}
 
 
-def test_detail_heatmap_encoding(detail):
-    heat = layers(detail)[0]
-    enc = heat["encoding"]
-    assert (enc["x"]["field"], enc["y"]["field"]) == ("to", "from")  # columns attended, rows attending
-    assert enc["x"]["type"] == enc["y"]["type"] == "ordinal"  # keyed by word index
-    assert enc["x"]["axis"]["labelExpr"] == "words[datum.value]"
-    scale = enc["color"]["scale"]
-    assert scale == {"scheme": "viridis", "domain": [0.0, 0.3], "clamp": True}
-    assert enc["color"]["title"] == "saliency"
-    tips = [t["field"] for t in enc["tooltip"]]
-    assert tips == ["fromWord", "toWord", "layer", "head", "value", "special"]
+def plot_size(svg: str) -> tuple[float, float]:
+    """(width, height) of the chart's plot area (its background path)."""
+    w, h = re.search(r'class="background"[^>]* d="M0,0h([\d.]+)v([\d.]+)', svg).groups()
+    return float(w), float(h)
+
+
+def test_grid_follows_the_figure():
+    svg = render_grid(6, 12, sel=(2, 3))
+    boxes = thumbnails(svg)
+    assert len(boxes) == 72
+    assert boxes[(1, 1)][0] < boxes[(1, 2)][0] < boxes[(1, 12)][0]  # heads left to right
+    assert boxes[(1, 1)][1] < boxes[(2, 1)][1] < boxes[(6, 1)][1]  # layer 1 at the top
+    labels = re.findall(r'<text[^>]*translate\(([-\d.]+),([-\d.]+)\)[^>]*>([^<]*)</text>', svg)
+    assert all(float(y) < 0 for _, y, t in labels if t == "head")  # head axis above the grid
+    assert "layer" in [t for *_, t in labels]
+    x0, y0, w, h = map(float, re.search(rf'd="M([\d.]+),([\d.]+)h([\d.]+)v([\d.]+)[^"]*" stroke="{charts.SELECTED}"',
+                                        svg).groups())
+    x, y, tw, th = boxes[(2, 3)]  # the yellow outline is around the selected head, and only it
+    assert x0 <= x and x + tw <= x0 + w and y0 <= y and y + th <= y0 + h
+    assert svg.count(f'stroke="{charts.SELECTED}"') == 1
+    assert svg.count("image-rendering: pixelated") == 72  # thumbnails not smoothed
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 4), (6, 12), (12, 12), (24, 16), (48, 32)],
+                         ids=lambda s: f"{s[0]}x{s[1]}")
+def test_grid_fits_any_model(shape):
+    """Thumbnails never overlap, stay visible, and the grid stays near GRID_PX unless that
+    would make them too small to see."""
+    n_layers, n_heads = shape
+    svg = render_grid(n_layers, n_heads)
+    boxes = np.array(list(thumbnails(svg).values()))  # (L * H, 4): x, y, width, height
+    assert len(boxes) == n_layers * n_heads
+    x, y, w, h = boxes.T
+    apart = ((x[:, None] + w[:, None] <= x[None, :]) | (x[None, :] + w[None, :] <= x[:, None])
+             | (y[:, None] + h[:, None] <= y[None, :]) | (y[None, :] + h[None, :] <= y[:, None]))
+    np.fill_diagonal(apart, True)
+    assert apart.all(), "two thumbnails overlap"
+    assert w.min() >= 12 and w.max() <= 52 and (w == h).all()  # square, visible, never huge
+    width, height = plot_size(svg)
+    assert (x >= 0).all() and (y >= 0).all() and (x + w <= width).all() and (y + h <= height).all()
+    assert max(width, height) <= max(charts.GRID_PX, 16 * max(n_layers, n_heads))
+
+
+def test_detail_rows_attend_and_columns_are_attended(detail):
+    """Rows are the attending word, columns the attended one; tooltips name both, as words."""
+    words = ["the", "horse", "ran"]
+    rows = [{"from": f, "to": t, "value": 0.3 if (f, t) == (0, 2) else 0.0, "special": 0.1,
+             "layer": 1, "head": 1} for f in range(3) for t in range(3)]
+    svg = vl_convert.vegalite_to_svg(bind(detail, {"pairs": rows, "spans": []}, words=words, tracks=0),
+                                     vl_version=charts.vega_lite_version())
+    cells = re.findall(r'<path aria-label="([^"]*)"[^>]* d="M([\d.]+),([\d.]+)h[^"]*" fill="([^"]+)"', svg)
+    assert len(cells) == 9
+    (label, x, y, _), = [c for c in cells if c[3] == YELLOW]  # the one high value
+    width, height = plot_size(svg)
+    assert float(x) >= width * 2 / 3 and float(y) == 0  # column "ran" (to), row "the" (from)
+    assert "from: the; to: ran" in label and "saliency: 0.3" in label and "[CLS]/[SEP]: 10.0%" in label
+    vega = vl_convert.vegalite_to_vega(detail, vl_version=charts.vega_lite_version())
+    tip = next(m for m in vega["marks"] if m["type"] == "rect")["encode"]["update"]["tooltip"]["signal"]
+    assert re.findall(r'"([^"]+)": (?:isValid|format)', tip) == [
+        "from", "to", "layer", "head", "saliency", "from-word to [CLS]/[SEP]"]
+    assert 'format(datum["value"], ".4f")' in tip  # exact values in the tooltip
 
 
 def test_specs_hold_no_urls(grid, detail):
@@ -95,14 +145,3 @@ def test_detail_renders_words_spans_and_colour_bar(detail):
     assert labels.count("&lt;ENV&gt;") == 2 and labels.count("MOT") == 2  # brackets on both axes
     assert "saliency" in labels and "0.30" in labels  # the colour bar: title, fixed domain
     assert "rgb(253, 231, 37)" in svg or "#fde725" in svg.lower()  # clamped values: viridis yellow
-
-
-def test_grid_renders_images_and_outline(grid):
-    pixel = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-    cells = [{"layer": la, "head": h, "url": pixel} for la in range(1, 7) for h in range(1, 13)]
-    svg = vl_convert.vegalite_to_svg(bind(grid, {"cells": cells}, selLayer=2, selHead=3),
-                                     vl_version=charts.vega_lite_version())
-    assert svg.count("<image") == 72
-    assert charts.SELECTED in svg
-    labels = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
-    assert "layer" in labels and "head" in labels

@@ -14,11 +14,11 @@ from pathlib import Path
 import click
 import pytest
 from click.testing import CliRunner
-from helpers import TINY
 
 import pipeline
 from pipeline.cli import main
 from pipeline.store import AtlasStore
+from pipeline.testing import TINY
 
 REPO = Path(__file__).resolve().parents[1]
 COMMANDS = sorted(main.commands)

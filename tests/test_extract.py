@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from helpers import write_jsonl
 
 from pipeline import model as model_module
 from pipeline.corpus import read_corpus
@@ -15,6 +14,7 @@ from pipeline.model import load_model
 from pipeline.records import Sentence
 from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store.writer import StoreWriter
+from pipeline.testing import write_jsonl
 from pipeline.words import split_words
 
 VOCAB = ["the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",

@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import TINY, make_gpt2, write_jsonl
 
 from pipeline.corpus import read_corpus
 from pipeline.extract import extract
@@ -24,6 +23,7 @@ from pipeline.model import load_model
 from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store.verify import verify_store
 from pipeline.store.writer import lock_path
+from pipeline.testing import TINY, make_gpt2, write_jsonl
 
 TINY_IDS = [item["id"] for item in TINY]
 VOCAB = ["the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import gzip
 import html.parser
-import http.server
 import json
+import os
 import re
-import threading
+import subprocess
+import sys
 import urllib.parse
-import urllib.request
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,73 +17,17 @@ import pytest
 
 import pipeline.site as site_module
 from pipeline.errors import SiteError
-from pipeline.site import MARKER, build_site, check_target, serve
-from pipeline.site_data import decode_maps, get_page_names, get_span_tracks, slugify
+from pipeline.site import MARKER, build_site, check_target
+from pipeline.site_data import get_page_names, get_span_tracks, slugify
+from pipeline.site_format import decode_maps
+from pipeline.store import AtlasStore
+from pipeline.testing import FakeStore
 
 TOLERANCE = 1 / 510 + 1e-6
+REPO = Path(__file__).resolve().parents[1]
 
 TRICKY_IDS = ["a/b", "a-b", "../../etc/passwd", "with space", "<b>bold</b>", "ünïcødé 😀", "x" * 300,
               "A", "a", "", "..", "CON", "-_-"]
-
-
-@dataclass
-class FakeRecord:
-    """A stored sentence with exactly the read API the site uses (word-level arrays only)."""
-
-    id: str
-    text: str
-    words: list[str]
-    spans: list[tuple[str, int, int]]
-    maps: np.ndarray = field(repr=False)  # (L, H, W, W)
-    special: np.ndarray = field(repr=False)  # (L, H, W)
-    meta: dict = field(default_factory=dict)
-    truncated: bool = False
-
-    @property
-    def tokens(self) -> list[str]:
-        return ["[CLS]", *self.words, "[SEP]"]
-
-    @property
-    def word_index(self) -> np.ndarray:
-        return np.array([-1, *range(len(self.words)), -1], np.int32)
-
-    def word_attention(self) -> np.ndarray:
-        return self.maps
-
-    def special_share(self) -> np.ndarray:
-        return self.special
-
-
-class FakeStore:
-    """An in-memory store: random row-stochastic word maps (a row plus its special share is 1)."""
-
-    def __init__(self, sentences, n_layers=2, n_heads=3, causal=False, seed=0):
-        rng = np.random.default_rng(seed)
-        self.model = {"name": "fake/bert <b>", "revision": None, "weights_sha256": "f" * 64,
-                      "n_layers": n_layers, "n_heads": n_heads, "causal": causal,
-                      "max_length": 16, "tokenizer": "FakeTokenizer", "path": "/secret/folder"}
-        self.info = {"pipeline_version": "0.1.0", "measures": ["attention"],
-                     "quantization": {"scale": 255}}
-        self.records = []
-        for sid, text, spans, *rest in sentences:
-            words = text.split(" ")
-            full = rng.dirichlet(np.full(len(words) + 1, 0.3), size=(n_layers, n_heads, len(words)))
-            if causal:
-                full[..., :-1] = np.tril(full[..., :-1])
-                full /= full.sum(axis=-1, keepdims=True)
-            self.records.append(FakeRecord(sid, text, words, list(spans), full[..., :-1].astype(np.float32),
-                                           full[..., -1].astype(np.float32), {"speaker": "MOT", "n": 1},
-                                           truncated=bool(rest and rest[0])))
-        self.ids = [r.id for r in self.records]
-
-    def __len__(self):
-        return len(self.records)
-
-    def __getitem__(self, key):
-        return self.records[self.ids.index(key) if isinstance(key, str) else key]
-
-    def __iter__(self):
-        return iter(self.records)
 
 
 SENTENCES = [
@@ -191,7 +134,7 @@ def test_pages_escape_corpus_text(built, store):
         assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
         assert [attrs.get("type") for attrs, _ in page.scripts] == ["application/json", "module"]
         raw = page.scripts[0][1]
-        assert "<" not in raw and ">" not in raw and "&" not in raw and "\u2028" not in raw
+        assert not set(raw) & set("<>&'\u2028\u2029"), raw  # escaped as \u003c etc.
         payload = json.loads(raw)
         assert payload["id"] == rec.id and payload["words"] == rec.words
         assert [s[:3] for s in payload["spans"]] == [list(s) for s in rec.spans]
@@ -236,9 +179,9 @@ def test_index_json_and_data_match_the_store(built, store):
         blob = (site / "data" / f"{name}.bin").read_bytes()
         assert blob[:2] == b"\x1f\x8b"  # gzip, for the browser's DecompressionStream
         maps, special = decode_maps(blob)
-        assert maps.shape == rec.word_attention().shape
-        assert np.abs(maps - rec.word_attention()).max() <= TOLERANCE
-        assert np.abs(special - rec.special_share()).max() <= TOLERANCE
+        assert maps.shape == rec.maps.shape
+        assert np.abs(maps - rec.maps).max() <= TOLERANCE
+        assert np.abs(special - rec.special).max() <= TOLERANCE
 
 
 def test_shared_specs_are_written_once(built):
@@ -335,11 +278,6 @@ def test_domain_and_label_reach_the_spec(store, tmp_path):
     assert '"domain":[0.0,0.5]' in spec and '"title":"weight"' in spec
 
 
-def test_serve_refuses_a_folder_without_a_site(tmp_path):
-    with pytest.raises(SiteError, match="no built site"):
-        serve(tmp_path)
-
-
 def test_data_file_is_small(tmp_path):
     """A 6 x 12 model and 25 words: the page plus its data stay far below BertViz's ~1 MB."""
     store = FakeStore([(f"s{i}", " ".join(["w"] * 25), [("A", 0, 12)]) for i in range(2)], 6, 12)
@@ -356,8 +294,6 @@ def test_data_file_is_small(tmp_path):
 @pytest.mark.parametrize("fixture", ["minilm_store", "gpt2_store"])
 def test_real_store_end_to_end(request, fixture, tmp_path):
     """A store written by the pipeline: values within 1/510, text escaped, pages small."""
-    from pipeline.store import AtlasStore
-
     path = request.getfixturevalue(fixture)
     summary = build_site(path, tmp_path / "site", progress=False)
     store = AtlasStore.open(path)
@@ -365,8 +301,9 @@ def test_real_store_end_to_end(request, fixture, tmp_path):
     names = get_page_names(store.ids)
     for rec, name in zip(store, names, strict=True):
         maps, special = decode_maps((tmp_path / "site" / "data" / f"{name}.bin").read_bytes())
-        assert np.abs(maps - rec.word_attention()).max() <= TOLERANCE
-        assert np.abs(special - rec.special_share()).max() <= TOLERANCE
+        stored, stored_special = rec.word_maps("attention")
+        assert np.abs(maps - stored).max() <= TOLERANCE
+        assert np.abs(special - stored_special).max() <= TOLERANCE
         page = parse(tmp_path / "site" / "sentences" / f"{name}.html")
         assert rec.text in "".join(page.text)
         if store.model["causal"]:
@@ -377,24 +314,21 @@ def test_real_store_end_to_end(request, fixture, tmp_path):
     assert size < 40_000  # BertViz's model_view: about 1 MB for a sentence like it
 
 
+def test_building_a_site_never_imports_torch(tmp_path):
+    """The site is built from the store alone: no model, no torch (pipeline.testing included)."""
+    code = ("import sys; from pipeline.site import build_site; from pipeline.testing import FakeStore; "
+            f"build_site(FakeStore([('a', 'b c', [])]), {str(tmp_path / 'site')!r}, progress=False); "
+            "assert not {'torch', 'transformers'} & set(sys.modules), 'torch imported'")
+    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+
+
+def test_build_takes_a_store_path_as_str(minilm_store, tmp_path):
+    summary = build_site(str(minilm_store), tmp_path / "site", progress=False)
+    assert summary.sentences == len(AtlasStore.open(minilm_store))
+
+
 def test_empty_store_builds_an_index(tmp_path):
     summary = build_site(FakeStore([]), tmp_path / "site", progress=False)
     assert summary.sentences == 0 and summary.pages == 1
     assert json.loads((tmp_path / "site" / "index.json").read_text())["rows"] == []
 
-
-def test_serve_serves_the_site(built, monkeypatch):
-    _, site = built
-    fetched = []
-
-    def one_request(self):  # answer one request, then stop as Ctrl+C would
-        url = f"http://127.0.0.1:{self.server_address[1]}/index.html"
-        client = threading.Thread(target=lambda: fetched.append(urllib.request.urlopen(url).read()))
-        client.start()
-        self.handle_request()
-        client.join(timeout=10)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(http.server.ThreadingHTTPServer, "serve_forever", one_request)
-    serve(site, port=0)
-    assert fetched == [(site / "index.html").read_bytes()]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import zarr
-from helpers import TINY
 
 from pipeline.corpus import read_corpus
 from pipeline.errors import StoreError
 from pipeline.extract import extract
 from pipeline.store import CODES_CHUNK, INDEX_ARRAYS, AtlasStore, dequantize, quantize
+from pipeline.testing import TINY
 
 TINY_IDS = [item["id"] for item in TINY]
 

@@ -1,6 +1,8 @@
 // The sentence page: binds the site's shared grid and detail specs to this sentence's maps.
-// Data: the page's JSON (words, spans, meta) and data/<page>.bin (8-bit codes, gzipped).
+// Data: the page's JSON (words, spans, meta) and data/<page>.bin (read by maps.js).
 // vega.js (Vega, Vega-Lite, vega-embed) is imported while the specs and the data download.
+import { fetchBytes, parseMaps, toValue } from "./maps.js";
+
 const page = JSON.parse(document.getElementById("atlas-sentence").textContent);
 const assets = new URL("./", import.meta.url);
 const $ = (id) => document.getElementById(id);
@@ -9,33 +11,10 @@ window.atlas = state; // for tests and the benchmark: state.select(l, h), state.
 
 const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 
-async function fetchBytes(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  let bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) { // gzip, unless the server already inflated it
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    bytes = new Uint8Array(await new Response(stream).arrayBuffer());
-  }
-  return bytes;
-}
-
 async function fetchJSON(name) {
   const response = await fetch(new URL(name, assets));
   if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
   return response.json();
-}
-
-// header "ATLS", <u2 version, L, H, W>, codes (L, H, W, W), special-share codes (L, H, W)
-function parseMaps(bytes) {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const magic = String.fromCharCode(...bytes.subarray(0, 4));
-  const [version, L, H, W] = [4, 6, 8, 10].map((at) => view.getUint16(at, true));
-  const size = L * H * W * W;
-  if (magic !== "ATLS" || version !== 1 || bytes.length !== 12 + size + L * H * W) {
-    throw new Error("the sentence's data file is not in the expected format");
-  }
-  return { L, H, W, codes: bytes.subarray(12, 12 + size), special: bytes.subarray(12 + size) };
 }
 
 // code -> RGBA as one 32-bit word, through the detail's own colour scale (viridis, clamped)
@@ -44,7 +23,7 @@ function colourTable(scale) {
   const table = new Uint32Array(256);
   for (let code = 0; code < 256; code++) {
     ctx.clearRect(0, 0, 1, 1);
-    ctx.fillStyle = scale(code / 255);
+    ctx.fillStyle = scale(toValue(code));
     ctx.fillRect(0, 0, 1, 1);
     table[code] = new Uint32Array(ctx.getImageData(0, 0, 1, 1).data.buffer)[0];
   }
@@ -74,9 +53,9 @@ function detailRows({ H, W, codes, special }, layer, head) {
   const k = (layer - 1) * H + (head - 1);
   const rows = new Array(W * W);
   for (let f = 0; f < W; f++) {
-    const share = special[k * W + f] / 255;
+    const share = toValue(special[k * W + f]);
     for (let t = 0; t < W; t++) {
-      rows[f * W + t] = { from: f, to: t, value: codes[(k * W + f) * W + t] / 255, special: share, layer, head };
+      rows[f * W + t] = { from: f, to: t, value: toValue(codes[(k * W + f) * W + t]), special: share, layer, head };
     }
   }
   return rows;
@@ -100,7 +79,7 @@ function describe(layer, head) {
   const k = (layer - 1) * H + (head - 1);
   let sum = 0;
   for (let f = 0; f < W; f++) sum += special[k * W + f];
-  const share = W ? sum / W / 255 : 0;
+  const share = W ? toValue(sum / W) : 0;
   $("detail-title").textContent = `layer ${layer}, head ${head}`;
   $("special-note").textContent = share > 0
     ? `Special tokens ([CLS]/[SEP]) receive ${(100 * share).toFixed(1)}% of this head's attention, ` +

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import http.server
 import shutil
-import threading
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
+from pipeline.serve import start
 from pipeline.site import build_site
 from pipeline.store import AtlasStore
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+
 
 @pytest.fixture(scope="session")
 def atlas_store(minilm_store) -> AtlasStore:
@@ -44,25 +44,6 @@ def chromium():
         browser.close()
 
 
-class _MountHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves each mounted folder under its own sub-path (e.g. /atlas/); anything else is 404."""
-
-    mounts: dict[str, Path] = {}
-
-    def translate_path(self, path: str) -> str:
-        url_path = urllib.parse.unquote(urllib.parse.urlsplit(path).path)
-        for prefix, folder in self.mounts.items():
-            if url_path.startswith(prefix):
-                rest = url_path[len(prefix):]
-                target = (folder / rest).resolve()
-                if target == folder or folder in target.parents:
-                    return str(target)
-        return str(Path("/nonexistent-atlas-path"))
-
-    def log_message(self, format, *args):  # noqa: A002
-        pass
-
-
 @pytest.fixture(scope="session")
 def sites(tmp_path_factory, minilm_store, gpt2_store) -> dict[str, Path]:
     """Built sites by mount: /atlas/ (the embedded 6 x 12 model), /causal/ (a random 2 x 4 GPT-2)."""
@@ -74,14 +55,11 @@ def sites(tmp_path_factory, minilm_store, gpt2_store) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def server(sites) -> str:
-    """The origin (http://127.0.0.1:PORT) of a server for the sites, each under its sub-path."""
-    handler = type("Handler", (_MountHandler,), {"mounts": sites})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    """The origin (http://127.0.0.1:PORT) of a server for the sites, each under its sub-path,
+    and for tests/golden/ under /golden/."""
+    running = start({**sites, "/golden/": GOLDEN})
+    yield running.origin
+    running.stop()
 
 
 @dataclass

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import shutil
+import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -88,9 +89,7 @@ def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
     assert "saliency" in svg
     page.evaluate("window.atlas.select(2, 3)")
     page.wait_for_function("window.atlas.head === 3")
-    page.screenshot(path=str(artifacts / "sentence.png"), full_page=False)
-    if os.environ.get("ATLAS_UPDATE_SCREENSHOT"):
-        shutil.copyfile(artifacts / "sentence.png", artifacts.parents[1] / "docs" / "screenshot.png")
+    page.screenshot(path=str(artifacts / "sentence.png"), full_page=False)  # docs/screenshot.png's source
     watched.assert_clean()
 
 
@@ -141,6 +140,29 @@ def test_tooltip_shows_words_literally(watched, atlas_store):
     tip.wait_for(state="visible")
     text = tip.inner_text()
     assert text.count("<CHI>") == 2 and "layer" in text and "saliency" in text
+    watched.assert_clean()
+
+
+def test_maps_js_decodes_the_golden_file(watched):
+    """assets/maps.js, as the site ships it, reads tests/golden/sentence.bin to the same codes
+    as pipeline.site_format (tests/test_site_format.py)."""
+    golden = json.loads((Path(__file__).parents[1] / "golden" / "sentence.json").read_text())
+    page = open_sentence(watched)
+    got = page.evaluate("""async (origin) => {
+      const maps = await import(`${origin}/atlas/assets/maps.js`);
+      const parsed = maps.parseMaps(await maps.fetchBytes(`${origin}/golden/sentence.bin`));
+      return { L: parsed.L, H: parsed.H, W: parsed.W, codes: Array.from(parsed.codes),
+               special: Array.from(parsed.special), top: maps.toValue(255) };
+    }""", watched.origin)
+    assert [got["L"], got["H"], got["W"]] == [golden["layers"], golden["heads"], golden["words"]]
+    assert got["codes"] == np.ravel(golden["codes"]["maps"]).tolist()
+    assert got["special"] == np.ravel(golden["codes"]["special"]).tolist()
+    assert got["top"] == 1.0
+    broken = page.evaluate("""async (origin) => {
+      const { parseMaps } = await import(`${origin}/atlas/assets/maps.js`);
+      try { parseMaps(new Uint8Array([65, 84, 76, 83, 2, 0, 1, 0, 1, 0, 1, 0, 0, 0])); } catch (e) { return e.message; }
+    }""", watched.origin)
+    assert "not in the expected format" in broken
     watched.assert_clean()
 
 

@@ -1,0 +1,151 @@
+"""Helpers for tests and benchmarks (like numpy.testing): a tiny corpus, a random GPT-2, a fake store.
+
+FakeStore satisfies pipeline.site_data.SiteStore, so a site can be built and
+measured without a model or a Zarr store. Nothing here imports torch or
+transformers at module level: building a site must never import them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.errors import StoreError
+
+# A tiny corpus with the cases every stage must get right: tags, markup, unicode,
+# a repeated word, and spans.
+TINY = [
+    {"id": "pair-1", "text": "<MOT> who's that ? <CHI> oh yeah .",
+     "spans": [{"label": "MOT", "start": 0, "end": 18}, {"label": "CHI", "start": 19, "end": 34}]},
+    {"id": "pair-2", "text": "<CHI> painted a picture of a horse <CHI> my favorite animal is the",
+     "spans": [{"label": "ENV", "start": 0, "end": 34}, {"label": "LAN", "start": 35, "end": 65}]},
+    {"id": "xss/script", "text": "look <script>alert(1)</script> here"},
+    {"id": "xss onerror", "text": "\"><img src=x onerror=alert(1)> is text"},
+    {"id": "unicode ✓", "text": "emoji 👍🏽 and שלום and zero\u200bwidth"},
+    {"id": "short", "text": "Sit down ."},
+]
+
+
+def write_jsonl(path: Path, items: list[dict]) -> Path:
+    """Write items as a .jsonl corpus."""
+    path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
+    return path
+
+
+def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: int = 64,
+              n_embd: int = 32, texts: list[str] | None = None, vocab_size: int = 400) -> Path:
+    """Save a GPT-2 with random weights and a byte-level BPE tokenizer trained here (on `texts`,
+    by default the tiny corpus): tiny by default, any size from the arguments."""
+    import torch  # here, not above: importing this module must not import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import GPT2Config, GPT2Model, GPT2TokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    bpe.train_from_iterator(texts or [item["text"] for item in TINY] * 4, trainer)
+    tokenizer = GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>",
+                                  eos_token="<|endoftext|>", unk_token="<|endoftext|>",
+                                  model_max_length=n_positions)
+    tokenizer.save_pretrained(folder)
+    eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    config = GPT2Config(n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_positions=n_positions,
+                        vocab_size=bpe.get_vocab_size(), bos_token_id=eos, eos_token_id=eos)
+    torch.manual_seed(0)
+    GPT2Model(config).save_pretrained(folder)
+    return folder
+
+
+def random_maps(rng: np.random.Generator, n_layers: int, n_heads: int, n_words: int,
+                causal: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Peaked random word maps (L, H, W, W) and special shares (L, H, W), float32: each
+    row plus its share sums to 1, as in a real store; causal maps are lower-triangular."""
+    full = rng.dirichlet(np.full(n_words + 1, 0.3), size=(n_layers, n_heads, n_words))
+    if causal:  # (L, H, W, W + 1): the last column is the special share, kept
+        full[..., :-1] = np.tril(full[..., :-1])
+        full /= full.sum(axis=-1, keepdims=True)
+    return full[..., :-1].astype(np.float32), full[..., -1].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class FakeSentence:
+    """A stored sentence with the read API the site uses (pipeline.site_data.SiteSentence)."""
+
+    id: str
+    text: str
+    words: list[str]
+    spans: list[tuple[str, int, int]]  # (label, first_word, last_word_exclusive)
+    maps: np.ndarray = field(repr=False)  # (layer, head, from, to)
+    special: np.ndarray = field(repr=False)  # (layer, head, from)
+    meta: dict[str, Any] = field(default_factory=dict)
+    truncated: bool = False
+
+    @property
+    def tokens(self) -> list[str]:
+        """The words between a [CLS] and a [SEP], as a BERT tokenizer without subwords gives."""
+        return ["[CLS]", *self.words, "[SEP]"]
+
+    def word_maps(self, measure: str = "attention") -> tuple[np.ndarray, np.ndarray]:
+        """Word maps (L, H, W, W) and special shares (L, H, W); only "attention" is stored."""
+        if measure != "attention":
+            raise StoreError(f"this fake store holds no measure {measure!r}; it holds: attention")
+        return self.maps, self.special
+
+
+class FakeStore:
+    """An in-memory store (pipeline.site_data.SiteStore) of random maps for given sentences."""
+
+    def __init__(self, sentences: Iterable[Sequence], n_layers: int = 2, n_heads: int = 3, *,
+                 causal: bool = False, seed: int = 0, name: str = "fake/bert <b>") -> None:
+        """`sentences`: (id, text, spans) or (id, text, spans, truncated); words split on spaces."""
+        rng = np.random.default_rng(seed)
+        self.records = []
+        for sid, text, spans, *rest in sentences:
+            words = text.split(" ")
+            maps, special = random_maps(rng, n_layers, n_heads, len(words), causal)
+            self.records.append(FakeSentence(sid, text, words, list(spans), maps, special,
+                                             {"speaker": "MOT", "n": 1}, bool(rest and rest[0])))
+        self.ids = [r.id for r in self.records]
+        # a local model path, which a site must not show, and markup in the name, which it escapes
+        self.model = {"name": name, "revision": None, "weights_sha256": "f" * 64,
+                      "n_layers": n_layers, "n_heads": n_heads, "causal": causal,
+                      "max_length": 16, "tokenizer": "FakeTokenizer", "path": "/secret/folder"}
+        self.info = {"pipeline_version": "0.1.0", "measures": ["attention"],
+                     "quantization": {"scale": 255}}
+
+    @classmethod
+    def repeated(cls, n: int, n_words: int, n_layers: int = 12, n_heads: int = 12, *,
+                 distinct: int = 4, seed: int = 0) -> FakeStore:
+        """n sentences of n_words words that share `distinct` sets of random maps: a benchmark's
+        thousands of sentences in little memory."""
+        words = [f"w{i}" for i in range(n_words)]
+        half = n_words // 2
+        store = cls([], n_layers, n_heads, seed=seed, name=f"fake/{n_layers}x{n_heads}")
+        rng = np.random.default_rng(seed)
+        pool = [random_maps(rng, n_layers, n_heads, n_words) for _ in range(distinct)]
+        store.records = [FakeSentence(f"bench/{i:06d}", " ".join(words), words,
+                                      [("MOT", 0, half), ("CHI", half, n_words)],
+                                      *pool[i % distinct], {"speaker": "MOT"}) for i in range(n)]
+        store.ids = [r.id for r in store.records]
+        return store
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __getitem__(self, key: int | str) -> FakeSentence:
+        return self.records[self.ids.index(key) if isinstance(key, str) else key]
+
+    def storage_order(self) -> list[int]:
+        """Reverse corpus order: a fake has no storage, and the site must not depend on the order."""
+        return list(range(len(self.records)))[::-1]
