@@ -137,7 +137,7 @@ def build(ctx: click.Context, **flags) -> None:
 
 
 @main.command()
-@click.argument("site_dir", type=click.Path(exists=True, file_okay=False), default="build/site")
+@click.argument("site_dir", type=click.Path(file_okay=False), default="build/site")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 def serve(site_dir: str, host: str, port: int) -> None:

@@ -144,9 +144,11 @@ def test_serve_previews_a_site_over_http(tmp_path):
         proc.wait(timeout=10)
 
 
-def test_serve_refuses_a_missing_folder(tmp_path):
-    result = CliRunner().invoke(main, ["serve", str(tmp_path / "nothing")])
-    assert result.exit_code == 2 and "does not exist" in result.output
+@pytest.mark.parametrize("make", [lambda p: p / "nothing", lambda p: p], ids=["missing", "not-a-site"])
+def test_serve_refuses_what_is_not_a_built_site_saying_what_to_run(tmp_path, make):
+    result = CliRunner().invoke(main, ["serve", str(make(tmp_path))])
+    assert result.exit_code == 7, result.output
+    assert "holds no built site" in result.output and "attention-atlas build" in result.output
 
 
 def test_quiet_works_after_the_command_name_too(tiny_corpus, gpt2_dir, tmp_path):
