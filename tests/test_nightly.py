@@ -86,6 +86,7 @@ class Nightly:
             return value
 
         def evaluate(match: re.Match) -> str:
+            """One expression's value: runner.os, github.run_id or steps.ID.outputs.NAME."""
             expression = match.group(1)
             if expression == "runner.os":
                 return "Linux"
@@ -101,6 +102,8 @@ class Nightly:
     def _step(self, run: Run, step: dict) -> None:
         """One step: a shell script, or the local stand-in for the action it uses."""
         name = step.get("name") or step.get("uses")
+        unknown = set(step) - {"name", "id", "uses", "with", "run", "shell", "env"}
+        assert not unknown, f"the stand-in runner does not emulate {unknown} (step {name!r})"
         args = self._expand(run, step.get("with", {}))
         action = step.get("uses", "").split("@")[0]
         if "run" in step:
