@@ -166,3 +166,28 @@ def verify(ctx: click.Context, repair: bool, **flags) -> None:
     click.echo(str(report))
     if not report.ok and not report.repaired:
         ctx.exit(1)
+
+
+@main.command("config")
+@CORPUS
+@MODEL
+@OUT
+@STORE
+@SITE
+@_options("revision")
+@click.pass_context
+def show_config(ctx: click.Context, **flags) -> None:
+    """Print the resolved settings as key=value lines: corpus, model, paths and the model's key.
+
+    Defaults are filled in (the bundled corpus, the embedded model as `default`).
+    `model_key` is a short hash of the model's name, revision and, for a local
+    folder, its weight and tokenizer files: the nightly workflow appends these
+    lines to $GITHUB_OUTPUT and keys its cached store on `model_key`.
+    """
+    from pipeline.config import resolved_settings
+    from pipeline.errors import ConfigError
+
+    for key, value in resolved_settings(_config(ctx, **flags)).items():
+        if "\n" in value or "\r" in value:  # one line per key, or $GITHUB_OUTPUT is misread
+            raise ConfigError(f"{key} = {value!r}: a line break cannot be printed as key=value")
+        click.echo(f"{key}={value}")

@@ -70,15 +70,31 @@ def test_workflow_caches_the_store_and_builds_and_deploys(workflow):
     runs = "\n".join(s.get("run", "") for s in steps)
     restore = next(s for s in steps if s.get("uses", "").startswith("actions/cache/restore@"))
     save = next(s for s in steps if s.get("uses", "").startswith("actions/cache/save@"))
-    assert restore["with"]["path"] == save["with"]["path"] == "build/atlas.zarr"
     assert restore["with"]["restore-keys"]  # falls back to the last night's store
     assert uses.index(restore["uses"]) < uses.index(save["uses"])
     assert "attention-atlas extract" in runs and "attention-atlas build" in runs
     assert any(u.startswith("actions/upload-pages-artifact@") for u in uses)
     assert any(u.startswith("actions/deploy-pages@") for u in uses)
-    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
-    assert upload["with"]["path"] == "build/site"
     assert workflow["jobs"]["deploy"]["needs"] == "build"
+
+
+def test_workflow_paths_and_cache_key_come_from_the_config_step(workflow):
+    """The cache's path and key, and the uploaded site, are `attention-atlas config`'s outputs."""
+    steps = _steps(workflow)
+    config = next(s for s in steps if s.get("id") == "config")
+    assert "attention-atlas config" in config["run"] and "$GITHUB_OUTPUT" in config["run"]
+    restore = next(s for s in steps if s.get("uses", "").startswith("actions/cache/restore@"))
+    save = next(s for s in steps if s.get("uses", "").startswith("actions/cache/save@"))
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-pages-artifact@"))
+    assert steps.index(config) < steps.index(restore)
+    assert restore["with"]["path"] == save["with"]["path"] == "${{ steps.config.outputs.store }}"
+    assert upload["with"]["path"] == "${{ steps.config.outputs.site }}"
+    assert restore["with"]["key"] == save["with"]["key"]
+    # the fallback is only the same model's stores: another model's would make extract exit 5
+    assert "${{ steps.config.outputs.model_key }}" in restore["with"]["restore-keys"]
+    assert restore["with"]["key"].startswith(restore["with"]["restore-keys"])
+    assert "build/" not in yaml.safe_dump(steps)  # no path hard-coded beside the config
+    assert any(s.get("id") == "install" for s in steps)  # tests/test_nightly.py skips it
 
 
 def test_ci_runs_the_readme_test_command():
