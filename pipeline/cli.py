@@ -169,12 +169,7 @@ def verify(ctx: click.Context, repair: bool, **flags) -> None:
 
 
 @main.command("config")
-@CORPUS
-@MODEL
-@OUT
-@STORE
-@SITE
-@_options("revision")
+@_options("corpus", "model", "out", "store", "site", "revision")
 @click.pass_context
 def show_config(ctx: click.Context, **flags) -> None:
     """Print the resolved settings as key=value lines: corpus, model, paths and the model's key.

