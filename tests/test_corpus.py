@@ -17,8 +17,7 @@ from pipeline.errors import CorpusError
 from pipeline.records import Span
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SARAH = SHARED / "corpora" / "sarah_brown-ud-gold.conllu"
+SARAH = REPO / "data" / "sarah_brown-ud-gold.conllu"  # the source treebank, vendored
 
 
 def write(tmp_path: Path, name: str, data: bytes | str) -> Path:
@@ -413,11 +412,10 @@ def test_bundled_corpus_path_prefers_the_installed_package(tmp_path, monkeypatch
 
 
 def test_example_corpus_script_reproduces_the_bundled_file(tmp_path):
-    if not SARAH.is_file():
-        pytest.fail(f"the shared corpora are missing: expected {SARAH} beside the repository")
-    out = tmp_path / "pairs.jsonl"
+    assert SARAH.is_file(), SARAH
     script = REPO / "data" / "make_example_corpus.py"
-    cmd = [sys.executable, str(script), "--source", str(SARAH), "--out", str(out)]
+    out = tmp_path / "pairs.jsonl"
+    cmd = [sys.executable, str(script), "--out", str(out)]  # --source defaults to SARAH
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert "wrote 1092 pairs" in done.stderr
     assert out.read_bytes() == (REPO / "data" / "sarah_pairs.jsonl").read_bytes()
