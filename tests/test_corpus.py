@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -133,6 +134,17 @@ def test_derived_ids_are_stable_and_repeats_get_suffixes(tmp_path):
     assert ids == [base, sha_id("two"), f"{base}-2", sha_id("three"), f"{base}-3"]
     fewer = [s.id for s in read_corpus(write(tmp_path, "b.txt", "one\nthree\none\n")).sentences]
     assert fewer == [base, sha_id("three"), f"{base}-2"]  # removing "two" renamed nothing
+
+
+def test_closing_log_line_counts_repeated_texts(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pipeline.corpus")
+    path = write(tmp_path, "a.txt", "one\ntwo\none\nthree\none\ntwo\n\n")
+    read_corpus(path)
+    assert caplog.messages[-1] == f"read 6 sentences from {path} (3 repeat an earlier text); 0 skipped"
+    caplog.clear()
+    path = write(tmp_path, "b.txt", "one\ntwo\n")
+    read_corpus(path)
+    assert caplog.messages[-1] == f"read 2 sentences from {path}; 0 skipped"  # none: as before
 
 
 # --- the bad-input matrix -------------------------------------------------

@@ -47,7 +47,10 @@ def read_corpus(path: str | Path, *, on_error: Literal["raise", "skip"] = "raise
             )
     if not sentences:
         raise CorpusError(path, None, _why_empty(path, skipped))
-    log.info("read %d sentences from %s; %s", len(sentences), path, _skip_summary(skipped))
+    # Repeated texts are legal (their derived ids get -2, -3...), but often a mistake: say so.
+    repeats = len(sentences) - len({s.text for s in sentences})
+    said = f" ({repeats} repeat an earlier text)" if repeats else ""
+    log.info("read %d sentences from %s%s; %s", len(sentences), path, said, _skip_summary(skipped))
     return CorpusReport(sentences, skipped)
 
 
