@@ -1,9 +1,18 @@
-"""Sessions: tests, browser, lint, bench, site. `nox -l` lists them."""
+"""Sessions: tests, browser, lint, bench, site. `nox -l` lists them.
+
+tests, browser, bench and site share one environment, `.nox/atlas`, which this file
+creates once and installs into again only when pyproject.toml or the torch requirement
+changes: torch and the package are most of a run's time, and nox (no venv_location)
+would otherwise build one environment per session.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import sys
+from pathlib import Path
 
 import nox
 
@@ -15,31 +24,49 @@ nox.options.reuse_existing_virtualenvs = True
 # with; set ATLAS_TORCH to your CUDA build's requirement (or to "" to keep the one
 # pip finds) on a GPU machine.
 TORCH = os.environ.get("ATLAS_TORCH", "torch==2.13.0")
+ATLAS_ENV = Path(__file__).resolve().parent / ".nox" / "atlas"
+OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # no test may reach a model hub
 
 
-def _install(session: nox.Session, extras: str = "test") -> None:
-    """Torch first (so no other build is pulled in), then this package with its extras."""
-    if TORCH:
-        session.install(TORCH)
-    session.install("-e", f".[{extras}]")
+def _atlas(session: nox.Session) -> dict[str, str]:
+    """The shared environment, (re)installed if its stamp is stale; the variables that select it."""
+    python, stamp = ATLAS_ENV / "bin" / "python", ATLAS_ENV / "installed.sha256"
+    wanted = hashlib.sha256(Path("pyproject.toml").read_bytes() + b"\0" + TORCH.encode()).hexdigest()
+    if not python.exists():
+        session.run(sys.executable, "-m", "venv", "--clear", str(ATLAS_ENV), external=True)
+    if not stamp.exists() or stamp.read_text() != wanted:
+        # One resolve: the pinned torch satisfies the package's `torch>=2.4`, so no other build
+        # is pulled in. --no-compile: byte-compiling all of torch costs more than the tests'
+        # imports compiling what they use.
+        torch = [TORCH] if TORCH else []
+        session.run(str(python), "-m", "pip", "install", "--no-compile", *torch, "-e", ".[test]",
+                    external=True)
+        stamp.write_text(wanted)
+    else:
+        session.log(f"{ATLAS_ENV} is up to date with pyproject.toml and {TORCH or 'any torch'}")
+    path = f"{ATLAS_ENV / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}"
+    return {"VIRTUAL_ENV": str(ATLAS_ENV), "PATH": path}
 
 
-@nox.session
+def _run(session: nox.Session, program: str, *args: str, env: dict[str, str]) -> None:
+    """Run one of the shared environment's programs (nox's "none" backend looks only on PATH)."""
+    session.run(str(ATLAS_ENV / "bin" / program), *args, env=env, external=True)
+
+
+@nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """Unit and end-to-end tests (everything but the browser)."""
-    _install(session)
-    session.run("pytest", "-m", "not browser", *session.posargs,
-                env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    env = _atlas(session) | OFFLINE
+    _run(session, "pytest", "-m", "not browser", *session.posargs, env=env)
 
 
-@nox.session
+@nox.session(venv_backend="none")
 def browser(session: nox.Session) -> None:
     """Browser tests: Playwright driving Debian's chromium (apt-get install chromium)."""
     if not shutil.which("chromium"):
         session.error("the browser tests need Debian's chromium on PATH: apt-get install -y chromium")
-    _install(session)
-    session.run("pytest", "-m", "browser", *session.posargs,
-                env={"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    env = _atlas(session) | OFFLINE
+    _run(session, "pytest", "-m", "browser", *session.posargs, env=env)
 
 
 @nox.session
@@ -49,18 +76,18 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", "pipeline", "tests", "bench", "data", "noxfile.py", *session.posargs)
 
 
-@nox.session(default=False)
+@nox.session(venv_backend="none", default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: extraction vs ceiling and naive loop, store size, site build and draw speed."""
-    _install(session)
-    session.install("bertviz")  # the size reference for the site (its model_view HTML)
-    session.run("python", "bench/bench_extract.py", *session.posargs)
-    session.run("python", "bench/bench_size.py")
-    session.run("python", "bench/bench_site.py")
+    env = _atlas(session)
+    _run(session, "pip", "install", "bertviz", env=env)  # the site's size reference (model_view)
+    _run(session, "python", "bench/bench_extract.py", *session.posargs, env=env)
+    _run(session, "python", "bench/bench_size.py", env=env)
+    _run(session, "python", "bench/bench_site.py", env=env)
 
 
-@nox.session(default=False)
+@nox.session(venv_backend="none", default=False)
 def site(session: nox.Session) -> None:
     """The main job: the corpus through the model into build/atlas.zarr and build/site."""
-    _install(session)
-    session.run("attention-atlas", "run", *session.posargs)
+    env = _atlas(session)
+    _run(session, "attention-atlas", "run", *session.posargs, env=env)

@@ -5,7 +5,7 @@ the Target_Child's becomes one sentence, `<MOT> Who's that ? <CHI> Oh yeah .`,
 with one span per speaker. Standard library only; the output is deterministic.
 
     python data/make_example_corpus.py \
-        [--source ../shared/corpora/sarah_brown-ud-gold.conllu] [--out data/sarah_pairs.jsonl]
+        [--source data/sarah_brown-ud-gold.conllu] [--out data/sarah_pairs.jsonl]
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-DEFAULT_SOURCE = REPO.parent / "shared" / "corpora" / "sarah_brown-ud-gold.conllu"
+DEFAULT_SOURCE = REPO / "data" / "sarah_brown-ud-gold.conllu"  # vendored: see data/README.md
 DEFAULT_OUT = REPO / "data" / "sarah_pairs.jsonl"
 LIMIT = 2000  # take every pair, or the first LIMIT in file order if there are more
 MINIMUM = 500

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -17,8 +18,7 @@ from pipeline.errors import CorpusError
 from pipeline.records import Span
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SARAH = SHARED / "corpora" / "sarah_brown-ud-gold.conllu"
+SARAH = REPO / "data" / "sarah_brown-ud-gold.conllu"  # the source treebank, vendored
 
 
 def write(tmp_path: Path, name: str, data: bytes | str) -> Path:
@@ -134,6 +134,17 @@ def test_derived_ids_are_stable_and_repeats_get_suffixes(tmp_path):
     assert ids == [base, sha_id("two"), f"{base}-2", sha_id("three"), f"{base}-3"]
     fewer = [s.id for s in read_corpus(write(tmp_path, "b.txt", "one\nthree\none\n")).sentences]
     assert fewer == [base, sha_id("three"), f"{base}-2"]  # removing "two" renamed nothing
+
+
+def test_closing_log_line_counts_repeated_texts(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="pipeline.corpus")
+    path = write(tmp_path, "a.txt", "one\ntwo\none\nthree\none\ntwo\n\n")
+    read_corpus(path)
+    assert caplog.messages[-1] == f"read 6 sentences from {path} (3 repeat an earlier text); 0 skipped"
+    caplog.clear()
+    path = write(tmp_path, "b.txt", "one\ntwo\n")
+    read_corpus(path)
+    assert caplog.messages[-1] == f"read 2 sentences from {path}; 0 skipped"  # none: as before
 
 
 # --- the bad-input matrix -------------------------------------------------
@@ -413,11 +424,10 @@ def test_bundled_corpus_path_prefers_the_installed_package(tmp_path, monkeypatch
 
 
 def test_example_corpus_script_reproduces_the_bundled_file(tmp_path):
-    if not SARAH.is_file():
-        pytest.fail(f"the shared corpora are missing: expected {SARAH} beside the repository")
-    out = tmp_path / "pairs.jsonl"
+    assert SARAH.is_file(), SARAH
     script = REPO / "data" / "make_example_corpus.py"
-    cmd = [sys.executable, str(script), "--source", str(SARAH), "--out", str(out)]
+    out = tmp_path / "pairs.jsonl"
+    cmd = [sys.executable, str(script), "--out", str(out)]  # --source defaults to SARAH
     done = subprocess.run(cmd, capture_output=True, text=True, check=True)
     assert "wrote 1092 pairs" in done.stderr
     assert out.read_bytes() == (REPO / "data" / "sarah_pairs.jsonl").read_bytes()

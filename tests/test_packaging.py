@@ -26,6 +26,8 @@ def test_wheel_carries_templates_and_corpus(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "pipeline/data/sarah_pairs.jsonl" in names
     assert "pipeline/data/LICENSE" in names
+    assert "pipeline/data/README.md" in names
+    assert not any(n.endswith(".conllu") for n in names)  # the source treebank stays in the repo
     assert any(n.startswith("pipeline/site_templates/") and n.endswith(".html") for n in names)
     assert "pipeline/cli.py" in names
     entry_points = zipfile.ZipFile(wheel).read(

@@ -1,0 +1,157 @@
+"""Corpus validation: a raw item -> a `Sentence` (id, text, words, spans, meta), or a `Problem`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+from pipeline.corpus.readers import ABSENT, Problem, RawItem, json_kind
+from pipeline.records import Sentence, Span
+from pipeline.words import split_words
+
+_LINE_BREAKS = "\u2028\u2029"  # category Zl/Zp: line breaks that are not control characters
+
+
+@dataclass
+class Ids:
+    """Ids seen so far (id -> line) and how often each derived id's text has appeared."""
+
+    seen: dict[str, int] = field(default_factory=dict)
+    repeats: dict[str, int] = field(default_factory=dict)
+
+    def derive(self, text: str) -> str:
+        """A content id: `s-` + 12 hex digits of SHA-256, `-2`, `-3`... for repeats in order."""
+        base = "s-" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+        n = self.repeats[base] = self.repeats.get(base, 0) + 1
+        return base if n == 1 else f"{base}-{n}"
+
+
+def _is_unicode(text: str) -> bool:
+    """False when `text` holds a lone surrogate (possible through JSON `\\ud800` escapes)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_id(raw: RawItem) -> Any:
+    """The given id, validated (or `ABSENT`): a non-empty string with no control characters."""
+    sid = raw.id
+    if sid is ABSENT:
+        return sid
+    if not isinstance(sid, str):
+        raise Problem(raw.line, "bad id", f"the id is a {json_kind(sid)}, not a string")
+    if not sid.strip():
+        raise Problem(raw.line, "bad id", f"the id {sid!r} is empty")
+    if any(unicodedata.category(c) == "Cc" or c in _LINE_BREAKS for c in sid):
+        raise Problem(
+            raw.line, "bad id", f"the id {sid!r} contains a control character or line break"
+        )
+    if not _is_unicode(sid):
+        raise Problem(raw.line, "bad id", f"the id {sid!r} contains a lone surrogate")
+    return sid
+
+
+def _check_text(raw: RawItem, sid: str | None) -> str:
+    """The text, validated: present, a string, not blank, valid Unicode."""
+    text = raw.text
+    if text is ABSENT:
+        raise Problem(raw.line, "missing text", 'the item has no "text"', sid)
+    if not isinstance(text, str):
+        raise Problem(raw.line, "bad text", f"the text is a {json_kind(text)}, not a string", sid)
+    if not text.strip():
+        raise Problem(
+            raw.line, "empty text", f"the text {text!r} is empty or only whitespace", sid
+        )
+    if not _is_unicode(text):
+        raise Problem(raw.line, "bad text", "the text contains a lone surrogate", sid)
+    return text
+
+
+def _check_span(
+    raw: RawItem, k: int, span: Any, text: str, starts: list[int], ends: list[int]
+) -> Span:
+    """Span k (1-based) of an item: character offsets [start, end) -> the words they overlap."""
+
+    def bad(detail: str) -> Problem:
+        return Problem(raw.line, "bad span", f"span {k}: {detail}")
+
+    if not isinstance(span, dict):
+        raise bad(f"a {json_kind(span)}, not an object")
+    label = span.get("label", ABSENT)
+    if label is ABSENT:
+        raise bad('no "label"')
+    if not isinstance(label, str):
+        raise bad(f"the label is a {json_kind(label)}, not a string")
+    if not label.strip() or not _is_unicode(label):
+        raise bad(f"the label {label!r} is empty or not valid Unicode")
+    start, end = span.get("start", ABSENT), span.get("end", ABSENT)
+    for name, value in (("start", start), ("end", end)):
+        if value is ABSENT:
+            raise bad(f'no "{name}"')
+        if type(value) is not int:  # bool is an int subclass, and not an offset
+            raise bad(f"{name} {value!r} is a {json_kind(value)}, not an integer")
+    if start > end:
+        raise bad(f"inverted: start {start} > end {end}")
+    if start == end:
+        raise bad(f"empty: start == end == {start}")
+    if start < 0 or end > len(text):
+        raise bad(f"[{start}, {end}) is out of range for a text of {len(text)} characters")
+    first, last = bisect_right(ends, start), bisect_left(starts, end)  # words overlapping it
+    if first >= last:
+        raise bad(f"[{start}, {end}) covers no word")
+    return Span(label, first, last)
+
+
+def _check_spans(raw: RawItem, text: str, words: tuple[tuple[int, int], ...]) -> tuple[Span, ...]:
+    """All spans of an item as word spans, in the given order; none may overlap another."""
+    if not isinstance(raw.spans, list | tuple):
+        raise Problem(raw.line, "bad span", f'"spans" is a {json_kind(raw.spans)}, not an array')
+    starts, ends = [a for a, _ in words], [b for _, b in words]
+    spans = [_check_span(raw, k, s, text, starts, ends) for k, s in enumerate(raw.spans, 1)]
+    # Sorted by start, any overlap shows up between neighbours: in characters or in words.
+    order = sorted(range(len(spans)), key=lambda i: (raw.spans[i]["start"], raw.spans[i]["end"]))
+    for i, j in pairwise(order):
+        if raw.spans[j]["start"] < raw.spans[i]["end"] or spans[j].first < spans[i].last:
+            detail = (
+                f"span {i + 1} ({spans[i].label!r}) and span {j + 1} ({spans[j].label!r}) overlap"
+            )
+            raise Problem(raw.line, "overlapping spans", detail)
+    return tuple(spans)
+
+
+def _check_meta(raw: RawItem) -> dict[str, Any]:
+    """The meta, validated: an object that can be written back as UTF-8 JSON."""
+    if not isinstance(raw.meta, dict):
+        raise Problem(raw.line, "bad meta", f'"meta" is a {json_kind(raw.meta)}, not an object')
+    if not _is_unicode(json.dumps(raw.meta, ensure_ascii=False)):
+        raise Problem(raw.line, "bad meta", '"meta" contains a lone surrogate')
+    return dict(raw.meta)
+
+
+def build_sentence(raw: RawItem, path: Path, ids: Ids) -> Sentence:
+    """One validated `Sentence` from a raw item, or `Problem`."""
+    given = _check_id(raw)
+    text = _check_text(raw, None if given is ABSENT else given)
+    sid = ids.derive(text) if given is ABSENT else given
+    words = raw.words if raw.words is not None else split_words(text)
+    if not words:
+        raise Problem(raw.line, "no words", f"the text {text[:80]!r} has no words", sid)
+    if sid in ids.seen:
+        raise Problem(
+            raw.line, "duplicate id", f"{sid!r} was first seen on line {ids.seen[sid]}", sid
+        )
+    try:
+        spans, meta = _check_spans(raw, text, words), _check_meta(raw)
+    except Problem as problem:
+        problem.id = sid
+        raise
+    ids.seen[sid] = raw.line
+    return Sentence(sid, text, tuple(words), spans, meta, (str(path), raw.line))
