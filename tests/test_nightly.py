@@ -194,7 +194,6 @@ def repo(tmp_path) -> Path:
     return repo
 
 
-@pytest.mark.slow
 def test_nightly_runs_reuse_the_store_and_a_change_of_model_starts_a_new_one(repo, tmp_path):
     """Four nights: first run, unchanged rerun, an added sentence, a change of model."""
     nightly = Nightly(repo, tmp_path / "runner")

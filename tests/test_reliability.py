@@ -73,13 +73,12 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 # --- crash safety ------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_path):
-    # 2 layers x 16 heads: 32 maps per sentence, so 600 sentences fill several 4 MiB chunks
+    # 2 layers x 16 heads: 32 maps per sentence, so 360 sentences fill several 4 MiB chunks
     # and a run commits several times before it ends. Each run spends ~3.5 s starting up
-    # (torch, transformers), so this test takes ~25 s: four kills and a final run.
+    # (torch, transformers): three kills, each once the run computes, and a final run.
     model_dir = make_gpt2(tmp_path / "gpt2-16", n_head=16)
-    items = corpus_items(600, seed=5, words=(20, 58))
+    items = corpus_items(360, seed=5, words=(20, 58))
     corpus = write_jsonl(tmp_path / "corpus.jsonl", items)
     store = tmp_path / "crashed" / "atlas.zarr"
     command = cli("-q", "extract", "--corpus", corpus, "--store", store, "--model", model_dir,
@@ -94,12 +93,14 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_pat
     try:
         rng = random.Random(20240611)
         lock = lock_path(store)
-        rows_at_kill = []
-        for kill in range(4):
+        rows_at_kill, started_ns = [], 0
+        plan = store / "atlas-plan.json"  # saved when a run has its model and starts computing
+        for kill in range(3):
             proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     env=ENV)
-            wait_for(lambda p=proc: lock.exists() and lock.read_text().strip() == f"pid {p.pid}",
-                     proc)
+            wait_for(lambda p=proc, t=started_ns: lock.exists() and lock.read_text().strip() == f"pid {p.pid}"
+                     and plan.exists() and plan.stat().st_mtime_ns > t, proc)
+            started_ns = plan.stat().st_mtime_ns
             if kill % 2:  # after this run's next commit, so that some work survives the kill
                 rows = commit_of(store)["rows"]
                 wait_for(lambda r=rows: commit_of(store)["rows"] > r, proc)
