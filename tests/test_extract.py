@@ -247,6 +247,13 @@ def test_another_model_on_an_existing_store_is_refused_naming_both(minilm, gpt2_
     message = info.value.message
     assert "another model" in message
     assert repr(gpt2_dir.name) in message and "sentence-transformers/all-MiniLM-L6-v2" in message
+    # one line per difference, not one very long line
+    lines = message.splitlines()
+    assert len(lines) >= 4, message
+    for key in ("weights_sha256", "tokenizer_sha256", "max_length"):
+        assert sum(key in line for line in lines) == 1, message  # each on its own line
+    assert any(line.strip().startswith("weights_sha256: store has") for line in lines)
+    assert lines[-1].startswith("A store holds one model")
 
 
 # --- memory stays flat -------------------------------------------------------

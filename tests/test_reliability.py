@@ -527,6 +527,8 @@ def test_reading_commands_refuse_what_is_not_a_store(command, case, tmp_path):
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 5, result.output
     assert str(store) in result.output and "Traceback" not in result.output
+    if case == "missing":  # says what makes a store
+        assert "run `attention-atlas extract` (or `run`) first" in result.output
     assert not (tmp_path / "site").exists()
 
 
