@@ -234,11 +234,16 @@ def get_figure_spec(n_layers: int, n_heads: int, *, measure_label: str,
     detail = detail.properties(title=alt.TitleParams(
         text=head, anchor="start", fontSize=13, offset=8))
     params = [*_grid_params(), *_detail_params()]
-    if not grid:
-        return _finish(detail.add_params(*params), font)
-    side = GRID_PX * size // DETAIL_PX  # the grid scales with the detail
-    chart = alt.hconcat(_grid_layers(n_layers, n_heads, side), detail, spacing=40)
-    return _finish(chart.add_params(*params), font)
+    if grid:
+        side = GRID_PX * size // DETAIL_PX  # the grid scales with the detail
+        chart = alt.hconcat(_grid_layers(n_layers, n_heads, side), detail, spacing=40)
+    else:
+        chart = detail
+    spec = _finish(chart.add_params(*params), font)
+    # the datasets to fill, for assets/figure.js (which takes them from the page's charts)
+    spec["usermeta"] = {"datasets": [GRID_DATA, DETAIL_DATA, SPAN_DATA] if grid
+                        else [DETAIL_DATA, SPAN_DATA]}
+    return spec
 
 
 def bind(spec: dict[str, Any], datasets: dict[str, list], params: dict[str, Any]) -> dict[str, Any]:
