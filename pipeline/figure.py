@@ -110,11 +110,10 @@ def find_sentence(store: SiteStore, key: str) -> tuple[int, SiteSentence]:
 
 
 def check_measure(store: SiteStore, measure: str) -> None:
-    """FigureError unless the store holds the measure (and the registry knows it)."""
+    """FigureError unless the store holds the measure."""
     stored = list(store.info.get("measures", [DEFAULT_MEASURE]))
     if measure not in stored:
         raise FigureError(f"the store holds no measure {measure!r}; it holds: {', '.join(stored)}")
-    get_measure(measure)
 
 
 @functools.lru_cache(maxsize=8)
@@ -215,7 +214,9 @@ def render(spec: dict[str, Any], fmt: str, scale: float = 2.0) -> bytes:
 def prepare(store: SiteStore, request: FigureRequest,
             options: FigureOptions) -> tuple[SiteSentence, np.ndarray, np.ndarray]:
     """A request's sentence and its maps (L, H, W, W) and special shares (L, H, W), once its
-    layer and head are checked against them."""
+    layer and head are checked against them (and the options and the measure, first)."""
+    options.check()
+    check_measure(store, options.measure)
     try:
         _, rec = find_sentence(store, request.sentence)
         maps, special = rec.word_maps(options.measure)
@@ -294,8 +295,6 @@ def write_figures(store: SiteStore, requests: list[FigureRequest], options: Figu
                   progress: bool = False) -> list[Path]:
     """Write each requested figure (a batch is checked whole first); the files written."""
     started = time.perf_counter()
-    options.check()
-    check_measure(store, options.measure)
     for request in requests:
         output_format(request.out)
     batch = len(requests) > 1 or any(r.where for r in requests)
@@ -324,6 +323,6 @@ def write_figures(store: SiteStore, requests: list[FigureRequest], options: Figu
         log.debug("wrote %s: sentence %r, layer %d, head %d", request.out, rec.id,
                   request.layer, request.head)
         written.append(request.out)
-    log.info("figure: %d file%s (%s) in %.1f s", len(written), "s" * (len(written) != 1),
+    log.debug("figure: %d file%s (%s) in %.1f s", len(written), "s" * (len(written) != 1),
              options.measure, time.perf_counter() - started)
     return written
