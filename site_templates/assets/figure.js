@@ -48,7 +48,8 @@ async function download(format) {
   const view = await figureView(atlas);
   try {
     const page = decodeURIComponent(location.pathname.split("/").pop().replace(/\.html$/, ""));
-    const name = `figure-${page}-l${atlas.layer}h${atlas.head}.${format}`;
+    const measure = atlas.measure ? `-${atlas.measure}` : ""; // when the page can switch measures
+    const name = `figure-${page}-l${atlas.layer}h${atlas.head}${measure}.${format}`;
     if (format === "svg") {
       const url = URL.createObjectURL(new Blob([await view.toSVG()], { type: "image/svg+xml" }));
       save(url, name);
