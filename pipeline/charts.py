@@ -256,8 +256,6 @@ def bind(spec: dict[str, Any], datasets: dict[str, list], params: dict[str, Any]
     return spec
 
 
-
-
 def _finish(chart: alt.TopLevelMixin, font: str) -> dict[str, Any]:
     """The spec as a plain dict, with a quiet look shared by every chart."""
     spec = chart.to_dict()
