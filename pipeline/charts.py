@@ -1,16 +1,23 @@
-"""Vega-Lite specs for the sentence page, built with Altair: the layer x head grid and the detail.
+"""Vega-Lite specs for the sentence page, built with Altair: the layer x head grid, the detail,
+and the figure that puts both side by side (`attention-atlas figure`, the page's download).
 
-Neither spec depends on the sentence: each is written once per site and bound
-to a sentence's data in the browser (`assets/sentence.js`), which fills the
-named datasets and sets the parameters listed below before embedding.
+No spec depends on the sentence: each is written once per site and bound to a
+sentence's data in the browser (`assets/sentence.js`, `assets/figure.js`), or in
+Python for a figure (`bind`, `pipeline.figure`), which fill the named datasets and
+set the parameters listed below. The grid and the detail are built once here
+(`_grid_layers`, `_detail_layers`) and used by all three specs, so the figure and
+the page cannot drift apart.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import math
 from typing import Any
 
 import altair as alt
+import vl_convert
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +34,11 @@ BRACKET = "#333333"
 TRACK_PX = 24  # room for one row of brackets: tick, line, label
 DETAIL_PX = 440  # the detail heatmap is this square, whatever the sentence's length
 GRID_PX = 460  # the grid's larger side
+PAGE_FONT = "system-ui, sans-serif"  # a local font: the site requests nothing outside it
+# vl-convert ships Liberation Sans (metrically Arial), so a figure measures and lays out its
+# text alike on every machine; viewers without it draw Arial or Helvetica at the same widths.
+FIGURE_FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
+NOTE = "#555555"
 
 
 def vega_lite_version() -> str:
@@ -34,19 +46,47 @@ def vega_lite_version() -> str:
     return ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
 
 
+def vl_convert_version() -> str | None:
+    """The Vega-Lite version vl-convert renders with: Altair's when vl-convert has it, else
+    vl-convert's newest (the specs still validate against it)."""
+    version = vega_lite_version()
+    return version if version in vl_convert.get_vegalite_versions() else None
+
+
 def colour_scale(domain: tuple[float, float]) -> alt.Scale:
     """Viridis over a fixed domain; values above it are clamped to yellow."""
     return alt.Scale(scheme="viridis", domain=list(domain), clamp=True)
 
 
-def grid_step(n_layers: int, n_heads: int) -> int:
-    """Pixels per grid cell, so the grid's larger side is about GRID_PX."""
-    return max(16, min(56, GRID_PX // max(n_layers, n_heads)))
+def colour_ticks(domain: tuple[float, float]) -> tuple[list[float], str]:
+    """The colour bar's ticks, both ends and round steps between (3 to 6 in all), and their
+    format: 0.0, 0.1, 0.2, 0.3 for the default domain."""
+    low, high = float(domain[0]), float(domain[1])
+    span = high - low
+    base = 10.0 ** (math.floor(math.log10(span)) - 1)  # 0.01 for a span of 0.3
+    step = next(base * f for f in (1, 2, 5, 10, 20, 50) if span / (base * f) <= 5 + 1e-9)
+    inner = [round(k * step, 12) for k in range(math.floor(low / step) + 1,
+                                                math.ceil(high / step))]
+    ticks = [low, *(t for t in inner if min(t - low, high - t) >= step / 2 - 1e-9), high]
+    digits = max(0, -math.floor(math.log10(step) + 1e-9))
+    while any(abs(round(t, digits) - t) > 1e-9 for t in ticks):  # ends off the step: more digits
+        digits += 1
+    return ticks, f".{digits}f"
 
 
-def get_grid_spec(n_layers: int, n_heads: int) -> dict[str, Any]:
+def grid_step(n_layers: int, n_heads: int, side: int = GRID_PX) -> int:
+    """Pixels per grid cell, so the grid's larger side is about `side`."""
+    return max(16, min(56 * side // GRID_PX, side // max(n_layers, n_heads)))
+
+
+def _grid_params(layer: int = 1, head: int = 1) -> list[alt.Parameter]:
+    """The grid's parameters: the selected head, 1-based."""
+    return [alt.param(name=SEL_LAYER, value=layer), alt.param(name=SEL_HEAD, value=head)]
+
+
+def _grid_layers(n_layers: int, n_heads: int, side: int = GRID_PX) -> alt.LayerChart:
     """The layers x heads grid: one thumbnail image per head, the selected one outlined."""
-    step = grid_step(n_layers, n_heads)
+    step = grid_step(n_layers, n_heads, side)
     side = step - 4  # leaves a 4-pixel gap between thumbnails
     head = alt.X(
         "head:O",
@@ -69,21 +109,24 @@ def get_grid_spec(n_layers: int, n_heads: int) -> dict[str, Any]:
         .encode(tooltip=[alt.Tooltip("layer:O"), alt.Tooltip("head:O")])
         .transform_filter(f"datum.layer == {SEL_LAYER} && datum.head == {SEL_HEAD}")
     )
-    chart = alt.layer(thumbs, outline).properties(
-        width=alt.Step(step), height=alt.Step(step)
-    )
-    chart = chart.add_params(alt.param(name=SEL_LAYER, value=1), alt.param(name=SEL_HEAD, value=1))
-    return _finish(chart)
+    return alt.layer(thumbs, outline).properties(width=alt.Step(step), height=alt.Step(step))
 
 
-def _bracket_layers(axis: str) -> list[alt.Chart]:
+def get_grid_spec(n_layers: int, n_heads: int) -> dict[str, Any]:
+    """The layers x heads grid of the page."""
+    return _finish(_grid_layers(n_layers, n_heads).add_params(*_grid_params()), PAGE_FONT)
+
+
+def _bracket_layers(axis: str, size: int) -> list[alt.Chart]:
     """Labelled brackets over each span's words, between the heatmap and one axis's labels."""
+    # pixels from the heatmap's `size`, not the `width` signal: in the figure's concat that
+    # signal is not the detail's
     n = f"max(1, length({WORDS}))"
     if axis == "x":  # below the heatmap: x runs along the span, y steps down per track
-        along = (f"datum.first * width / {n}", f"datum.last * width / {n}")
-        tip, line = f"height + 3 + datum.track * {TRACK_PX}", f"height + 8 + datum.track * {TRACK_PX}"
+        along = (f"datum.first * {size} / {n}", f"datum.last * {size} / {n}")
+        tip, line = f"{size} + 3 + datum.track * {TRACK_PX}", f"{size} + 8 + datum.track * {TRACK_PX}"
     else:  # left of the heatmap: y runs along the span, x steps left per track
-        along = (f"datum.first * height / {n}", f"datum.last * height / {n}")
+        along = (f"datum.first * {size} / {n}", f"datum.last * {size} / {n}")
         tip, line = f"-3 - datum.track * {TRACK_PX}", f"-8 - datum.track * {TRACK_PX}"
     a, b = (f"({along[0]}) + 1.5", f"({along[1]}) - 1.5")
     along_pts, across_pts = f"[{a}, {a}, {b}, {b}]", f"[{tip}, {line}, {line}, {tip}]"
@@ -110,9 +153,13 @@ def _bracket_layers(axis: str) -> list[alt.Chart]:
     return [path, label]
 
 
-def get_detail_spec(
-    *, measure_label: str, domain: tuple[float, float], size: int = DETAIL_PX
-) -> dict[str, Any]:
+def _detail_params() -> list[alt.Parameter]:
+    """The detail's parameters: the sentence's words and its rows of brackets."""
+    return [alt.param(name=WORDS, value=[]), alt.param(name=TRACKS, value=0)]
+
+
+def _detail_layers(*, measure_label: str, domain: tuple[float, float],
+                   size: int = DETAIL_PX) -> alt.LayerChart:
     """The selected head, words x words (rows = from, columns = to), spans bracketed on both axes."""
     words_label = f"{WORDS}[datum.value]"  # key on the word index, label with the word
     font = f"clamp(floor({size} / max(1, length({WORDS}))) - 1, 5, 11)"
@@ -123,10 +170,12 @@ def get_detail_spec(
                axis=alt.Axis(labelAngle=-60, labelAlign="right", **common))
     frm = alt.Y("from:O", title="from (attending word)", scale=alt.Scale(paddingInner=0),
                 axis=alt.Axis(**common))
+    ticks, tick_format = colour_ticks(domain)
     colour = alt.Color(
         "value:Q", title=measure_label, scale=colour_scale(domain),
         legend=alt.Legend(gradientLength=size, gradientThickness=14, titleFontWeight="normal",
-                          orient="right", direction="vertical", titleOrient="top"),
+                          orient="right", direction="vertical", titleOrient="top",
+                          values=ticks, format=tick_format),
     )
     tooltip = [
         alt.Tooltip("fromWord:N", title="from"),
@@ -142,19 +191,77 @@ def get_detail_spec(
         .mark_rect()
         .encode(x=to, y=frm, color=colour, tooltip=tooltip)
     )
-    chart = alt.layer(heat, *_bracket_layers("x"), *_bracket_layers("y")).properties(
-        width=size, height=size
+    brackets = [*_bracket_layers("x", size), *_bracket_layers("y", size)]
+    return alt.layer(heat, *brackets).properties(width=size, height=size)
+
+
+def get_detail_spec(
+    *, measure_label: str, domain: tuple[float, float], size: int = DETAIL_PX
+) -> dict[str, Any]:
+    """The detail of the page: the selected head's word x word map."""
+    chart = _detail_layers(measure_label=measure_label, domain=domain, size=size)
+    return _finish(chart.add_params(*_detail_params()), PAGE_FONT)
+
+
+def _special_note() -> alt.Chart:
+    """A line above the map: the share of the head's attention that went to special tokens,
+    averaged over the from-words (each pair row carries its from-word's share)."""
+    share = "datum.share"
+    text = (f"{share} > 0 ? ['Special tokens ([CLS]/[SEP]) receive ' + format({share}, '.1%') + "
+            "\" of this head's attention,\", 'averaged over the words; rows show the rest.'] : "
+            "'No attention goes to special tokens in this head.'")
+    return (
+        alt.Chart(alt.Data(name=DETAIL_DATA))
+        .transform_filter("datum.to == 0")  # one row per from-word
+        .transform_aggregate(share="mean(special)")
+        .transform_calculate(note=text, x="0", y=f"{share} > 0 ? -21 : -8")  # 1 or 2 lines
+        .mark_text(align="left", baseline="bottom", fontSize=10, fill=NOTE, clip=False,
+                   lineHeight=13)
+        .encode(x=alt.X("x:Q", scale=None, axis=None), y=alt.Y("y:Q", scale=None, axis=None),
+                text="note:N")
     )
-    chart = chart.add_params(alt.param(name=WORDS, value=[]), alt.param(name=TRACKS, value=0))
-    return _finish(chart)
 
 
-def _finish(chart: alt.TopLevelMixin) -> dict[str, Any]:
-    """The spec as a plain dict, with a quiet look shared by both charts."""
+def get_figure_spec(n_layers: int, n_heads: int, *, measure_label: str,
+                    domain: tuple[float, float], size: int = DETAIL_PX, grid: bool = True,
+                    note: bool = True, font: str = FIGURE_FONT) -> dict[str, Any]:
+    """The reference figure: the grid (selected head outlined) beside the detail, titled with
+    the head, the special-share note above the map; `grid=False` gives the detail alone."""
+    detail = _detail_layers(measure_label=measure_label, domain=domain, size=size)
+    if note:
+        detail = alt.layer(*detail.layer, _special_note()).properties(width=size, height=size)
+    head = alt.ExprRef(expr=f"'layer ' + {SEL_LAYER} + ', head ' + {SEL_HEAD}")
+    detail = detail.properties(title=alt.TitleParams(
+        text=head, anchor="start", fontSize=13, offset=8))
+    params = [*_grid_params(), *_detail_params()]
+    if grid:
+        side = GRID_PX * size // DETAIL_PX  # the grid scales with the detail
+        chart = alt.hconcat(_grid_layers(n_layers, n_heads, side), detail, spacing=40)
+    else:
+        chart = detail
+    spec = _finish(chart.add_params(*params), font)
+    # the datasets to fill, for assets/figure.js (which takes them from the page's charts)
+    spec["usermeta"] = {"datasets": [GRID_DATA, DETAIL_DATA, SPAN_DATA] if grid
+                        else [DETAIL_DATA, SPAN_DATA]}
+    return spec
+
+
+def bind(spec: dict[str, Any], datasets: dict[str, list], params: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a spec with its named datasets filled and its params set (as sentence.js binds)."""
+    spec = copy.deepcopy(spec)
+    spec["datasets"] = datasets
+    for param in spec.get("params", []):
+        if param["name"] in params:
+            param["value"] = params[param["name"]]
+    return spec
+
+
+def _finish(chart: alt.TopLevelMixin, font: str) -> dict[str, Any]:
+    """The spec as a plain dict, with a quiet look shared by every chart."""
     spec = chart.to_dict()
     spec["config"] = {
         "view": {"stroke": None},
-        "font": "system-ui, sans-serif",  # a local font: the site requests nothing outside it
+        "font": font,
         "axis": {"labelColor": "#222", "titleColor": "#222", "labelFontSize": 11},
         "legend": {"labelColor": "#222", "titleColor": "#222"},
     }

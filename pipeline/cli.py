@@ -14,8 +14,9 @@ from pipeline.config import SETTINGS, Config, load_config
 log = logging.getLogger("pipeline")
 
 
-def _option(name: str):
-    """The flag of a setting, with its help text, default and type from pipeline.config."""
+def _option(name: str, *aliases: str):
+    """The flag of a setting (and any other names for it), with its help text, default and type
+    from pipeline.config."""
     spec = SETTINGS[name]
     help_text = spec.metadata["help"]
     if spec.default is not None:
@@ -29,7 +30,7 @@ def _option(name: str):
         kwargs.update(type=float, nargs=2)
     elif isinstance(spec.default, bool | int | float):
         kwargs["type"] = type(spec.default)
-    return click.option("--" + name.replace("_", "-"), **kwargs)
+    return click.option("--" + name.replace("_", "-"), *aliases, name, **kwargs)
 
 
 def _options(*names):
@@ -186,3 +187,65 @@ def show_config(ctx: click.Context, **flags) -> None:
         if "\n" in value or "\r" in value:  # one line per key, or $GITHUB_OUTPUT is misread
             raise ConfigError(f"{key} = {value!r}: a line break cannot be printed as key=value")
         click.echo(f"{key}={value}")
+
+
+@main.command()
+@_options("out", "store")
+@click.option("--sentence", metavar="ID|INDEX",
+              help="The sentence: its id, or its 0-based position in the corpus (an id wins).")
+@click.option("--layer", type=int, metavar="N", help="The selected layer, 1-based as on the site.")
+@click.option("--head", type=int, metavar="N", help="The selected head, 1-based as on the site.")
+@click.option("-o", "--output", required=True, metavar="FILE",
+              help="The file; its extension picks the format: .svg (text stays text), .pdf "
+                   "(vector) or .png. With --batch, a pattern naming each file, e.g. "
+                   "'figures/{id}-l{layer}h{head}.pdf' ({id}: the sentence id made safe for a "
+                   "file name; also {index}, {measure}).")
+@_options("measure", "domain")
+@_option("measure_label", "--label")
+@click.option("--words-only", is_flag=True,
+              help="Leave out the note on the attention that goes to special tokens.")
+@click.option("--no-grid", is_flag=True, help="The word x word map alone, without the grid.")
+@click.option("--font", metavar="FAMILY",
+              help="Font family of every text [default: Liberation Sans, which vl-convert ships, "
+                   "so the figure lays out alike on every machine].")
+@click.option("--width", type=int, default=440, show_default=True, metavar="PX",
+              help="The word x word map's side in pixels; the grid scales with it.")
+@click.option("--scale", type=float, default=2.0, show_default=True,
+              help="PNG pixels per figure pixel.")
+@click.option("--batch", type=click.Path(dir_okay=False), metavar="FILE",
+              help="A file of 'SENTENCE LAYER HEAD' lines: one figure each, named by -o's pattern.")
+@QUIET
+@click.pass_context
+def figure(ctx: click.Context, sentence: str | None, layer: int | None, head: int | None,
+           output: str, words_only: bool, no_grid: bool, font: str | None, width: int,
+           scale: float, batch: str | None, **flags) -> None:
+    """Write the sentence figure for a paper: the layer x head grid with the selected head
+    outlined, its word x word map with the spans bracketed, and the colour bar.
+
+    Rendered from the site's own chart specs by vl-convert (no browser, no network);
+    the same store and arguments give byte-identical SVG.
+    """
+    from pathlib import Path
+
+    from pipeline.errors import ConfigError
+    from pipeline.figure import FigureOptions, FigureRequest, read_batch, write_figures
+    from pipeline.site import open_store
+
+    cfg = _config(ctx, **flags)
+    single = {"--sentence": sentence, "--layer": layer, "--head": head}
+    if batch:
+        if any(v is not None for v in single.values()):
+            raise ConfigError("give either --batch FILE or --sentence, --layer and --head")
+        requests = read_batch(Path(batch), output)
+    else:
+        missing = [name for name, value in single.items() if value is None]
+        if missing:
+            raise ConfigError(f"missing {', '.join(missing)} (or give --batch FILE)")
+        requests = [FigureRequest(sentence, layer, head, Path(output))]
+    options = FigureOptions(measure=cfg.measure, measure_label=cfg.measure_label,
+                            domain=cfg.domain, note=not words_only, grid=not no_grid,
+                            width=width, scale=scale, **({"font": font} if font else {}))
+    written = write_figures(open_store(cfg.store_path), requests, options,
+                            progress=ctx.obj["progress"])
+    for path in written:
+        click.echo(f"figure: {path} ({path.stat().st_size:,} bytes)")

@@ -10,6 +10,7 @@ Layout of a built site (all links relative, nothing loaded from outside it):
     assets/vega.js             Vega + Vega-Lite + vega-embed, from vl_convert.javascript_bundle
     assets/grid.vl.json        the layer x head grid spec (shared by every sentence)
     assets/detail.vl.json      the word x word heatmap spec (shared by every sentence)
+    assets/figure.vl.json      both side by side: the figure a page downloads (assets/figure.js)
     assets/*.js, *.css         the page scripts and style, copied from site_templates/assets
     .atlas-site                marker: this folder is an atlas site and may be replaced
 """
@@ -220,14 +221,15 @@ def get_vega_bundle(vl_version: str | None) -> str:
 
 def _build_assets(out: Path, site: SiteContext) -> None:
     """The shared assets: JS bundle, the two chart specs, and the static files."""
-    version = charts.vega_lite_version()
-    if version not in vl_convert.get_vegalite_versions():
-        version = None  # vl-convert's newest; the spec still validates against it
-    (out / "assets" / "vega.js").write_text(get_vega_bundle(version), encoding="utf-8")
+    bundle = get_vega_bundle(charts.vl_convert_version())
+    (out / "assets" / "vega.js").write_text(bundle, encoding="utf-8")
     grid = charts.get_grid_spec(site.n_layers, site.n_heads)
     detail = charts.get_detail_spec(measure_label=site.measure_label, domain=site.domain)
     (out / "assets" / "grid.vl.json").write_text(dumps(grid), encoding="utf-8")
     (out / "assets" / "detail.vl.json").write_text(dumps(detail), encoding="utf-8")
+    figure = charts.get_figure_spec(site.n_layers, site.n_heads, measure_label=site.measure_label,
+                                    domain=site.domain)  # the page's download (assets/figure.js)
+    (out / "assets" / "figure.vl.json").write_text(dumps(figure), encoding="utf-8")
     for path in sorted((templates_dir() / "assets").iterdir()):
         if path.is_file():
             shutil.copyfile(path, out / "assets" / path.name)

@@ -173,6 +173,13 @@ def get_span_tracks(spans: list[tuple[str, int, int]]) -> list[int]:
     return tracks
 
 
+def get_spans(rec: SiteSentence, n_words: int) -> list[tuple[str, int, int, int]]:
+    """The spans drawn over the first `n_words` words (the stored maps' width), each with its
+    row of brackets: (label, first_word, last_word_exclusive, track)."""
+    spans = [(str(label), int(a), int(min(b, n_words))) for label, a, b in rec.spans if a < n_words]
+    return [(*span, track) for span, track in zip(spans, get_span_tracks(spans), strict=True)]
+
+
 def get_site_context(store: SiteStore, *, measure: str, measure_label: str,
                      domain: tuple[float, float]) -> SiteContext:
     """The site-wide context from the store's model and info."""
@@ -219,12 +226,12 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
     """A sentence page's context; `n_words` is the width of its stored maps."""
     page = names[position]
     words = list(rec.words[:n_words])
-    spans = [(str(label), int(a), int(min(b, n_words))) for label, a, b in rec.spans if a < n_words]
-    tracks = get_span_tracks(spans)
+    spans_tracks = get_spans(rec, n_words)
+    spans = [(label, a, b) for label, a, b, _ in spans_tracks]
     meta = sorted((str(k), v if isinstance(v, str) else dumps(v)) for k, v in rec.meta.items())
     payload = {
         "id": rec.id, "words": words, "meta": dict(sorted(rec.meta.items())),
-        "spans": [[label, a, b, t] for (label, a, b), t in zip(spans, tracks, strict=True)],
+        "spans": [list(span) for span in spans_tracks],
         "data": f"../data/{page}.bin", "layers": site.n_layers, "heads": site.n_heads,
         "causal": site.causal, "measure": site.measure_label, "domain": list(site.domain),
         "truncated": bool(rec.truncated),

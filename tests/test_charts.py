@@ -143,5 +143,17 @@ def test_detail_renders_words_spans_and_colour_bar(detail):
     assert labels.count("&lt;CHI&gt;") == 2  # one per axis, as text
     assert labels.count("a") == 4  # the two a's stay two cells on each axis
     assert labels.count("&lt;ENV&gt;") == 2 and labels.count("MOT") == 2  # brackets on both axes
-    assert "saliency" in labels and "0.30" in labels  # the colour bar: title, fixed domain
+    assert "saliency" in labels  # the colour bar: its title, and ticks over the fixed domain
+    assert [t for t in labels if re.fullmatch(r"\d\.\d+", t)] == ["0.0", "0.1", "0.2", "0.3"]
     assert "rgb(253, 231, 37)" in svg or "#fde725" in svg.lower()  # clamped values: viridis yellow
+
+
+@pytest.mark.parametrize(("domain", "ticks", "fmt"), [
+    ((0.0, 0.3), [0.0, 0.1, 0.2, 0.3], ".1f"),
+    ((0.0, 1.0), [0.0, 0.2, 0.4, 0.6, 0.8, 1.0], ".1f"),
+    ((0.0, 0.05), [0.0, 0.01, 0.02, 0.03, 0.04, 0.05], ".2f"),
+    ((0.0, 0.25), [0.0, 0.05, 0.1, 0.15, 0.2, 0.25], ".2f"),
+    ((0.0, 0.7), [0.0, 0.2, 0.4, 0.6, 0.7], ".1f"),
+], ids=lambda v: str(v))
+def test_colour_bar_ticks_include_both_ends_at_round_steps(domain, ticks, fmt):
+    assert charts.colour_ticks(domain) == (ticks, fmt)

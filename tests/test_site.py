@@ -133,7 +133,8 @@ def test_pages_escape_corpus_text(built, store):
         assert rec.text in "".join(page.text)  # markup in the corpus comes back as text
         assert [t for t, _ in page.tags].count("img") == 0
         assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
-        assert [attrs.get("type") for attrs, _ in page.scripts] == ["application/json", "module"]
+        assert [attrs.get("type") for attrs, _ in page.scripts] == ["application/json", "module",
+                                                                    "module"]  # sentence, figure
         raw = page.scripts[0][1]
         assert not set(raw) & set("<>&'\u2028\u2029"), raw  # escaped as \u003c etc.
         payload = json.loads(raw)
@@ -190,7 +191,8 @@ def test_shared_specs_are_written_once(built):
     for path in (site / "sentences").glob("*.html"):
         text = path.read_text(encoding="utf-8")
         assert '"layer"' not in text and "viridis" not in text  # no chart spec in a page
-    assert len(list(site.rglob("*.vl.json"))) == 2
+    assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.vl.json")) == [
+        "assets/detail.vl.json", "assets/figure.vl.json", "assets/grid.vl.json"]
 
 
 def test_two_builds_are_byte_identical(store, tmp_path):

@@ -89,7 +89,7 @@ def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
     assert "saliency" in svg
     page.evaluate("window.atlas.select(2, 3)")
     page.wait_for_function("window.atlas.head === 3")
-    page.screenshot(path=str(artifacts / "sentence.png"), full_page=False)  # docs/screenshot.png's source
+    page.screenshot(path=str(artifacts / "sentence.png"), full_page=False)
     watched.assert_clean()
 
 
