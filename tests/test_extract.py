@@ -267,8 +267,8 @@ def test_the_writer_never_buffers_more_than_one_chunk(gpt2, tmp_path, monkeypatc
 
     def add(self, record, codes):
         row = original(self, record, codes)
-        seen.append(self._buffered)
-        chunks_at_add.append(self._chunks)
+        seen.append(self._codes["attention"].buffered)
+        chunks_at_add.append(self._codes["attention"].chunks)
         return row
 
     monkeypatch.setattr(StoreWriter, "add", add)

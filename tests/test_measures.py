@@ -12,9 +12,10 @@ from pipeline.measures import MEASURES, UnknownMeasureError, get_measure, list_m
 
 
 def test_list_measures_is_the_registry_sorted():
-    assert list_measures() == sorted(MEASURES) and "attention" in list_measures()
+    assert list_measures() == list(MEASURES) == ["attention", "rollout", "norm", "grad"]
     attention = get_measure("attention")
-    assert (attention.title, attention.domain) == ("saliency", (0.0, 0.3))
+    assert (attention.title, attention.domain) == ("attention", (0.0, 0.3))
+    assert get_measure("grad").title == "saliency"  # gradient x attention: the reference figure's bar
     assert attention.shape == "(layer, head, query, key)"
 
 
