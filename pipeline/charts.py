@@ -44,15 +44,19 @@ def grid_step(n_layers: int, n_heads: int) -> int:
     return max(16, min(56, GRID_PX // max(n_layers, n_heads)))
 
 
-def get_grid_spec(n_layers: int, n_heads: int) -> dict[str, Any]:
-    """The layers x heads grid: one thumbnail image per head, the selected one outlined."""
+def get_grid_spec(n_layers: int, n_heads: int, per_layer: bool = False) -> dict[str, Any]:
+    """The layers x heads grid: one thumbnail image per head, the selected one outlined.
+
+    per_layer: a measure with one map per layer (rollout): one column, "all heads".
+    """
     step = grid_step(n_layers, n_heads)
     side = step - 4  # leaves a 4-pixel gap between thumbnails
     head = alt.X(
         "head:O",
-        title="head",
+        title="all heads" if per_layer else "head",
         scale=alt.Scale(domain=list(range(1, n_heads + 1)), paddingInner=0, paddingOuter=0),
-        axis=alt.Axis(labelAngle=0, orient="top", ticks=False, domain=False),
+        axis=alt.Axis(labelAngle=0, orient="top", ticks=False, domain=False,
+                      labels=not per_layer),
     )
     layer = alt.Y(
         "layer:O",  # ordinal y runs top-down: layer 1 at the top
