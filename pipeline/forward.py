@@ -107,13 +107,16 @@ class ValueNorms:
                              "and GPT-2 families only")
         for source, w_out, kind in found:  # w_out: (D_in, D_out) as x @ w_out
             d = w_out.shape[0] // n_heads
-            per_head = w_out.reshape(n_heads, d, w_out.shape[1])  # W_O^h: (H, d, D)
+            per_head = w_out.detach().float().reshape(n_heads, d, w_out.shape[1])  # W_O^h (H, d, D)
+            # ||v W_O^h||^2 = v (W_O^h W_O^h^T) v^T: a d x d Gram matrix per head, so the
+            # (B, H, T, D) products are never formed (D / d times fewer operations)
+            gram = per_head @ per_head.transpose(1, 2)  # (H, d, d)
 
-            def hook(_module, _inputs, output, per_head=per_head, kind=kind, d=d):
+            def hook(_module, _inputs, output, gram=gram, kind=kind, d=d):
                 v = output[..., 2 * n_heads * d:] if kind == "c_attn" else output  # (B, T, H*d)
                 v = v.detach().reshape(*v.shape[:2], n_heads, d).float()  # (B, T, H, d)
-                f = torch.einsum("bthd,hde->bhte", v, per_head.detach().float())  # (B, H, T, D)
-                self.norms.append(torch.linalg.vector_norm(f, dim=-1))  # (B, H, T)
+                squared = (torch.einsum("bthd,hde->bthe", v, gram) * v).sum(-1)  # (B, T, H)
+                self.norms.append(squared.clamp_(min=0).sqrt_().transpose(1, 2))  # (B, H, T)
 
             self._handles.append(source.register_forward_hook(hook))
 

@@ -163,6 +163,7 @@ class StoreWriter:
                                  commit["chunks"][m]) for m in self.measures}
         self._pending: list[_PendingRow] = []
         self._fills: list[_PendingFill] = []
+        self._filling: set[tuple[str, str]] = set()  # (key, measure) queued in _fills
         # Seconds between commits while chunks stream out: a commit rewrites the index
         # tails and the metadata (a dozen small files, ~0.05 s), so committing after every
         # chunk costs a tenth of a fast run; a crash loses at most this much work.
@@ -262,7 +263,7 @@ class StoreWriter:
         if row is None:
             return self.measures
         return tuple(m for m in self.measures if self._offset[m][row] == ABSENT
-                     and not any(f.key == key and f.measure == m for f in self._fills))
+                     and (key, m) not in self._filling)
 
     # --- appending ----------------------------------------------------------------
 
@@ -292,6 +293,7 @@ class StoreWriter:
             row = stored
             for m, (offset, crc, end) in placed.items():
                 self._fills.append(_PendingFill(sentence.key, m, offset, crc, end))
+                self._filling.add((sentence.key, m))
                 for pending in self._pending:  # rows queued for this text wait for these codes
                     if pending.key == sentence.key:
                         pending.offsets[m], pending.crcs[m], pending.ends[m] = offset, crc, end
@@ -354,6 +356,7 @@ class StoreWriter:
                                                  for m, e in self._pending[ready].ends.items()):
             ready += 1
         fills = [f for f in self._fills if written(f.measure, f.end)]
+        waiting = [f for f in self._fills if not written(f.measure, f.end)]
         if ready == 0 and not fills:
             return
         rows, at = self._pending[:ready], self.rows
@@ -385,7 +388,7 @@ class StoreWriter:
                 self._group[f"measures/{f.measure}/offset"][row] = f.offset
                 self._group[f"measures/{f.measure}/crc32"][row] = f.crc
                 self._offset[f.measure][row], self._crc[f.measure][row] = f.offset, f.crc
-        self._fills = [f for f in self._fills if f not in fills]
+        self._fills = waiting
         self.rows = at
         del self._pending[:ready]
         self._meta = write_commit(
