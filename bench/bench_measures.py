@@ -54,7 +54,7 @@ def compare(sentences, loaded, runs: dict[str, str], repeat: int, work: Path
 
 def measure_bytes(store: Path, n: int) -> dict[str, float]:
     """Bytes on disk per sentence of each measure in a store."""
-    return {m.name: dir_bytes(m) / n for m in sorted((store / "measures").iterdir())}
+    return {m.name: dir_bytes(m) / n for m in sorted((store / "measures").iterdir()) if m.is_dir()}
 
 
 def main() -> None:
