@@ -211,3 +211,22 @@ def test_a_schema1_store_is_read_as_it_is_and_upgraded_by_the_next_run(tiny_corp
     for sid in new.ids:
         assert np.array_equal(upgraded[sid].codes(), new[sid].codes())
     assert verify_store(store).ok
+
+
+def test_extract_measures_from_the_command_line_on_a_causal_lm_folder(tiny_corpus, gpt2_dir, tmp_path):
+    store = tmp_path / "atlas.zarr"
+    args = ["extract", "--corpus", str(tiny_corpus), "--model", str(gpt2_dir), "--store", str(store),
+            "-q"]
+    first = CliRunner().invoke(main, [*args, "--measures", "attention,grad"])
+    assert first.exit_code == 0, first.output
+    read = AtlasStore.open(store)
+    assert read.measures == ["attention", "grad"]
+    assert read.model["architecture"] == "GPT2LMHeadModel"  # loaded with its LM head for grad
+    # asked again with a measure the store already holds: nothing computed
+    again = CliRunner().invoke(main, [*args, "--measures", "grad"])
+    assert again.exit_code == 0 and "0 computed" in again.output, again.output
+    assert "6 reused" in again.output
+    # a new measure: only it is computed, for every sentence
+    more = CliRunner().invoke(main, [*args, "--measures", "rollout"])
+    assert more.exit_code == 0 and "by measure: rollout 6" in more.output, more.output
+    assert AtlasStore.open(store).measures == ["attention", "rollout", "grad"]
