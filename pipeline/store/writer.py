@@ -262,8 +262,9 @@ class StoreWriter:
         row = self._by_key.get(key)
         if row is None:
             return self.measures
-        return tuple(m for m in self.measures if self._offset[m][row] == ABSENT
-                     and (key, m) not in self._filling)
+        rows = self._rows_of_key.get(key, [row])  # any row of the text without it: computed again
+        return tuple(m for m in self.measures if (key, m) not in self._filling
+                     and any(self._offset[m][r] == ABSENT for r in rows))
 
     # --- appending ----------------------------------------------------------------
 
