@@ -78,10 +78,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: extraction vs ceiling and naive loop, store size, site build and draw speed."""
+    """Benchmarks: extraction vs ceiling and naive loop, measures vs attention alone, store size,
+    site build and draw speed."""
     env = _atlas(session)
     _run(session, "pip", "install", "bertviz", env=env)  # the site's size reference (model_view)
     _run(session, "python", "bench/bench_extract.py", *session.posargs, env=env)
+    _run(session, "python", "bench/bench_measures.py", env=env)
     _run(session, "python", "bench/bench_size.py", env=env)
     _run(session, "python", "bench/bench_site.py", env=env)
 

@@ -84,15 +84,20 @@ def _grid_params(layer: int = 1, head: int = 1) -> list[alt.Parameter]:
     return [alt.param(name=SEL_LAYER, value=layer), alt.param(name=SEL_HEAD, value=head)]
 
 
-def _grid_layers(n_layers: int, n_heads: int, side: int = GRID_PX) -> alt.LayerChart:
-    """The layers x heads grid: one thumbnail image per head, the selected one outlined."""
+def _grid_layers(n_layers: int, n_heads: int, side: int = GRID_PX,
+                 per_layer: bool = False) -> alt.LayerChart:
+    """The layers x heads grid: one thumbnail image per head, the selected one outlined.
+
+    per_layer: a measure with one map per layer (rollout): one column, "all heads".
+    """
     step = grid_step(n_layers, n_heads, side)
     side = step - 4  # leaves a 4-pixel gap between thumbnails
     head = alt.X(
         "head:O",
-        title="head",
+        title="all heads" if per_layer else "head",
         scale=alt.Scale(domain=list(range(1, n_heads + 1)), paddingInner=0, paddingOuter=0),
-        axis=alt.Axis(labelAngle=0, orient="top", ticks=False, domain=False),
+        axis=alt.Axis(labelAngle=0, orient="top", ticks=False, domain=False,
+                      labels=not per_layer),
     )
     layer = alt.Y(
         "layer:O",  # ordinal y runs top-down: layer 1 at the top
@@ -112,9 +117,10 @@ def _grid_layers(n_layers: int, n_heads: int, side: int = GRID_PX) -> alt.LayerC
     return alt.layer(thumbs, outline).properties(width=alt.Step(step), height=alt.Step(step))
 
 
-def get_grid_spec(n_layers: int, n_heads: int) -> dict[str, Any]:
-    """The layers x heads grid of the page."""
-    return _finish(_grid_layers(n_layers, n_heads).add_params(*_grid_params()), PAGE_FONT)
+def get_grid_spec(n_layers: int, n_heads: int, per_layer: bool = False) -> dict[str, Any]:
+    """The layers x heads grid of the page (one column for a per-layer measure)."""
+    return _finish(_grid_layers(n_layers, n_heads, per_layer=per_layer).add_params(*_grid_params()),
+                   PAGE_FONT)
 
 
 def _bracket_layers(axis: str, size: int) -> list[alt.Chart]:
@@ -224,9 +230,11 @@ def _special_note() -> alt.Chart:
 
 def get_figure_spec(n_layers: int, n_heads: int, *, measure_label: str,
                     domain: tuple[float, float], size: int = DETAIL_PX, grid: bool = True,
-                    note: bool = True, font: str = FIGURE_FONT) -> dict[str, Any]:
+                    note: bool = True, font: str = FIGURE_FONT,
+                    per_layer: bool = False) -> dict[str, Any]:
     """The reference figure: the grid (selected head outlined) beside the detail, titled with
-    the head, the special-share note above the map; `grid=False` gives the detail alone."""
+    the head, the special-share note above the map; `grid=False` gives the detail alone;
+    `per_layer`: a measure with one map per layer (one grid column, "all heads")."""
     detail = _detail_layers(measure_label=measure_label, domain=domain, size=size)
     if note:
         detail = alt.layer(*detail.layer, _special_note()).properties(width=size, height=size)
@@ -236,7 +244,7 @@ def get_figure_spec(n_layers: int, n_heads: int, *, measure_label: str,
     params = [*_grid_params(), *_detail_params()]
     if grid:
         side = GRID_PX * size // DETAIL_PX  # the grid scales with the detail
-        chart = alt.hconcat(_grid_layers(n_layers, n_heads, side), detail, spacing=40)
+        chart = alt.hconcat(_grid_layers(n_layers, n_heads, side, per_layer), detail, spacing=40)
     else:
         chart = detail
     spec = _finish(chart.add_params(*params), font)

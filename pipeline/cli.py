@@ -20,7 +20,8 @@ def _option(name: str, *aliases: str):
     spec = SETTINGS[name]
     help_text = spec.metadata["help"]
     if spec.default is not None:
-        shown = " ".join(map(str, spec.default)) if isinstance(spec.default, tuple) else spec.default
+        joiner = "," if name == "measures" else " "
+        shown = joiner.join(map(str, spec.default)) if isinstance(spec.default, tuple) else spec.default
         help_text += f" [default: {shown}]"
     kwargs: dict = {"help": help_text, "metavar": spec.metadata["metavar"]}
     choices = getattr(spec.metadata["check"], "choices", None)
@@ -88,7 +89,7 @@ def _extract(cfg: Config, progress: bool) -> None:
     model = ModelSpec(cfg.model, revision=cfg.revision, device=cfg.device, dtype=cfg.dtype)
     summary = extract(report.sentences, cfg.store_path, model, batch_size=cfg.batch_size,
                       lock_wait=cfg.wait, progress=progress, skipped=report.skipped,
-                      commit_every=cfg.commit_every)
+                      commit_every=cfg.commit_every, measures=cfg.measures)
     click.echo(f"extract: {summary} -> {cfg.store_path}")
 
 
@@ -103,7 +104,7 @@ def _build(cfg: Config, progress: bool) -> None:
 
 @main.command()
 @_options("corpus", "model", "out", "store", "site", "revision", "batch_size", "device", "dtype",
-          "on_error", "wait", "commit_every", "measure", "domain", "measure_label")
+          "on_error", "wait", "commit_every", "measures", "measure", "domain", "measure_label")
 @QUIET
 @click.pass_context
 def run(ctx: click.Context, **flags) -> None:
@@ -120,7 +121,7 @@ def run(ctx: click.Context, **flags) -> None:
 
 @main.command()
 @_options("corpus", "model", "out", "store", "revision", "batch_size", "device", "dtype",
-          "on_error", "wait", "commit_every")
+          "on_error", "wait", "commit_every", "measures")
 @QUIET
 @click.pass_context
 def extract(ctx: click.Context, **flags) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
-from pipeline.measures import DEFAULT_MEASURE, get_measure, list_measures
+from pipeline.measures import DEFAULT_MEASURE, get_measure, list_measures, parse_measures
 
 CONFIG_FILE = "atlas.toml"
 DEVICES = "auto, cpu, cuda, cuda:N or mps"
@@ -63,6 +63,18 @@ def _domain(value: Any) -> str | None:
     return None if ok else "two numbers [low, high] with 0 <= low < high <= 1"
 
 
+def _measures(value: Any) -> str | None:
+    """Measure names: a list, or one string of comma-separated names, each in the registry."""
+    ok = (isinstance(value, str) or (isinstance(value, list | tuple)
+                                     and all(isinstance(v, str) for v in value)))
+    if ok:
+        try:
+            parse_measures(value)
+        except ConfigError:
+            ok = False
+    return None if ok else f"measure names from {', '.join(list_measures())}, e.g. attention,rollout"
+
+
 def _setting(default: Any, help: str, check: Callable[[Any], str | None] | None = None,
              metavar: str | None = None) -> Any:
     """A Config field with its help text and its check (None: optional, else checked)."""
@@ -86,7 +98,11 @@ class Config:
     device: str = _setting("auto", f"Where the model runs: {DEVICES}.", _device)
     dtype: str = _setting("auto", "Model dtype: auto (float16 on CUDA, float32 elsewhere), "
                                   "float32, float16 or bfloat16.", _choice(*DTYPES))
-    measure: str = _setting(DEFAULT_MEASURE, "The measure the site shows: "
+    measures: tuple[str, ...] = _setting(
+        (DEFAULT_MEASURE,), "Measures to extract, comma-separated: "
+                            f"{', '.join(list_measures())}. A store keeps the measures it holds; "
+                            "one it lacks is computed for every sentence.", _measures, "NAMES")
+    measure: str = _setting(DEFAULT_MEASURE, "The measure the site opens with: "
                                              f"{', '.join(list_measures())}.",
                            _choice(*list_measures()))
     domain: tuple[float, float] | None = _setting(
@@ -138,6 +154,8 @@ def check_setting(key: str, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {key} = {value!r} is not valid: expected {expected}")
     if key == "domain":
         return (float(value[0]), float(value[1]))
+    if key == "measures":
+        return parse_measures(value)
     return float(value) if spec.metadata["check"] is _seconds else value
 
 

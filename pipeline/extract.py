@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.batches import resume_or_plan
 from pipeline.encode import Encoded, encode
+from pipeline.measures import DEFAULT_MEASURE, parse_measures
 from pipeline.model import LoadedModel, ModelSpec
 from pipeline.records import Sentence, Skip
 from pipeline.store.layout import open_group_meta
@@ -42,12 +43,16 @@ class ExtractSummary:
     store_bytes: int = 0
     seconds: float = 0.0
     model_loaded: bool = True
+    added: dict[str, int] = field(default_factory=dict)  # per measure, texts it was computed for
 
     def __str__(self) -> str:
         skipped = sum(self.skipped.values())
         why = "; ".join(f"{n} {reason}" for reason, n in self.skipped.items())
         rate = self.computed / self.seconds if self.seconds else 0.0
         repeated = f", {self.repeated} repeat a text computed in this run" if self.repeated else ""
+        if any(n != self.computed for n in self.added.values()):  # a measure added to stored texts
+            repeated += " (by measure: " + ", ".join(f"{m} {n}" for m, n in self.added.items()
+                                                     if n) + ")"
         return (f"{self.sentences} sentences in the store: {self.computed} computed "
                 f"({rate:.1f}/s){repeated}, {self.reused} reused, {self.removed} removed, "
                 f"{self.truncated} truncated, {skipped} skipped{f' ({why})' if why else ''}; "
@@ -62,12 +67,16 @@ def dir_bytes(path: Path) -> int:
 
 def extract(sentences: list[Sentence], store_path: str | Path, model: LoadedModel | ModelSpec, *,
             batch_size: int = 64, lock_wait: float = 0.0, progress: bool = True,
-            skipped: list[Skip] = (), commit_every: float = 2.0) -> ExtractSummary:
-    """Run the corpus through the model into the store; only new or changed sentences are computed."""
+            skipped: list[Skip] = (), commit_every: float = 2.0,
+            measures: str | tuple[str, ...] = (DEFAULT_MEASURE,)) -> ExtractSummary:
+    """Run the corpus through the model into the store; only new or changed sentences, and
+    measures the store lacks, are computed. The store keeps every measure it holds: a run
+    computes the union of `measures` and the store's for whatever it computes."""
     started, store_path = time.perf_counter(), Path(store_path)
+    measures = parse_measures(measures)
     summary = ExtractSummary(skipped=dict(sorted(Counter(s.reason for s in skipped).items())))
     with StoreLock(store_path, wait=lock_wait):
-        writer, rows = _unchanged_store(sentences, store_path, model, commit_every)
+        writer, rows = _unchanged_store(sentences, store_path, model, commit_every, measures)
         if writer is not None:  # every sentence stored as it is: only the corpus order to write
             summary.sentences = summary.reused = len(rows)
             summary.model_loaded = False
@@ -75,16 +84,17 @@ def extract(sentences: list[Sentence], store_path: str | Path, model: LoadedMode
             writer.finish(rows)
         else:
             _extract_loaded(sentences, store_path, model, summary, batch_size=batch_size,
-                            progress=progress, commit_every=commit_every)
+                            progress=progress, commit_every=commit_every, measures=measures)
     summary.store_bytes = dir_bytes(store_path)
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _unchanged_store(sentences: list[Sentence], store_path: Path, model, commit_every: float
-                     ) -> tuple[StoreWriter | None, list[int]]:
+def _unchanged_store(sentences: list[Sentence], store_path: Path, model, commit_every: float,
+                     measures: tuple[str, ...]) -> tuple[StoreWriter | None, list[int]]:
     """A writer on the store and each sentence's row, when the store holds every sentence as it
-    is for this model (decided from the model's files, without loading it); else (None, [])."""
+    is for this model, with every measure asked for (decided from the model's files, without
+    loading it); else (None, [])."""
     if not isinstance(model, ModelSpec) or not (store_path / "zarr.json").is_file():
         return None, []
     identity = model.identify()  # a model that exists nowhere fails here, at once
@@ -93,28 +103,45 @@ def _unchanged_store(sentences: list[Sentence], store_path: Path, model, commit_
     _, meta = open_group_meta(store_path, mode="r")
     if model_mismatch(store_path, meta["model"], {}, identity.fingerprint):
         return None, []  # loading the model decides (and names the difference)
-    writer = StoreWriter(store_path, meta["model"], identity.fingerprint, commit_every=commit_every)
+    if not set(measures) <= set(meta["measures"]):
+        return None, []  # a measure to add: the model must run
+    writer = StoreWriter(store_path, meta["model"], identity.fingerprint, commit_every=commit_every,
+                         measures=measures)
     rows = [writer.unchanged(s) for s in sentences]
     return (writer, rows) if None not in rows else (None, [])
 
 
 def _extract_loaded(sentences: list[Sentence], store_path: Path, model, summary: ExtractSummary,
-                    *, batch_size: int, progress: bool, commit_every: float) -> None:
+                    *, batch_size: int, progress: bool, commit_every: float,
+                    measures: tuple[str, ...]) -> None:
     """The full path: load the model, encode, place, compute what is missing, write the catalog."""
-    loaded = model.load() if isinstance(model, ModelSpec) else model
+    if (store_path / "zarr.json").is_file():  # the store's measures are kept: computed too
+        _, meta = open_group_meta(store_path, mode="r")
+        measures = parse_measures([*measures, *meta["measures"]])
+    if isinstance(model, ModelSpec):
+        loaded = replace(model, causal_lm=model.causal_lm or "grad" in measures).load()
+    else:
+        loaded = model
     info = loaded.info
     encoded, skips = encode(sentences, loaded.tokenizer, info["max_length"])
     summary.skipped = dict(sorted((Counter(summary.skipped) + Counter(s.reason for s in skips)).items()))
     _warn_truncated(encoded, info["max_length"], summary)
-    writer = StoreWriter(store_path, info, loaded.fingerprint, commit_every=commit_every)
-    # gather: where each sentence is stored, or None when its codes must be computed
+    writer = StoreWriter(store_path, info, loaded.fingerprint, commit_every=commit_every,
+                         measures=measures)
+    # gather: where each sentence is stored, or None when its codes must be computed; and
+    # which measures each text still needs (all for a new text; those added for a stored one)
     placed = [writer.place(e.stored) for e in encoded]
     to_compute: dict[str, Encoded] = {}
+    wanted: dict[str, tuple[str, ...]] = {}
     for e, row in zip(encoded, placed, strict=True):
-        if row is None:
+        missing = writer.missing(e.key)
+        if row is None or missing:
             to_compute.setdefault(e.key, e)
-    summary.reused = sum(row is not None for row in placed)
+            wanted[e.key] = missing
+    summary.reused = sum(row is not None and e.key not in wanted
+                         for e, row in zip(encoded, placed, strict=True))
     summary.computed = len(to_compute)
+    summary.added = {m: sum(m in w for w in wanted.values()) for m in writer.measures}
     summary.repeated = len(encoded) - summary.reused - summary.computed
     summary.removed = len(set(writer.current) - {e.sentence.id for e in encoded})
     summary.sentences = len(encoded)
@@ -124,7 +151,7 @@ def _extract_loaded(sentences: list[Sentence], store_path: Path, model, summary:
         batches = resume_or_plan(writer.load_plan(), to_compute, {e.key for e in encoded},
                                  batch_size, info["n_layers"], info["n_heads"])
         writer.save_plan(batches)
-        run_batches(loaded, batches, {e.key: e for e in encoded}, set(to_compute),
+        run_batches(loaded, batches, {e.key: e for e in encoded}, wanted,
                     lambda e, codes: writer.add(e.stored, codes), progress)
     writer.flush()
     # a text that occurs under several ids was computed once: the others share its codes

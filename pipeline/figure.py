@@ -241,7 +241,8 @@ def get_figure(store: SiteStore, request: FigureRequest,
     n_layers, n_heads = maps.shape[:2]
     spec = charts.get_figure_spec(n_layers, n_heads, measure_label=options.colour_title,
                                   domain=options.colour_domain, size=options.width,
-                                  grid=options.grid, note=options.note, font=options.font)
+                                  grid=options.grid, note=options.note, font=options.font,
+                                  per_layer=get_measure(options.measure).per_layer)
     datasets, params = get_figure_data(rec, maps, special, request.layer, request.head,
                                        options.colour_domain)
     try:

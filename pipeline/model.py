@@ -257,6 +257,35 @@ def identify_model(name: str | None = None, revision: str | None = None) -> Mode
 # --- loading ----------------------------------------------------------------------------
 
 
+NO_LM_HEAD = ("the measure 'grad' needs a causal language-model head (AutoModelForCausalLM, "
+              "e.g. the GPT-2 family) to define the sentence's log-likelihood")
+
+
+def _shown(identity: ModelIdentity | None, name: str | None) -> str:
+    """The model's name as messages show it."""
+    return identity.name if identity is not None else str(name)
+
+
+def _load_causal_lm(auto, config, source: str, who, dtype, kwargs: dict):
+    """The model with its causal LM head, or ModelError when it has none (no made-up target)."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    shown = who.name if isinstance(who, ModelIdentity) else str(who)
+    if (config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+            or getattr(config, "is_encoder_decoder", False)
+            or getattr(config, "is_decoder", True) is False):  # an encoder (BERT family)
+        raise ModelError(f"model {shown!r} ({config.model_type}, "
+                         f"{', '.join(config.architectures or ['?'])}) has no causal "
+                         f"language-model head: {NO_LM_HEAD}")
+    model, loading = auto.from_pretrained(source, attn_implementation="eager", dtype=dtype,
+                                          output_loading_info=True, **kwargs)
+    if loading.get("missing_keys"):
+        raise ModelError(f"model {shown!r}: its checkpoint has no weights for "
+                         f"{', '.join(sorted(loading['missing_keys'])[:3])}; {NO_LM_HEAD}, "
+                         "trained, not made up")
+    return model
+
+
 def _probe(model, tokenizer, device) -> tuple[int, int, bool]:
     """Layers, heads and causality, read off one tiny forward pass."""
     import torch
@@ -272,11 +301,16 @@ def _probe(model, tokenizer, device) -> tuple[int, int, bool]:
 
 
 def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "auto",
-               revision: str | None = None) -> LoadedModel:
-    """Load a model with eager attention; None (or 'default') means the embedded default model."""
+               revision: str | None = None, causal_lm: bool = False) -> LoadedModel:
+    """Load a model with eager attention; None (or 'default') means the embedded default model.
+
+    causal_lm: load it with its causal language-model head (AutoModelForCausalLM), as the
+    measure 'grad' needs; a model without one (an encoder such as the embedded MiniLM, or a
+    checkpoint without the head's weights) raises ModelError naming the model and the measure.
+    """
     identity = identify_model(name, revision)  # a name that exists nowhere fails here, at once
     from safetensors import SafetensorError
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # our own bar is the one that matters
@@ -288,8 +322,12 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
     try:
         config = AutoConfig.from_pretrained(source, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        model = AutoModel.from_pretrained(source, attn_implementation="eager",
-                                          dtype=torch_dtype, **kwargs)
+        if causal_lm:
+            model = _load_causal_lm(AutoModelForCausalLM, config, source, identity or name,
+                                    torch_dtype, kwargs)
+        else:
+            model = AutoModel.from_pretrained(source, attn_implementation="eager",
+                                              dtype=torch_dtype, **kwargs)
     except (OSError, ValueError, KeyError, RuntimeError, pickle.UnpicklingError,
             SafetensorError) as exc:  # the last three: a damaged .bin or .safetensors
         raise ModelError(f"cannot load model {source!r}: {type(exc).__name__}: {exc}"
@@ -301,6 +339,9 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     model = model.to(torch_device).eval()
     n_layers, n_heads, causal = _probe(model, tokenizer, torch_device)
+    if causal_lm and not causal:
+        raise ModelError(f"model {_shown(identity, name)!r} ({type(model).__name__}) is not a "
+                         f"causal language model: {NO_LM_HEAD}")
     if identity is None:  # downloaded just now: the revision is the commit it resolved to
         identity = ModelIdentity(str(name), None, revision or getattr(config, "_commit_hash", None),
                                  None, None, None)
@@ -330,6 +371,7 @@ class ModelSpec:
     revision: str | None = None
     device: str = "auto"
     dtype: str = "auto"
+    causal_lm: bool = False  # with its causal language-model head (the measure 'grad')
 
     def identify(self) -> ModelIdentity | None:
         """See `identify_model`."""
@@ -337,4 +379,5 @@ class ModelSpec:
 
     def load(self) -> LoadedModel:
         """See `load_model`."""
-        return load_model(self.name, device=self.device, dtype=self.dtype, revision=self.revision)
+        return load_model(self.name, device=self.device, dtype=self.dtype, revision=self.revision,
+                          causal_lm=self.causal_lm)

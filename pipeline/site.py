@@ -6,11 +6,15 @@ Layout of a built site (all links relative, nothing loaded from outside it):
     index.json                 one compact row per sentence: id, page, text, words, labels
     sentences/<page>.html      one page per sentence: words, spans, meta as safe JSON
     data/<page>.bin            its word-level maps + special shares, 8-bit codes, gzipped
-                               (the format: pipeline/site_format.py)
+                               (the format: pipeline/site_format.py), of the default measure;
+    data/<page>.<m>.bin        the same for each other measure m the store holds
     assets/vega.js             Vega + Vega-Lite + vega-embed, from vl_convert.javascript_bundle
     assets/grid.vl.json        the layer x head grid spec (shared by every sentence)
-    assets/detail.vl.json      the word x word heatmap spec (shared by every sentence)
-    assets/figure.vl.json      both side by side: the figure a page downloads (assets/figure.js)
+    assets/grid-layers.vl.json the grid of per-layer measures (rollout): one column
+    assets/detail.vl.json      the word x word heatmap spec (shared by every sentence), its
+                               colour bar the default measure's; detail-<m>.vl.json: measure m's
+    assets/figure.vl.json      both side by side: the figure a page downloads (assets/figure.js);
+                               figure-<m>.vl.json: measure m's
     assets/*.js, *.css         the page scripts and style, copied from site_templates/assets
     .atlas-site                marker: this folder is an atlas site and may be replaced
 """
@@ -199,9 +203,10 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, progress: boo
         pending: deque[Future] = deque()
         for n, i in enumerate(store.storage_order()):  # each chunk is decompressed once
             rec = store[i]
-            maps, special = rec.word_maps(site.measure)  # (L, H, W, W), (L, H, W)
-            ctx = get_sentence_context(rec, i, names, site, n_words=maps.shape[-1])
-            pending.append(pool.submit(_build_sentence, out, ctx, maps, special, sentence_template))
+            # per measure: word maps (L, H, W, W) and special shares (L, H, W)
+            maps = [(view.suffix, *rec.word_maps(view.name)) for view in site.measures]
+            ctx = get_sentence_context(rec, i, names, site, n_words=maps[0][1].shape[-1])
+            pending.append(pool.submit(_build_sentence, out, ctx, maps, sentence_template))
             rows[i] = get_index_row(rec, ctx.page)
             span_counts.update(label for label, _, _ in rec.spans)
             while len(pending) > 2 * WORKERS or (pending and n == len(names) - 1):
@@ -224,21 +229,27 @@ def _build_assets(out: Path, site: SiteContext) -> None:
     bundle = get_vega_bundle(charts.vl_convert_version())
     (out / "assets" / "vega.js").write_text(bundle, encoding="utf-8")
     grid = charts.get_grid_spec(site.n_layers, site.n_heads)
-    detail = charts.get_detail_spec(measure_label=site.measure_label, domain=site.domain)
     (out / "assets" / "grid.vl.json").write_text(dumps(grid), encoding="utf-8")
-    (out / "assets" / "detail.vl.json").write_text(dumps(detail), encoding="utf-8")
-    figure = charts.get_figure_spec(site.n_layers, site.n_heads, measure_label=site.measure_label,
-                                    domain=site.domain)  # the page's download (assets/figure.js)
-    (out / "assets" / "figure.vl.json").write_text(dumps(figure), encoding="utf-8")
+    for view in site.measures:  # a detail spec per measure (its colour bar); the per-layer grid
+        detail = charts.get_detail_spec(measure_label=view.title, domain=view.domain)
+        (out / "assets" / view.detail).write_text(dumps(detail), encoding="utf-8")
+        per_layer = view.grid != "grid.vl.json"
+        if per_layer:
+            layers = charts.get_grid_spec(site.n_layers, view.heads, per_layer=True)
+            (out / "assets" / view.grid).write_text(dumps(layers), encoding="utf-8")
+        # the page's download (assets/figure.js): the figure of this measure
+        figure = charts.get_figure_spec(site.n_layers, view.heads, measure_label=view.title,
+                                        domain=view.domain, per_layer=per_layer)
+        (out / "assets" / view.figure).write_text(dumps(figure), encoding="utf-8")
     for path in sorted((templates_dir() / "assets").iterdir()):
         if path.is_file():
             shutil.copyfile(path, out / "assets" / path.name)
 
 
-def _build_sentence(out: Path, ctx: SentenceContext, maps, special,
-                    template: jinja2.Template) -> None:
-    """Write one sentence's data file and page."""
-    (out / "data" / f"{ctx.page}.bin").write_bytes(encode_maps(maps, special))
+def _build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja2.Template) -> None:
+    """Write one sentence's data files (one per measure) and page."""
+    for suffix, word_maps, special in maps:
+        (out / "data" / f"{ctx.page}{suffix}.bin").write_bytes(encode_maps(word_maps, special))
     html = template.render(page=ctx, site=ctx.site, root=ctx.root)
     (out / "sentences" / f"{ctx.page}.html").write_text(html, encoding="utf-8")
 

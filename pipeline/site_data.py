@@ -68,6 +68,21 @@ class SiteStore(Protocol):
 
 
 @dataclass(frozen=True)
+class MeasureView:
+    """A measure as the site offers it: its name, colour-bar title and domain, maps per layer,
+    and where its files are (the data file's name after the page name, the specs')."""
+
+    name: str
+    title: str
+    domain: tuple[float, float]
+    heads: int  # 1 for per-layer measures (rollout): the grid is one column
+    suffix: str  # data/<page><suffix>.bin: "" for the site's default measure, ".<name>" else
+    detail: str  # assets/<detail>: the detail spec with this measure's colour bar
+    grid: str  # assets/<grid>: the grid spec for `heads` columns
+    figure: str = "figure.vl.json"  # assets/<figure>: the downloadable figure (assets/figure.js)
+
+
+@dataclass(frozen=True)
 class SiteContext:
     """What every page shows about the site: the model card, the measure and its colour domain."""
 
@@ -81,6 +96,7 @@ class SiteContext:
     domain: tuple[float, float]
     pipeline_version: str
     quantization: dict[str, Any]
+    measures: tuple[MeasureView, ...] = ()  # the stored measures the pages offer, default first
 
 
 @dataclass(frozen=True)
@@ -180,6 +196,29 @@ def get_spans(rec: SiteSentence, n_words: int) -> list[tuple[str, int, int, int]
     return [(*span, track) for span, track in zip(spans, get_span_tracks(spans), strict=True)]
 
 
+def get_measure_views(store: SiteStore, default: str, label: str,
+                      domain: tuple[float, float]) -> tuple[MeasureView, ...]:
+    """Every measure the store holds, the site's default first (with the configured title and
+    domain); the others with their registry titles and domains."""
+    from pipeline.measures import MEASURES, get_measure
+
+    stored = list(store.info.get("measures") or [default])
+    names = [default, *(m for m in MEASURES if m in stored and m != default)]
+    views = []
+    for name in names:
+        measure = get_measure(name)
+        heads = 1 if measure.per_layer else int(store.model["n_heads"])
+        is_default = name == default
+        views.append(MeasureView(
+            name=name, title=label if is_default else measure.title,
+            domain=tuple(float(x) for x in (domain if is_default else measure.domain)),
+            heads=heads, suffix="" if is_default else f".{name}",
+            detail="detail.vl.json" if is_default else f"detail-{name}.vl.json",
+            grid="grid.vl.json" if heads == int(store.model["n_heads"]) else "grid-layers.vl.json",
+            figure="figure.vl.json" if is_default else f"figure-{name}.vl.json"))
+    return tuple(views)
+
+
 def get_site_context(store: SiteStore, *, measure: str, measure_label: str,
                      domain: tuple[float, float]) -> SiteContext:
     """The site-wide context from the store's model and info."""
@@ -195,6 +234,7 @@ def get_site_context(store: SiteStore, *, measure: str, measure_label: str,
         measure_label=measure_label, domain=(float(domain[0]), float(domain[1])),
         pipeline_version=str(info.get("pipeline_version", __version__)),
         quantization=dict(info.get("quantization") or {}),
+        measures=get_measure_views(store, measure, measure_label, domain),
     )
 
 
@@ -235,6 +275,11 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
         "data": f"../data/{page}.bin", "layers": site.n_layers, "heads": site.n_heads,
         "causal": site.causal, "measure": site.measure_label, "domain": list(site.domain),
         "truncated": bool(rec.truncated),
+        # the measures this page offers (the default first); its data file and specs for each
+        "measures": [{"name": m.name, "title": m.title, "heads": m.heads,
+                      "data": f"../data/{page}{m.suffix}.bin", "detail": m.detail, "grid": m.grid,
+                      "figure": m.figure}
+                     for m in site.measures],
     }
     rows = [SpanRow(label, a + 1, b, " ".join(words[a:b])) for label, a, b in spans]
     return SentenceContext(

@@ -87,6 +87,8 @@ class FakeSentence:
     special: np.ndarray = field(repr=False)  # (layer, head, from)
     meta: dict[str, Any] = field(default_factory=dict)
     truncated: bool = False
+    # other measures: name -> (maps (L, H or 1, W, W), special (L, H or 1, W))
+    others: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     @property
     def tokens(self) -> list[str]:
@@ -94,31 +96,42 @@ class FakeSentence:
         return ["[CLS]", *self.words, "[SEP]"]
 
     def word_maps(self, measure: str = "attention") -> tuple[np.ndarray, np.ndarray]:
-        """Word maps (L, H, W, W) and special shares (L, H, W); only "attention" is stored."""
-        if measure != "attention":
-            raise StoreError(f"this fake store holds no measure {measure!r}; it holds: attention")
-        return self.maps, self.special
+        """Word maps (L, H, W, W) and special shares (L, H, W) of a stored measure."""
+        if measure == "attention":
+            return self.maps, self.special
+        if measure not in self.others:
+            raise StoreError(f"this fake store holds no measure {measure!r}; it holds: "
+                             f"{', '.join(['attention', *self.others])}")
+        return self.others[measure]
 
 
 class FakeStore:
     """An in-memory store (pipeline.site_data.SiteStore) of random maps for given sentences."""
 
     def __init__(self, sentences: Iterable[Sequence], n_layers: int = 2, n_heads: int = 3, *,
-                 causal: bool = False, seed: int = 0, name: str = "fake/bert <b>") -> None:
-        """`sentences`: (id, text, spans) or (id, text, spans, truncated); words split on spaces."""
+                 causal: bool = False, seed: int = 0, name: str = "fake/bert <b>",
+                 measures: Sequence[str] = ("attention",)) -> None:
+        """`sentences`: (id, text, spans) or (id, text, spans, truncated); words split on spaces.
+        `measures`: attention and any others of pipeline.measures, each random maps (one per
+        layer for per-layer measures)."""
+        from pipeline.measures import get_measure
+
         rng = np.random.default_rng(seed)
         self.records = []
         for sid, text, spans, *rest in sentences:
             words = text.split(" ")
             maps, special = random_maps(rng, n_layers, n_heads, len(words), causal)
+            others = {m: random_maps(rng, n_layers, get_measure(m).heads(n_heads), len(words), causal)
+                      for m in measures if m != "attention"}
             self.records.append(FakeSentence(sid, text, words, list(spans), maps, special,
-                                             {"speaker": "MOT", "n": 1}, bool(rest and rest[0])))
+                                             {"speaker": "MOT", "n": 1}, bool(rest and rest[0]),
+                                             others))
         self.ids = [r.id for r in self.records]
         # a local model path, which a site must not show, and markup in the name, which it escapes
         self.model = {"name": name, "revision": None, "weights_sha256": "f" * 64,
                       "n_layers": n_layers, "n_heads": n_heads, "causal": causal,
                       "max_length": 16, "tokenizer": "FakeTokenizer", "path": "/secret/folder"}
-        self.info = {"pipeline_version": "0.1.0", "measures": ["attention"],
+        self.info = {"pipeline_version": "0.1.0", "measures": list(measures),
                      "quantization": {"scale": 255}}
 
     @classmethod

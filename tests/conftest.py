@@ -61,3 +61,17 @@ def minilm_store(tmp_path_factory, tiny_corpus, minilm) -> Path:
 def gpt2_store(tmp_path_factory, tiny_corpus, gpt2) -> Path:
     """A store of the tiny corpus through the tiny random GPT-2. Read-only: copy it to modify."""
     return _build_store(tmp_path_factory.mktemp("gpt2store"), tiny_corpus, gpt2)
+
+
+@pytest.fixture(scope="session")
+def gpt2_all_measures_store(tmp_path_factory, tiny_corpus, gpt2_dir) -> Path:
+    """The tiny corpus through the tiny random GPT-2 with its LM head, every measure stored:
+    attention, rollout, norm and grad. Read-only: copy it to modify."""
+    from pipeline.corpus import read_corpus
+    from pipeline.extract import extract
+    from pipeline.model import load_model
+
+    store = tmp_path_factory.mktemp("gpt2all") / "atlas.zarr"
+    extract(read_corpus(tiny_corpus).sentences, store, load_model(str(gpt2_dir), causal_lm=True),
+            progress=False, measures="attention,rollout,norm,grad")
+    return store

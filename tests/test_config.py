@@ -38,7 +38,7 @@ def test_defaults_without_a_file(tmp_path, monkeypatch):
     assert cfg == Config()
     assert cfg.store_path == Path("build/atlas.zarr") and cfg.site_path == Path("build/site")
     assert (cfg.batch_size, cfg.colour_domain, cfg.on_error) == (64, (0.0, 0.3), "raise")
-    assert (cfg.measure, cfg.colour_title) == ("attention", "saliency")  # the measure's defaults
+    assert (cfg.measure, cfg.colour_title) == ("attention", "attention")  # the measure's defaults
 
 
 def test_every_key_of_the_file_is_read(tmp_path):

@@ -267,8 +267,8 @@ def test_the_writer_never_buffers_more_than_one_chunk(gpt2, tmp_path, monkeypatc
 
     def add(self, record, codes):
         row = original(self, record, codes)
-        seen.append(self._buffered)
-        chunks_at_add.append(self._chunks)
+        seen.append(self._codes["attention"].buffered)
+        chunks_at_add.append(self._codes["attention"].chunks)
         return row
 
     monkeypatch.setattr(StoreWriter, "add", add)
@@ -371,6 +371,14 @@ def test_an_unchanged_corpus_loads_no_model_and_imports_no_torch(gpt2_dir, tmp_p
     assert again.stdout.split()[-2:] == ["False", "False"], again.stdout  # neither imported
     assert "0 computed" in again.stdout and "6 reused" in again.stdout
     assert "model not loaded" in again.stdout
+    # a measure the store lacks: the model must run, for that measure only
+    added = subprocess.run([sys.executable, "-c", code, *args, "--measures", "rollout"],
+                           capture_output=True, text=True)
+    assert added.returncode == 0, added.stderr
+    assert added.stdout.split()[-2:] == ["True", "True"] and "by measure: rollout 6" in added.stdout
+    last = subprocess.run([sys.executable, "-c", code, *args, "--measures", "rollout"],
+                          capture_output=True, text=True)
+    assert last.stdout.split()[-2:] == ["False", "False"] and "model not loaded" in last.stdout
 
 
 def test_a_changed_sentence_loads_the_model_and_a_removed_one_needs_none(gpt2_dir, gpt2, tmp_path):

@@ -59,7 +59,7 @@ def thumbnails(root: ET.Element) -> dict[tuple[int, int], tuple[float, float, fl
     """(layer, head) -> (x, y, width, height) of each grid thumbnail."""
     found = {}
     for image in root.iter(f"{SVG}image"):
-        head, layer = map(int, re.match(r"head: (\d+); layer: (\d+)", image.get("aria-label")).groups())
+        head, layer = map(int, re.match(r"(?:all heads|head): (\d+); layer: (\d+)", image.get("aria-label")).groups())
         x, y = map(float, re.match(r"translate\(([-\d.]+),([-\d.]+)\)", image.get("transform")).groups())
         found[layer, head] = (x, y, float(image.get("width")), float(image.get("height")))
     return found
@@ -101,7 +101,7 @@ def test_the_figure_shows_every_word_on_both_axes_spans_and_colour_bar(store, re
         assert sorted("rotate(270)" in t.get("transform") for t in marks) == [False, True]
     assert axis_labels(reference, "head") == [str(h) for h in range(1, 13)]
     assert axis_labels(reference, "layer") == [str(la) for la in range(1, 7)]
-    assert {"layer", "head", "saliency", "layer 2, head 3"} <= set(all_texts)
+    assert {"layer", "head", "attention", "layer 2, head 3"} <= set(all_texts)
     (legend,) = [g for g in reference.iter(f"{SVG}g") if "role-legend-label" in (g.get("class") or "")]
     assert [t.text for t in legend.iter(f"{SVG}text")] == ["0.0", "0.1", "0.2", "0.3"]
     assert any(t.startswith("Special tokens ([CLS]/[SEP]) receive ") for t in all_texts)
@@ -187,10 +187,10 @@ def test_options_for_papers(store):
 
 
 class PerLayerSentence(FakeSentence):
-    """A sentence whose store also holds a per-layer measure (H == 1), as rollout is."""
+    """A sentence whose store also holds a per-layer measure (H == 1), rollout."""
 
     def word_maps(self, measure: str = "attention"):
-        if measure == "per-layer":
+        if measure == "rollout":
             return self.maps[:, :1], self.special[:, :1]  # (L, 1, W, W), (L, 1, W)
         return super().word_maps(measure)
 
@@ -199,11 +199,12 @@ def test_a_per_layer_measure_draws_one_column(monkeypatch):
     store = fixed_store()
     store.records = [PerLayerSentence(**{f.name: getattr(store.records[0], f.name)
                                          for f in dataclasses.fields(FakeSentence)})]
-    store.info = {**store.info, "measures": ["attention", "per-layer"]}
-    options = dict(measure="per-layer", measure_label="rollout", domain=(0.0, 1.0))
+    store.info = {**store.info, "measures": ["attention", "rollout"]}
+    options = dict(measure="rollout", domain=(0.0, 1.0))
     root = ET.fromstring(figure(store, sentence="pair-9", layer=2, head=1, **options))
     assert sorted(thumbnails(root)) == [(1, 1), (2, 1), (3, 1)]
-    with pytest.raises(FigureError, match="head 2 is out of range: 'per-layer' is per layer"):
+    assert "all heads" in texts(root) and "rollout" in texts(root)  # the grid's title; colour bar
+    with pytest.raises(FigureError, match="head 2 is out of range: 'rollout' is per layer"):
         figure(store, sentence="pair-9", layer=2, head=2, **options)
 
 

@@ -153,9 +153,9 @@ def test_a_resumed_run_repeats_the_interrupted_runs_batches(gpt2, tmp_path, monk
     forwarded: list[list[str]] = []
     original_forward = forward_module.forward_codes
 
-    def recording_forward(loaded, batch):
+    def recording_forward(loaded, batch, *args):
         forwarded.append([e.key for e in batch])
-        return original_forward(loaded, batch)
+        return original_forward(loaded, batch, *args)
 
     monkeypatch.setattr(forward_module, "forward_codes", recording_forward)
     summary = extract(sentences, store, gpt2, batch_size=5, progress=False)  # another batch size
@@ -240,11 +240,11 @@ def delete_chunk(store: Path) -> tuple[str, int]:
 
 
 def set_index(store: Path, name: str, row: int, value) -> str:
-    """Overwrite one index entry; returns the row's id."""
+    """Overwrite one index entry (index/NAME, or a measure's: measures/M/NAME); returns the row's id."""
     import zarr
 
     group = zarr.open_group(str(store), mode="a")
-    group[f"index/{name}"][row] = value
+    group[name if "/" in name else f"index/{name}"][row] = value
     return str(group["index/id"][row])
 
 
@@ -254,13 +254,13 @@ def garble_record(store: Path) -> tuple[str, None]:
 
 
 def offset_out_of_range(store: Path) -> tuple[str, None]:
-    sid = set_index(store, "offset", 9, 1 << 40)
-    return f"row 9 (id {sid!r}): offset 1099511627776 with", None
+    sid = set_index(store, "measures/attention/offset", 9, 1 << 40)
+    return f"row 9 (id {sid!r}): measure 'attention': offset 1099511627776 with", None
 
 
 def wrong_row_crc(store: Path) -> tuple[str, None]:
-    sid = set_index(store, "crc32", 11, 12345)
-    return f"row 11 (id {sid!r}) fails its CRC-32", None
+    sid = set_index(store, "measures/attention/crc32", 11, 12345)
+    return f"row 11 (id {sid!r}) fails its CRC-32 in measure 'attention'", None
 
 
 DAMAGE = {"chunk-header": damage_chunk_header, "chunk-body": damage_chunk_body,
@@ -323,14 +323,24 @@ def test_verify_on_a_garbled_index_array_names_it(chunked, tmp_path):
 
     store = tmp_path / "atlas.zarr"
     shutil.copytree(chunked[1], store)
-    meta = store / "index" / "offset" / "zarr.json"
+    meta = store / "index" / "n_tokens" / "zarr.json"
     meta.write_text(meta.read_text()[:40])
     result = CliRunner().invoke(main, ["verify", "--store", str(store)])
     assert result.exit_code == StoreError.exit_code, result.output
-    assert "index/offset is missing or its metadata is damaged" in result.output
+    assert "index/n_tokens is missing or its metadata is damaged" in result.output
     assert "Traceback" not in result.output
     with pytest.raises(StoreError, match="index .* is damaged"):
         AtlasStore.open(store)
+    # a measure's own index (read when the measure is first read)
+    shutil.rmtree(store)
+    shutil.copytree(chunked[1], store)
+    meta = store / "measures" / "attention" / "offset" / "zarr.json"
+    meta.write_text(meta.read_text()[:40])
+    result = CliRunner().invoke(main, ["verify", "--store", str(store)])
+    assert result.exit_code == StoreError.exit_code, result.output
+    assert "measures/attention/offset is missing or cannot be read" in result.output
+    with pytest.raises(StoreError, match="measures/attention/offset is missing"):
+        AtlasStore.open(store)[0].attention()
 
 
 # --- concurrency -------------------------------------------------------------

@@ -317,6 +317,53 @@ def test_real_store_end_to_end(request, fixture, tmp_path):
     assert size < 40_000  # BertViz's model_view: about 1 MB for a sentence like it
 
 
+def test_every_stored_measure_gets_its_data_file_specs_and_selector(gpt2_all_measures_store,
+                                                                   tmp_path):
+    site = tmp_path / "site"
+    build_site(gpt2_all_measures_store, site, measure="grad", progress=False)
+    store = AtlasStore.open(gpt2_all_measures_store)
+    names = get_page_names(store.ids)
+    suffixes = {"grad": "", "attention": ".attention", "rollout": ".rollout", "norm": ".norm"}
+    for rec, name in zip(store, names, strict=True):
+        for measure, suffix in suffixes.items():
+            maps, special = decode_maps((site / "data" / f"{name}{suffix}.bin").read_bytes())
+            stored, stored_special = rec.word_maps(measure)
+            assert maps.shape == stored.shape and maps.shape[1] == (1 if measure == "rollout" else 4)
+            assert np.abs(maps - stored).max() <= TOLERANCE, (rec.id, measure)
+            assert np.abs(special - stored_special).max() <= TOLERANCE
+    html_text = (site / "sentences" / f"{names[0]}.html").read_text()
+    payload = json.loads(re.search(r'id="atlas-sentence">(.*?)</script>', html_text).group(1))
+    offered = [(m["name"], m["title"], m["heads"], m["detail"], m["grid"]) for m in payload["measures"]]
+    assert offered == [("grad", "saliency", 4, "detail.vl.json", "grid.vl.json"),  # the default first
+                       ("attention", "attention", 4, "detail-attention.vl.json", "grid.vl.json"),
+                       ("rollout", "rollout", 1, "detail-rollout.vl.json", "grid-layers.vl.json"),
+                       ("norm", "norm", 4, "detail-norm.vl.json", "grid.vl.json")]
+    options = re.findall(r'<option value="(\w+)">', html_text)
+    assert options == ["grad", "attention", "rollout", "norm"]
+    for view in payload["measures"]:  # each colour bar titled with the measure's title
+        spec = json.loads((site / "assets" / view["detail"]).read_text())
+        assert spec["layer"][0]["encoding"]["color"]["title"] == view["title"]
+        # and the figure the page downloads for that measure: its colour bar, its grid
+        figure = json.loads((site / "assets" / view["figure"]).read_text())
+        grid, detail = figure["hconcat"]
+        assert view["title"] in json.dumps(detail["layer"][0]["encoding"]["color"])
+        assert grid["layer"][0]["encoding"]["x"]["scale"]["domain"] == list(
+            range(1, view["heads"] + 1))
+    assert [m["figure"] for m in payload["measures"]] == [
+        "figure.vl.json", "figure-attention.vl.json", "figure-rollout.vl.json", "figure-norm.vl.json"]
+    layers = json.loads((site / "assets" / "grid-layers.vl.json").read_text())
+    assert layers["layer"][0]["encoding"]["x"]["scale"]["domain"] == [1]  # one column, a map per layer
+
+
+def test_a_store_with_attention_only_offers_only_attention(minilm_store, tmp_path):
+    build_site(minilm_store, tmp_path / "site", progress=False)
+    page = next((tmp_path / "site" / "sentences").iterdir()).read_text()
+    assert re.findall(r'<option value="(\w+)">', page) == ["attention"]
+    assert sorted(p.name for p in (tmp_path / "site" / "assets").glob("*.vl.json")) == [
+        "detail.vl.json", "figure.vl.json", "grid.vl.json"]
+    assert not list((tmp_path / "site" / "data").glob("*.*.bin"))
+
+
 def test_building_a_site_never_imports_torch(tmp_path):
     """The site is built from the store alone: no model, no torch (pipeline.testing included)."""
     code = ("import sys; from pipeline.site import build_site; from pipeline.testing import FakeStore; "

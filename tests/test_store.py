@@ -84,6 +84,7 @@ def test_layout_is_flat_arrays_plus_an_offset_index(minilm_store):
     group = zarr.open_group(str(minilm_store), mode="r")
     commit = group.attrs["atlas"]["commit"]
     expected = {"measures/attention/codes", "measures/attention/chunk_crc32",
+                "measures/attention/offset", "measures/attention/crc32",
                 *(f"index/{name}" for name in INDEX_ARRAYS), commit["catalog_array"]}
     assert arrays(group) == expected
     assert commit["catalog_array"].startswith("catalog/row")
@@ -93,6 +94,7 @@ def test_layout_is_flat_arrays_plus_an_offset_index(minilm_store):
     assert group.attrs["atlas"]["codes_chunk"] == CODES_CHUNK
     # index arrays have one entry per row; codes cover whole chunks
     assert all(group[f"index/{n}"].shape == (commit["rows"],) for n in INDEX_ARRAYS)
+    assert all(group[f"measures/attention/{n}"].shape == (commit["rows"],) for n in ("offset", "crc32"))
     assert codes.shape[0] == commit["codes_end"]["attention"] == commit["chunks"]["attention"] * CODES_CHUNK
 
 
@@ -122,7 +124,7 @@ def test_plain_zarr_recipe_reads_the_same_values(minilm_store):
     store = AtlasStore.open(minilm_store)
     assert ids == store.ids
     for sid, row in zip(ids, catalog, strict=True):
-        offset = int(group["index/offset"][row])
+        offset = int(group["measures/attention/offset"][row])
         n = int(group["index/n_tokens"][row])
         flat = group["measures/attention/codes"][offset: offset + n_layers * n_heads * n * n]
         values = flat.reshape(n_layers, n_heads, n, n) / scale  # (layer, head, query, key)

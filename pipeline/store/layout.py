@@ -1,12 +1,13 @@
 """The on-disk format of a store, and nothing else: names, chunks, quantization, index, commits.
 
-Layout (Zarr v3; docs/store.md is the full schema):
+Layout (Zarr v3, schema 2; docs/store.md is the full schema):
 
-    atlas.zarr/                      group; attrs["atlas"] = schema, model, quantization, commit
-      measures/<name>/codes          uint8 (N,)  8-bit codes, each sentence's (L, H, T, T) flattened
+    atlas.zarr/                      group; attrs["atlas"] = schema, model, measures, commit, ...
+      measures/<name>/codes          uint8 (N,)  8-bit codes, each sentence's (L, H_m, T, T) flattened
       measures/<name>/chunk_crc32    uint32 (K,) CRC-32 of each codes chunk, uncompressed
-      index/offset, index/n_tokens   int64 / int32 (R,) where row r's codes start, and its T
-      index/crc32                    uint32 (R,) CRC-32 of row r's codes
+      measures/<name>/offset         int64 (R,)  where row r's codes start (-1: not computed)
+      measures/<name>/crc32          uint32 (R,) CRC-32 of row r's codes
+      index/n_tokens                 int32 (R,)  row r's T
       index/id, index/key, index/record   str (R,) sentence id, content key, StoredSentence JSON
       catalog/row-NNNNNN             int64 (S,)  rows of the current corpus, in corpus order
                                      (a new generation per run; the commit names the current one)
@@ -32,7 +33,8 @@ from zarr.codecs import ZstdCodec
 from pipeline import __version__
 from pipeline.errors import StoreError
 
-SCHEMA = 1
+SCHEMA = 2  # 1: attention only, its offsets and CRCs in index/offset and index/crc32
+READABLE = (1, 2)  # schema 1 is read as it is, and upgraded in place by the next writer
 QUANTIZATION = {
     "dtype": "uint8",
     "scale": 255,
@@ -47,8 +49,9 @@ RECORD_CHUNK = 1 << 8  # rows per chunk of the string index arrays: a commit rew
 # zstd level 1: on attention codes both the smallest (0.138 of float32 vs 0.143 for
 # Blosc zstd-5 with bit-shuffle) and the fastest (540 MB/s vs 66 MB/s) of those measured
 CODEC = ZstdCodec(level=1)
-INDEX_ARRAYS = {"offset": "int64", "n_tokens": "int32", "crc32": "uint32",
-                "id": str, "key": str, "record": str}
+INDEX_ARRAYS = {"n_tokens": "int32", "id": str, "key": str, "record": str}
+MEASURE_INDEX = {"offset": "int64", "crc32": "uint32"}  # per measure, one entry per row
+ABSENT = -1  # a row's offset in a measure that was not computed for it
 FIRST_CATALOG = "catalog/row"  # the empty catalog of a new store; runs write catalog/row-NNNNNN
 WORD_LEVEL = ("Clark et al. (2019): to-word = sum over its tokens, "
               "from-word = mean over its tokens")
@@ -98,9 +101,39 @@ def read_chunk(group: zarr.Group, measure: str, k: int) -> np.ndarray:
     return group[f"measures/{measure}/codes"][k * CODES_CHUNK:(k + 1) * CODES_CHUNK]
 
 
-def row_size(model: dict, n_tokens: int) -> int:
-    """Bytes of codes in a row of T tokens: L * H * T * T."""
-    return model["n_layers"] * model["n_heads"] * n_tokens * n_tokens
+def row_size(model: dict, n_tokens: int, heads: int | None = None) -> int:
+    """Bytes of codes in a row of T tokens: L * H * T * T (H: the measure's maps per layer)."""
+    return model["n_layers"] * (model["n_heads"] if heads is None else heads) * n_tokens * n_tokens
+
+
+def measure_heads(meta: dict, measure: str) -> int:
+    """Maps per layer of a stored measure: 1 for per-layer measures, else the model's heads."""
+    return int(meta.get("measure_heads", {}).get(measure, meta["model"]["n_heads"]))
+
+
+def measure_index_names(meta: dict, measure: str) -> tuple[str, str]:
+    """The arrays of a measure's per-row offsets and CRC-32s (schema 1: index/offset, index/crc32)."""
+    if meta.get("schema") == 1:
+        return "index/offset", "index/crc32"
+    return f"measures/{measure}/offset", f"measures/{measure}/crc32"
+
+
+def read_measure_index(group: zarr.Group, meta: dict, measure: str, path: Path,
+                       hint: str = "run `attention-atlas verify`") -> tuple[np.ndarray, np.ndarray]:
+    """A measure's committed per-row offsets and CRC-32s, or StoreError naming the damage."""
+    rows, out = meta["commit"]["rows"], []
+    for name in measure_index_names(meta, measure):
+        try:
+            array = group[name]
+            values = array[:rows] if rows else np.zeros(0, dtype=array.dtype)
+        except Exception as exc:  # missing, damaged metadata, a chunk that does not decode
+            raise StoreError(f"{path}: {name} is missing or cannot be read "
+                             f"({type(exc).__name__}: {exc}); {hint}") from exc
+        if values.shape[0] < rows:
+            raise StoreError(f"{path}: {name} holds {values.shape[0]} rows, the commit says "
+                             f"{rows}: the index is truncated; {hint}")
+        out.append(values)
+    return out[0], out[1]
 
 
 # --- group, metadata and commits ---------------------------------------------------
@@ -123,9 +156,9 @@ def open_group_meta(path: Path, mode: str) -> tuple[zarr.Group, dict]:
     if not isinstance(meta, dict) or "commit" not in meta:
         raise StoreError(f"{path} is a Zarr store, but not an Attention Atlas store "
                          "(no 'atlas' metadata)")
-    if meta.get("schema") != SCHEMA:
+    if meta.get("schema") not in READABLE:
         raise StoreError(f"{path} has store schema {meta.get('schema')!r}; this pipeline "
-                         f"({__version__}) reads schema {SCHEMA}")
+                         f"({__version__}) reads schemas {', '.join(map(str, READABLE))}")
     return group, meta
 
 
@@ -134,9 +167,10 @@ def catalog_name(commit: dict) -> str:
     return commit.get("catalog_array", FIRST_CATALOG)
 
 
-def write_commit(group: zarr.Group, meta: dict, **commit) -> dict:
-    """Replace the commit's given fields, in one atomic write of the metadata; returns the new meta."""
-    meta = {**meta, "commit": {**meta["commit"], **commit}}
+def write_commit(group: zarr.Group, meta: dict, top: dict | None = None, **commit) -> dict:
+    """Replace the commit's given fields (and the metadata's `top` keys), in one atomic write of
+    the metadata; returns the new meta."""
+    meta = {**meta, **(top or {}), "commit": {**meta["commit"], **commit}}
     group.attrs["atlas"] = meta  # one atomic file replace: the commit point
     return meta
 
@@ -187,7 +221,42 @@ def read_index(group: zarr.Group, commit: dict, path: Path, names=tuple(INDEX_AR
     return columns
 
 
-def create_store(path: Path, model_info: dict, measures: list[str]) -> tuple[zarr.Group, dict]:
+def create_measure_arrays(group: zarr.Group, measure: str, rows: int) -> None:
+    """A measure's empty codes and checksums, and its per-row index for `rows` rows, all ABSENT
+    (arrays a crashed run left are replaced: their measure was never committed)."""
+    group.create_array(f"measures/{measure}/codes", shape=(0,), chunks=(CODES_CHUNK,),
+                       dtype="uint8", compressors=[CODEC], fill_value=0, overwrite=True)
+    group.create_array(f"measures/{measure}/chunk_crc32", shape=(0,), chunks=(INDEX_CHUNK,),
+                       dtype="uint32", fill_value=0, overwrite=True)
+    for name, dtype in MEASURE_INDEX.items():
+        array = group.create_array(f"measures/{measure}/{name}", shape=(rows,),
+                                   chunks=(INDEX_CHUNK,), dtype=dtype, overwrite=True,
+                                   fill_value=ABSENT if name == "offset" else 0)
+        if rows:
+            array[:] = ABSENT if name == "offset" else 0
+
+
+def upgrade_schema1(group: zarr.Group, meta: dict) -> dict:
+    """Upgrade a schema-1 store in place to schema 2: attention's offsets and CRCs are copied to
+    measures/attention/, then one atomic commit says schema 2; the old arrays are deleted after.
+    No codes are rewritten. Returns the new meta."""
+    rows = meta["commit"]["rows"]
+    for old, name in (("index/offset", "offset"), ("index/crc32", "crc32")):
+        values = group[old][:rows] if rows else np.zeros(0, MEASURE_INDEX[name])
+        array = group.create_array(f"measures/attention/{name}", shape=(rows,),
+                                   chunks=(INDEX_CHUNK,), dtype=MEASURE_INDEX[name],
+                                   overwrite=True, fill_value=ABSENT if name == "offset" else 0)
+        if rows:
+            array[:] = values
+    heads = {m: meta["model"]["n_heads"] for m in meta["measures"]}
+    meta = write_commit(group, meta, top={"schema": SCHEMA, "measure_heads": heads})
+    for old in ("index/offset", "index/crc32"):
+        del group[old]
+    return meta
+
+
+def create_store(path: Path, model_info: dict, measures: list[str],
+                 heads: dict[str, int] | None = None) -> tuple[zarr.Group, dict]:
     """Create an empty store for a model: arrays of length 0 and a zero commit.
 
     Built in a sibling folder and renamed into place, so that a run killed
@@ -197,10 +266,7 @@ def create_store(path: Path, model_info: dict, measures: list[str]) -> tuple[zar
     shutil.rmtree(building, ignore_errors=True)  # left by a run killed while creating
     group = zarr.open_group(str(building), mode="w")
     for measure in measures:
-        group.create_array(f"measures/{measure}/codes", shape=(0,), chunks=(CODES_CHUNK,),
-                           dtype="uint8", compressors=[CODEC], fill_value=0)
-        group.create_array(f"measures/{measure}/chunk_crc32", shape=(0,), chunks=(INDEX_CHUNK,),
-                           dtype="uint32", fill_value=0)
+        create_measure_arrays(group, measure, 0)
     for name, dtype in INDEX_ARRAYS.items():
         chunks = RECORD_CHUNK if dtype is str else INDEX_CHUNK
         group.create_array(f"index/{name}", shape=(0,), chunks=(chunks,), dtype=dtype)
@@ -210,6 +276,7 @@ def create_store(path: Path, model_info: dict, measures: list[str]) -> tuple[zar
         "pipeline_version": __version__,
         "model": model_info,
         "measures": list(measures),
+        "measure_heads": {m: (heads or {}).get(m, model_info["n_heads"]) for m in measures},
         "quantization": QUANTIZATION,
         "codes_chunk": CODES_CHUNK,
         "word_level": WORD_LEVEL,

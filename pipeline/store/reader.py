@@ -9,16 +9,18 @@ import numpy as np
 import zarr
 
 from pipeline.errors import StoreError
-from pipeline.measures import DEFAULT_MEASURE
+from pipeline.measures import DEFAULT_MEASURE, MEASURES
 from pipeline.store.layout import (
     RECORD_CHUNK,
     chunks_of,
     crc32,
     dequantize,
     gather,
+    measure_heads,
     open_group_meta,
     read_chunk,
     read_index,
+    read_measure_index,
     row_size,
 )
 from pipeline.store.sentence import StoredSentence
@@ -43,11 +45,12 @@ class SentenceRecord:
         return f"SentenceRecord(id={self.id!r}, words={len(self.words)}, tokens={len(self.tokens)})"
 
     def codes(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
-        """The stored uint8 codes, (L, H, T, T)."""
+        """The stored uint8 codes, (L, H, T, T); H == 1 for per-layer measures (rollout)."""
         return self._store._codes(self.row, measure)
 
     def attention(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
-        """Token-level maps, float32 (L, H, T, T): rows attend ("from"), columns are attended ("to")."""
+        """Token-level maps of a measure, float32 (L, H, T, T): rows attend ("from"), columns are
+        attended ("to"); H == 1 for per-layer measures. `store.measures` lists the stored ones."""
         return dequantize(self.codes(measure))
 
     def word_maps(self, measure: str = DEFAULT_MEASURE) -> tuple[np.ndarray, np.ndarray]:
@@ -71,9 +74,10 @@ class AtlasStore:
         commit = meta["commit"]
         self._rows = commit["rows"]
         # a garbled zarr.json or index chunk must not surface as a zarr or JSON traceback
-        index = read_index(group, commit, path, names=("offset", "n_tokens", "crc32", "id"),
-                           hint="the index (index/*, catalog) is damaged; run `attention-atlas verify`")
-        self._offset, self._n_tokens, self._crc = index["offset"], index["n_tokens"], index["crc32"]
+        self._hint = "the index (index/*, catalog) is damaged; run `attention-atlas verify`"
+        index = read_index(group, commit, path, names=("n_tokens", "id"), hint=self._hint)
+        self._n_tokens = index["n_tokens"]
+        self._measure_index = functools.cache(self._read_measure_index)
         self._catalog = np.asarray(index["catalog"], dtype=np.int64)
         self._row_ids = index["id"]
         self.ids: list[str] = [str(self._row_ids[r]) for r in self._catalog]
@@ -95,8 +99,29 @@ class AtlasStore:
 
     @property
     def measures(self) -> list[str]:
-        """The measures the store holds, e.g. ["attention"]."""
+        """The measures the store holds for every sentence, e.g. ["attention", "rollout"]."""
         return list(self._meta["measures"])
+
+    def measure_heads(self, measure: str) -> int:
+        """Maps per layer of a stored measure: 1 for per-layer measures (rollout), else H."""
+        self._check_measure(measure)
+        return measure_heads(self._meta, measure)
+
+    def _check_measure(self, measure: str) -> None:
+        """StoreError for a measure the store does not hold, naming the ones it holds (and, for
+        a name that is no measure at all, the registry's)."""
+        if measure in self._meta["measures"]:
+            return
+        stored = ", ".join(self._meta["measures"])
+        if measure in MEASURES:
+            why = (f"extract with --measures {','.join([*self._meta['measures'], measure])} "
+                   "to add it")
+        else:
+            why = f"{measure!r} is no measure at all; valid measures: {', '.join(MEASURES)}"
+        raise StoreError(f"{self.path} holds no measure {measure!r}; it holds: {stored} ({why})")
+
+    def _read_measure_index(self, measure: str) -> tuple[np.ndarray, np.ndarray]:
+        return read_measure_index(self._group, self._meta, measure, self.path, self._hint)
 
     @property
     def info(self) -> dict:
@@ -126,10 +151,13 @@ class AtlasStore:
             raise IndexError(f"sentence {key} out of range: the store holds {len(self)}")
         return self.record(int(self._catalog[key]))
 
-    def storage_order(self) -> list[int]:
-        """Sentence positions sorted by where their codes lie: reading in this order
-        decompresses each chunk once (corpus order jumps between chunks)."""
-        return sorted(range(len(self)), key=lambda i: int(self._offset[self._catalog[i]]))
+    def storage_order(self, measure: str = DEFAULT_MEASURE) -> list[int]:
+        """Sentence positions sorted by where their codes of a measure lie: reading in this
+        order decompresses each chunk once (corpus order jumps between chunks)."""
+        if measure not in self._meta["measures"]:
+            measure = self._meta["measures"][0]
+        offsets = self._measure_index(measure)[0]
+        return sorted(range(len(self)), key=lambda i: int(offsets[self._catalog[i]]))
 
     def record(self, row: int) -> SentenceRecord:
         """The sentence stored in a row (current or not)."""
@@ -141,21 +169,24 @@ class AtlasStore:
                              "run `attention-atlas verify --store ...`") from exc
         return SentenceRecord(self, row, sentence)
 
-    def row_span(self, row: int) -> tuple[int, int]:
-        """(start, end) of a row's codes in measures/*/codes."""
-        start = int(self._offset[row])
-        return start, start + row_size(self.model, int(self._n_tokens[row]))
+    def row_span(self, row: int, measure: str = DEFAULT_MEASURE) -> tuple[int, int]:
+        """(start, end) of a row's codes in measures/<measure>/codes; (-1, -1) when absent."""
+        start = int(self._measure_index(measure)[0][row])
+        if start < 0:
+            return -1, -1
+        heads = measure_heads(self._meta, measure)
+        return start, start + row_size(self.model, int(self._n_tokens[row]), heads)
 
     def _record_chunk(self, start: int) -> list[str]:
         stop = min(start + RECORD_CHUNK, self._rows)
         return list(self._group["index/record"][start:stop])
 
     def _codes(self, row: int, measure: str) -> np.ndarray:
-        if measure not in self._meta["measures"]:
-            raise StoreError(f"{self.path} holds no measure {measure!r}; it holds: "
-                             f"{', '.join(self._meta['measures'])}")
-        start, end = self.row_span(row)
+        self._check_measure(measure)
+        start, end = self.row_span(row, measure)
         sid = str(self._row_ids[row])
+        if start < 0:  # a row outside the current corpus, stored before the measure was added
+            raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) has no {measure!r} codes")
         try:
             flat = gather(start, end, lambda k: self._chunks(measure, k))
         except Exception as exc:  # a chunk that does not decompress
@@ -163,8 +194,8 @@ class AtlasStore:
             raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) lies in a damaged chunk "
                              f"(chunk {chunks} of measures/{measure}/codes): {exc}; "
                              "run `attention-atlas verify --store ... --repair`") from exc
-        if crc32(flat) != int(self._crc[row]):
+        if crc32(flat) != int(self._measure_index(measure)[1][row]):
             raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) fails "
                              "its checksum; run `attention-atlas verify --store ... --repair`")
         n_tok = int(self._n_tokens[row])
-        return flat.reshape(self.model["n_layers"], self.model["n_heads"], n_tok, n_tok)
+        return flat.reshape(self.model["n_layers"], measure_heads(self._meta, measure), n_tok, n_tok)

@@ -13,17 +13,20 @@ from pathlib import Path
 
 from pipeline.errors import StoreError
 from pipeline.store.layout import (
+    ABSENT,
     CODES_CHUNK,
     crc32,
     gather,
+    measure_heads,
     open_group_meta,
     read_chunk,
     read_index,
+    read_measure_index,
     row_size,
     write_catalog,
 )
 from pipeline.store.sentence import StoredSentence
-from pipeline.store.writer import MEASURE, StoreLock
+from pipeline.store.writer import StoreLock
 
 log = logging.getLogger(__name__)
 
@@ -64,19 +67,32 @@ class VerifyReport:
         self.damaged_rows.add(row)
 
 
+def _measures(meta: dict) -> list[str]:
+    """The measures to check: those the store lists, then any a run is adding."""
+    listed = list(meta["measures"])
+    return listed + [m for m in meta["commit"]["codes_end"] if m not in listed]
+
+
 def _check_index(meta: dict, columns: dict, report: VerifyReport) -> set[int]:
     """Offsets, records and catalog of the index; returns the rows an earlier repair dropped."""
     rows, model = report.rows, meta["model"]
     catalog = columns["catalog"]
+    current = {int(r) for r in catalog}
     # rows an earlier repair dropped (blank key, out of the catalog) are garbage, not damage
-    forgotten = {r for r in range(rows) if str(columns["key"][r]) == ""} - {int(r) for r in catalog}
-    end = meta["commit"]["codes_end"][MEASURE]
+    forgotten = {r for r in range(rows) if str(columns["key"][r]) == ""} - current
     for row in sorted(set(range(rows)) - forgotten):
-        offset, n_tok = int(columns["offset"][row]), int(columns["n_tokens"][row])
-        sid = str(columns["id"][row])
-        if offset < 0 or n_tok <= 0 or offset + row_size(model, n_tok) > end:
-            report.damage(row, f"row {row} (id {sid!r}): offset {offset} with {n_tok} tokens "
-                               f"lies outside the written codes (0..{end})")
+        n_tok, sid = int(columns["n_tokens"][row]), str(columns["id"][row])
+        bad = False
+        for m in _measures(meta):
+            offset, end = int(columns[m]["offset"][row]), meta["commit"]["codes_end"][m]
+            if offset == ABSENT and (row not in current or m not in meta["measures"]):
+                continue  # stored before the measure was added, or the measure is being added
+            if offset < 0 or n_tok <= 0 or offset + row_size(model, n_tok, measure_heads(meta, m)) > end:
+                report.damage(row, f"row {row} (id {sid!r}): measure {m!r}: offset {offset} with "
+                                   f"{n_tok} tokens lies outside the written codes (0..{end})")
+                bad = True
+                break
+        if bad:
             continue
         try:
             stored = StoredSentence.from_json(str(columns["record"][row]))
@@ -95,16 +111,26 @@ def _check_index(meta: dict, columns: dict, report: VerifyReport) -> set[int]:
 
 def _check_codes(group, meta: dict, columns: dict, forgotten: set[int],
                  report: VerifyReport) -> None:
-    """Each chunk against its CRC-32, then each row's codes against its own CRC-32."""
-    n_chunks = report.chunks = meta["commit"]["chunks"][MEASURE]
+    """Each measure: each chunk against its CRC-32, then each row's codes against its own CRC-32."""
+    for measure in _measures(meta):
+        _check_measure_codes(group, meta, measure, columns, forgotten, report)
+
+
+def _check_measure_codes(group, meta: dict, measure: str, columns: dict, forgotten: set[int],
+                         report: VerifyReport) -> None:
+    n_chunks = meta["commit"]["chunks"][measure]
+    report.chunks += n_chunks
     try:
-        expected = group[f"measures/{MEASURE}/chunk_crc32"][:n_chunks] if n_chunks else []
+        expected = group[f"measures/{measure}/chunk_crc32"][:n_chunks] if n_chunks else []
     except Exception as exc:  # missing, or a chunk that does not decode
-        raise StoreError(f"{report.path}: measures/{MEASURE}/chunk_crc32 cannot be read "
+        raise StoreError(f"{report.path}: measures/{measure}/chunk_crc32 cannot be read "
                          f"({type(exc).__name__}: {exc}); {UNREPAIRABLE}") from exc
-    spans = [(int(o), int(o) + row_size(meta["model"], int(t)))
-             for o, t in zip(columns["offset"], columns["n_tokens"], strict=True)]
-    chunk = functools.lru_cache(maxsize=2)(functools.partial(read_chunk, group, MEASURE))
+    heads = measure_heads(meta, measure)
+    offsets, crcs = columns[measure]["offset"], columns[measure]["crc32"]
+    spans = {r: (int(o), int(o) + row_size(meta["model"], int(t), heads))
+             for r, (o, t) in enumerate(zip(offsets, columns["n_tokens"], strict=True))
+             if int(o) != ABSENT}
+    chunk = functools.lru_cache(maxsize=2)(functools.partial(read_chunk, group, measure))
     for k in range(n_chunks):
         try:
             good = crc32(chunk(k)) == int(expected[k])
@@ -113,21 +139,22 @@ def _check_codes(group, meta: dict, columns: dict, forgotten: set[int],
             log.debug("chunk %d: %s", k, exc)
         if good:
             continue
-        hit = [r for r, (a, b) in enumerate(spans) if a < (k + 1) * CODES_CHUNK
+        hit = [r for r, (a, b) in spans.items() if a < (k + 1) * CODES_CHUNK
                and b > k * CODES_CHUNK and r not in forgotten]
         if not hit:
             log.info("chunk %d is damaged, but holds only sentences an earlier repair dropped", k)
             continue
-        report.problems.append(f"chunk {k} of measures/{MEASURE}/codes (bytes {k * CODES_CHUNK}"
+        report.problems.append(f"chunk {k} of measures/{measure}/codes (bytes {k * CODES_CHUNK}"
                                f"-{(k + 1) * CODES_CHUNK}) is missing or fails its CRC-32; "
                                f"{len(hit)} sentence(s) stored there are damaged")
         report.damaged_rows.update(hit)
     # rows in offset order, so that each chunk is decoded about once, not once per row
-    for row in sorted(range(len(spans)), key=lambda r: spans[r][0]):
+    for row in sorted(spans, key=lambda r: spans[r][0]):
         if row in report.damaged_rows or row in forgotten:
             continue
-        if crc32(gather(*spans[row], chunk)) != int(columns["crc32"][row]):
-            report.damage(row, f"row {row} (id {str(columns['id'][row])!r}) fails its CRC-32")
+        if crc32(gather(*spans[row], chunk)) != int(crcs[row]):
+            report.damage(row, f"row {row} (id {str(columns['id'][row])!r}) fails its CRC-32 "
+                               f"in measure {measure!r}")
 
 
 def _repair(group, meta: dict, columns: dict, report: VerifyReport) -> None:
@@ -152,6 +179,9 @@ def verify_store(path: str | Path, *, repair: bool = False, wait: float = 0.0) -
                 report.problems.append(f"the metadata has no {key!r}")
         report.rows = meta["commit"]["rows"]
         columns = read_index(group, meta["commit"], path, hint=UNREPAIRABLE)
+        for m in _measures(meta):
+            offsets, crcs = read_measure_index(group, meta, m, path, UNREPAIRABLE)
+            columns[m] = {"offset": offsets, "crc32": crcs}
         forgotten = _check_index(meta, columns, report)
         _check_codes(group, meta, columns, forgotten, report)
         if repair and report.damaged_rows:

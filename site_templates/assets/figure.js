@@ -20,8 +20,9 @@ function current(views, read, name) {
 }
 
 async function figureView(atlas) {
-  const response = await fetch(new URL("figure.vl.json", assets));
-  if (!response.ok) throw new Error(`figure.vl.json: HTTP ${response.status}`);
+  const name = atlas.figure || "figure.vl.json"; // the measure on show's (sentence.js sets it)
+  const response = await fetch(new URL(name, assets));
+  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
   const spec = await response.json();
   const views = [atlas.grid, atlas.detail];
   spec.datasets = {};

@@ -1,12 +1,15 @@
 // The sentence page: binds the site's shared grid and detail specs to this sentence's maps.
-// Data: the page's JSON (words, spans, meta) and data/<page>.bin (read by maps.js).
+// Data: the page's JSON (words, spans, meta, measures) and data/<page>[.<measure>].bin (maps.js).
+// The measure selector (attention, rollout, ...) redraws both charts from that measure's file
+// and specs; the address names the head and the measure: #l8h8&m=grad (no m: the default).
 // vega.js (Vega, Vega-Lite, vega-embed) is imported while the specs and the data download.
 import { fetchBytes, parseMaps, toValue } from "./maps.js";
 
 const page = JSON.parse(document.getElementById("atlas-sentence").textContent);
 const assets = new URL("./", import.meta.url);
 const $ = (id) => document.getElementById(id);
-const state = { layer: 1, head: 1, maps: null, grid: null, detail: null, timings: {} };
+const state = { layer: 1, head: 1, maps: null, grid: null, detail: null, timings: {},
+  measure: page.measures[0].name, loaded: {} };
 window.atlas = state; // for tests and the benchmark: state.select(l, h), state.ready
 
 const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
@@ -69,9 +72,50 @@ function bind(spec, datasets, params) {
   return spec;
 }
 
+// "#l8h8&m=grad" -> [8, 8, "grad"]; the measure is undefined when the address names none
+// (or one this page does not offer)
 function parseHash() {
-  const match = /^#l(\d+)h(\d+)$/.exec(location.hash);
-  return match ? [Number(match[1]), Number(match[2])] : null;
+  const match = /^#l(\d+)h(\d+)(?:&m=([A-Za-z0-9_-]+))?$/.exec(location.hash);
+  if (!match) return null;
+  const measure = page.measures.some((m) => m.name === match[3]) ? match[3] : undefined;
+  return [Number(match[1]), Number(match[2]), measure];
+}
+
+// --- measures: the selector, each measure's data and specs, the address -------------------
+
+const view = (name) => page.measures.find((m) => m.name === name);
+
+function hashOf(layer, head) {
+  return `#l${layer}h${head}` + (state.measure === page.measures[0].name ? "" : `&m=${state.measure}`);
+}
+
+// a measure's maps and specs, fetched once
+function loadMeasure(name) {
+  if (!state.loaded[name]) {
+    const m = view(name);
+    state.loaded[name] = Promise.all([fetchJSON(m.grid), fetchJSON(m.detail),
+      fetchBytes(new URL(m.data, document.baseURI))])
+      .then(([grid, detail, bytes]) => ({ grid, detail, maps: parseMaps(bytes) }));
+  }
+  return state.loaded[name];
+}
+
+// switch both charts to another measure, keeping the layer (and the head, where it has heads)
+async function showMeasure(name, layer = state.layer, head = state.head) {
+  if (!view(name)) return;
+  const { grid, detail, maps } = await loadMeasure(name);
+  state.measure = name;
+  state.figure = view(name).figure; // assets/figure.js draws this measure's figure
+  $("measure").value = name;
+  $("figure").dataset.measure = name;
+  await draw(structuredClone(grid), structuredClone(detail), maps, layer, head);
+  history.replaceState(null, "", hashOf(state.layer, state.head));
+}
+
+function setupMeasures() {
+  const select = $("measure");
+  select.value = state.measure;
+  select.addEventListener("change", () => showMeasure(select.value));
 }
 
 function describe(layer, head) {
@@ -80,11 +124,13 @@ function describe(layer, head) {
   let sum = 0;
   for (let f = 0; f < W; f++) sum += special[k * W + f];
   const share = W ? toValue(sum / W) : 0;
-  $("detail-title").textContent = `layer ${layer}, head ${head}`;
+  $("detail-title").textContent = H === 1 ? `layer ${layer}, all heads (${state.measure})`
+    : `layer ${layer}, head ${head}` + (state.measure === "attention" ? "" : ` (${state.measure})`);
   $("special-note").textContent = share > 0
-    ? `Special tokens ([CLS]/[SEP]) receive ${(100 * share).toFixed(1)}% of this head's attention, ` +
+    ? `Special tokens ([CLS]/[SEP]) receive ${(100 * share).toFixed(1)}% of this ` +
+      `${H === 1 ? "layer" : "head"}'s ${view(state.measure).title}, ` +
       "averaged over the words; each word's share is in the tooltip. Rows show the rest."
-    : "No attention goes to special tokens in this head.";
+    : `No ${view(state.measure).title} goes to special tokens in this ${H === 1 ? "layer" : "head"}.`;
   $("figure").dataset.selected = `l${layer}h${head}`;
 }
 
@@ -98,7 +144,7 @@ async function select(layer, head, { hash = true } = {}) {
   const rows = detailRows(state.maps, layer, head);
   state.detail.change("pairs", state.detail.changeset().remove(() => true).insert(rows));
   describe(layer, head);
-  if (hash && location.hash !== `#l${layer}h${head}`) history.replaceState(null, "", `#l${layer}h${head}`);
+  if (hash && location.hash !== hashOf(layer, head)) history.replaceState(null, "", hashOf(layer, head));
   await Promise.all([state.grid.runAsync(), state.detail.runAsync()]);
 }
 
@@ -111,45 +157,59 @@ function onKey(event) {
   select(state.layer + move[0], state.head + move[1]);
 }
 
-async function main() {
-  const [, gridSpec, detailSpec, bytes] = await Promise.all([import("./vega.js"),
-    fetchJSON("grid.vl.json"), fetchJSON("detail.vl.json"), fetchBytes(new URL(page.data, document.baseURI)),
-  ]);
+// embed both charts for one measure's maps (again on a switch), the given head selected
+async function draw(gridSpec, detailSpec, maps, layer, head) {
   const { vegaEmbed } = window;
-  state.timings.loaded = performance.now(); // scripts, specs and data in
-  state.maps = parseMaps(bytes);
-  const { L, H } = state.maps;
-  const [layer, head] = parseHash() || [1, 1];
+  state.maps = maps;
+  const { L, H } = maps;
   state.layer = clamp(layer, 1, L);
   state.head = clamp(head, 1, H);
   const spans = page.spans.map(([label, first, last, track], i) => ({ i, label, first, last, track }));
   const tracks = spans.reduce((n, s) => Math.max(n, s.track + 1), 0);
   const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
+  if (state.detail) state.detail.finalize();
+  if (state.grid) state.grid.finalize();
   const detail = await vegaEmbed("#detail", bind(detailSpec,
-    { pairs: detailRows(state.maps, state.layer, state.head), spans }, { words: page.words, tracks }), options);
+    { pairs: detailRows(maps, state.layer, state.head), spans }, { words: page.words, tracks }), options);
   state.detail = detail.view;
   state.timings.detail = performance.now();
   const table = colourTable(state.detail.scale("color")); // the thumbnails use the detail's colours
-  const grid = await vegaEmbed("#grid", bind(gridSpec, { cells: gridRows(state.maps, table) },
+  const grid = await vegaEmbed("#grid", bind(gridSpec, { cells: gridRows(maps, table) },
     { selLayer: state.layer, selHead: state.head }), options);
   state.grid = grid.view;
   state.grid.addEventListener("click", (_, item) => {
     const datum = item && item.datum;
     if (datum && datum.layer && datum.head) select(datum.layer, datum.head);
   });
+  describe(state.layer, state.head);
+}
+
+async function main() {
+  const [layer, head, measure] = parseHash() || [1, 1, undefined];
+  state.measure = measure || state.measure;
+  state.figure = view(state.measure).figure;
+  const [, loaded] = await Promise.all([import("./vega.js"), loadMeasure(state.measure)]);
+  state.timings.loaded = performance.now(); // scripts, specs and data in
+  $("figure").dataset.measure = state.measure;
+  await draw(loaded.grid, loaded.detail, loaded.maps, layer, head);
+  setupMeasures();
   document.addEventListener("keydown", onKey);
   window.addEventListener("hashchange", () => {
     const chosen = parseHash();
-    if (chosen) select(...chosen, { hash: false });
+    if (!chosen) return;
+    const [l, h, m] = chosen;
+    const name = m || page.measures[0].name;
+    if (name !== state.measure) showMeasure(name, l, h);
+    else select(l, h, { hash: false });
   });
-  describe(state.layer, state.head);
-  if (parseHash()) history.replaceState(null, "", `#l${state.layer}h${state.head}`);
+  if (parseHash()) history.replaceState(null, "", hashOf(state.layer, state.head));
   state.timings.drawn = performance.now(); // ms since navigation started
   $("figure").setAttribute("aria-busy", "false");
   document.documentElement.dataset.ready = "true";
 }
 
 state.select = select;
+state.showMeasure = showMeasure; // for tests: state.showMeasure("rollout")
 state.ready = main().catch((error) => {
   const note = $("load-error");
   note.hidden = false;

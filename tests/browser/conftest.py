@@ -45,12 +45,15 @@ def chromium():
 
 
 @pytest.fixture(scope="session")
-def sites(tmp_path_factory, minilm_store, gpt2_store) -> dict[str, Path]:
-    """Built sites by mount: /atlas/ (the embedded 6 x 12 model), /causal/ (a random 2 x 4 GPT-2)."""
+def sites(tmp_path_factory, minilm_store, gpt2_store, gpt2_all_measures_store) -> dict[str, Path]:
+    """Built sites by mount: /atlas/ (the embedded 6 x 12 model), /causal/ (a random 2 x 4 GPT-2),
+    /measures/ (that GPT-2 with every measure: attention, rollout, norm, grad)."""
     root = tmp_path_factory.mktemp("browser")
     build_site(minilm_store, root / "site", progress=False)
     build_site(gpt2_store, root / "causal-site", progress=False)
-    return {"/atlas/": (root / "site").resolve(), "/causal/": (root / "causal-site").resolve()}
+    build_site(gpt2_all_measures_store, root / "measures-site", progress=False)
+    return {"/atlas/": (root / "site").resolve(), "/causal/": (root / "causal-site").resolve(),
+            "/measures/": (root / "measures-site").resolve()}
 
 
 @pytest.fixture(scope="session")

@@ -36,14 +36,14 @@ def test_download_figure_svg_and_png(watched, atlas_store, artifacts):
     page = open_sentence(watched, n=1, fragment="#l2h3")  # pair-2, as the reference figure
     rec = atlas_store[1]
     name, data = download(page, "svg")
-    assert re.fullmatch(r"figure-pair-2-[0-9a-f]{12}-l2h3\.svg", name)
+    assert re.fullmatch(r"figure-pair-2-[0-9a-f]{12}-l2h3-attention\.svg", name)
     root = ET.fromstring(data)
     texts = [t.text for t in root.iter(f"{SVG}text")]
     for word in set(rec.words):  # every word on both axes
         assert texts.count(word) == 2 * rec.words.count(word), word
     for label, *_ in rec.spans:
         assert texts.count(label) == 2  # its bracket on each axis
-    assert {"layer", "head", "saliency", "0.0", "0.1", "0.2", "0.3", "layer 2, head 3"} <= set(texts)
+    assert {"layer", "head", "attention", "0.0", "0.1", "0.2", "0.3", "layer 2, head 3"} <= set(texts)
     outline = [p for p in root.iter(f"{SVG}path") if p.get("stroke") == "#ffd400"]
     assert len(outline) == 1  # the selected head, outlined in yellow
     (artifacts / name).write_bytes(data)
@@ -51,7 +51,7 @@ def test_download_figure_svg_and_png(watched, atlas_store, artifacts):
     page.keyboard.press("ArrowRight")  # the page's head changes; so does the next file
     page.wait_for_function("location.hash === '#l2h4'")
     name, data = download(page, "png")
-    assert name.endswith("-l2h4.png")
+    assert name.endswith("-l2h4-attention.png")
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     svg_width, svg_height = float(root.get("width")), float(root.get("height"))

@@ -86,7 +86,7 @@ def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
     svg = page.evaluate("window.atlas.detail.toSVG()")
     assert svg.count(">&lt;CHI&gt;<") == 4  # two tags, on both axes, as text
     assert svg.count(">ENV<") == 2 and svg.count(">LAN<") == 2  # the span brackets' labels
-    assert "saliency" in svg
+    assert ">attention<" in svg  # the colour bar: the measure's title
     page.evaluate("window.atlas.select(2, 3)")
     page.wait_for_function("window.atlas.head === 3")
     page.screenshot(path=str(artifacts / "sentence.png"), full_page=False)
@@ -139,7 +139,7 @@ def test_tooltip_shows_words_literally(watched, atlas_store):
     tip = page.locator("#vg-tooltip-element")
     tip.wait_for(state="visible")
     text = tip.inner_text()
-    assert text.count("<CHI>") == 2 and "layer" in text and "saliency" in text
+    assert text.count("<CHI>") == 2 and "layer" in text and "attention" in text
     watched.assert_clean()
 
 
@@ -173,4 +173,69 @@ def test_causal_site(watched, artifacts):
     upper = page.evaluate("window.atlas.detail.data('pairs').filter(d => d.to > d.from && d.value > 0).length")
     assert upper == 0  # lower-triangular, shown as it is
     assert page.locator(".note.causal").count() == 1
+    watched.assert_clean()
+
+
+# --- measures: the selector, the permalink, per-layer grids ------------------------------------
+
+MEASURE_STATE = """() => [window.atlas.measure, window.atlas.maps.H, location.hash,
+    document.getElementById("detail-title").textContent, document.getElementById("measure").value,
+    [...document.querySelectorAll("#measure option")].map((o) => o.value)]"""
+
+
+def test_only_stored_measures_are_offered(watched):
+    page = open_sentence(watched)  # the /atlas/ store holds attention only
+    state = page.evaluate(MEASURE_STATE)
+    assert state[5] == ["attention"] and page.locator("#measure").is_disabled()
+    watched.assert_clean()
+
+
+def test_the_measure_selector_switches_grid_and_detail_together(watched, gpt2_all_measures_store,
+                                                                artifacts):
+    from pipeline.store import AtlasStore
+
+    store = AtlasStore.open(gpt2_all_measures_store)
+    n = store.ids.index("pair-2")
+    page = open_sentence(watched, n=n, mount="/measures/", fragment="#l2h3")
+    state = page.evaluate(MEASURE_STATE)
+    assert state[:5] == ["attention", 4, "#l2h3", "layer 2, head 3", "attention"]
+    assert state[5] == ["attention", "rollout", "norm", "grad"]
+    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 2 * 4
+
+    page.select_option("#measure", "grad")
+    page.wait_for_function("window.atlas.measure === 'grad' && window.atlas.detail")
+    page.wait_for_function("document.getElementById('detail-title').textContent.includes('grad')")
+    assert page.evaluate(MEASURE_STATE)[:5] == ["grad", 4, "#l2h3&m=grad", "layer 2, head 3 (grad)",
+                                                "grad"]
+    assert ">saliency<" in page.evaluate("window.atlas.detail.toSVG()")  # grad's colour bar
+    # the detail shows grad's word map: the values of the store's grad, word level, to a step
+    words = len(store["pair-2"].words)
+    expected = store["pair-2"].word_attention(measure="grad")[1, 2].ravel()
+    shown = page.evaluate("window.atlas.detail.data('pairs').map((d) => d.value)")
+    assert len(shown) == words * words and np.abs(np.array(shown) - expected).max() <= 1 / 255
+    page.screenshot(path=str(artifacts / "sentence-grad.png"), full_page=False)
+
+    page.select_option("#measure", "rollout")  # per layer: one column, the head folds to 1
+    page.wait_for_function("window.atlas.measure === 'rollout' && window.atlas.maps.H === 1")
+    page.wait_for_function("document.getElementById('detail-title').textContent.includes('all heads')")
+    assert page.evaluate(MEASURE_STATE)[:4] == ["rollout", 1, "#l2h1&m=rollout",
+                                                "layer 2, all heads (rollout)"]
+    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 2  # one thumbnail per layer
+    assert ">rollout<" in page.evaluate("window.atlas.detail.toSVG()")
+    page.click("#sentence-text")  # off the selector, whose own arrow keys change the measure
+    page.keyboard.press("ArrowUp")
+    page.wait_for_function("window.atlas.layer === 1")
+    assert page.evaluate("location.hash") == "#l1h1&m=rollout"
+    watched.assert_clean()
+
+
+def test_a_measure_permalink_opens_that_measure(watched, gpt2_all_measures_store):
+    page = open_sentence(watched, mount="/measures/", fragment="#l2h4&m=norm")
+    assert page.evaluate(MEASURE_STATE)[:5] == ["norm", 4, "#l2h4&m=norm", "layer 2, head 4 (norm)",
+                                                "norm"]
+    page.evaluate("location.hash = '#l1h2'")  # no m: the default measure
+    page.wait_for_function("window.atlas.measure === 'attention' && window.atlas.head === 2")
+    page.evaluate("location.hash = '#l1h2&m=nosuch'")  # a measure the page lacks: the default
+    page.wait_for_timeout(100)
+    assert page.evaluate("window.atlas.measure") == "attention"
     watched.assert_clean()
