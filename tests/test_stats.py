@@ -92,7 +92,7 @@ def test_a_previous_word_head_scores_one_on_prev():
     for i in range(1, n):
         W[0, 0, i, i - 1] = 1.0
     W[0, 1] = np.eye(n)
-    got = dict(zip(list_statistics(), sentence_stats(W, list("abcdef"), (), ()).values))
+    got = dict(zip(list_statistics(), sentence_stats(W, list("abcdef"), (), ()).values, strict=True))
     assert got["prev"][0, 0] == pytest.approx(1.0) and got["self"][0, 0] == pytest.approx(1 / n)
     assert got["self"][0, 1] == pytest.approx(1.0) and got["prev"][0, 1] == 0.0
     assert got["confidence"][0, 0] == pytest.approx(1.0) and got["entropy"][0, 0] == pytest.approx(0)
