@@ -169,7 +169,8 @@ def synthetic_sentence(sid: str, words: list[str], spans=(), arcs=(), meta=None)
 def write_store(path: Path, rows: Iterable[tuple[Any, np.ndarray]], n_layers: int, n_heads: int,
                 name: str = "synthetic") -> Path:
     """A real store of given sentences and token maps, without a model: `rows` yields
-    (StoredSentence, float maps (L, H, T, T) in [0, 1]); the catalog is their order."""
+    (StoredSentence, float maps (L, H, T, T) in [0, 1]); the catalog is their order. On an
+    existing store this is the next run: stored sentences are reused, the rest added."""
     from pipeline.store.layout import quantize
     from pipeline.store.writer import StoreLock, StoreWriter
 
@@ -180,6 +181,9 @@ def write_store(path: Path, rows: Iterable[tuple[Any, np.ndarray]], n_layers: in
                    "tokenizer_sha256": None, "max_length": 512}
     with StoreLock(path):
         writer = StoreWriter(path, info, fingerprint)
-        placed = [writer.add(sentence, quantize(maps)) for sentence, maps in rows]
+        placed = []
+        for sentence, maps in rows:
+            row = writer.place(sentence)
+            placed.append(writer.add(sentence, quantize(maps)) if row is None else row)
         writer.finish(placed)
     return path

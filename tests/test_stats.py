@@ -13,7 +13,7 @@ from pipeline.cli import main
 from pipeline.corpus import read_corpus
 from pipeline.encode import remap_arcs
 from pipeline.errors import StoreError
-from pipeline.stats import OFFSETS, list_statistics, sentence_stats
+from pipeline.stats import OFFSETS, batch_stats, list_statistics, sentence_stats
 from pipeline.store import AtlasStore
 from pipeline.store.stats import update_stats
 from pipeline.testing import synthetic_sentence, write_store
@@ -226,7 +226,7 @@ def test_incremental_update_equals_a_full_recomputation(tmp_path):
     assert (summary.computed, summary.reused) == (40, 0)
     # the next corpus: 10 sentences removed, 15 added; only the 15 are computed
     second = first[10:] + list(corpus_rows(15, seed=2, start=40))
-    next_run(path, second)
+    write_store(path, second, 2, 3)
     summary = update_stats(path)
     assert (summary.computed, summary.reused) == (15, 30)
     incremental = AtlasStore.open(path).head_stats()
@@ -246,22 +246,6 @@ def test_incremental_update_equals_a_full_recomputation(tmp_path):
     # the means are the means of the current corpus's sentences, NaN-aware
     np.testing.assert_allclose(full["prev"], np.nanmean(full.per_sentence("prev"), axis=0),
                                rtol=1e-6)
-
-
-def next_run(path, sentences) -> None:
-    """Write a next run's corpus into a store: reuse what is stored, add the rest (no model)."""
-    from pipeline.store.layout import quantize
-    from pipeline.store.writer import StoreLock, StoreWriter
-
-    store = AtlasStore.open(path)
-    with StoreLock(path):
-        writer = StoreWriter(path, store.model, {"weights_sha256": "0" * 64, "revision": None,
-                                                 "tokenizer_sha256": None, "max_length": 512})
-        rows = []
-        for sentence, maps in sentences:
-            row = writer.place(sentence)
-            rows.append(writer.add(sentence, quantize(maps)) if row is None else row)
-        writer.finish(rows)
 
 
 def test_per_sentence_is_in_catalog_order_and_matches_each_record(tmp_path):
@@ -294,7 +278,7 @@ def test_statistics_of_an_earlier_corpus_are_refused(tmp_path):
     update_stats(path)
     with pytest.raises(StoreError, match="holds no measure 'grad'"):
         AtlasStore.open(path).head_stats("grad")
-    next_run(path, rows[:3])
+    write_store(path, rows[:3], 2, 3)
     with pytest.raises(StoreError, match="computed for an earlier corpus"):
         AtlasStore.open(path).head_stats()
 
@@ -310,3 +294,21 @@ def test_the_stats_command_on_an_extracted_store(minilm_store, tmp_path):
     stats = AtlasStore.open(store).head_stats()
     assert stats["prev"].shape == (6, 12)
     assert ("MOT", "CHI") in stats.span_pairs and ("ENV", "LAN") in stats.span_pairs
+
+
+def test_a_batch_of_mixed_lengths_gives_each_sentence_its_own_statistics():
+    rng = np.random.default_rng(11)
+    sentences = [(["a", ",", "b"], [("X", 0, 2)], [(0, 2, "r")]), (["solo"], [], []),
+                 (["c", "d", "!"], [("X", 0, 1), ("Y", 1, 3)], [(1, 0, "q"), (2, 1, "r")]),
+                 (["e", "f", "g", "."], [], [(3, 0, "punct")])]
+    maps = [maps_with_special(rng, 2, 3, len(w), causal=bool(k % 2))
+            for k, (w, _, _) in enumerate(sentences)]
+    batch = batch_stats(maps, [w for w, _, _ in sentences], [s for _, s, _ in sentences],
+                        [a for _, _, a in sentences])
+    for got, W, (words, spans, arcs) in zip(batch, maps, sentences, strict=True):
+        want = sentence_stats(W, words, spans, arcs)
+        np.testing.assert_allclose(got.values, want.values, rtol=1e-6, equal_nan=True)
+        assert got.span_mass.keys() == want.span_mass.keys()
+        assert got.dep_arcs == want.dep_arcs
+        for rel in want.dep_correct:
+            np.testing.assert_array_equal(got.dep_correct[rel], want.dep_correct[rel])

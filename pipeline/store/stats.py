@@ -36,14 +36,15 @@ import zarr
 
 from pipeline.errors import StoreError
 from pipeline.measures import DEFAULT_MEASURE
-from pipeline.stats import OFFSETS, list_statistics, sentence_stats
+from pipeline.stats import OFFSETS, batch_stats, list_statistics
 from pipeline.store.layout import catalog_name
 
 log = logging.getLogger(__name__)
 
 GROUP = "stats"
 ROW_CHUNK = 256  # rows per chunk of the per-row arrays
-BLOCK = 1024  # rows computed, then written, at a time: the memory a run needs does not grow
+BLOCK = 1024  # rows computed, then written, at a time (at most MAX_BLOCK_BYTES of word maps):
+MAX_BLOCK_BYTES = 32 << 20  # the memory a run needs does not grow with the corpus
 
 
 def stats_group(measure: str) -> str:
@@ -204,16 +205,36 @@ def _update_measure(store, measure: str, progress: bool) -> tuple[int, int]:
     todo = sorted(int(r) for r in catalog if done[r] != fingerprints[r])
     reused = len(set(int(r) for r in catalog)) - len(todo)
     bar = _progress(len(todo), f"stats {measure}", progress)
-    for start in range(0, len(todo), BLOCK):
-        block = todo[start:start + BLOCK]
-        results = {}
-        for row in sorted(block, key=store.row_offset):  # storage order: each chunk read once
-            rec = store.record(row)
-            words = rec.word_attention(measure)
-            results[row] = sentence_stats(words, rec.words, rec.spans, rec.sentence.arcs)
-            bar.update(1)
-        arrays.write(block, [results[r] for r in block])
-        arrays.fingerprint.set_orthogonal_selection((np.asarray(block),), fingerprints[block])
+    pending: list[tuple[int, object]] = []  # (row, record) whose maps are read, not yet computed
+    maps: list[np.ndarray] = []
+    held = 0
+
+    def flush() -> None:
+        nonlocal held
+        if pending:
+            rows = [row for row, _ in pending]
+            recs = [rec for _, rec in pending]
+            arrays.write(rows, batch_stats(maps, [r.words for r in recs], [r.spans for r in recs],
+                                           [r.sentence.arcs for r in recs]))
+            arrays.fingerprint.set_orthogonal_selection((np.asarray(rows),), fingerprints[rows])
+            bar.update(len(rows))
+        pending.clear()
+        maps.clear()
+        held = 0
+
+    # rows ascending: storage order (codes are appended), and the arrays are written in order;
+    # a block is computed and written when it holds BLOCK rows or MAX_BLOCK_BYTES of maps
+    for row in todo:
+        rec = store.record(row)
+        pending.append((row, rec))
+        maps.append(rec.word_attention(measure))
+        held += maps[-1].nbytes
+        # blocks end on a chunk boundary where they can: no chunk is read back to be completed
+        aligned = (row + 1) % ROW_CHUNK == 0
+        if held >= MAX_BLOCK_BYTES or (aligned and (len(pending) >= BLOCK
+                                                   or held >= MAX_BLOCK_BYTES // 2)):
+            flush()
+    flush()
     bar.close()
     _write_means(store, group, arrays, catalog)
     group.attrs["stats"] = {
