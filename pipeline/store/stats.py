@@ -384,6 +384,20 @@ class HeadStats:
                                   float(offset[q, best] / arcs[q]), int(self.offsets[best]))
         return out
 
+    def dependency_per_sentence(self, relation: str) -> np.ndarray:
+        """Each sentence's dependency accuracy for a relation, float32 (S, L, H): its correct arcs
+        / its arcs of that relation; NaN where the sentence has none."""
+        if relation not in self.relations:
+            raise KeyError(f"no relation {relation!r} in the corpus; relations: "
+                           f"{', '.join(self.relations) or 'none (not a .conllu corpus)'}")
+        q = self.relations.index(relation)
+        rows = self._store.catalog_rows
+        correct = self._group["dep_correct"].get_orthogonal_selection((slice(None), q))[rows]
+        arcs = self._group["dep_arcs"].get_orthogonal_selection((slice(None), q))[rows]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(arcs[:, None, None] > 0,
+                            correct / np.maximum(arcs, 1)[:, None, None], np.nan).astype(np.float32)
+
     def _k(self, name: str) -> int:
         if name not in self.names:
             raise KeyError(f"no statistic {name!r}; the statistics are: {', '.join(self.names)}")
