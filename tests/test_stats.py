@@ -312,3 +312,40 @@ def test_a_batch_of_mixed_lengths_gives_each_sentence_its_own_statistics():
         assert got.dep_arcs == want.dep_arcs
         for rel in want.dep_correct:
             np.testing.assert_array_equal(got.dep_correct[rel], want.dep_correct[rel])
+
+
+def test_the_plain_zarr_recipe_of_docs_store_md_reads_the_same_values(tmp_path):
+    import zarr
+
+    path = write_store(tmp_path / "s.zarr", list(corpus_rows(9, seed=9)), 2, 3)
+    update_stats(path)
+    stats = AtlasStore.open(path).head_stats()
+    g = zarr.open_group(str(path), mode="r")
+    commit = g.attrs["atlas"]["commit"]
+    rows = g[commit["catalog_array"]][: commit["catalog"]]
+    s = g["stats/attention"]
+    state = s.attrs["stats"]
+    assert state["commit"]["catalog_array"] == commit["catalog_array"]
+    k = state["statistics"].index("prev")
+    np.testing.assert_array_equal(s["sentence"][:, k][rows], stats.per_sentence("prev"))
+    np.testing.assert_allclose(s["mean"][k], np.nanmean(stats.per_sentence("prev"), axis=0),
+                               rtol=1e-6)
+
+
+def test_extremes_are_the_largest_and_smallest_values_with_ties_by_position():
+    from pipeline.corpus_view import _extremes_all, extremes, ranks
+
+    rng = np.random.default_rng(0)
+    per = rng.integers(0, 5, size=(60, 2, 3)).astype(np.float32)
+    per[rng.random(per.shape) < 0.2] = np.nan
+    top, bottom = _extremes_all(per, 10)
+    for layer in range(2):
+        for head in range(3):
+            col = per[:, layer, head]
+            assert (top[layer, head], bottom[layer, head]) == extremes(col, 10)
+            valid = [p for p in range(60) if not np.isnan(col[p])]
+            by_value = sorted(valid, key=lambda p: (-col[p], p))
+            assert top[layer, head] == by_value[:10]
+            assert bottom[layer, head] == sorted(valid, key=lambda p: (col[p], p))[:10]
+    np.testing.assert_array_equal(ranks(np.array([[0.5, np.nan, 0.9], [0.5, 0.1, 0.2]])),
+                                  [[2, 0, 1], [2, 5, 4]])
