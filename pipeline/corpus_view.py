@@ -96,7 +96,7 @@ def _extremes_all(per: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     bottom_out = np.empty(L * H, dtype=object)
     for sign, out in ((1.0, top_out), (-1.0, bottom_out)):
         keyed = np.where(np.isnan(flat), -np.inf, sign * flat)  # larger = listed first
-        if S > k:
+        if k < S:
             kth = np.partition(keyed, S - k, axis=0)[S - k]  # (L * H,) the k-th largest
         else:
             kth = keyed.min(axis=0)
