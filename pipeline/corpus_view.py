@@ -96,10 +96,8 @@ def _extremes_all(per: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     bottom_out = np.empty(L * H, dtype=object)
     for sign, out in ((1.0, top_out), (-1.0, bottom_out)):
         keyed = np.where(np.isnan(flat), -np.inf, sign * flat)  # larger = listed first
-        if k < S:
-            kth = np.partition(keyed, S - k, axis=0)[S - k]  # (L * H,) the k-th largest
-        else:
-            kth = keyed.min(axis=0)
+        # the k-th largest of each column (L * H,)
+        kth = np.partition(keyed, S - k, axis=0)[S - k] if k < S else keyed.min(axis=0)
         for c in range(L * H):
             cand = np.flatnonzero((keyed[:, c] >= kth[c]) & ~np.isnan(flat[:, c]))
             order = np.lexsort((cand, -keyed[cand, c]))[:k]
