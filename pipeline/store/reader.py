@@ -75,11 +75,11 @@ class AtlasStore:
         self._rows = commit["rows"]
         # a garbled zarr.json or index chunk must not surface as a zarr or JSON traceback
         self._hint = "the index (index/*, catalog) is damaged; run `attention-atlas verify`"
-        index = read_index(group, commit, path, names=("n_tokens", "id"), hint=self._hint)
+        index = read_index(group, commit, path, names=("n_tokens", "id", "key"), hint=self._hint)
         self._n_tokens = index["n_tokens"]
         self._measure_index = functools.cache(self._read_measure_index)
         self._catalog = np.asarray(index["catalog"], dtype=np.int64)
-        self._row_ids = index["id"]
+        self._row_ids, self._row_keys = index["id"], index["key"]
         self.ids: list[str] = [str(self._row_ids[r]) for r in self._catalog]
         self._position = {sid: i for i, sid in enumerate(self.ids)}
         self._records = functools.lru_cache(maxsize=8)(self._record_chunk)
@@ -122,6 +122,22 @@ class AtlasStore:
 
     def _read_measure_index(self, measure: str) -> tuple[np.ndarray, np.ndarray]:
         return read_measure_index(self._group, self._meta, measure, self.path, self._hint)
+
+    @property
+    def commit(self) -> dict:
+        """The commit this reader sees: rows, catalog size and the catalog array's name."""
+        return dict(self._meta["commit"])
+
+    @property
+    def catalog_rows(self) -> np.ndarray:
+        """The rows of the current corpus, in corpus order (int64 (S,))."""
+        return self._catalog
+
+    def head_stats(self, measure: str = DEFAULT_MEASURE):
+        """The corpus view's statistics of every head for a measure (pipeline.store.stats.HeadStats)."""
+        from pipeline.store.stats import HeadStats
+
+        return HeadStats(self, measure)
 
     @property
     def info(self) -> dict:
@@ -176,6 +192,17 @@ class AtlasStore:
             return -1, -1
         heads = measure_heads(self._meta, measure)
         return start, start + row_size(self.model, int(self._n_tokens[row]), heads)
+
+    def row_offset(self, row: int, measure: str = DEFAULT_MEASURE) -> int:
+        """Where a row's codes of a measure start (-1: not computed): sorting rows by it reads
+        each chunk once."""
+        return int(self._measure_index(measure)[0][row])
+
+    def row_identity(self, row: int, measure: str = DEFAULT_MEASURE) -> tuple[str, str, int]:
+        """A row's id, content key and CRC-32 of its codes of a measure: what values derived
+        from them depend on."""
+        return (str(self._row_ids[row]), str(self._row_keys[row]),
+                int(self._measure_index(measure)[1][row]))
 
     def _record_chunk(self, start: int) -> list[str]:
         stop = min(start + RECORD_CHUNK, self._rows)
