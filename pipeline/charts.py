@@ -21,6 +21,9 @@ SPAN_DATA = "spans"  # rows {i, label, first, last, track}: one per span of the 
 SEL_LAYER, SEL_HEAD = "selLayer", "selHead"  # the selected head, 1-based
 WORDS = "words"  # the sentence's words, in order (axis labels key on the word index)
 TRACKS = "tracks"  # how many rows of brackets the spans need
+ROWS, COLS = "rows", "cols"  # the window shown: [first, last) word of rows and of columns;
+# [0, 0] shows every word. A long sentence is shown a window at a time (sentence.js), so
+# that cells and labels keep a legible size; the brackets are cut to the window.
 
 SELECTED = "#ffd400"  # the selected cell's outline (yellow, as in the reference figure)
 BRACKET = "#333333"
@@ -76,20 +79,33 @@ def get_grid_spec(n_layers: int, n_heads: int) -> dict[str, Any]:
     return _finish(chart)
 
 
+def window_start(param: str) -> str:
+    """Expression: the first word of a window param ([first, last), [0, 0] for all words)."""
+    return f"({param}[1] > {param}[0] ? {param}[0] : 0)"
+
+
+def window_size(param: str) -> str:
+    """Expression: how many words a window param shows (at least 1)."""
+    return f"max(1, {param}[1] > {param}[0] ? {param}[1] - {param}[0] : length({WORDS}))"
+
+
 def _bracket_layers(axis: str) -> list[alt.Chart]:
-    """Labelled brackets over each span's words, between the heatmap and one axis's labels."""
-    n = f"max(1, length({WORDS}))"
+    """Labelled brackets over each span's words, between the heatmap and one axis's labels,
+    cut to the window that the axis shows."""
+    window = COLS if axis == "x" else ROWS
+    start, n = window_start(window), window_size(window)
+    first, last = (f"clamp(datum.{end} - {start}, 0, {n})" for end in ("first", "last"))
     if axis == "x":  # below the heatmap: x runs along the span, y steps down per track
-        along = (f"datum.first * width / {n}", f"datum.last * width / {n}")
+        along = (f"{first} * width / {n}", f"{last} * width / {n}")
         tip, line = f"height + 3 + datum.track * {TRACK_PX}", f"height + 8 + datum.track * {TRACK_PX}"
     else:  # left of the heatmap: y runs along the span, x steps left per track
-        along = (f"datum.first * height / {n}", f"datum.last * height / {n}")
+        along = (f"{first} * height / {n}", f"{last} * height / {n}")
         tip, line = f"-3 - datum.track * {TRACK_PX}", f"-8 - datum.track * {TRACK_PX}"
     a, b = (f"({along[0]}) + 1.5", f"({along[1]}) - 1.5")
     along_pts, across_pts = f"[{a}, {a}, {b}, {b}]", f"[{tip}, {line}, {line}, {tip}]"
     px, py = (along_pts, across_pts) if axis == "x" else (across_pts, along_pts)
     pixel = {"type": "quantitative", "scale": None, "axis": None}
-    spans = alt.Chart(alt.Data(name=SPAN_DATA))
+    spans = alt.Chart(alt.Data(name=SPAN_DATA)).transform_filter(f"{first} < {last}")
     path = (
         spans.transform_calculate(px=px, py=py, k="[0, 1, 2, 3]")
         .transform_flatten(["px", "py", "k"])  # one row per corner of the bracket
@@ -113,9 +129,13 @@ def _bracket_layers(axis: str) -> list[alt.Chart]:
 def get_detail_spec(
     *, measure_label: str, domain: tuple[float, float], size: int = DETAIL_PX
 ) -> dict[str, Any]:
-    """The selected head, words x words (rows = from, columns = to), spans bracketed on both axes."""
+    """The selected head, words x words (rows = from, columns = to), spans bracketed on both axes.
+
+    `size` is the map's side in pixels; the page may set another width and height, and the
+    label size and the colour bar follow them."""
     words_label = f"{WORDS}[datum.value]"  # key on the word index, label with the word
-    font = f"clamp(floor({size} / max(1, length({WORDS}))) - 1, 5, 11)"
+    cell = f"min(width / {window_size(COLS)}, height / {window_size(ROWS)})"
+    font = f"clamp(floor({cell}) - 1, 5, 11)"
     offset = {"expr": f"{TRACKS} * {TRACK_PX} + 3"}
     common = dict(labelExpr=words_label, labelFontSize={"expr": font}, labelLimit=110,
                   ticks=False, domain=False, offset=offset, titleFontWeight="normal")
@@ -125,7 +145,7 @@ def get_detail_spec(
                 axis=alt.Axis(**common))
     colour = alt.Color(
         "value:Q", title=measure_label, scale=colour_scale(domain),
-        legend=alt.Legend(gradientLength=size, gradientThickness=14, titleFontWeight="normal",
+        legend=alt.Legend(gradientLength={"expr": "height"}, gradientThickness=14, titleFontWeight="normal",
                           orient="right", direction="vertical", titleOrient="top"),
     )
     tooltip = [
@@ -145,7 +165,8 @@ def get_detail_spec(
     chart = alt.layer(heat, *_bracket_layers("x"), *_bracket_layers("y")).properties(
         width=size, height=size
     )
-    chart = chart.add_params(alt.param(name=WORDS, value=[]), alt.param(name=TRACKS, value=0))
+    chart = chart.add_params(alt.param(name=WORDS, value=[]), alt.param(name=TRACKS, value=0),
+                             alt.param(name=ROWS, value=[0, 0]), alt.param(name=COLS, value=[0, 0]))
     return _finish(chart)
 
 

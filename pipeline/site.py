@@ -1,15 +1,16 @@
 """Build the static site from a store (Jinja pages + Vega-Lite specs) and publish it atomically.
 
-Layout of a built site (all links relative, nothing loaded from outside it):
+Layout of a built site (all links relative, nothing loaded from outside it). Every
+file a page reads is a classic script, so the site works opened from disk (file://),
+where browsers refuse fetch() and module scripts, as well as served:
 
-    index.html                 model card, corpus summary, searchable list (reads index.json)
-    index.json                 one compact row per sentence: id, page, text, words, labels
+    index.html                 model card, corpus summary, searchable list (reads data/_index.js)
     sentences/<page>.html      one page per sentence: words, spans, meta as safe JSON
-    data/<page>.bin            its word-level maps + special shares, 8-bit codes, gzipped
-                               (the format: pipeline/site_format.py)
+    data/<page>.js             its word-level maps + special shares, 8-bit codes, gzipped, as
+                               a script (the format: pipeline/site_format.py)
+    data/_index.js             one compact row per sentence: id, page, text, words, labels, meta
     assets/vega.js             Vega + Vega-Lite + vega-embed, from vl_convert.javascript_bundle
-    assets/grid.vl.json        the layer x head grid spec (shared by every sentence)
-    assets/detail.vl.json      the word x word heatmap spec (shared by every sentence)
+    assets/specs.js            the layer x head grid and word x word detail specs (shared)
     assets/*.js, *.css         the page scripts and style, copied from site_templates/assets
     .atlas-site                marker: this folder is an atlas site and may be replaced
 """
@@ -44,13 +45,13 @@ from pipeline.site_data import (
     SiteStore,
     dumps,
     get_index_context,
-    get_index_json,
+    get_index_data,
     get_index_row,
     get_page_names,
     get_sentence_context,
     get_site_context,
 )
-from pipeline.site_format import encode_maps
+from pipeline.site_format import encode_maps, encode_script
 from pipeline.store import AtlasStore
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,7 @@ log = logging.getLogger(__name__)
 MARKER = ".atlas-site"
 WORKERS = min(4, os.cpu_count() or 1)
 BUNDLE_SNIPPET = "window.vegaEmbed = vegaEmbed;"  # `vega` in a snippet is null with Vega 6: use the view API
+INDEX_DATA = "data/_index.js"  # no page is named _index: page names never start with "_"
 
 
 @dataclass(frozen=True)
@@ -120,6 +122,11 @@ def script_dumps(value, **kwargs) -> str:
     """json.dumps for `tojson`, with U+2028 and U+2029 escaped too: Jinja keeps them, and
     they are line breaks to editors and to JavaScript before ES2019."""
     return json.dumps(value, **kwargs).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def js_global(name: str, value) -> str:
+    """A script that sets window[name] to a JSON value (how a file:// page reads data)."""
+    return f"window.{name}={script_dumps(value, ensure_ascii=False, sort_keys=True, separators=(',', ':'))};\n"
 
 
 def open_store(store: str | os.PathLike | SiteStore) -> SiteStore:
@@ -223,11 +230,13 @@ def _build_assets(out: Path, site: SiteContext) -> None:
     version = charts.vega_lite_version()
     if version not in vl_convert.get_vegalite_versions():
         version = None  # vl-convert's newest; the spec still validates against it
-    (out / "assets" / "vega.js").write_text(get_vega_bundle(version), encoding="utf-8")
-    grid = charts.get_grid_spec(site.n_layers, site.n_heads)
-    detail = charts.get_detail_spec(measure_label=site.measure_label, domain=site.domain)
-    (out / "assets" / "grid.vl.json").write_text(dumps(grid), encoding="utf-8")
-    (out / "assets" / "detail.vl.json").write_text(dumps(detail), encoding="utf-8")
+    # the bundle is an ES module without imports or exports: wrapped in a function, it runs as
+    # a classic script (which file:// pages may load) without leaking its top-level names
+    bundle = get_vega_bundle(version)
+    (out / "assets" / "vega.js").write_text(f"(() => {{\n{bundle}\n}})();\n", encoding="utf-8")
+    specs = {"grid": charts.get_grid_spec(site.n_layers, site.n_heads),
+             "detail": charts.get_detail_spec(measure_label=site.measure_label, domain=site.domain)}
+    (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
     for path in sorted((templates_dir() / "assets").iterdir()):
         if path.is_file():
             shutil.copyfile(path, out / "assets" / path.name)
@@ -236,14 +245,14 @@ def _build_assets(out: Path, site: SiteContext) -> None:
 def _build_sentence(out: Path, ctx: SentenceContext, maps, special,
                     template: jinja2.Template) -> None:
     """Write one sentence's data file and page."""
-    (out / "data" / f"{ctx.page}.bin").write_bytes(encode_maps(maps, special))
+    (out / "data" / f"{ctx.page}.js").write_bytes(encode_script(encode_maps(maps, special)))
     html = template.render(page=ctx, site=ctx.site, root=ctx.root)
     (out / "sentences" / f"{ctx.page}.html").write_text(html, encoding="utf-8")
 
 
 def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow]) -> None:
     """The index page and its sentence list."""
-    (out / "index.json").write_bytes(get_index_json(rows))
+    (out / INDEX_DATA).write_text(js_global("atlasIndexData", get_index_data(rows)), encoding="utf-8")
     html = env.get_template("index.html").render(page=ctx, site=ctx.site, root=ctx.root)
     (out / "index.html").write_text(html, encoding="utf-8")
 

@@ -29,6 +29,18 @@ special tokens ([CLS], [SEP]), so a row of the map plus its share sums to 1.
 Two readers, kept in step with this description: decode_maps below, and
 parseMaps in site_templates/assets/maps.js (the browser). tests/golden/sentence.bin
 is a tiny file both decode.
+
+The site ships these bytes as a script, `data/<page>.js`, because a page opened
+from disk (file://) may load scripts but not fetch files. The script is UTF-16LE
+with a byte-order mark (which browsers obey whatever a server says), one call:
+
+    atlasData("<chars>", N);
+
+N is the number of bytes; the bytes, as one bit string (most significant bit
+first, zero-padded at the end), are cut into 15-bit groups, and each group g is the
+character U+3000 + g (U+3000..U+AFFF: no surrogate, quote, backslash or line break),
+so the data takes 16/15 of its size plus a few dozen bytes (base64 would take 4/3).
+encode_script and decode_script below, and atlasData in maps.js, implement it.
 """
 
 from __future__ import annotations
@@ -63,6 +75,37 @@ def gzip_bytes(data: bytes) -> bytes:
     deflate = zlib.compressobj(**DEFLATE)
     body = deflate.compress(data) + deflate.flush()
     return GZIP_HEADER + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+
+
+SCRIPT_CALL = "atlasData"  # the function a data script calls (site_templates/assets/maps.js)
+SCRIPT_BASE = 0x3000  # the character of the 15-bit group 0
+SCRIPT_BITS = 15
+
+
+def encode_script(blob: bytes) -> bytes:
+    """A data file's bytes -> the script that carries them: UTF-16LE, BOM, `atlasData("...", N);`."""
+    bits = np.unpackbits(np.frombuffer(blob, np.uint8))  # (8 N,), most significant bit first
+    bits = np.concatenate([bits, np.zeros(-len(bits) % SCRIPT_BITS, np.uint8)])
+    weights = 1 << np.arange(SCRIPT_BITS - 1, -1, -1, dtype=np.uint16)  # (15,)
+    groups = bits.reshape(-1, SCRIPT_BITS).astype(np.uint16) @ weights  # (ceil(8 N / 15),)
+    chars = (groups + SCRIPT_BASE).astype("<u2").tobytes()
+    return ("\ufeff" + SCRIPT_CALL + '("').encode("utf-16-le") + chars + \
+        f'",{len(blob)});\n'.encode("utf-16-le")
+
+
+def decode_script(script: bytes) -> bytes:
+    """The inverse of encode_script: a data script's bytes -> the data file's bytes."""
+    text = script.decode("utf-16")  # the BOM names the byte order
+    head = SCRIPT_CALL + '("'
+    if not text.startswith(head) or '",' not in text:
+        raise ValueError(f"not an atlas data script (starts {text[:20]!r})")
+    chars, _, tail = text[len(head):].rpartition('",')
+    size = int(tail.rstrip().removesuffix(");"))
+    groups = np.frombuffer(chars.encode("utf-16-le"), "<u2").astype(np.int64) - SCRIPT_BASE
+    if groups.size and (groups.min() < 0 or groups.max() >= 1 << SCRIPT_BITS):
+        raise ValueError("an atlas data script holds a character outside U+3000..U+AFFF")
+    bits = (groups[:, None] >> np.arange(SCRIPT_BITS - 1, -1, -1)) & 1  # (groups, 15)
+    return np.packbits(bits.astype(np.uint8).ravel())[:size].tobytes()
 
 
 def decode_codes(blob: bytes) -> tuple[np.ndarray, np.ndarray]:

@@ -1,162 +1,449 @@
-// The sentence page: binds the site's shared grid and detail specs to this sentence's maps.
-// Data: the page's JSON (words, spans, meta) and data/<page>.bin (read by maps.js).
-// vega.js (Vega, Vega-Lite, vega-embed) is imported while the specs and the data download.
-import { fetchBytes, parseMaps, toValue } from "./maps.js";
+// The sentence page: binds the site's shared grid and detail specs (assets/specs.js) to this
+// sentence's maps (data/<page>.js, read by maps.js). A classic script, like every script of the
+// site, so that the page also works opened from disk.
+// The address's fragment is the page's state: `#l4h7`, then any other `key=value` parts (a
+// measure, the index's list: search, filters, order), which previous / next carry along.
+(() => {
+  const { toValue, fetchBytes, parseMaps, loadScript } = window.atlasMaps;
+  const L = window.atlasList;
+  const $ = (id) => document.getElementById(id);
+  const page = JSON.parse($("atlas-sentence").textContent);
+  const state = {
+    layer: 1, head: 1, params: [], maps: null, grid: null, detail: null, size: 0, step: 0,
+    window: null, // [firstRow, lastRow, firstColumn, lastColumn) of a long sentence, else null
+    list: null, timings: {},
+  };
+  window.atlas = state; // for tests and the benchmark: state.select(l, h), state.ready
 
-const page = JSON.parse(document.getElementById("atlas-sentence").textContent);
-const assets = new URL("./", import.meta.url);
-const $ = (id) => document.getElementById(id);
-const state = { layer: 1, head: 1, maps: null, grid: null, detail: null, timings: {} };
-window.atlas = state; // for tests and the benchmark: state.select(l, h), state.ready
+  const MIN_CELL = 10; // px: the detail's cells, so that its word labels are at least 9 px
+  const DETAIL_PX = 440; // the detail's side when there is room
+  const DETAIL_MIN = 150;
+  const GRID_MIN_STEP = 12;
+  const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
 
-const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
-
-async function fetchJSON(name) {
-  const response = await fetch(new URL(name, assets));
-  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
-  return response.json();
-}
-
-// code -> RGBA as one 32-bit word, through the detail's own colour scale (viridis, clamped)
-function colourTable(scale) {
-  const ctx = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
-  const table = new Uint32Array(256);
-  for (let code = 0; code < 256; code++) {
-    ctx.clearRect(0, 0, 1, 1);
-    ctx.fillStyle = scale(toValue(code));
-    ctx.fillRect(0, 0, 1, 1);
-    table[code] = new Uint32Array(ctx.getImageData(0, 0, 1, 1).data.buffer)[0];
+  // ---- the fragment ----
+  function readFragment() {
+    let head = null;
+    const rest = [];
+    for (const [key, value] of L.split(location.hash)) {
+      const match = value === null && /^l(\d+)h(\d+)$/.exec(key);
+      if (match && !head) head = [Number(match[1]), Number(match[2])];
+      else if (!match) rest.push([key, value]);
+    }
+    return { head, rest };
   }
-  return table;
-}
+  const fragment = () => L.join([[`l${state.layer}h${state.head}`, null], ...state.params]);
 
-// one W x W thumbnail per head, as data: URLs for the grid's image marks
-function gridRows({ L, H, W, codes }, table) {
-  const canvas = Object.assign(document.createElement("canvas"), { width: W, height: W });
-  const ctx = canvas.getContext("2d");
-  const image = ctx.createImageData(W, W);
-  const pixels = new Uint32Array(image.data.buffer);
-  const rows = [];
-  for (let l = 0; l < L; l++) {
-    for (let h = 0; h < H; h++) {
-      const at = (l * H + h) * W * W;
-      for (let i = 0; i < W * W; i++) pixels[i] = table[codes[at + i]];
-      ctx.putImageData(image, 0, 0);
-      rows.push({ layer: l + 1, head: h + 1, url: canvas.toDataURL() });
+  function writeFragment() {
+    const hash = `#${fragment()}`;
+    if (location.hash !== hash) history.replaceState(null, "", hash);
+    updateNav();
+  }
+
+  // ---- colours and data ----
+  // code -> RGBA as one 32-bit word, through the detail's own colour scale (viridis, clamped)
+  function colourTable(scale) {
+    const ctx = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+    const table = new Uint32Array(256);
+    for (let code = 0; code < 256; code++) {
+      ctx.clearRect(0, 0, 1, 1);
+      ctx.fillStyle = scale(toValue(code));
+      ctx.fillRect(0, 0, 1, 1);
+      table[code] = new Uint32Array(ctx.getImageData(0, 0, 1, 1).data.buffer)[0];
+    }
+    return table;
+  }
+
+  // one head's W x W map drawn into a canvas of W x W pixels
+  function paint(canvas, k) {
+    const { W, codes } = state.maps;
+    canvas.width = W;
+    canvas.height = W;
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(W, W);
+    const pixels = new Uint32Array(image.data.buffer);
+    for (let i = 0; i < W * W; i++) pixels[i] = state.colours[codes[k * W * W + i]];
+    ctx.putImageData(image, 0, 0);
+  }
+
+  // one W x W thumbnail per head, as data: URLs for the grid's image marks
+  function gridRows() {
+    const { L: layers, H } = state.maps;
+    const canvas = document.createElement("canvas");
+    const rows = [];
+    for (let l = 0; l < layers; l++) {
+      for (let h = 0; h < H; h++) {
+        paint(canvas, l * H + h);
+        rows.push({ layer: l + 1, head: h + 1, url: canvas.toDataURL() });
+      }
+    }
+    return rows;
+  }
+
+  // the selected head's word pairs in the window: rows = from-word, columns = to-word (by index)
+  function detailRows(layer, head) {
+    const { H, W, codes, special } = state.maps;
+    const [r0, r1, c0, c1] = state.window || [0, W, 0, W];
+    const k = (layer - 1) * H + (head - 1);
+    const rows = [];
+    for (let f = r0; f < r1; f++) {
+      const share = toValue(special[k * W + f]);
+      for (let t = c0; t < c1; t++) {
+        rows.push({ from: f, to: t, value: toValue(codes[(k * W + f) * W + t]), special: share, layer, head });
+      }
+    }
+    return rows;
+  }
+
+  function bind(spec, datasets, params) {
+    spec.datasets = datasets;
+    for (const param of spec.params || []) {
+      if (param.name in params) param.value = params[param.name];
+    }
+    return spec;
+  }
+
+  // ---- sizes: both charts fit the page's width (a phone's too) ----
+  const roomFor = () => $("figure").clientWidth;
+
+  function gridStep(spec) {
+    const base = spec.width.step;
+    const fit = Math.floor((roomFor() - 60) / state.maps.H); // 60 px: the layer axis and title
+    return clamp(fit, GRID_MIN_STEP, base);
+  }
+
+  function setGridStep(spec, step) {
+    spec.width = { step };
+    spec.height = { step };
+    for (const layer of spec.layer) {
+      if (layer.mark.type === "image") Object.assign(layer.mark, { width: step - 4, height: step - 4 });
+    }
+    return spec;
+  }
+
+  // the detail's side: what the page's width leaves beside the labels, brackets and colour bar
+  function detailSize(tracks) {
+    const chrome = 150 + tracks * 24; // word labels and title, bracket rows, colour bar
+    return clamp(roomFor() - chrome, DETAIL_MIN, DETAIL_PX);
+  }
+
+  // how many words fit along the detail's side at MIN_CELL pixels each
+  const capacity = () => Math.max(1, Math.floor(state.size / MIN_CELL));
+
+  // ---- the window of a long sentence and the overview it is chosen on ----
+  function setWindow(r0, r1, c0, c1) {
+    const { W } = state.maps;
+    const cap = capacity();
+    const fit = (a, b) => { // at most `cap` words, inside the sentence
+      const n = clamp(b - a, 1, Math.min(W, cap));
+      const first = clamp(a, 0, W - n);
+      return [first, first + n];
+    };
+    const [fr0, fr1] = fit(r0, r1);
+    const [fc0, fc1] = fit(c0, c1);
+    state.window = W > cap ? [fr0, fr1, fc0, fc1] : null;
+  }
+
+  // the overview (the whole map, the window outlined) and its note, made the first time they show
+  function overviewBox() {
+    if ($("overview")) return;
+    const box = Object.assign(document.createElement("div"), { id: "overview", className: "overview" });
+    const canvas = Object.assign(document.createElement("canvas"), { id: "overview-map" });
+    canvas.setAttribute("aria-label", "the whole map; drag to choose the rows and columns drawn below");
+    box.append(canvas, Object.assign(document.createElement("div"), { id: "brush", className: "brush" }));
+    const note = Object.assign(document.createElement("p"), { id: "window-note", className: "note" });
+    $("detail").before(box, note);
+    bindOverview();
+    paint(canvas, (state.layer - 1) * state.maps.H + (state.head - 1));
+  }
+
+  function showWindow() {
+    if (!state.window && !$("overview")) return;
+    overviewBox();
+    const box = $("overview");
+    const note = $("window-note");
+    if (!state.window) {
+      box.hidden = true;
+      note.hidden = true;
+      return;
+    }
+    const { W } = state.maps;
+    const [r0, r1, c0, c1] = state.window;
+    box.hidden = false;
+    note.hidden = false;
+    note.textContent = `${W} words: rows ${r0 + 1}\u2013${r1} and columns ${c0 + 1}\u2013${c1} are ` +
+      "drawn at full size. Drag on the small map (or tap it) to choose others.";
+    Object.assign($("brush").style, {
+      left: `${(100 * c0) / W}%`, width: `${(100 * (c1 - c0)) / W}%`,
+      top: `${(100 * r0) / W}%`, height: `${(100 * (r1 - r0)) / W}%`,
+    });
+  }
+
+  // the word (row, column) under a pointer on the overview
+  function overviewCell(event) {
+    const box = $("overview-map").getBoundingClientRect();
+    const { W } = state.maps;
+    const column = clamp(Math.floor(((event.clientX - box.left) / box.width) * W), 0, W - 1);
+    const row = clamp(Math.floor(((event.clientY - box.top) / box.height) * W), 0, W - 1);
+    return [row, column];
+  }
+
+  function bindOverview() {
+    const canvas = $("overview-map");
+    let start = null;
+    canvas.addEventListener("pointerdown", (event) => {
+      start = overviewCell(event);
+      canvas.setPointerCapture(event.pointerId);
+      event.preventDefault();
+    });
+    canvas.addEventListener("pointerup", (event) => {
+      if (!start) return;
+      const end = overviewCell(event);
+      const cap = capacity();
+      let [r0, r1] = [Math.min(start[0], end[0]), Math.max(start[0], end[0]) + 1];
+      let [c0, c1] = [Math.min(start[1], end[1]), Math.max(start[1], end[1]) + 1];
+      if (r1 - r0 < 3 && c1 - c0 < 3) { // a tap: a full window around it
+        r0 = end[0] - Math.floor(cap / 2);
+        c0 = end[1] - Math.floor(cap / 2);
+        [r1, c1] = [r0 + cap, c0 + cap];
+      }
+      start = null;
+      zoom(r0, r1, c0, c1);
+    });
+  }
+
+  async function zoom(r0, r1, c0, c1) {
+    setWindow(r0, r1, c0, c1);
+    await redrawDetail();
+  }
+
+  function windowSignals() {
+    const [r0, r1, c0, c1] = state.window || [0, 0, 0, 0];
+    return { rows: [r0, r1], cols: [c0, c1] };
+  }
+
+  async function redrawDetail() {
+    const { rows, cols } = windowSignals();
+    state.detail.signal("rows", rows).signal("cols", cols);
+    state.detail.change("pairs", state.detail.changeset().remove(() => true)
+      .insert(detailRows(state.layer, state.head)));
+    showWindow();
+    await state.detail.runAsync();
+  }
+
+  // ---- selection ----
+  function describe(layer, head) {
+    const { H, W, special } = state.maps;
+    const k = (layer - 1) * H + (head - 1);
+    let sum = 0;
+    for (let f = 0; f < W; f++) sum += special[k * W + f];
+    const share = W ? toValue(sum / W) : 0;
+    $("detail-title").textContent = `layer ${layer}, head ${head}`;
+    $("special-note").textContent = share > 0
+      ? `Special tokens ([CLS]/[SEP]) receive ${(100 * share).toFixed(1)}% of this head's attention, ` +
+        "averaged over the words; each word's share is in the tooltip. Rows show the rest."
+      : "No attention goes to special tokens in this head.";
+    $("figure").dataset.selected = `l${layer}h${head}`;
+    if ($("overview")) paint($("overview-map"), k);
+  }
+
+  async function select(layer, head, { hash = true } = {}) {
+    const { L: layers, H } = state.maps;
+    state.layer = clamp(Math.round(layer) || 1, 1, layers);
+    state.head = clamp(Math.round(head) || 1, 1, H);
+    state.grid.signal("selLayer", state.layer).signal("selHead", state.head);
+    describe(state.layer, state.head);
+    if (hash) writeFragment();
+    else updateNav();
+    await Promise.all([state.grid.runAsync(), redrawDetail()]);
+  }
+
+  // the grid cell under a pointer (mouse or touch), from the view's own scales: Vega's click
+  // item comes from the last hover, which a tap never makes
+  function gridCell(event) {
+    const view = state.grid;
+    const box = view.container().querySelector("canvas").getBoundingClientRect();
+    const [ox, oy] = view.origin();
+    const at = (scale, v) => scale.domain().find((d) => v >= scale(d) && v < scale(d) + scale.step());
+    const head = at(view.scale("x"), event.clientX - box.left - ox);
+    const layer = at(view.scale("y"), event.clientY - box.top - oy);
+    return layer && head ? [layer, head] : null;
+  }
+
+  // ---- previous / next ----
+  function go(rel) {
+    const link = $(rel);
+    if (link && link.hasAttribute("href")) location.href = link.href;
+  }
+
+  function setLink(id, name) {
+    const link = $(id);
+    if (name) link.setAttribute("href", `${encodeURIComponent(name)}.html#${fragment()}`);
+    else link.removeAttribute("href");
+  }
+
+  const corpus = { prev: $("prev").getAttribute("href"), next: $("next").getAttribute("href"),
+    position: $("position").textContent };
+  const CORPUS_NOTE = "Previous and next (keys [ ]) keep the selected head and follow the corpus order.";
+
+  function updateNav() {
+    const listPairs = state.params.filter(([key]) => L.isListKey(key));
+    $("to-index").setAttribute("href", `../index.html${listPairs.length ? `#${L.join(listPairs)}` : ""}`);
+    if (state.list) {
+      const { shown, at } = state.list;
+      setLink("prev", at > 0 ? shown[at - 1].page : null);
+      setLink("next", at >= 0 && at + 1 < shown.length ? shown[at + 1].page : null);
+    } else {
+      for (const id of ["prev", "next"]) {
+        const link = $(id);
+        if (link.hasAttribute("href")) link.setAttribute("href", `${link.getAttribute("href").split("#")[0]}#${fragment()}`);
+      }
     }
   }
-  return rows;
-}
 
-// the selected head's word pairs: rows = from-word, columns = to-word (keyed by index)
-function detailRows({ H, W, codes, special }, layer, head) {
-  const k = (layer - 1) * H + (head - 1);
-  const rows = new Array(W * W);
-  for (let f = 0; f < W; f++) {
-    const share = toValue(special[k * W + f]);
-    for (let t = 0; t < W; t++) {
-      rows[f * W + t] = { from: f, to: t, value: toValue(codes[(k * W + f) * W + t]), special: share, layer, head };
+  // with the index's list in the address: step through that list, as filtered and sorted there
+  async function loadList() {
+    const listPairs = state.params.filter(([key]) => L.isListKey(key));
+    if (!listPairs.length) {
+      state.list = null;
+      for (const id of ["prev", "next"]) { // the page's own links: corpus order
+        if (corpus[id]) $(id).setAttribute("href", corpus[id]);
+        else $(id).removeAttribute("href");
+      }
+      $("position").textContent = corpus.position;
+      $("position").title = "in corpus order";
+      $("list-note").textContent = CORPUS_NOTE;
+      updateNav();
+      return;
     }
+    if (!window.atlasIndexData) await loadScript("../data/_index.js");
+    const how = L.parse(listPairs);
+    const shown = L.apply(L.rows(window.atlasIndexData), how);
+    const at = shown.findIndex((row) => row.page === page.page);
+    state.list = { shown, at };
+    const where = at >= 0 ? `${(at + 1).toLocaleString("en")} / ${shown.length.toLocaleString("en")}`
+      : `not in the list of ${shown.length.toLocaleString("en")}`;
+    $("position").textContent = where;
+    $("position").title = `in the index's list: ${L.describe(how)}`;
+    $("list-note").textContent = `Previous and next (keys [ ]) keep the selected head and follow the ` +
+      `index's list: ${shown.length.toLocaleString("en")} sentences ${L.describe(how)}.`;
+    updateNav();
   }
-  return rows;
-}
 
-function bind(spec, datasets, params) {
-  spec.datasets = datasets;
-  for (const param of spec.params || []) {
-    if (param.name in params) param.value = params[param.name];
+  function onKey(event) {
+    if (event.altKey || event.ctrlKey || event.metaKey || event.target.closest("input, textarea, select")) return;
+    if (event.key === "[" || event.key === "]") {
+      go(event.key === "[" ? "prev" : "next");
+      return;
+    }
+    const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
+    const move = moves[event.key];
+    if (!move) return;
+    event.preventDefault();
+    select(state.layer + move[0], state.head + move[1]);
   }
-  return spec;
-}
 
-function parseHash() {
-  const match = /^#l(\d+)h(\d+)$/.exec(location.hash);
-  return match ? [Number(match[1]), Number(match[2])] : null;
-}
+  function onHashChange() {
+    const { head, rest } = readFragment();
+    const listBefore = L.join(state.params.filter(([key]) => L.isListKey(key)));
+    state.params = rest;
+    if (L.join(rest.filter(([key]) => L.isListKey(key))) !== listBefore) loadList();
+    select(...(head || [state.layer, state.head]));
+  }
 
-function describe(layer, head) {
-  const { H, W, special } = state.maps;
-  const k = (layer - 1) * H + (head - 1);
-  let sum = 0;
-  for (let f = 0; f < W; f++) sum += special[k * W + f];
-  const share = W ? toValue(sum / W) : 0;
-  $("detail-title").textContent = `layer ${layer}, head ${head}`;
-  $("special-note").textContent = share > 0
-    ? `Special tokens ([CLS]/[SEP]) receive ${(100 * share).toFixed(1)}% of this head's attention, ` +
-      "averaged over the words; each word's share is in the tooltip. Rows show the rest."
-    : "No attention goes to special tokens in this head.";
-  $("figure").dataset.selected = `l${layer}h${head}`;
-}
+  // a tap shows the detail's tooltip: Vega shows it on pointer moves, which a tap does not make
+  function tapTooltips(canvas) {
+    canvas.addEventListener("pointerup", (event) => {
+      if (event.pointerType === "mouse") return;
+      const { clientX, clientY } = event;
+      canvas.dispatchEvent(new PointerEvent("pointermove", { clientX, clientY, bubbles: true, pointerType: "mouse" }));
+    });
+  }
 
-async function select(layer, head, { hash = true } = {}) {
-  const { L, H } = state.maps;
-  layer = clamp(Math.round(layer) || 1, 1, L);
-  head = clamp(Math.round(head) || 1, 1, H);
-  state.layer = layer;
-  state.head = head;
-  state.grid.signal("selLayer", layer).signal("selHead", head);
-  const rows = detailRows(state.maps, layer, head);
-  state.detail.change("pairs", state.detail.changeset().remove(() => true).insert(rows));
-  describe(layer, head);
-  if (hash && location.hash !== `#l${layer}h${head}`) history.replaceState(null, "", `#l${layer}h${head}`);
-  await Promise.all([state.grid.runAsync(), state.detail.runAsync()]);
-}
+  // ---- drawing ----
+  async function embedGrid(spec) {
+    const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
+    state.step = gridStep(spec);
+    const grid = await window.vegaEmbed("#grid", bind(setGridStep(structuredClone(spec), state.step),
+      { cells: state.cells }, { selLayer: state.layer, selHead: state.head }), options);
+    if (state.grid) state.grid.finalize();
+    state.grid = grid.view;
+  }
 
-function onKey(event) {
-  if (event.altKey || event.ctrlKey || event.metaKey || event.target.closest("input, textarea, select")) return;
-  const moves = { ArrowLeft: [0, -1], ArrowRight: [0, 1], ArrowUp: [-1, 0], ArrowDown: [1, 0] };
-  const move = moves[event.key];
-  if (!move) return;
-  event.preventDefault();
-  select(state.layer + move[0], state.head + move[1]);
-}
+  async function resizeDetail(size) {
+    state.size = size;
+    state.detail.width(size).height(size);
+    setWindow(...(state.window || [0, state.maps.W, 0, state.maps.W]));
+    await redrawDetail();
+  }
 
-async function main() {
-  const [, gridSpec, detailSpec, bytes] = await Promise.all([import("./vega.js"),
-    fetchJSON("grid.vl.json"), fetchJSON("detail.vl.json"), fetchBytes(new URL(page.data, document.baseURI)),
-  ]);
-  const { vegaEmbed } = window;
-  state.timings.loaded = performance.now(); // scripts, specs and data in
-  state.maps = parseMaps(bytes);
-  const { L, H } = state.maps;
-  const [layer, head] = parseHash() || [1, 1];
-  state.layer = clamp(layer, 1, L);
-  state.head = clamp(head, 1, H);
-  const spans = page.spans.map(([label, first, last, track], i) => ({ i, label, first, last, track }));
-  const tracks = spans.reduce((n, s) => Math.max(n, s.track + 1), 0);
-  const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
-  const detail = await vegaEmbed("#detail", bind(detailSpec,
-    { pairs: detailRows(state.maps, state.layer, state.head), spans }, { words: page.words, tracks }), options);
-  state.detail = detail.view;
-  state.timings.detail = performance.now();
-  const table = colourTable(state.detail.scale("color")); // the thumbnails use the detail's colours
-  const grid = await vegaEmbed("#grid", bind(gridSpec, { cells: gridRows(state.maps, table) },
-    { selLayer: state.layer, selHead: state.head }), options);
-  state.grid = grid.view;
-  state.grid.addEventListener("click", (_, item) => {
-    const datum = item && item.datum;
-    if (datum && datum.layer && datum.head) select(datum.layer, datum.head);
+  // the colour bar and labels take what they need: shrink the map until the chart fits
+  async function fitDetail() {
+    const canvas = $("detail").querySelector("canvas");
+    const over = canvas.getBoundingClientRect().width - roomFor();
+    if (over > 1 && state.size > DETAIL_MIN) await resizeDetail(Math.max(DETAIL_MIN, state.size - Math.ceil(over)));
+  }
+
+  async function main() {
+    const bytes = await fetchBytes(page.data);
+    state.timings.loaded = performance.now(); // scripts and data in
+    state.maps = parseMaps(bytes);
+    const { L: layers, H, W } = state.maps;
+    const { head, rest } = readFragment();
+    state.params = rest;
+    [state.layer, state.head] = [clamp((head || [1])[0], 1, layers), clamp((head || [1, 1])[1], 1, H)];
+    const specs = window.atlasSpecs;
+    const spans = page.spans.map(([label, first, last, track], i) => ({ i, label, first, last, track }));
+    const tracks = spans.reduce((n, s) => Math.max(n, s.track + 1), 0);
+    state.size = detailSize(tracks);
+    state.tracks = tracks;
+    setWindow(0, W, 0, W);
+    const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
+    const detailSpec = structuredClone(specs.detail);
+    detailSpec.width = state.size;
+    detailSpec.height = state.size;
+    const detail = await window.vegaEmbed("#detail", bind(detailSpec,
+      { pairs: detailRows(state.layer, state.head), spans }, { words: page.words, tracks, ...windowSignals() }), options);
+    state.detail = detail.view;
+    state.timings.detail = performance.now();
+    state.colours = colourTable(state.detail.scale("color")); // the thumbnails use the detail's colours
+    state.cells = gridRows();
+    await embedGrid(specs.grid);
+    await fitDetail();
+    showWindow();
+    $("grid").addEventListener("click", (event) => {
+      const cell = gridCell(event);
+      if (cell) select(...cell);
+    });
+    tapTooltips($("detail").querySelector("canvas"));
+    document.addEventListener("keydown", onKey);
+    window.addEventListener("hashchange", onHashChange);
+    let resizing = null;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizing);
+      resizing = setTimeout(async () => {
+        if (gridStep(specs.grid) !== state.step) await embedGrid(specs.grid);
+        if (detailSize(state.tracks) !== state.size) await resizeDetail(detailSize(state.tracks));
+        await fitDetail();
+      }, 150);
+    });
+    describe(state.layer, state.head);
+    if (head) writeFragment(); // a head out of range is corrected in the address too
+    else updateNav();
+    state.timings.drawn = performance.now(); // ms since navigation started
+    $("figure").setAttribute("aria-busy", "false");
+    state.navReady = loadList();
+    await state.navReady;
+    document.documentElement.dataset.ready = "true";
+  }
+
+  state.select = select;
+  state.zoom = zoom;
+  state.ready = main().catch((error) => {
+    const note = $("load-error");
+    note.hidden = false;
+    note.textContent = `Could not draw this sentence: ${error.message}`;
+    document.documentElement.dataset.ready = "error";
+    throw error;
   });
-  document.addEventListener("keydown", onKey);
-  window.addEventListener("hashchange", () => {
-    const chosen = parseHash();
-    if (chosen) select(...chosen, { hash: false });
-  });
-  describe(state.layer, state.head);
-  if (parseHash()) history.replaceState(null, "", `#l${state.layer}h${state.head}`);
-  state.timings.drawn = performance.now(); // ms since navigation started
-  $("figure").setAttribute("aria-busy", "false");
-  document.documentElement.dataset.ready = "true";
-}
-
-state.select = select;
-state.ready = main().catch((error) => {
-  const note = $("load-error");
-  note.hidden = false;
-  note.textContent = location.protocol === "file:"
-    ? "This page reads its data with fetch, which browsers refuse for file:// pages: serve the folder " +
-      "(e.g. `attention-atlas serve SITE`) and open it over http."
-    : `Could not draw this sentence: ${error.message}`;
-  document.documentElement.dataset.ready = "error";
-  throw error;
-});
+})();
