@@ -225,15 +225,18 @@ def get_vega_bundle(vl_version: str | None) -> str:
     return vl_convert.javascript_bundle(BUNDLE_SNIPPET, vl_version=vl_version)
 
 
+def get_vega_script(vl_version: str | None) -> str:
+    """assets/vega.js: the bundle is an ES module without imports or exports; wrapped in a
+    function it runs as a classic script (which file:// pages may load) and keeps its names."""
+    return f"(() => {{\n{get_vega_bundle(vl_version)}\n}})();\n"
+
+
 def _build_assets(out: Path, site: SiteContext) -> None:
     """The shared assets: JS bundle, the two chart specs, and the static files."""
     version = charts.vega_lite_version()
     if version not in vl_convert.get_vegalite_versions():
         version = None  # vl-convert's newest; the spec still validates against it
-    # the bundle is an ES module without imports or exports: wrapped in a function, it runs as
-    # a classic script (which file:// pages may load) without leaking its top-level names
-    bundle = get_vega_bundle(version)
-    (out / "assets" / "vega.js").write_text(f"(() => {{\n{bundle}\n}})();\n", encoding="utf-8")
+    (out / "assets" / "vega.js").write_text(get_vega_script(version), encoding="utf-8")
     specs = {"grid": charts.get_grid_spec(site.n_layers, site.n_heads),
              "detail": charts.get_detail_spec(measure_label=site.measure_label, domain=site.domain)}
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")

@@ -149,3 +149,25 @@ class FakeStore:
     def storage_order(self) -> list[int]:
         """Reverse corpus order: a fake has no storage, and the site must not depend on the order."""
         return list(range(len(self.records)))[::-1]
+
+
+def read_js_global(path: Path, name: str) -> Any:
+    """The JSON value a site script (`window.NAME={...};`, pipeline.site.js_global) sets."""
+    text = path.read_text(encoding="utf-8")
+    head = f"window.{name}="
+    if not text.startswith(head):
+        raise ValueError(f"{path} does not set window.{name}")
+    return json.loads(text[len(head):].rstrip().removesuffix(";"))
+
+
+def read_index(site: Path) -> list[dict[str, Any]]:
+    """A built site's index data (data/_index.js) as one dict per sentence, meta decoded."""
+    data = read_js_global(site / "data" / "_index.js", "atlasIndexData")
+    keys, values = data["meta"]["keys"], data["meta"]["values"]
+    rows = []
+    for row in data["rows"]:
+        item = dict(zip(data["columns"], row, strict=True))
+        item["meta"] = {k: values[n][code] for n, (k, code) in enumerate(zip(keys, item["meta"], strict=True))
+                        if code >= 0}
+        rows.append(item)
+    return rows

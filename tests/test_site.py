@@ -19,9 +19,9 @@ import pipeline.site as site_module
 from pipeline.errors import SiteError
 from pipeline.site import MARKER, build_site, check_target
 from pipeline.site_data import get_page_names, get_span_tracks, slugify
-from pipeline.site_format import decode_maps
+from pipeline.site_format import decode_maps, decode_script
 from pipeline.store import AtlasStore
-from pipeline.testing import FakeStore
+from pipeline.testing import FakeStore, read_index, read_js_global
 
 TOLERANCE = 1 / 510 + 1e-6
 REPO = Path(__file__).resolve().parents[1]
@@ -117,12 +117,13 @@ def test_layout_and_summary(built, store):
     assert summary.files == len(snapshot(site))
     assert f"{summary.bytes / 1e6:.1f} MB" in str(summary)
     assert "3 sentences" in str(summary)
-    for name in ("index.html", "index.json", MARKER, "assets/vega.js", "assets/grid.vl.json",
-                 "assets/detail.vl.json", "assets/sentence.js", "assets/index.js", "assets/atlas.css"):
+    for name in ("index.html", "data/_index.js", MARKER, "assets/vega.js", "assets/specs.js",
+                 "assets/sentence.js", "assets/index.js", "assets/list.js", "assets/maps.js",
+                 "assets/atlas.css"):
         assert (site / name).is_file(), name
     names = get_page_names(store.ids)
     assert sorted(p.stem for p in (site / "sentences").iterdir()) == sorted(names)
-    assert sorted(p.stem for p in (site / "data").iterdir()) == sorted(names)
+    assert sorted(p.stem for p in (site / "data").iterdir()) == sorted([*names, "_index"])
     assert not list(site.parent.glob(".site.*")), "no temporary folder is left"
 
 
@@ -133,13 +134,16 @@ def test_pages_escape_corpus_text(built, store):
         assert rec.text in "".join(page.text)  # markup in the corpus comes back as text
         assert [t for t, _ in page.tags].count("img") == 0
         assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
-        assert [attrs.get("type") for attrs, _ in page.scripts] == ["application/json", "module"]
-        raw = page.scripts[0][1]
+        # classic scripts only (a page opened from disk may not load modules), all deferred
+        scripts = [attrs for attrs, _ in page.scripts if attrs.get("type") != "application/json"]
+        assert all("defer" in attrs and "type" not in attrs for attrs in scripts), scripts
+        assert f"../data/{name}.js" in [attrs["src"] for attrs in scripts]
+        raw = next(text for attrs, text in page.scripts if attrs.get("type") == "application/json")
         assert not set(raw) & set("<>&'\u2028\u2029"), raw  # escaped as \u003c etc.
         payload = json.loads(raw)
-        assert payload["id"] == rec.id and payload["words"] == rec.words
+        assert payload["id"] == rec.id and payload["words"] == rec.words and payload["page"] == name
         assert [s[:3] for s in payload["spans"]] == [list(s) for s in rec.spans]
-        assert payload["meta"] == rec.meta and payload["truncated"] == rec.truncated
+        assert ["speaker", "MOT"] in [[k, v] for k, v in zip(page.text, page.text[1:])]  # meta listed
     index = parse(site / "index.html")
     assert "fake/bert <b>" in "".join(index.text) and "/secret/folder" not in (site / "index.html").read_text()
 
@@ -167,17 +171,19 @@ def test_links_are_relative_and_resolve(built):
     assert not re.search(r"https?://", text)
 
 
-def test_index_json_and_data_match_the_store(built, store):
+def test_index_and_data_match_the_store(built, store):
     _, site = built
-    index = json.loads((site / "index.json").read_text(encoding="utf-8"))
-    col = {name: i for i, name in enumerate(index["columns"])}
+    index = read_index(site)
     names = get_page_names(store.ids)
-    assert [r[col["id"]] for r in index["rows"]] == store.ids
-    for rec, row, name in zip(store, index["rows"], names, strict=True):
-        assert row[col["page"]] == name and row[col["text"]] == rec.text
-        assert row[col["words"]] == len(rec.words)
-        assert row[col["labels"]] == list(dict.fromkeys(label for label, _, _ in rec.spans))
-        blob = (site / "data" / f"{name}.bin").read_bytes()
+    assert [r["id"] for r in index] == store.ids
+    for rec, row, name in zip(store, index, names, strict=True):
+        assert row["page"] == name and row["text"] == rec.text
+        assert row["words"] == len(rec.words)
+        assert row["labels"] == list(dict.fromkeys(label for label, _, _ in rec.spans))
+        assert row["meta"] == {"speaker": "MOT", "n": "1"}  # values as the page shows them
+        script = (site / "data" / f"{name}.js").read_bytes()
+        assert script[:2] == b"\xff\xfe"  # UTF-16LE with its byte-order mark
+        blob = decode_script(script)
         assert blob[:2] == b"\x1f\x8b"  # gzip, for the browser's DecompressionStream
         maps, special = decode_maps(blob)
         assert maps.shape == rec.maps.shape
@@ -190,7 +196,9 @@ def test_shared_specs_are_written_once(built):
     for path in (site / "sentences").glob("*.html"):
         text = path.read_text(encoding="utf-8")
         assert '"layer"' not in text and "viridis" not in text  # no chart spec in a page
-    assert len(list(site.rglob("*.vl.json"))) == 2
+    specs = read_js_global(site / "assets" / "specs.js", "atlasSpecs")
+    assert sorted(specs) == ["detail", "grid"]
+    assert "viridis" in json.dumps(specs["detail"]) and "selLayer" in json.dumps(specs["grid"])
 
 
 def test_two_builds_are_byte_identical(store, tmp_path):
@@ -275,7 +283,7 @@ def test_bad_measure_or_domain(store, tmp_path):
 
 def test_domain_and_label_reach_the_spec(store, tmp_path):
     build_site(store, tmp_path / "s", measure_label="weight", domain=(0.0, 0.5), progress=False)
-    spec = (tmp_path / "s" / "assets" / "detail.vl.json").read_text()
+    spec = (tmp_path / "s" / "assets" / "specs.js").read_text()
     assert '"domain":[0.0,0.5]' in spec and '"title":"weight"' in spec
 
 
@@ -288,8 +296,8 @@ def test_data_file_is_small(tmp_path):
     page = max(p.stat().st_size for p in (tmp_path / "s" / "sentences").iterdir())
     data = max(p.stat().st_size for p in (tmp_path / "s" / "data").iterdir())
     assert page + data < 40_000
-    assert len(gzip.decompress((tmp_path / "s" / "data").iterdir().__next__().read_bytes())) == (
-        12 + 6 * 12 * 25 * 25 + 6 * 12 * 25)
+    blob = decode_script((tmp_path / "s" / "data" / f"{get_page_names(store.ids)[0]}.js").read_bytes())
+    assert len(gzip.decompress(blob)) == 12 + 6 * 12 * 25 * 25 + 6 * 12 * 25
 
 
 @pytest.mark.parametrize("fixture", ["minilm_store", "gpt2_store"])
@@ -301,7 +309,7 @@ def test_real_store_end_to_end(request, fixture, tmp_path):
     assert summary.sentences == len(store)
     names = get_page_names(store.ids)
     for rec, name in zip(store, names, strict=True):
-        maps, special = decode_maps((tmp_path / "site" / "data" / f"{name}.bin").read_bytes())
+        maps, special = decode_maps(decode_script((tmp_path / "site" / "data" / f"{name}.js").read_bytes()))
         stored, stored_special = rec.word_maps("attention")
         assert np.abs(maps - stored).max() <= TOLERANCE
         assert np.abs(special - stored_special).max() <= TOLERANCE
@@ -311,7 +319,7 @@ def test_real_store_end_to_end(request, fixture, tmp_path):
             assert not np.triu(maps, k=1).any()  # shown as they are: lower-triangular
     horse = names[store.ids.index("pair-2")]
     size = sum((tmp_path / "site" / sub / f"{horse}{ext}").stat().st_size
-               for sub, ext in (("sentences", ".html"), ("data", ".bin")))
+               for sub, ext in (("sentences", ".html"), ("data", ".js")))
     assert size < 40_000  # BertViz's model_view: about 1 MB for a sentence like it
 
 
@@ -331,5 +339,5 @@ def test_build_takes_a_store_path_as_str(minilm_store, tmp_path):
 def test_empty_store_builds_an_index(tmp_path):
     summary = build_site(FakeStore([]), tmp_path / "site", progress=False)
     assert summary.sentences == 0 and summary.pages == 1
-    assert json.loads((tmp_path / "site" / "index.json").read_text())["rows"] == []
+    assert read_index(tmp_path / "site") == []
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.site_format import decode_codes, decode_maps, encode_maps
+from pipeline.site_format import decode_codes, decode_maps, decode_script, encode_maps, encode_script
 from pipeline.store import dequantize
 from pipeline.testing import random_maps
 
@@ -87,3 +87,37 @@ def test_foreign_or_damaged_files_are_refused(golden, damage):
         body += b"\x00"
     with pytest.raises(ValueError, match="not an atlas sentence file"):
         decode_maps(bytes(body))
+
+
+def test_golden_script_carries_the_golden_file():
+    """tests/golden/sentence.js is sentence.bin as the site ships it (maps.js reads it in a browser)."""
+    blob = (GOLDEN / "sentence.bin").read_bytes()
+    script = (GOLDEN / "sentence.js").read_bytes()
+    assert encode_script(blob) == script
+    assert decode_script(script) == blob
+
+
+def test_script_bytes_are_as_documented():
+    script = encode_script(bytes([0b10000000, 0b00000001, 0xFF]))  # 24 bits: two 15-bit groups
+    assert script[:2] == b"\xff\xfe"  # UTF-16LE byte-order mark
+    text = script.decode("utf-16")
+    # bits 100000000000000|111111111 + 6 zero bits -> groups 0x4000, 0x7FC0 -> U+3000 + each
+    assert text == 'atlasData("\u7000\uafc0",3);\n'
+    assert len(encode_script(bytes(15 * 100))) == 2 * (1 + len('atlasData("') + 8 * 100 + len('",1500);\n'))
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 14, 15, 16, 29, 30, 31, 1000, 4097])
+def test_script_round_trip(size):
+    blob = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    script = encode_script(blob)
+    assert decode_script(script) == blob
+    chars = script.decode("utf-16").split('"')[1]
+    assert all(0x3000 <= ord(c) <= 0xAFFF for c in chars)  # no quote, backslash, line break, surrogate
+    assert len(chars) == -(-8 * size // 15)
+
+
+def test_bad_scripts_are_refused():
+    with pytest.raises(ValueError, match="not an atlas data script"):
+        decode_script("window.x = 1;".encode("utf-16"))
+    with pytest.raises(ValueError, match="outside U\\+3000"):
+        decode_script('atlasData("ab",1);'.encode("utf-16"))
