@@ -263,10 +263,11 @@
   function gridCell(event) {
     const view = state.grid;
     const box = view.container().querySelector("canvas").getBoundingClientRect();
-    const [ox, oy] = view.origin();
+    const [ox, oy] = view.origin(); // of the plot, inside the padding
+    const { left, top } = view.padding();
     const at = (scale, v) => scale.domain().find((d) => v >= scale(d) && v < scale(d) + scale.step());
-    const head = at(view.scale("x"), event.clientX - box.left - ox);
-    const layer = at(view.scale("y"), event.clientY - box.top - oy);
+    const head = at(view.scale("x"), event.clientX - box.left - left - ox);
+    const layer = at(view.scale("y"), event.clientY - box.top - top - oy);
     return layer && head ? [layer, head] : null;
   }
 
@@ -352,11 +353,17 @@
   }
 
   // a tap shows the detail's tooltip: Vega shows it on pointer moves, which a tap does not make
+  // (and a touch pointer leaves as it lifts), so the tap's click moves a pointer there; a touch
+  // anywhere else hides it
   function tapTooltips(canvas) {
-    canvas.addEventListener("pointerup", (event) => {
-      if (event.pointerType === "mouse") return;
+    const touch = (event) => event.pointerType && event.pointerType !== "mouse";
+    canvas.addEventListener("click", (event) => {
+      if (!touch(event)) return;
       const { clientX, clientY } = event;
       canvas.dispatchEvent(new PointerEvent("pointermove", { clientX, clientY, bubbles: true, pointerType: "mouse" }));
+    });
+    document.addEventListener("pointerdown", (event) => {
+      if (touch(event) && event.target !== canvas) canvas.dispatchEvent(new PointerEvent("pointerout", { bubbles: true }));
     });
   }
 
