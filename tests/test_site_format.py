@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.site_format import decode_codes, decode_maps, decode_script, encode_maps, encode_script
+from pipeline.site_format import (
+    decode_codes,
+    decode_maps,
+    decode_script,
+    encode_maps,
+    encode_script,
+)
 from pipeline.store import dequantize
 from pipeline.testing import random_maps
 

@@ -4,8 +4,14 @@ across sentences, metadata filters, addresses that are corrected and shared."""
 from __future__ import annotations
 
 import pytest
-
-from test_pages import CELL_CENTRE, COUNT_ITEMS, DETAIL_CENTRE, open_sentence, selected, sentence_url
+from test_pages import (
+    CELL_CENTRE,
+    COUNT_ITEMS,
+    DETAIL_CENTRE,
+    open_sentence,
+    selected,
+    sentence_url,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -44,7 +50,7 @@ def test_phone_index_shows_the_text_without_sideways_scrolling(phone, atlas_stor
     assert box["width"] > 250 and text.inner_text() == atlas_store[0].text  # the text is shown
     heads = [page.locator(f"#sentence-table th.{key} button").bounding_box()
              for key in ("n", "id", "text", "words", "labels")]
-    for a, b in zip(heads, heads[1:]):  # sort buttons side by side or wrapped, never on top
+    for a, b in zip(heads, heads[1:], strict=False):  # sort buttons side by side or wrapped, never on top
         assert a["x"] + a["width"] <= b["x"] or b["y"] >= a["y"] + a["height"], (a, b)
     header = page.locator("header.top").bounding_box()
     assert header["width"] == viewport
@@ -190,7 +196,7 @@ def test_previous_next_in_corpus_order_carry_every_parameter(watched, atlas_stor
     next_href = page.get_attribute("#next", "href")
     assert next_href.endswith("#l4h7&m=grad")
     page.keyboard.press("[")
-    page.wait_for_url(f"**/sentences/*.html#l4h7&m=grad")
+    page.wait_for_url("**/sentences/*.html#l4h7&m=grad")
     watched.wait_ready()
     assert page.evaluate("JSON.parse(document.getElementById('atlas-sentence').textContent).id") == atlas_store.ids[0]
     assert selected(page)[:2] == [4, 7]
