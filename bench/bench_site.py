@@ -42,7 +42,7 @@ def build(store, site: Path) -> dict:
     """Build a site; returns sentences/s and bytes per sentence."""
     summary = build_site(store, site, progress=False)
     names = get_page_names(list(store.ids))
-    own = [(site / "sentences" / f"{n}.html").stat().st_size + (site / "data" / f"{n}.bin").stat().st_size
+    own = [(site / "sentences" / f"{n}.html").stat().st_size + (site / "data" / f"{n}.js").stat().st_size
            for n in names]
     return {"sentences": summary.sentences, "rate": summary.sentences / summary.seconds,
             "own": statistics.mean(own), "all": summary.bytes_per_sentence}
