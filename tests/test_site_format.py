@@ -104,26 +104,36 @@ def test_golden_script_carries_the_golden_file():
 
 
 def test_script_bytes_are_as_documented():
-    script = encode_script(bytes([0b10000000, 0b00000001, 0xFF]))  # 24 bits: two 15-bit groups
+    # 0x4142 as it is; 0x0022 (quote) and 0xD83D (a surrogate) escaped; 0xFF padded to 0xFF00
+    script = encode_script(bytes([0x41, 0x42, 0x00, 0x22, 0xD8, 0x3D, 0xFF]))
     assert script[:2] == b"\xff\xfe"  # UTF-16LE byte-order mark
-    text = script.decode("utf-16")
-    # bits 100000000000000|111111111 + 6 zero bits -> groups 0x4000, 0x7FC0 -> U+3000 + each
-    assert text == 'atlasData("\u7000\uafc0",3);\n'
-    assert len(encode_script(bytes(15 * 100))) == 2 * (1 + len('atlasData("') + 8 * 100 + len('",1500);\n'))
+    text = script[2:].decode("utf-16-le")  # strict: every escape is a valid surrogate pair
+    quote, surrogate = 3, 7 + 0x3D  # their places in ESCAPED; the pair of place k is U+10000 + k
+    assert text == f'atlasData("\u4142{chr(0x10000 + quote)}{chr(0x10000 + surrogate)}\uff00",7);\n'
+    assert len(encode_script(bytes(range(0x30, 0x50)))) == 2 * (1 + len('atlasData("') + 16 + len('",32);\n'))
 
 
-@pytest.mark.parametrize("size", [0, 1, 2, 14, 15, 16, 29, 30, 31, 1000, 4097])
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 14, 15, 16, 1000, 4097, 65536 * 2])
 def test_script_round_trip(size):
-    blob = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    if size == 65536 * 2:  # every 16-bit value once, the escaped ones included
+        blob = np.arange(65536, dtype=">u2").tobytes()
+    else:
+        blob = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
     script = encode_script(blob)
     assert decode_script(script) == blob
-    chars = script.decode("utf-16").split('"')[1]
-    assert all(0x3000 <= ord(c) <= 0xAFFF for c in chars)  # no quote, backslash, line break, surrogate
-    assert len(chars) == -(-8 * size // 15)
+    text = script[2:].decode("utf-16-le")  # strict: no lone surrogate
+    string = text[len('atlasData("'):text.rindex('",')]
+    assert not set(string) & {"\0", "\n", "\r", '"', "\\", "\u2028", "\u2029"}
+    if size >= 1000:  # about 3 % more than the bytes on random (or compressed) data
+        assert len(script) < 1.05 * size + 60
 
 
 def test_bad_scripts_are_refused():
     with pytest.raises(ValueError, match="not an atlas data script"):
         decode_script("window.x = 1;".encode("utf-16"))
-    with pytest.raises(ValueError, match="outside U\\+3000"):
-        decode_script('atlasData("ab",1);'.encode("utf-16"))
+    with pytest.raises(ValueError, match="byte-order mark"):
+        decode_script(b'atlasData("ab",1);')
+    with pytest.raises(ValueError, match="broken escape"):
+        decode_script(("\ufeffatlasData(\"a" + "\ud800" + 'b",3);').encode("utf-16-le", "surrogatepass"))
+    with pytest.raises(ValueError, match="no value"):
+        decode_script(("\ufeffatlasData(\"" + "\udbff\udfff" + '",2);').encode("utf-16-le", "surrogatepass"))

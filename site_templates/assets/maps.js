@@ -6,24 +6,25 @@
 (() => {
   const SCALE = 255; // code = round(value * 255), as pipeline.store.quantize writes it
   const HEADER = 12; // "ATLS", then <u2 version, L, H, W>
-  const BASE = 0x3000; // a data script's characters are U+3000 + a 15-bit group of the bytes
-  const BITS = 15;
+  // a data script's string holds the bytes as big-endian 16-bit values, one UTF-16 unit each,
+  // except ESCAPED[k] (NUL, LF, CR, quote, backslash, U+2028, U+2029, U+D800..U+DFFF), written as
+  // the surrogate pair (0xD800 + k >> 10, 0xDC00 + k & 1023): pipeline/site_format.py
+  const SMALL = [0x00, 0x0a, 0x0d, 0x22, 0x5c, 0x2028, 0x2029];
+  const escaped = (k) => (k < SMALL.length ? SMALL[k] : 0xd800 + k - SMALL.length);
   const loaded = new Map(); // a data script's URL -> its bytes (still gzipped)
 
   // a code back to its value (pipeline.store.dequantize), within 1/510 of the store's
   const toValue = (code) => code / SCALE;
 
-  // a data script's characters -> its N bytes (pipeline.site_format.decode_script)
-  function unpack(chars, size) {
+  // a data script's string -> its N bytes (pipeline.site_format.decode_script)
+  function unpack(units, size) {
     const out = new Uint8Array(size);
-    let bits = 0, held = 0, at = 0;
-    for (let i = 0; i < chars.length && at < size; i++) {
-      bits = ((bits << BITS) | (chars.charCodeAt(i) - BASE)) & 0x3fffff; // at most 22 bits held
-      held += BITS;
-      while (held >= 8 && at < size) {
-        held -= 8;
-        out[at++] = (bits >>> held) & 0xff;
-      }
+    let at = 0;
+    for (let i = 0; i < units.length && at < size; i++) {
+      let value = units.charCodeAt(i);
+      if (value >= 0xd800 && value < 0xdc00) value = escaped(((value - 0xd800) << 10) | (units.charCodeAt(++i) - 0xdc00));
+      out[at++] = value >> 8;
+      if (at < size) out[at++] = value & 0xff;
     }
     return out;
   }

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.site_format import encode_script
+
 pytestmark = pytest.mark.browser
 
 # JS: the centre of grid cell (layer, head) in page coordinates, from the view's own scales
@@ -166,6 +168,16 @@ def test_maps_js_decodes_the_golden_file(watched):
       try { parseMaps(new Uint8Array([65, 84, 76, 83, 2, 0, 1, 0, 1, 0, 1, 0, 0, 0])); } catch (e) { return e.message; }
     }""", watched.origin)
     assert "not in the expected format" in broken
+    # every 16-bit value once, the escaped ones (quote, line breaks, surrogates...) included
+    blob = np.arange(65536, dtype=">u2").tobytes() + b"\x07"
+    text = encode_script(blob)[2:].decode("utf-16-le")
+    units = text[len('atlasData("'):text.rindex('",')]
+    same = page.evaluate("""([units, size]) => {
+      const bytes = window.atlasMaps.unpack(units, size);
+      for (let i = 0; i < 65536; i++) if (bytes[2 * i] !== i >> 8 || bytes[2 * i + 1] !== (i & 255)) return i;
+      return bytes.length === size && bytes[size - 1] === 7;
+    }""", [units, len(blob)])
+    assert same is True
     watched.assert_clean()
 
 
