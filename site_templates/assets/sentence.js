@@ -398,7 +398,9 @@
     const { L: layers, H, W } = state.maps;
     const { head, rest } = readFragment();
     state.params = rest;
-    [state.layer, state.head] = [clamp((head || [1])[0], 1, layers), clamp((head || [1, 1])[1], 1, H)];
+    const [layer, headNumber] = head || [1, 1];
+    state.layer = clamp(layer, 1, layers);
+    state.head = clamp(headNumber, 1, H);
     const specs = window.atlasSpecs;
     const spans = page.spans.map(([label, first, last, track], i) => ({ i, label, first, last, track }));
     const tracks = spans.reduce((n, s) => Math.max(n, s.track + 1), 0);
