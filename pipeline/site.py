@@ -125,8 +125,11 @@ def script_dumps(value, **kwargs) -> str:
 
 
 def js_global(name: str, value) -> str:
-    """A script that sets window[name] to a JSON value (how a file:// page reads data)."""
-    return f"window.{name}={script_dumps(value, ensure_ascii=False, sort_keys=True, separators=(',', ':'))};\n"
+    """A script that sets window[name] to a JSON value (how a file:// page reads data), as
+    JSON.parse('...'): browsers parse a JSON string much faster than the same object literal."""
+    text = script_dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    quoted = text.replace("\\", "\\\\").replace("'", "\\'")  # JSON has no raw line breaks
+    return f"window.{name}=JSON.parse('{quoted}');\n"
 
 
 def open_store(store: str | os.PathLike | SiteStore) -> SiteStore:

@@ -8,6 +8,7 @@ transformers at module level: building a site must never import them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,12 +153,14 @@ class FakeStore:
 
 
 def read_js_global(path: Path, name: str) -> Any:
-    """The JSON value a site script (`window.NAME={...};`, pipeline.site.js_global) sets."""
+    """The JSON value a site script (`window.NAME=JSON.parse('...');`, pipeline.site.js_global) sets."""
     text = path.read_text(encoding="utf-8")
-    head = f"window.{name}="
-    if not text.startswith(head):
+    head, tail = f"window.{name}=JSON.parse('", "');"
+    if not text.startswith(head) or not text.rstrip().endswith(tail):
         raise ValueError(f"{path} does not set window.{name}")
-    return json.loads(text[len(head):].rstrip().removesuffix(";"))
+    quoted = text[len(head):len(text.rstrip()) - len(tail)]
+    return json.loads(re.sub(r"\\(.)", r"\1", quoted))  # the JS string's escapes: \\ and \'
+
 
 
 def read_index(site: Path) -> list[dict[str, Any]]:
