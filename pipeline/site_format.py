@@ -88,13 +88,15 @@ ESCAPED = np.array([0x00, 0x0A, 0x0D, 0x22, 0x5C, 0x2028, 0x2029, *range(0xD800,
 
 def encode_script(blob: bytes) -> bytes:
     """A data file's bytes -> the script that carries them: UTF-16LE, BOM, `atlasData("...", N);`."""
-    values = np.frombuffer(blob + b"\0" * (len(blob) % 2), ">u2")  # (ceil(N / 2),)
-    k = np.searchsorted(ESCAPED, values)  # where each value would sit in ESCAPED
-    escaped = ESCAPED[np.minimum(k, len(ESCAPED) - 1)] == values
-    first = np.arange(len(values)) + np.cumsum(escaped) - escaped  # each value's first unit
-    units = np.empty(len(values) + int(escaped.sum()), np.uint16)
-    units[first] = np.where(escaped, 0xD800 + (k >> 10), values)
-    units[first[escaped] + 1] = 0xDC00 + (k[escaped] & 0x3FF)
+    values = np.frombuffer(blob + b"\0" * (len(blob) % 2), ">u2").astype(np.uint16)  # (ceil(N / 2),)
+    escaped = (values & 0xF800) == 0xD800  # the surrogates, then the 7 others
+    for value in ESCAPED[:7]:
+        escaped |= values == value
+    at = np.flatnonzero(escaped)
+    k = np.searchsorted(ESCAPED, values[at])  # their places in ESCAPED
+    units = values.copy()
+    units[at] = 0xD800 + (k >> 10)  # the pair's first unit in the value's place,
+    units = np.insert(units, at + 1, 0xDC00 + (k & 0x3FF))  # its second after it
     return ("\ufeff" + SCRIPT_CALL + '("').encode("utf-16-le") + units.astype("<u2").tobytes() + \
         f'",{len(blob)});\n'.encode("utf-16-le")
 

@@ -87,12 +87,12 @@
     return shown.sort(compare(state.key, state.ascending));
   }
 
-  // in words: "matching “horse”, span label CHI, speaker_role = Mother, sorted by words (descending)"
+  // in words: "matching “horse”, with a CHI span, with speaker_role = Mother, sorted by words (descending)"
   function describe(state) {
     const parts = [];
     if (state.q) parts.push(`matching \u201c${state.q}\u201d`);
     if (state.label) parts.push(`with a ${state.label} span`);
-    for (const [key, value] of Object.entries(state.meta)) if (value) parts.push(`${key} = ${value}`);
+    for (const [key, value] of Object.entries(state.meta)) if (value) parts.push(`with ${key} = ${value}`);
     const order = state.key === "n" && state.ascending ? "in corpus order"
       : `sorted by ${SORT_NAMES[state.key]}${state.ascending ? "" : " (descending)"}`;
     return [...parts, order].join(", ");

@@ -391,6 +391,14 @@
     if (over > 1 && state.size > DETAIL_MIN) await resizeDetail(Math.max(DETAIL_MIN, state.size - Math.ceil(over)));
   }
 
+  // assets/vega.js runs after this script (see sentence.html): resolves once it has
+  const vegaReady = new Promise((resolve, reject) => {
+    const script = $("vega-script");
+    if (window.vegaEmbed || !script) resolve();
+    script?.addEventListener("load", () => resolve());
+    script?.addEventListener("error", () => reject(new Error("assets/vega.js could not be loaded")));
+  });
+
   async function main() {
     const bytes = await fetchBytes(page.data);
     state.timings.loaded = performance.now(); // scripts and data in
@@ -409,6 +417,7 @@
     setWindow(0, W, 0, W);
     const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
     const detailSpec = structuredClone(specs.detail);
+    await vegaReady;
     detailSpec.width = state.size;
     detailSpec.height = state.size;
     const detail = await window.vegaEmbed("#detail", bind(detailSpec,

@@ -176,7 +176,7 @@ def test_previous_next_keep_the_head_and_follow_the_filtered_sorted_list(watched
     page.evaluate("window.atlas.select(4, 7)")
     assert selected(page)[2] == "#l4h7&meta.speaker_role=Mother&sort=-words"
     assert page.inner_text("#position") == "1 / 2"
-    assert "2 sentences speaker_role = Mother, sorted by words (descending)" in page.inner_text("#list-note")
+    assert "2 sentences with speaker_role = Mother, sorted by words (descending)" in page.inner_text("#list-note")
     assert page.get_attribute("#prev", "href") is None
     page.keyboard.press("]")
     page.wait_for_url("**/short-a-*.html#l4h7&meta.speaker_role=Mother&sort=-words")
