@@ -312,7 +312,7 @@
         else $(id).removeAttribute("href");
       }
       $("position").textContent = corpus.position;
-      $("position").title = "in corpus order";
+      $("position").removeAttribute("title");
       $("list-note").textContent = CORPUS_NOTE;
       updateNav();
       return;
@@ -393,7 +393,7 @@
 
   // assets/vega.js runs after this script (see sentence.html): resolves once it has
   const vegaReady = new Promise((resolve, reject) => {
-    const script = $("vega-script");
+    const script = [...document.scripts].find((s) => s.src.endsWith("/assets/vega.js"));
     if (window.vegaEmbed || !script) resolve();
     script?.addEventListener("load", () => resolve());
     script?.addEventListener("error", () => reject(new Error("assets/vega.js could not be loaded")));
