@@ -34,6 +34,14 @@
   }
   const fragment = () => L.join([[`l${state.layer}h${state.head}`, null], ...state.params]);
 
+  // another part of the page (a measure selector, say) reads and sets its own key of the fragment
+  const param = (key) => (state.params.find(([k]) => k === key) || [null, null])[1];
+  function setParam(key, value) {
+    state.params = state.params.filter(([k]) => k !== key);
+    if (value !== null && value !== undefined && value !== "") state.params.push([key, String(value)]);
+    writeFragment();
+  }
+
   function writeFragment() {
     const hash = `#${fragment()}`;
     if (location.hash !== hash) history.replaceState(null, "", hash);
@@ -457,6 +465,8 @@
 
   state.select = select;
   state.zoom = zoom;
+  state.param = param;
+  state.setParam = setParam;
   state.ready = main().catch((error) => {
     const note = $("load-error");
     note.hidden = false;

@@ -203,6 +203,38 @@ def test_previous_next_in_corpus_order_carry_every_parameter(watched, atlas_stor
     watched.assert_clean()
 
 
+def test_a_fragment_parameter_set_by_the_page_travels(watched):
+    """window.atlas.setParam (for a measure selector, say) puts a key in the address and links."""
+    page = open_sentence(watched, n=1, fragment="#l2h3")
+    page.evaluate("window.atlas.setParam('m', 'grad')")
+    assert selected(page)[2] == "#l2h3&m=grad" and page.evaluate("window.atlas.param('m')") == "grad"
+    assert page.get_attribute("#next", "href").endswith("#l2h3&m=grad")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("window.atlas.head === 4")
+    assert selected(page)[2] == "#l2h4&m=grad"
+    page.evaluate("window.atlas.setParam('m', null)")
+    assert selected(page)[2] == "#l2h4" and page.evaluate("window.atlas.param('m')") is None
+    watched.assert_clean()
+
+
+def test_turning_a_phone_redraws_to_fit(phone):
+    page = open_sentence(phone, n=1)
+    narrow = page.evaluate("[window.atlas.step, window.atlas.size]")
+    page.set_viewport_size({"width": 844, "height": 390})  # landscape
+    page.wait_for_function(f"window.atlas.step > {narrow[0]}")
+    assert page.evaluate("window.atlas.size") >= narrow[1]
+    assert page.evaluate(WIDTHS)[0] <= 844
+    page.set_viewport_size({"width": 360, "height": 800})
+    page.wait_for_function(f"window.atlas.step <= {narrow[0]}")
+    page.wait_for_timeout(400)  # the resize handler waits 150 ms, then redraws
+    width, viewport = page.evaluate(WIDTHS)
+    assert width <= viewport == 360
+    x, y = page.evaluate(CELL_CENTRE, [3, 5])  # the redrawn grid still takes taps
+    page.touchscreen.tap(x, y)
+    page.wait_for_function("window.atlas.layer === 3 && window.atlas.head === 5")
+    phone.assert_clean()
+
+
 def test_search_and_filters_cover_metadata(watched):
     page = index_ready(watched, "/long/")
     rows = page.locator("#sentence-table tbody tr")
