@@ -71,8 +71,7 @@
     const label = $("label-filter");
     if (label) label.value = state.list.label;
     for (const select of document.querySelectorAll("select[data-meta]")) {
-      select.value = state.list.meta[select.dataset.meta] || "";
-      if (select.value !== (state.list.meta[select.dataset.meta] || "")) select.value = "";
+      select.value = state.list.meta[select.dataset.meta] || ""; // "any" when not among its values
     }
   }
 

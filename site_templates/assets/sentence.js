@@ -311,21 +311,31 @@
   }
 
   // with the index's list in the address: step through that list, as filtered and sorted there
+  // previous / next in corpus order: the page's own links
+  function corpusNav(note) {
+    state.list = null;
+    for (const id of ["prev", "next"]) {
+      if (corpus[id]) $(id).setAttribute("href", corpus[id]);
+      else $(id).removeAttribute("href");
+    }
+    $("position").textContent = corpus.position;
+    $("position").removeAttribute("title");
+    $("list-note").textContent = note;
+    updateNav();
+  }
+
   async function loadList() {
     const listPairs = state.params.filter(([key]) => L.isListKey(key));
     if (!listPairs.length) {
-      state.list = null;
-      for (const id of ["prev", "next"]) { // the page's own links: corpus order
-        if (corpus[id]) $(id).setAttribute("href", corpus[id]);
-        else $(id).removeAttribute("href");
-      }
-      $("position").textContent = corpus.position;
-      $("position").removeAttribute("title");
-      $("list-note").textContent = CORPUS_NOTE;
-      updateNav();
+      corpusNav(CORPUS_NOTE);
       return;
     }
-    if (!window.atlasIndexData) await loadScript("../data/_index.js");
+    try {
+      if (!window.atlasIndexData) await loadScript("../data/_index.js");
+    } catch (error) { // the sentence is drawn all the same
+      corpusNav(`The index's list could not be read (${error.message}): ${CORPUS_NOTE}`);
+      return;
+    }
     const how = L.parse(listPairs);
     const shown = L.apply(L.rows(window.atlasIndexData), how);
     const at = shown.findIndex((row) => row.page === page.page);

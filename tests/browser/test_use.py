@@ -3,6 +3,8 @@ across sentences, metadata filters, addresses that are corrected and shared."""
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 from test_pages import (
     CELL_CENTRE,
@@ -188,6 +190,24 @@ def test_previous_next_keep_the_head_and_follow_the_filtered_sorted_list(watched
     assert page.locator("#sentence-table tbody td.id").all_inner_texts() == ids  # the same list
     assert page.input_value("select[data-meta=speaker_role]") == "Mother"
     watched.assert_clean()
+
+
+def test_a_missing_index_leaves_previous_next_in_corpus_order(watched, sites, tmp_path):
+    """Without data/_index.js, a page whose address holds a list still draws, and says why its
+    previous / next follow the corpus order."""
+    site = tmp_path / "site"
+    shutil.copytree(sites["/atlas/"], site)
+    (site / "data" / "_index.js").unlink()
+    page = watched.page
+    name = next(p.stem for p in sorted((site / "sentences").glob("pair-2-*.html")))
+    page.goto((site / "sentences" / f"{name}.html").as_uri() + "#l2h2&q=horse")
+    watched.wait_ready()
+    assert "could not be read" in page.inner_text("#list-note")
+    assert page.get_attribute("#next", "href").endswith(".html#l2h2&q=horse")
+    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 6 * 12
+    assert watched.errors == ["Failed to load resource: net::ERR_FILE_NOT_FOUND"]  # the browser's line
+    watched.errors.clear()
+    watched.assert_clean_file()
 
 
 def test_previous_next_in_corpus_order_carry_every_parameter(watched, atlas_store):
