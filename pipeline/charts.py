@@ -28,6 +28,9 @@ SPAN_DATA = "spans"  # rows {i, label, first, last, track}: one per span of the 
 SEL_LAYER, SEL_HEAD = "selLayer", "selHead"  # the selected head, 1-based
 WORDS = "words"  # the sentence's words, in order (axis labels key on the word index)
 TRACKS = "tracks"  # how many rows of brackets the spans need
+ROWS, COLS = "rows", "cols"  # the window shown: [first, last) word of rows and of columns;
+# [0, 0] shows every word. A long sentence is shown a window at a time (sentence.js), so
+# that cells and labels keep a legible size; the brackets are cut to the window.
 
 SELECTED = "#ffd400"  # the selected cell's outline (yellow, as in the reference figure)
 BRACKET = "#333333"
@@ -123,22 +126,36 @@ def get_grid_spec(n_layers: int, n_heads: int, per_layer: bool = False) -> dict[
                    PAGE_FONT)
 
 
-def _bracket_layers(axis: str, size: int) -> list[alt.Chart]:
-    """Labelled brackets over each span's words, between the heatmap and one axis's labels."""
-    # pixels from the heatmap's `size`, not the `width` signal: in the figure's concat that
-    # signal is not the detail's
-    n = f"max(1, length({WORDS}))"
+def window_start(param: str) -> str:
+    """Expression: the first word of a window param ([first, last), [0, 0] for all words)."""
+    return f"({param}[1] > {param}[0] ? {param}[0] : 0)"
+
+
+def window_size(param: str) -> str:
+    """Expression: how many words a window param shows (at least 1)."""
+    return f"max(1, {param}[1] > {param}[0] ? {param}[1] - {param}[0] : length({WORDS}))"
+
+
+def _bracket_layers(axis: str, width: str, height: str) -> list[alt.Chart]:
+    """Labelled brackets over each span's words, between the heatmap and one axis's labels,
+    cut to the window that the axis shows. `width` and `height`: the heatmap's pixels, as
+    expressions (the page's `width` / `height` signals, which it resizes; a number in the
+    figure, whose concat has no such signals of the detail's)."""
+    window = COLS if axis == "x" else ROWS
+    start, n = window_start(window), window_size(window)
+    first, last = (f"clamp(datum.{end} - {start}, 0, {n})" for end in ("first", "last"))
     if axis == "x":  # below the heatmap: x runs along the span, y steps down per track
-        along = (f"datum.first * {size} / {n}", f"datum.last * {size} / {n}")
-        tip, line = f"{size} + 3 + datum.track * {TRACK_PX}", f"{size} + 8 + datum.track * {TRACK_PX}"
+        along = (f"{first} * {width} / {n}", f"{last} * {width} / {n}")
+        tip = f"{height} + 3 + datum.track * {TRACK_PX}"
+        line = f"{height} + 8 + datum.track * {TRACK_PX}"
     else:  # left of the heatmap: y runs along the span, x steps left per track
-        along = (f"datum.first * {size} / {n}", f"datum.last * {size} / {n}")
+        along = (f"{first} * {height} / {n}", f"{last} * {height} / {n}")
         tip, line = f"-3 - datum.track * {TRACK_PX}", f"-8 - datum.track * {TRACK_PX}"
     a, b = (f"({along[0]}) + 1.5", f"({along[1]}) - 1.5")
     along_pts, across_pts = f"[{a}, {a}, {b}, {b}]", f"[{tip}, {line}, {line}, {tip}]"
     px, py = (along_pts, across_pts) if axis == "x" else (across_pts, along_pts)
     pixel = {"type": "quantitative", "scale": None, "axis": None}
-    spans = alt.Chart(alt.Data(name=SPAN_DATA))
+    spans = alt.Chart(alt.Data(name=SPAN_DATA)).transform_filter(f"{first} < {last}")
     path = (
         spans.transform_calculate(px=px, py=py, k="[0, 1, 2, 3]")
         .transform_flatten(["px", "py", "k"])  # one row per corner of the bracket
@@ -160,15 +177,21 @@ def _bracket_layers(axis: str, size: int) -> list[alt.Chart]:
 
 
 def _detail_params() -> list[alt.Parameter]:
-    """The detail's parameters: the sentence's words and its rows of brackets."""
-    return [alt.param(name=WORDS, value=[]), alt.param(name=TRACKS, value=0)]
+    """The detail's parameters: the sentence's words, its rows of brackets, the window shown."""
+    return [alt.param(name=WORDS, value=[]), alt.param(name=TRACKS, value=0),
+            alt.param(name=ROWS, value=[0, 0]), alt.param(name=COLS, value=[0, 0])]
 
 
 def _detail_layers(*, measure_label: str, domain: tuple[float, float],
-                   size: int = DETAIL_PX) -> alt.LayerChart:
-    """The selected head, words x words (rows = from, columns = to), spans bracketed on both axes."""
+                   size: int = DETAIL_PX, resizable: bool = False) -> alt.LayerChart:
+    """The selected head, words x words (rows = from, columns = to), spans bracketed on both axes.
+
+    `size` is the map's side in pixels; `resizable`: the page may set another width and height
+    (its `width` / `height` signals), and the labels, brackets and colour bar follow them."""
+    width, height = ("width", "height") if resizable else (str(size), str(size))
     words_label = f"{WORDS}[datum.value]"  # key on the word index, label with the word
-    font = f"clamp(floor({size} / max(1, length({WORDS}))) - 1, 5, 11)"
+    cell = f"min({width} / {window_size(COLS)}, {height} / {window_size(ROWS)})"
+    font = f"clamp(floor({cell}) - 1, 5, 11)"
     offset = {"expr": f"{TRACKS} * {TRACK_PX} + 3"}
     common = dict(labelExpr=words_label, labelFontSize={"expr": font}, labelLimit=110,
                   ticks=False, domain=False, offset=offset, titleFontWeight="normal")
@@ -179,7 +202,8 @@ def _detail_layers(*, measure_label: str, domain: tuple[float, float],
     ticks, tick_format = colour_ticks(domain)
     colour = alt.Color(
         "value:Q", title=measure_label, scale=colour_scale(domain),
-        legend=alt.Legend(gradientLength=size, gradientThickness=14, titleFontWeight="normal",
+        legend=alt.Legend(gradientLength={"expr": height} if resizable else size,
+                          gradientThickness=14, titleFontWeight="normal",
                           orient="right", direction="vertical", titleOrient="top",
                           values=ticks, format=tick_format),
     )
@@ -197,15 +221,16 @@ def _detail_layers(*, measure_label: str, domain: tuple[float, float],
         .mark_rect()
         .encode(x=to, y=frm, color=colour, tooltip=tooltip)
     )
-    brackets = [*_bracket_layers("x", size), *_bracket_layers("y", size)]
+    brackets = [*_bracket_layers("x", width, height), *_bracket_layers("y", width, height)]
     return alt.layer(heat, *brackets).properties(width=size, height=size)
 
 
 def get_detail_spec(
     *, measure_label: str, domain: tuple[float, float], size: int = DETAIL_PX
 ) -> dict[str, Any]:
-    """The detail of the page: the selected head's word x word map."""
-    chart = _detail_layers(measure_label=measure_label, domain=domain, size=size)
+    """The detail of the page: the selected head's word x word map (the page may resize it and
+    show a window of a long sentence: the `rows` / `cols` params)."""
+    chart = _detail_layers(measure_label=measure_label, domain=domain, size=size, resizable=True)
     return _finish(chart.add_params(*_detail_params()), PAGE_FONT)
 
 
@@ -218,7 +243,7 @@ def _special_note() -> alt.Chart:
             "'No attention goes to special tokens in this head.'")
     return (
         alt.Chart(alt.Data(name=DETAIL_DATA))
-        .transform_filter("datum.to == 0")  # one row per from-word
+        .transform_filter(f"datum.to == {window_start(COLS)}")  # one row per from-word shown
         .transform_aggregate(share="mean(special)")
         .transform_calculate(note=text, x="0", y=f"{share} > 0 ? -21 : -8")  # 1 or 2 lines
         .mark_text(align="left", baseline="bottom", fontSize=10, fill=NOTE, clip=False,

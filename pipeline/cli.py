@@ -125,7 +125,8 @@ def run(ctx: click.Context, **flags) -> None:
     cfg = _config(ctx, **flags)
     _extract(cfg, ctx.obj["progress"])
     _build(cfg, ctx.obj["progress"])
-    click.echo(f"preview: attention-atlas serve {cfg.site_path}")
+    click.echo(f"open: {cfg.site_path / 'index.html'} (works from disk), "
+               f"or serve: attention-atlas serve {cfg.site_path}")
 
 
 @main.command()

@@ -1,20 +1,22 @@
 """Build the static site from a store (Jinja pages + Vega-Lite specs) and publish it atomically.
 
-Layout of a built site (all links relative, nothing loaded from outside it):
+Layout of a built site (all links relative, nothing loaded from outside it). Every
+file a page reads is a classic script, so the site works opened from disk (file://),
+where browsers refuse fetch() and module scripts, as well as served:
 
-    index.html                 model card, corpus summary, searchable list (reads index.json)
-    index.json                 one compact row per sentence: id, page, text, words, labels
+    index.html                 model card, corpus summary, searchable list (reads data/_index.js)
     sentences/<page>.html      one page per sentence: words, spans, meta as safe JSON
-    data/<page>.bin            its word-level maps + special shares, 8-bit codes, gzipped
-                               (the format: pipeline/site_format.py), of the default measure;
-    data/<page>.<m>.bin        the same for each other measure m the store holds
+    data/<page>.js             its word-level maps + special shares, 8-bit codes, gzipped, as
+                               a script (the format: pipeline/site_format.py), of the default
+                               measure; data/<page>.<m>.js: the same for each other measure m
+    data/_index.js             one compact row per sentence: id, page, text, words, labels, meta
     assets/vega.js             Vega + Vega-Lite + vega-embed, from vl_convert.javascript_bundle
-    assets/grid.vl.json        the layer x head grid spec (shared by every sentence)
-    assets/grid-layers.vl.json the grid of per-layer measures (rollout): one column
-    assets/detail.vl.json      the word x word heatmap spec (shared by every sentence), its
-                               colour bar the default measure's; detail-<m>.vl.json: measure m's
-    assets/figure.vl.json      both side by side: the figure a page downloads (assets/figure.js);
-                               figure-<m>.vl.json: measure m's
+    assets/specs.js            the chart specs, shared by every sentence (window.atlasSpecs):
+                               "grid" (layers x heads), "grid-layers" (one column, for per-layer
+                               measures such as rollout), "detail" (word x word, the default
+                               measure's colour bar) and "detail-<m>" for each other measure m,
+                               "figure" / "figure-<m>" (both side by side: the download of
+                               assets/figure.js)
     assets/*.js, *.css         the page scripts and style, copied from site_templates/assets
     .atlas-site                marker: this folder is an atlas site and may be replaced
 """
@@ -49,13 +51,13 @@ from pipeline.site_data import (
     SiteStore,
     dumps,
     get_index_context,
-    get_index_json,
+    get_index_data,
     get_index_row,
     get_page_names,
     get_sentence_context,
     get_site_context,
 )
-from pipeline.site_format import encode_maps
+from pipeline.site_format import encode_maps, encode_script
 from pipeline.store import AtlasStore
 
 log = logging.getLogger(__name__)
@@ -63,6 +65,7 @@ log = logging.getLogger(__name__)
 MARKER = ".atlas-site"
 WORKERS = min(4, os.cpu_count() or 1)
 BUNDLE_SNIPPET = "window.vegaEmbed = vegaEmbed;"  # `vega` in a snippet is null with Vega 6: use the view API
+INDEX_DATA = "data/_index.js"  # no page is named _index: page names never start with "_"
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,14 @@ def script_dumps(value, **kwargs) -> str:
     """json.dumps for `tojson`, with U+2028 and U+2029 escaped too: Jinja keeps them, and
     they are line breaks to editors and to JavaScript before ES2019."""
     return json.dumps(value, **kwargs).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def js_global(name: str, value) -> str:
+    """A script that sets window[name] to a JSON value (how a file:// page reads data), as
+    JSON.parse('...'): browsers parse a JSON string much faster than the same object literal."""
+    text = script_dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    quoted = text.replace("\\", "\\\\").replace("'", "\\'")  # JSON has no raw line breaks
+    return f"window.{name}=JSON.parse('{quoted}');\n"
 
 
 def open_store(store: str | os.PathLike | SiteStore) -> SiteStore:
@@ -224,39 +235,44 @@ def get_vega_bundle(vl_version: str | None) -> str:
     return vl_convert.javascript_bundle(BUNDLE_SNIPPET, vl_version=vl_version)
 
 
+def get_vega_script(vl_version: str | None) -> str:
+    """assets/vega.js: the bundle is an ES module without imports or exports; wrapped in a
+    function it runs as a classic script (which file:// pages may load) and keeps its names."""
+    return f"(() => {{\n{get_vega_bundle(vl_version)}\n}})();\n"
+
+
 def _build_assets(out: Path, site: SiteContext) -> None:
-    """The shared assets: JS bundle, the two chart specs, and the static files."""
-    bundle = get_vega_bundle(charts.vl_convert_version())
-    (out / "assets" / "vega.js").write_text(bundle, encoding="utf-8")
-    grid = charts.get_grid_spec(site.n_layers, site.n_heads)
-    (out / "assets" / "grid.vl.json").write_text(dumps(grid), encoding="utf-8")
+    """The shared assets: JS bundle, the chart specs (assets/specs.js), and the static files."""
+    (out / "assets" / "vega.js").write_text(get_vega_script(charts.vl_convert_version()),
+                                            encoding="utf-8")
+    specs = {"grid": charts.get_grid_spec(site.n_layers, site.n_heads)}
     for view in site.measures:  # a detail spec per measure (its colour bar); the per-layer grid
-        detail = charts.get_detail_spec(measure_label=view.title, domain=view.domain)
-        (out / "assets" / view.detail).write_text(dumps(detail), encoding="utf-8")
-        per_layer = view.grid != "grid.vl.json"
-        if per_layer:
-            layers = charts.get_grid_spec(site.n_layers, view.heads, per_layer=True)
-            (out / "assets" / view.grid).write_text(dumps(layers), encoding="utf-8")
+        specs[view.detail] = charts.get_detail_spec(measure_label=view.title, domain=view.domain)
+        per_layer = view.grid != "grid"
+        if per_layer and view.grid not in specs:
+            specs[view.grid] = charts.get_grid_spec(site.n_layers, view.heads, per_layer=True)
         # the page's download (assets/figure.js): the figure of this measure
-        figure = charts.get_figure_spec(site.n_layers, view.heads, measure_label=view.title,
-                                        domain=view.domain, per_layer=per_layer)
-        (out / "assets" / view.figure).write_text(dumps(figure), encoding="utf-8")
+        specs[view.figure] = charts.get_figure_spec(site.n_layers, view.heads,
+                                                    measure_label=view.title, domain=view.domain,
+                                                    per_layer=per_layer)
+    (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
     for path in sorted((templates_dir() / "assets").iterdir()):
         if path.is_file():
             shutil.copyfile(path, out / "assets" / path.name)
 
 
 def _build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja2.Template) -> None:
-    """Write one sentence's data files (one per measure) and page."""
+    """Write one sentence's data files (one script per measure) and page."""
     for suffix, word_maps, special in maps:
-        (out / "data" / f"{ctx.page}{suffix}.bin").write_bytes(encode_maps(word_maps, special))
+        blob = encode_script(encode_maps(word_maps, special))
+        (out / "data" / f"{ctx.page}{suffix}.js").write_bytes(blob)
     html = template.render(page=ctx, site=ctx.site, root=ctx.root)
     (out / "sentences" / f"{ctx.page}.html").write_text(html, encoding="utf-8")
 
 
 def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow]) -> None:
     """The index page and its sentence list."""
-    (out / "index.json").write_bytes(get_index_json(rows))
+    (out / INDEX_DATA).write_text(js_global("atlasIndexData", get_index_data(rows)), encoding="utf-8")
     html = env.get_template("index.html").render(page=ctx, site=ctx.site, root=ctx.root)
     (out / "index.html").write_text(html, encoding="utf-8")
 

@@ -22,6 +22,7 @@ from pipeline.errors import SiteError
 log = logging.getLogger(__name__)
 
 SLUG_CHARS = 40
+FILTER_VALUES = 12  # a meta key with 2 to this many distinct values gets a filter on the index
 MODEL_CARD = ("name", "revision", "weights_sha256", "tokenizer", "max_length", "architecture")
 
 
@@ -70,16 +71,18 @@ class SiteStore(Protocol):
 @dataclass(frozen=True)
 class MeasureView:
     """A measure as the site offers it: its name, colour-bar title and domain, maps per layer,
-    and where its files are (the data file's name after the page name, the specs')."""
+    and where its data and specs are (the data script's name after the page name, the specs'
+    keys in assets/specs.js)."""
 
     name: str
     title: str
     domain: tuple[float, float]
     heads: int  # 1 for per-layer measures (rollout): the grid is one column
-    suffix: str  # data/<page><suffix>.bin: "" for the site's default measure, ".<name>" else
-    detail: str  # assets/<detail>: the detail spec with this measure's colour bar
-    grid: str  # assets/<grid>: the grid spec for `heads` columns
-    figure: str = "figure.vl.json"  # assets/<figure>: the downloadable figure (assets/figure.js)
+    suffix: str  # data/<page><suffix>.js: "" for the site's default measure, ".<name>" else
+    # keys of window.atlasSpecs (assets/specs.js):
+    detail: str  # the detail spec with this measure's colour bar
+    grid: str  # the grid spec for `heads` columns
+    figure: str = "figure"  # the downloadable figure (assets/figure.js)
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ class SiteContext:
 
 @dataclass(frozen=True)
 class IndexRow:
-    """One sentence's line in the index (and in index.json)."""
+    """One sentence's line in the index (and in data/_index.js)."""
 
     id: str
     page: str  # file name stem under sentences/ and data/
@@ -109,6 +112,7 @@ class IndexRow:
     n_words: int
     labels: tuple[str, ...]  # its span labels, in order of first appearance
     truncated: bool
+    meta: tuple[tuple[str, str], ...] = ()  # sorted (key, value as text), as the page lists them
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class IndexContext:
     n_words: int
     n_truncated: int
     spans_by_label: list[tuple[str, int]]  # (label, spans with it), sorted by label
+    filters: list[tuple[str, list[str]]] = field(default_factory=list)  # (meta key, its values)
     root: str = ""  # relative path from this page to the site's root
 
 
@@ -213,9 +218,9 @@ def get_measure_views(store: SiteStore, default: str, label: str,
             name=name, title=label if is_default else measure.title,
             domain=tuple(float(x) for x in (domain if is_default else measure.domain)),
             heads=heads, suffix="" if is_default else f".{name}",
-            detail="detail.vl.json" if is_default else f"detail-{name}.vl.json",
-            grid="grid.vl.json" if heads == int(store.model["n_heads"]) else "grid-layers.vl.json",
-            figure="figure.vl.json" if is_default else f"figure-{name}.vl.json"))
+            detail="detail" if is_default else f"detail-{name}",
+            grid="grid" if heads == int(store.model["n_heads"]) else "grid-layers",
+            figure="figure" if is_default else f"figure-{name}"))
     return tuple(views)
 
 
@@ -238,27 +243,57 @@ def get_site_context(store: SiteStore, *, measure: str, measure_label: str,
     )
 
 
+def get_meta_text(meta: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    """A sentence's meta as sorted (key, value as text): strings as they are, others as JSON."""
+    return tuple(sorted((str(k), v if isinstance(v, str) else dumps(v)) for k, v in meta.items()))
+
+
 def get_index_row(rec: SiteSentence, page: str) -> IndexRow:
     """A sentence's index line."""
     labels = tuple(dict.fromkeys(label for label, _, _ in rec.spans))
     return IndexRow(id=rec.id, page=page, text=rec.text, n_words=len(rec.words),
-                    labels=labels, truncated=bool(rec.truncated))
+                    labels=labels, truncated=bool(rec.truncated), meta=get_meta_text(rec.meta))
+
+
+def get_meta_values(rows: list[IndexRow]) -> dict[str, list[str]]:
+    """Every meta key of the corpus (sorted) -> its distinct values (sorted)."""
+    values: dict[str, set[str]] = {}
+    for row in rows:
+        for key, value in row.meta:
+            values.setdefault(key, set()).add(value)
+    return {key: sorted(values[key]) for key in sorted(values)}
 
 
 def get_index_context(site: SiteContext, rows: list[IndexRow],
                       span_counts: Counter[str]) -> IndexContext:
-    """The index page's context from every sentence's index line."""
+    """The index page's context from every sentence's index line; a meta key with 2 to
+    FILTER_VALUES distinct values gets a filter."""
+    filters = [(key, values) for key, values in get_meta_values(rows).items()
+               if 2 <= len(values) <= FILTER_VALUES]
     return IndexContext(
         site=site, n_sentences=len(rows), n_words=sum(r.n_words for r in rows),
         n_truncated=sum(r.truncated for r in rows), spans_by_label=sorted(span_counts.items()),
+        filters=filters,
     )
 
 
-def get_index_json(rows: list[IndexRow]) -> bytes:
-    """index.json: column names and one compact array per sentence, in corpus order."""
-    columns = ["id", "page", "text", "words", "labels", "truncated"]
-    data = [[r.id, r.page, r.text, r.n_words, list(r.labels), int(r.truncated)] for r in rows]
-    return dumps({"columns": columns, "rows": data}).encode("utf-8")
+INDEX_COLUMNS = ["id", "page", "text", "words", "labels", "truncated", "meta"]
+
+
+def get_index_data(rows: list[IndexRow]) -> dict[str, Any]:
+    """The index's data: one compact array per sentence, in corpus order. Meta values are
+    numbered per key (`meta`: {"keys": [...], "values": [[...], ...]}); a row's meta is one
+    number per key, -1 where it has none."""
+    values = get_meta_values(rows)
+    keys = list(values)
+    number = {key: {v: n for n, v in enumerate(vs)} for key, vs in values.items()}
+    data = []
+    for r in rows:
+        own = dict(r.meta)
+        codes = [number[k][own[k]] if k in own else -1 for k in keys]
+        data.append([r.id, r.page, r.text, r.n_words, list(r.labels), int(r.truncated), codes])
+    return {"columns": INDEX_COLUMNS, "meta": {"keys": keys, "values": list(values.values())},
+            "rows": data}
 
 
 def get_sentence_context(rec: SiteSentence, position: int, names: list[str], site: SiteContext,
@@ -268,16 +303,15 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
     words = list(rec.words[:n_words])
     spans_tracks = get_spans(rec, n_words)
     spans = [(label, a, b) for label, a, b, _ in spans_tracks]
-    meta = sorted((str(k), v if isinstance(v, str) else dumps(v)) for k, v in rec.meta.items())
-    payload = {
-        "id": rec.id, "words": words, "meta": dict(sorted(rec.meta.items())),
+    meta = list(get_meta_text(rec.meta))
+    payload = {  # what sentence.js reads; the page lists the meta
+        "id": rec.id, "words": words, "page": page,
         "spans": [list(span) for span in spans_tracks],
-        "data": f"../data/{page}.bin", "layers": site.n_layers, "heads": site.n_heads,
-        "causal": site.causal, "measure": site.measure_label, "domain": list(site.domain),
-        "truncated": bool(rec.truncated),
-        # the measures this page offers (the default first); its data file and specs for each
+        "data": f"../data/{page}.js",
+        # the measures this page offers (the default first): its data script and the keys of
+        # its specs in assets/specs.js (window.atlasSpecs)
         "measures": [{"name": m.name, "title": m.title, "heads": m.heads,
-                      "data": f"../data/{page}{m.suffix}.bin", "detail": m.detail, "grid": m.grid,
+                      "data": f"../data/{page}{m.suffix}.js", "detail": m.detail, "grid": m.grid,
                       "figure": m.figure}
                      for m in site.measures],
     }

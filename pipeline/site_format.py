@@ -1,4 +1,4 @@
-"""The site's per-sentence data file, `data/<page>.bin`: the one description of its bytes.
+"""The site's per-sentence data file, shipped as `data/<page>.js`: the one description of its bytes.
 
 A data file is one gzip member (RFC 1952) with a fixed header, so the same maps
 give the same bytes on any machine:
@@ -29,6 +29,22 @@ special tokens ([CLS], [SEP]), so a row of the map plus its share sums to 1.
 Two readers, kept in step with this description: decode_maps below, and
 parseMaps in site_templates/assets/maps.js (the browser). tests/golden/sentence.bin
 is a tiny file both decode.
+
+The site ships these bytes as a script, `data/<page>.js`, because a page opened
+from disk (file://) may load scripts but not fetch files. The script is UTF-16LE
+with a byte-order mark (which browsers obey whatever a server says), one call:
+
+    atlasData("<units>", N);
+
+N is the number of bytes. The bytes, zero-padded to an even length, are read as
+big-endian 16-bit values, and each value is one UTF-16 code unit of the string,
+except the values a string literal cannot hold as they are or that a decoder would
+not pass: NUL, line feed, carriage return, quote, backslash, U+2028, U+2029 and the
+surrogates U+D800..U+DFFF. These 2,055 values, in that order, are ESCAPED; value
+ESCAPED[k] is written as the surrogate pair (U+D800 + k // 1024, U+DC00 + k % 1024),
+which a decoder passes and no plain value can start. On compressed bytes that is
+1 + 2055 / 65536, about 3 % more than the bytes (base64 would add a third).
+encode_script and decode_script below, and atlasData in maps.js, implement it.
 """
 
 from __future__ import annotations
@@ -63,6 +79,51 @@ def gzip_bytes(data: bytes) -> bytes:
     deflate = zlib.compressobj(**DEFLATE)
     body = deflate.compress(data) + deflate.flush()
     return GZIP_HEADER + body + struct.pack("<II", zlib.crc32(data), len(data) & 0xFFFFFFFF)
+
+
+SCRIPT_CALL = "atlasData"  # the function a data script calls (site_templates/assets/maps.js)
+# the 16-bit values written as surrogate pairs: ESCAPED[k] -> (0xD800 + k // 1024, 0xDC00 + k % 1024)
+ESCAPED = np.array([0x00, 0x0A, 0x0D, 0x22, 0x5C, 0x2028, 0x2029, *range(0xD800, 0xE000)], np.uint16)
+
+
+def encode_script(blob: bytes) -> bytes:
+    """A data file's bytes -> the script that carries them: UTF-16LE, BOM, `atlasData("...", N);`."""
+    values = np.frombuffer(blob + b"\0" * (len(blob) % 2), ">u2").astype(np.uint16)  # (ceil(N / 2),)
+    escaped = (values & 0xF800) == 0xD800  # the surrogates, then the 7 others
+    for value in ESCAPED[:7]:
+        escaped |= values == value
+    at = np.flatnonzero(escaped)
+    k = np.searchsorted(ESCAPED, values[at])  # their places in ESCAPED
+    units = values.copy()
+    units[at] = 0xD800 + (k >> 10)  # the pair's first unit in the value's place,
+    units = np.insert(units, at + 1, 0xDC00 + (k & 0x3FF))  # its second after it
+    return ("\ufeff" + SCRIPT_CALL + '("').encode("utf-16-le") + units.astype("<u2").tobytes() + \
+        f'",{len(blob)});\n'.encode("utf-16-le")
+
+
+def decode_script(script: bytes) -> bytes:
+    """The inverse of encode_script: a data script's bytes -> the data file's bytes."""
+    if script[:2] != b"\xff\xfe":
+        raise ValueError("not an atlas data script (no UTF-16LE byte-order mark)")
+    head, tail = (SCRIPT_CALL + '("').encode("utf-16-le"), '",'.encode("utf-16-le")
+    body = script[2:]
+    end = body.rfind(tail)
+    if not body.startswith(head) or end < 0:
+        raise ValueError(f"not an atlas data script (starts {body[:40].decode('utf-16-le', 'replace')!r})")
+    size = int(body[end + len(tail):].decode("utf-16-le").strip().removesuffix(");"))
+    units = np.frombuffer(body[len(head):end], "<u2").astype(np.int64)
+    high = (units >= 0xD800) & (units < 0xDC00)
+    at = np.flatnonzero(high)
+    if at.size and (at[-1] + 1 >= len(units) or not ((units[at + 1] >= 0xDC00) & (units[at + 1] < 0xE000)).all()):
+        raise ValueError("an atlas data script holds a broken escape (a surrogate not in a pair)")
+    values = units.copy()
+    k = ((units[at] - 0xD800) << 10) | (units[at + 1] - 0xDC00)
+    if k.size and k.max() >= len(ESCAPED):
+        raise ValueError("an atlas data script holds an escape of no value")
+    values[at] = ESCAPED[k]
+    low = np.zeros(len(units), bool)
+    low[at + 1] = True
+    return values[~low].astype(">u2").tobytes()[:size]
 
 
 def decode_codes(blob: bytes) -> tuple[np.ndarray, np.ndarray]:

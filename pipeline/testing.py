@@ -8,6 +8,7 @@ transformers at module level: building a site must never import them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,3 +201,26 @@ def write_store(path: Path, rows: Iterable[tuple[Any, np.ndarray]], n_layers: in
             placed.append(writer.add(sentence, quantize(maps)) if row is None else row)
         writer.finish(placed)
     return path
+
+
+def read_js_global(path: Path, name: str) -> Any:
+    """The JSON value a site script (`window.NAME=JSON.parse('...');`, pipeline.site.js_global) sets."""
+    text = path.read_text(encoding="utf-8")
+    head, tail = f"window.{name}=JSON.parse('", "');"
+    if not text.startswith(head) or not text.rstrip().endswith(tail):
+        raise ValueError(f"{path} does not set window.{name}")
+    quoted = text[len(head):len(text.rstrip()) - len(tail)]
+    return json.loads(re.sub(r"\\(.)", r"\1", quoted))  # the JS string's escapes: \\ and \'
+
+
+def read_index(site: Path) -> list[dict[str, Any]]:
+    """A built site's index data (data/_index.js) as one dict per sentence, meta decoded."""
+    data = read_js_global(site / "data" / "_index.js", "atlasIndexData")
+    keys, values = data["meta"]["keys"], data["meta"]["values"]
+    rows = []
+    for row in data["rows"]:
+        item = dict(zip(data["columns"], row, strict=True))
+        item["meta"] = {k: values[n][code] for n, (k, code) in enumerate(zip(keys, item["meta"], strict=True))
+                        if code >= 0}
+        rows.append(item)
+    return rows

@@ -75,3 +75,33 @@ def gpt2_all_measures_store(tmp_path_factory, tiny_corpus, gpt2_dir) -> Path:
     extract(read_corpus(tiny_corpus).sentences, store, load_model(str(gpt2_dir), causal_lm=True),
             progress=False, measures="attention,rollout,norm,grad")
     return store
+
+
+def long_corpus_items() -> list[dict]:
+    """A corpus a site must cope with: a 150-word sentence with emoji and ENV / LAN spans, a
+    sentence with a dozen long span labels, and short ones, each with a speaker_role."""
+    vocab = ["the", "child", "painted", "a", "picture", "of", "horse", "👍🏽", "and", "my", "favorite",
+             "animal", "is", "🐴", "dog", "ball", "red", "look", "here", "there"]
+    half = [vocab[(i * 7) % len(vocab)] for i in range(74)]
+    env, lan = " ".join(["<ENV>", *half]), " ".join(["<LAN>", *reversed(half)])
+    text = f"{env} {lan}"
+    labels = [f"LONG_LABEL_NUMBER_{i:02d}" for i in range(12)]
+    many = " ".join(f"w{i}" for i in range(12))
+    many_spans = [{"label": label, "start": 3 * i - (i > 9), "end": 3 * i - (i > 9) + 2}
+                  for i, label in enumerate(labels[:10])]
+    return [
+        {"id": "long-150", "text": text, "meta": {"speaker_role": "Target_Child", "age": 31.5},
+         "spans": [{"label": "ENV", "start": 0, "end": len(env)},
+                   {"label": "LAN", "start": len(env) + 1, "end": len(text)}]},
+        {"id": "many-labels", "text": many, "spans": many_spans, "meta": {"speaker_role": "Mother"}},
+        {"id": "short-a", "text": "<CHI> sit down .", "meta": {"speaker_role": "Mother"}},
+        {"id": "short-b", "text": "<MOT> who is that ? <CHI> a horse .", "meta": {"speaker_role": "Target_Child"}},
+        {"id": "short-c", "text": "yes", "meta": {"speaker_role": "Investigator"}},
+    ]
+
+
+@pytest.fixture(scope="session")
+def long_store(tmp_path_factory, minilm) -> Path:
+    """A store of long_corpus_items() through the embedded model. Read-only."""
+    folder = tmp_path_factory.mktemp("long")
+    return _build_store(folder, write_jsonl(folder / "long.jsonl", long_corpus_items()), minilm)

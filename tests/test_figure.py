@@ -277,6 +277,19 @@ def test_the_command(tmp_path, minilm_store):
     assert sorted(p.name for p in (tmp_path / "set").iterdir()) == ["1-l1h1.pdf", "5-l2h2.pdf"]
 
 
+def at_size(value, size: int):
+    """A spec's part with the page's size signals (`width`, `height`) fixed at `size` pixels."""
+    if value == {"expr": "height"}:
+        return size
+    if isinstance(value, dict):
+        return {k: at_size(v, size) for k, v in value.items()}
+    if isinstance(value, list):
+        return [at_size(v, size) for v in value]
+    if isinstance(value, str):
+        return re.sub(r"\b(width|height)\b", str(size), value)
+    return value
+
+
 def test_the_page_and_the_figure_share_their_charts():
     """The figure is the page's two specs side by side: the same layers, encodings and scales."""
     grid = charts.get_grid_spec(6, 12)
@@ -284,5 +297,8 @@ def test_the_page_and_the_figure_share_their_charts():
     fig = charts.get_figure_spec(6, 12, measure_label="saliency", domain=(0.0, 0.3))
     left, right = fig["hconcat"]
     assert left["layer"] == grid["layer"] and left["height"] == grid["height"]
-    assert right["layer"][:len(detail["layer"])] == detail["layer"]
+    # the page's detail follows its `width` / `height` signals (the page resizes it); the
+    # figure's has the same expressions at its fixed size
+    assert right["layer"][:len(detail["layer"])] == at_size(detail["layer"], charts.DETAIL_PX)
+    assert at_size(detail["layer"], charts.DETAIL_PX) != detail["layer"]
     assert {p["name"] for p in grid["params"] + detail["params"]} == {p["name"] for p in fig["params"]}

@@ -19,7 +19,8 @@ import vl_convert
 import zarr
 
 from pipeline import charts
-from pipeline.site import build_site, get_vega_bundle
+from pipeline.site import build_site, get_vega_script
+from pipeline.site_format import decode_script
 
 GOLDEN = Path(__file__).parent / "golden" / "checksums.json"
 
@@ -53,11 +54,15 @@ def store_checksums(path: Path) -> dict[str, str]:
 
 
 def site_checksums(site: Path) -> dict[str, str]:
-    """Every file of a site by relative path; the Vega bundle is vl-convert's, checked apart."""
+    """Every file of a site by relative path; the Vega bundle is vl-convert's, checked apart.
+    A sentence's data script is checked by the data file it carries, data/<page>.bin (the
+    checksums of the maps' bytes from before the site shipped them as scripts)."""
     sums = {}
     for path in sorted(p for p in site.rglob("*") if p.is_file()):
         rel = path.relative_to(site).as_posix()
-        if rel != "assets/vega.js":
+        if rel.startswith("data/") and rel != "data/_index.js":
+            sums[rel.removesuffix(".js") + ".bin"] = _sha(decode_script(path.read_bytes()))
+        elif rel != "assets/vega.js":
             sums[rel] = _sha(path.read_bytes())
     return sums
 
@@ -68,7 +73,7 @@ def test_store_and_site_are_byte_identical_to_the_golden_checksums(which, reques
     build_site(store, tmp_path / "site", progress=False)
     bundle = (tmp_path / "site" / "assets" / "vega.js").read_text(encoding="utf-8")
     version = charts.vega_lite_version()
-    expected_bundle = get_vega_bundle(version if version in vl_convert.get_vegalite_versions() else None)
+    expected_bundle = get_vega_script(version if version in vl_convert.get_vegalite_versions() else None)
     assert bundle == expected_bundle
     got = {"store": store_checksums(store), "site": site_checksums(tmp_path / "site")}
     golden = json.loads(GOLDEN.read_text()) if GOLDEN.exists() else {}
@@ -80,4 +85,4 @@ def test_store_and_site_are_byte_identical_to_the_golden_checksums(which, reques
     for part in ("store", "site"):
         changed = sorted(k for k in expected[part].keys() | got[part].keys()
                          if expected[part].get(k) != got[part].get(k))
-        assert not changed, f"{which}: {part} differs from the golden checksums in {changed[:10]}"
+        assert not changed, f"{which}: {part} differs from the golden checksums in {changed}"

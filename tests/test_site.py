@@ -19,9 +19,9 @@ import pipeline.site as site_module
 from pipeline.errors import SiteError
 from pipeline.site import MARKER, build_site, check_target
 from pipeline.site_data import get_page_names, get_span_tracks, slugify
-from pipeline.site_format import decode_maps
+from pipeline.site_format import decode_maps, decode_script
 from pipeline.store import AtlasStore
-from pipeline.testing import FakeStore
+from pipeline.testing import FakeStore, read_index, read_js_global
 
 TOLERANCE = 1 / 510 + 1e-6
 REPO = Path(__file__).resolve().parents[1]
@@ -117,12 +117,13 @@ def test_layout_and_summary(built, store):
     assert summary.files == len(snapshot(site))
     assert f"{summary.bytes / 1e6:.1f} MB" in str(summary)
     assert "3 sentences" in str(summary)
-    for name in ("index.html", "index.json", MARKER, "assets/vega.js", "assets/grid.vl.json",
-                 "assets/detail.vl.json", "assets/sentence.js", "assets/index.js", "assets/atlas.css"):
+    for name in ("index.html", "data/_index.js", MARKER, "assets/vega.js", "assets/specs.js",
+                 "assets/sentence.js", "assets/index.js", "assets/list.js", "assets/maps.js",
+                 "assets/atlas.css"):
         assert (site / name).is_file(), name
     names = get_page_names(store.ids)
     assert sorted(p.stem for p in (site / "sentences").iterdir()) == sorted(names)
-    assert sorted(p.stem for p in (site / "data").iterdir()) == sorted(names)
+    assert sorted(p.stem for p in (site / "data").iterdir()) == sorted([*names, "_index"])
     assert not list(site.parent.glob(".site.*")), "no temporary folder is left"
 
 
@@ -133,14 +134,17 @@ def test_pages_escape_corpus_text(built, store):
         assert rec.text in "".join(page.text)  # markup in the corpus comes back as text
         assert [t for t, _ in page.tags].count("img") == 0
         assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
-        assert [attrs.get("type") for attrs, _ in page.scripts] == ["application/json", "module",
-                                                                    "module"]  # sentence, figure
-        raw = page.scripts[0][1]
+        # classic scripts only (a page opened from disk may not load modules), all deferred
+        scripts = [attrs for attrs, _ in page.scripts if attrs.get("type") != "application/json"]
+        assert all("defer" in attrs and "type" not in attrs for attrs in scripts), scripts
+        sources = [attrs["src"] for attrs in scripts]
+        assert f"../data/{name}.js" in sources and "../assets/figure.js" in sources  # the download
+        raw = next(text for attrs, text in page.scripts if attrs.get("type") == "application/json")
         assert not set(raw) & set("<>&'\u2028\u2029"), raw  # escaped as \u003c etc.
         payload = json.loads(raw)
-        assert payload["id"] == rec.id and payload["words"] == rec.words
+        assert payload["id"] == rec.id and payload["words"] == rec.words and payload["page"] == name
         assert [s[:3] for s in payload["spans"]] == [list(s) for s in rec.spans]
-        assert payload["meta"] == rec.meta and payload["truncated"] == rec.truncated
+        assert ["speaker", "MOT"] in [[k, v] for k, v in zip(page.text, page.text[1:], strict=False)]  # meta listed
     index = parse(site / "index.html")
     assert "fake/bert <b>" in "".join(index.text) and "/secret/folder" not in (site / "index.html").read_text()
 
@@ -168,17 +172,19 @@ def test_links_are_relative_and_resolve(built):
     assert not re.search(r"https?://", text)
 
 
-def test_index_json_and_data_match_the_store(built, store):
+def test_index_and_data_match_the_store(built, store):
     _, site = built
-    index = json.loads((site / "index.json").read_text(encoding="utf-8"))
-    col = {name: i for i, name in enumerate(index["columns"])}
+    index = read_index(site)
     names = get_page_names(store.ids)
-    assert [r[col["id"]] for r in index["rows"]] == store.ids
-    for rec, row, name in zip(store, index["rows"], names, strict=True):
-        assert row[col["page"]] == name and row[col["text"]] == rec.text
-        assert row[col["words"]] == len(rec.words)
-        assert row[col["labels"]] == list(dict.fromkeys(label for label, _, _ in rec.spans))
-        blob = (site / "data" / f"{name}.bin").read_bytes()
+    assert [r["id"] for r in index] == store.ids
+    for rec, row, name in zip(store, index, names, strict=True):
+        assert row["page"] == name and row["text"] == rec.text
+        assert row["words"] == len(rec.words)
+        assert row["labels"] == list(dict.fromkeys(label for label, _, _ in rec.spans))
+        assert row["meta"] == {"speaker": "MOT", "n": "1"}  # values as the page shows them
+        script = (site / "data" / f"{name}.js").read_bytes()
+        assert script[:2] == b"\xff\xfe"  # UTF-16LE with its byte-order mark
+        blob = decode_script(script)
         assert blob[:2] == b"\x1f\x8b"  # gzip, for the browser's DecompressionStream
         maps, special = decode_maps(blob)
         assert maps.shape == rec.maps.shape
@@ -191,8 +197,11 @@ def test_shared_specs_are_written_once(built):
     for path in (site / "sentences").glob("*.html"):
         text = path.read_text(encoding="utf-8")
         assert '"layer"' not in text and "viridis" not in text  # no chart spec in a page
-    assert sorted(p.relative_to(site).as_posix() for p in site.rglob("*.vl.json")) == [
-        "assets/detail.vl.json", "assets/figure.vl.json", "assets/grid.vl.json"]
+    assert not list(site.rglob("*.vl.json")) and not list(site.rglob("*.bin"))  # all in scripts
+    specs = read_js_global(site / "assets" / "specs.js", "atlasSpecs")
+    assert sorted(specs) == ["detail", "figure", "grid"]  # attention only: one of each
+    assert "viridis" in json.dumps(specs["detail"]) and "selLayer" in json.dumps(specs["grid"])
+    assert specs["figure"]["usermeta"]["datasets"] == ["cells", "pairs", "spans"]
 
 
 def test_two_builds_are_byte_identical(store, tmp_path):
@@ -277,7 +286,7 @@ def test_bad_measure_or_domain(store, tmp_path):
 
 def test_domain_and_label_reach_the_spec(store, tmp_path):
     build_site(store, tmp_path / "s", measure_label="weight", domain=(0.0, 0.5), progress=False)
-    spec = (tmp_path / "s" / "assets" / "detail.vl.json").read_text()
+    spec = (tmp_path / "s" / "assets" / "specs.js").read_text()
     assert '"domain":[0.0,0.5]' in spec and '"title":"weight"' in spec
 
 
@@ -290,8 +299,8 @@ def test_data_file_is_small(tmp_path):
     page = max(p.stat().st_size for p in (tmp_path / "s" / "sentences").iterdir())
     data = max(p.stat().st_size for p in (tmp_path / "s" / "data").iterdir())
     assert page + data < 40_000
-    assert len(gzip.decompress((tmp_path / "s" / "data").iterdir().__next__().read_bytes())) == (
-        12 + 6 * 12 * 25 * 25 + 6 * 12 * 25)
+    blob = decode_script((tmp_path / "s" / "data" / f"{get_page_names(store.ids)[0]}.js").read_bytes())
+    assert len(gzip.decompress(blob)) == 12 + 6 * 12 * 25 * 25 + 6 * 12 * 25
 
 
 @pytest.mark.parametrize("fixture", ["minilm_store", "gpt2_store"])
@@ -303,7 +312,7 @@ def test_real_store_end_to_end(request, fixture, tmp_path):
     assert summary.sentences == len(store)
     names = get_page_names(store.ids)
     for rec, name in zip(store, names, strict=True):
-        maps, special = decode_maps((tmp_path / "site" / "data" / f"{name}.bin").read_bytes())
+        maps, special = decode_maps(decode_script((tmp_path / "site" / "data" / f"{name}.js").read_bytes()))
         stored, stored_special = rec.word_maps("attention")
         assert np.abs(maps - stored).max() <= TOLERANCE
         assert np.abs(special - stored_special).max() <= TOLERANCE
@@ -313,7 +322,7 @@ def test_real_store_end_to_end(request, fixture, tmp_path):
             assert not np.triu(maps, k=1).any()  # shown as they are: lower-triangular
     horse = names[store.ids.index("pair-2")]
     size = sum((tmp_path / "site" / sub / f"{horse}{ext}").stat().st_size
-               for sub, ext in (("sentences", ".html"), ("data", ".bin")))
+               for sub, ext in (("sentences", ".html"), ("data", ".js")))
     assert size < 40_000  # BertViz's model_view: about 1 MB for a sentence like it
 
 
@@ -326,7 +335,7 @@ def test_every_stored_measure_gets_its_data_file_specs_and_selector(gpt2_all_mea
     suffixes = {"grad": "", "attention": ".attention", "rollout": ".rollout", "norm": ".norm"}
     for rec, name in zip(store, names, strict=True):
         for measure, suffix in suffixes.items():
-            maps, special = decode_maps((site / "data" / f"{name}{suffix}.bin").read_bytes())
+            maps, special = decode_maps(decode_script((site / "data" / f"{name}{suffix}.js").read_bytes()))
             stored, stored_special = rec.word_maps(measure)
             assert maps.shape == stored.shape and maps.shape[1] == (1 if measure == "rollout" else 4)
             assert np.abs(maps - stored).max() <= TOLERANCE, (rec.id, measure)
@@ -334,24 +343,30 @@ def test_every_stored_measure_gets_its_data_file_specs_and_selector(gpt2_all_mea
     html_text = (site / "sentences" / f"{names[0]}.html").read_text()
     payload = json.loads(re.search(r'id="atlas-sentence">(.*?)</script>', html_text).group(1))
     offered = [(m["name"], m["title"], m["heads"], m["detail"], m["grid"]) for m in payload["measures"]]
-    assert offered == [("grad", "saliency", 4, "detail.vl.json", "grid.vl.json"),  # the default first
-                       ("attention", "attention", 4, "detail-attention.vl.json", "grid.vl.json"),
-                       ("rollout", "rollout", 1, "detail-rollout.vl.json", "grid-layers.vl.json"),
-                       ("norm", "norm", 4, "detail-norm.vl.json", "grid.vl.json")]
+    assert offered == [("grad", "saliency", 4, "detail", "grid"),  # the default first
+                       ("attention", "attention", 4, "detail-attention", "grid"),
+                       ("rollout", "rollout", 1, "detail-rollout", "grid-layers"),
+                       ("norm", "norm", 4, "detail-norm", "grid")]
+    assert [m["data"] for m in payload["measures"]] == [
+        f"../data/{names[0]}{suffix}.js" for suffix in suffixes.values()]
+    specs = read_js_global(site / "assets" / "specs.js", "atlasSpecs")  # every spec, in one script
+    assert sorted(specs) == sorted(["grid", "grid-layers", "detail", "detail-attention",
+                                    "detail-rollout", "detail-norm", "figure", "figure-attention",
+                                    "figure-rollout", "figure-norm"])
     options = re.findall(r'<option value="(\w+)">', html_text)
     assert options == ["grad", "attention", "rollout", "norm"]
     for view in payload["measures"]:  # each colour bar titled with the measure's title
-        spec = json.loads((site / "assets" / view["detail"]).read_text())
+        spec = specs[view["detail"]]
         assert spec["layer"][0]["encoding"]["color"]["title"] == view["title"]
         # and the figure the page downloads for that measure: its colour bar, its grid
-        figure = json.loads((site / "assets" / view["figure"]).read_text())
+        figure = specs[view["figure"]]
         grid, detail = figure["hconcat"]
         assert view["title"] in json.dumps(detail["layer"][0]["encoding"]["color"])
         assert grid["layer"][0]["encoding"]["x"]["scale"]["domain"] == list(
             range(1, view["heads"] + 1))
     assert [m["figure"] for m in payload["measures"]] == [
-        "figure.vl.json", "figure-attention.vl.json", "figure-rollout.vl.json", "figure-norm.vl.json"]
-    layers = json.loads((site / "assets" / "grid-layers.vl.json").read_text())
+        "figure", "figure-attention", "figure-rollout", "figure-norm"]
+    layers = specs["grid-layers"]
     assert layers["layer"][0]["encoding"]["x"]["scale"]["domain"] == [1]  # one column, a map per layer
 
 
@@ -359,9 +374,11 @@ def test_a_store_with_attention_only_offers_only_attention(minilm_store, tmp_pat
     build_site(minilm_store, tmp_path / "site", progress=False)
     page = next((tmp_path / "site" / "sentences").iterdir()).read_text()
     assert re.findall(r'<option value="(\w+)">', page) == ["attention"]
-    assert sorted(p.name for p in (tmp_path / "site" / "assets").glob("*.vl.json")) == [
-        "detail.vl.json", "figure.vl.json", "grid.vl.json"]
-    assert not list((tmp_path / "site" / "data").glob("*.*.bin"))
+    assert sorted(read_js_global(tmp_path / "site" / "assets" / "specs.js", "atlasSpecs")) == [
+        "detail", "figure", "grid"]
+    names = get_page_names(AtlasStore.open(minilm_store).ids)
+    assert sorted(p.name for p in (tmp_path / "site" / "data").iterdir()) == sorted(
+        ["_index.js", *(f"{name}.js" for name in names)])  # one data script per sentence
 
 
 def test_building_a_site_never_imports_torch(tmp_path):
@@ -380,5 +397,5 @@ def test_build_takes_a_store_path_as_str(minilm_store, tmp_path):
 def test_empty_store_builds_an_index(tmp_path):
     summary = build_site(FakeStore([]), tmp_path / "site", progress=False)
     assert summary.sentences == 0 and summary.pages == 1
-    assert json.loads((tmp_path / "site" / "index.json").read_text())["rows"] == []
+    assert read_index(tmp_path / "site") == []
 

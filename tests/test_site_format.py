@@ -16,7 +16,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.site_format import decode_codes, decode_maps, encode_maps
+from pipeline.site_format import (
+    decode_codes,
+    decode_maps,
+    decode_script,
+    encode_maps,
+    encode_script,
+)
 from pipeline.store import dequantize
 from pipeline.testing import random_maps
 
@@ -87,3 +93,47 @@ def test_foreign_or_damaged_files_are_refused(golden, damage):
         body += b"\x00"
     with pytest.raises(ValueError, match="not an atlas sentence file"):
         decode_maps(bytes(body))
+
+
+def test_golden_script_carries_the_golden_file():
+    """tests/golden/sentence.js is sentence.bin as the site ships it (maps.js reads it in a browser)."""
+    blob = (GOLDEN / "sentence.bin").read_bytes()
+    script = (GOLDEN / "sentence.js").read_bytes()
+    assert encode_script(blob) == script
+    assert decode_script(script) == blob
+
+
+def test_script_bytes_are_as_documented():
+    # 0x4142 as it is; 0x0022 (quote) and 0xD83D (a surrogate) escaped; 0xFF padded to 0xFF00
+    script = encode_script(bytes([0x41, 0x42, 0x00, 0x22, 0xD8, 0x3D, 0xFF]))
+    assert script[:2] == b"\xff\xfe"  # UTF-16LE byte-order mark
+    text = script[2:].decode("utf-16-le")  # strict: every escape is a valid surrogate pair
+    quote, surrogate = 3, 7 + 0x3D  # their places in ESCAPED; the pair of place k is U+10000 + k
+    assert text == f'atlasData("\u4142{chr(0x10000 + quote)}{chr(0x10000 + surrogate)}\uff00",7);\n'
+    assert len(encode_script(bytes(range(0x30, 0x50)))) == 2 * (1 + len('atlasData("') + 16 + len('",32);\n'))
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 14, 15, 16, 1000, 4097, 65536 * 2])
+def test_script_round_trip(size):
+    if size == 65536 * 2:  # every 16-bit value once, the escaped ones included
+        blob = np.arange(65536, dtype=">u2").tobytes()
+    else:
+        blob = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    script = encode_script(blob)
+    assert decode_script(script) == blob
+    text = script[2:].decode("utf-16-le")  # strict: no lone surrogate
+    string = text[len('atlasData("'):text.rindex('",')]
+    assert not set(string) & {"\0", "\n", "\r", '"', "\\", "\u2028", "\u2029"}
+    if size >= 1000:  # about 3 % more than the bytes on random (or compressed) data
+        assert len(script) < 1.05 * size + 60
+
+
+def test_bad_scripts_are_refused():
+    with pytest.raises(ValueError, match="not an atlas data script"):
+        decode_script("window.x = 1;".encode("utf-16"))
+    with pytest.raises(ValueError, match="byte-order mark"):
+        decode_script(b'atlasData("ab",1);')
+    with pytest.raises(ValueError, match="broken escape"):
+        decode_script(("\ufeffatlasData(\"a" + "\ud800" + 'b",3);').encode("utf-16-le", "surrogatepass"))
+    with pytest.raises(ValueError, match="no value"):
+        decode_script(("\ufeffatlasData(\"" + "\udbff\udfff" + '",2);').encode("utf-16-le", "surrogatepass"))

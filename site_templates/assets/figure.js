@@ -1,82 +1,100 @@
-// "download figure (SVG / PNG)": the sentence figure of the head on show, drawn in the browser
-// from assets/figure.vl.json, the spec `attention-atlas figure` renders (pipeline/charts.py
-// builds both from the page's own grid and detail). Its datasets and params are read from the
-// page's two charts as they stand (window.atlas, set by sentence.js), so the file shows what
-// the page shows. Nothing is fetched but the spec; the Vega code is the site's assets/vega.js.
-const assets = new URL("./", import.meta.url);
-const box = document.getElementById("figure-download");
-const buttons = box ? [...box.querySelectorAll("button[data-format]")] : [];
+// "download figure (SVG / PNG)": the sentence figure of the head and measure on show, drawn in
+// the browser from the figure spec that `attention-atlas figure` renders (pipeline/charts.py
+// builds both from the page's own grid and detail). The spec comes from assets/specs.js
+// (window.atlasSpecs[window.atlas.figure]: "figure", or "figure-<m>" for measure m), so nothing
+// is fetched and the download works from a page opened from disk too. A classic script, run
+// after sentence.js (window.atlas); the Vega code is the site's assets/vega.js.
+// Data: the grid's thumbnails and the selected head from the page (window.atlas); the detail's
+// rows from the measure's full maps, so a long sentence the page shows a window at a time is
+// drawn whole when it fits the figure at FIGURE_MIN_CELL pixels a word, else the page's window.
+(() => {
+  const FIGURE_MIN_CELL = 7; // px: the figure's word labels stay legible (its font is cell - 1)
+  const box = document.getElementById("figure-download");
+  const buttons = box ? [...box.querySelectorAll("button[data-format]")] : [];
+  const plain = (rows) => JSON.parse(JSON.stringify(rows)); // no Vega ids or derived fields
 
-// a dataset or a signal from whichever of the page's charts holds it
-function current(views, read, name) {
-  for (const view of views) {
-    try {
-      return read(view, name);
-    } catch {
-      // not this chart's
+  // the figure's detail side in pixels (the last chart of its concat, or the figure itself)
+  const detailSide = (spec) => {
+    const detail = spec.hconcat ? spec.hconcat[spec.hconcat.length - 1] : spec;
+    return Math.min(detail.width, detail.height);
+  };
+
+  function figureSpec(atlas) {
+    const spec = window.atlasSpecs && window.atlasSpecs[atlas.figure];
+    if (!spec) throw new Error(`assets/specs.js has no figure ${atlas.figure}`);
+    return structuredClone(spec);
+  }
+
+  async function figureView(atlas) {
+    const spec = figureSpec(atlas);
+    const { W } = atlas.maps;
+    // the whole sentence when it fits, else the window the page shows
+    const win = W * FIGURE_MIN_CELL <= detailSide(spec) ? null : atlas.window;
+    const [r0, r1, c0, c1] = win || [0, 0, 0, 0];
+    const data = {
+      cells: plain(atlas.grid.data("cells")),
+      pairs: atlas.detailRows(atlas.layer, atlas.head, win),
+      spans: plain(atlas.spans),
+    };
+    const params = {
+      selLayer: atlas.layer, selHead: atlas.head, words: atlas.detail.signal("words"),
+      tracks: atlas.tracks, rows: [r0, r1], cols: [c0, c1],
+    };
+    spec.datasets = {};
+    for (const name of spec.usermeta.datasets) {
+      if (!(name in data)) throw new Error(`the figure needs a dataset ${name} the page lacks`);
+      spec.datasets[name] = data[name];
     }
-  }
-  throw new Error(`no chart on the page holds ${name}`);
-}
-
-async function figureView(atlas) {
-  const name = atlas.figure || "figure.vl.json"; // the measure on show's (sentence.js sets it)
-  const response = await fetch(new URL(name, assets));
-  if (!response.ok) throw new Error(`${name}: HTTP ${response.status}`);
-  const spec = await response.json();
-  const views = [atlas.grid, atlas.detail];
-  spec.datasets = {};
-  for (const name of spec.usermeta.datasets) {
-    // plain copies: the page's tuples carry Vega's ids and derived fields
-    spec.datasets[name] = JSON.parse(JSON.stringify(current(views, (v, n) => v.data(n), name)));
-  }
-  for (const param of spec.params || []) param.value = current(views, (v, n) => v.signal(n), param.name);
-  const element = document.createElement("div"); // drawn off the page
-  const options = { mode: "vega-lite", actions: false, renderer: "svg" };
-  return (await window.vegaEmbed(element, spec, options)).view;
-}
-
-function save(url, name) {
-  const link = Object.assign(document.createElement("a"), { href: url, download: name });
-  document.body.append(link);
-  link.click();
-  link.remove();
-}
-
-async function download(format) {
-  const atlas = window.atlas;
-  await atlas.ready;
-  const view = await figureView(atlas);
-  try {
-    const page = decodeURIComponent(location.pathname.split("/").pop().replace(/\.html$/, ""));
-    const measure = atlas.measure ? `-${atlas.measure}` : ""; // when the page can switch measures
-    const name = `figure-${page}-l${atlas.layer}h${atlas.head}${measure}.${format}`;
-    if (format === "svg") {
-      const url = URL.createObjectURL(new Blob([await view.toSVG()], { type: "image/svg+xml" }));
-      save(url, name);
-      setTimeout(() => URL.revokeObjectURL(url), 60_000);
-    } else {
-      save(await view.toImageURL("png", 2), name); // twice the page's pixels, as the CLI's --scale
+    for (const param of spec.params || []) {
+      if (param.name in params) param.value = params[param.name];
     }
-  } finally {
-    view.finalize();
+    const element = document.createElement("div"); // drawn off the page
+    const options = { mode: "vega-lite", actions: false, renderer: "svg" };
+    return (await window.vegaEmbed(element, spec, options)).view;
   }
-}
 
-for (const button of buttons) {
-  button.addEventListener("click", async () => {
-    const status = box.querySelector("[role=status]");
-    status.textContent = "";
-    buttons.forEach((b) => { b.disabled = true; });
+  function save(url, name) {
+    const link = Object.assign(document.createElement("a"), { href: url, download: name });
+    document.body.append(link);
+    link.click();
+    link.remove();
+  }
+
+  async function download(format) {
+    const atlas = window.atlas;
+    await atlas.ready;
+    const view = await figureView(atlas);
     try {
-      await download(button.dataset.format);
-    } catch (error) {
-      status.textContent = `could not make the figure: ${error.message}`;
+      const page = decodeURIComponent(location.pathname.split("/").pop().replace(/\.html$/, ""));
+      const name = `figure-${page}-l${atlas.layer}h${atlas.head}-${atlas.measure}.${format}`;
+      if (format === "svg") {
+        const url = URL.createObjectURL(new Blob([await view.toSVG()], { type: "image/svg+xml" }));
+        save(url, name);
+        setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      } else {
+        save(await view.toImageURL("png", 2), name); // twice the page's pixels, as the CLI's --scale
+      }
     } finally {
-      buttons.forEach((b) => { b.disabled = false; });
+      view.finalize();
     }
-  });
-}
-if (window.atlas) {
-  window.atlas.ready.then(() => buttons.forEach((b) => { b.disabled = false; }), () => {});
-}
+  }
+
+  for (const button of buttons) {
+    button.addEventListener("click", async () => {
+      const status = box.querySelector("[role=status]");
+      status.textContent = "";
+      buttons.forEach((b) => { b.disabled = true; });
+      try {
+        await download(button.dataset.format);
+      } catch (error) {
+        status.textContent = `could not make the figure: ${error.message}`;
+      } finally {
+        buttons.forEach((b) => { b.disabled = false; });
+      }
+    });
+  }
+  window.atlasFigure = { view: () => figureView(window.atlas) }; // for tests: the figure, drawn
+  if (window.atlas) {
+    window.atlas.ready.then(() => buttons.forEach((b) => { b.disabled = false; }), () => {});
+  }
+})();

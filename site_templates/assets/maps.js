@@ -1,33 +1,78 @@
-// Reads a sentence's data file, data/<page>.bin. Its bytes are described once, in
-// pipeline/site_format.py (which writes it); keep this reader in step with that description.
+// Reads a sentence's data file, data/<page>.js. Its bytes are described once, in
+// pipeline/site_format.py (which writes them); keep this reader in step with that description.
 // tests/golden/sentence.bin is a tiny file that both readers must decode to the same codes.
+// The bytes come as a script, atlasData("<chars>", N), because a page opened from disk may load
+// scripts but not fetch files; this classic script defines atlasData and window.atlasMaps.
+(() => {
+  const SCALE = 255; // code = round(value * 255), as pipeline.store.quantize writes it
+  const HEADER = 12; // "ATLS", then <u2 version, L, H, W>
+  // a data script's string holds the bytes as big-endian 16-bit values, one UTF-16 unit each,
+  // except ESCAPED[k] (NUL, LF, CR, quote, backslash, U+2028, U+2029, U+D800..U+DFFF), written as
+  // the surrogate pair (0xD800 + k >> 10, 0xDC00 + k & 1023): pipeline/site_format.py
+  const SMALL = [0x00, 0x0a, 0x0d, 0x22, 0x5c, 0x2028, 0x2029];
+  const escaped = (k) => (k < SMALL.length ? SMALL[k] : 0xd800 + k - SMALL.length);
+  const loaded = new Map(); // a data script's URL -> its bytes (still gzipped)
 
-export const SCALE = 255; // code = round(value * 255), as pipeline.store.quantize writes it
-const HEADER = 12; // "ATLS", then <u2 version, L, H, W>
+  // a code back to its value (pipeline.store.dequantize), within 1/510 of the store's
+  const toValue = (code) => code / SCALE;
 
-// a code back to its value (pipeline.store.dequantize), within 1/510 of the store's
-export const toValue = (code) => code / SCALE;
+  // a data script's string -> its N bytes (pipeline.site_format.decode_script)
+  function unpack(units, size) {
+    const out = new Uint8Array(size);
+    let at = 0;
+    for (let i = 0; i < units.length && at < size; i++) {
+      let value = units.charCodeAt(i);
+      if (value >= 0xd800 && value < 0xdc00) value = escaped(((value - 0xd800) << 10) | (units.charCodeAt(++i) - 0xdc00));
+      out[at++] = value >> 8;
+      if (at < size) out[at++] = value & 0xff;
+    }
+    return out;
+  }
 
-// the file's bytes, inflated (gzip), unless the server already inflated them
-export async function fetchBytes(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  let bytes = new Uint8Array(await response.arrayBuffer());
-  if (bytes[0] === 0x1f && bytes[1] === 0x8b) {
+  // called by a data script as it runs: its bytes, keyed by the script's own URL
+  window.atlasData = (chars, size) => {
+    loaded.set(document.currentScript.src, unpack(chars, size));
+  };
+
+  // load a classic script once (a data file, or data/_index.js); resolves when it has run
+  function loadScript(url) {
+    const href = new URL(url, document.baseURI).href;
+    const present = [...document.scripts].find((s) => s.src === href);
+    if (present && (loaded.has(href) || present.dataset.done)) return Promise.resolve(href);
+    return new Promise((resolve, reject) => {
+      const script = present || Object.assign(document.createElement("script"), { src: href });
+      script.addEventListener("load", () => { script.dataset.done = "1"; resolve(href); });
+      script.addEventListener("error", () => reject(new Error(`${url} could not be loaded`)));
+      if (!present) document.head.append(script);
+    });
+  }
+
+  // gzip bytes inflated; bytes that are not gzip pass through
+  async function inflate(bytes) {
+    if (bytes[0] !== 0x1f || bytes[1] !== 0x8b) return bytes;
     const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    bytes = new Uint8Array(await new Response(stream).arrayBuffer());
+    return new Uint8Array(await new Response(stream).arrayBuffer());
   }
-  return bytes;
-}
 
-// inflated bytes -> { L, H, W, codes (L, H, W, W), special (L, H, W) }, codes as flat Uint8Arrays
-export function parseMaps(bytes) {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const magic = String.fromCharCode(...bytes.subarray(0, 4));
-  const [version, L, H, W] = [4, 6, 8, 10].map((at) => view.getUint16(at, true));
-  const size = L * H * W * W;
-  if (magic !== "ATLS" || version !== 1 || bytes.length !== HEADER + size + L * H * W) {
-    throw new Error("the sentence's data file is not in the expected format");
+  // a data script's bytes, inflated (loading the script unless the page already ran it)
+  async function fetchBytes(url) {
+    const href = new URL(url, document.baseURI).href;
+    if (!loaded.has(href)) await loadScript(href);
+    if (!loaded.has(href)) throw new Error(`${url} holds no sentence data`);
+    return inflate(loaded.get(href));
   }
-  return { L, H, W, codes: bytes.subarray(HEADER, HEADER + size), special: bytes.subarray(HEADER + size) };
-}
+
+  // inflated bytes -> { L, H, W, codes (L, H, W, W), special (L, H, W) }, codes as flat Uint8Arrays
+  function parseMaps(bytes) {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const magic = String.fromCharCode(...bytes.subarray(0, 4));
+    const [version, L, H, W] = [4, 6, 8, 10].map((at) => (bytes.length >= HEADER ? view.getUint16(at, true) : 0));
+    const size = L * H * W * W;
+    if (magic !== "ATLS" || version !== 1 || bytes.length !== HEADER + size + L * H * W) {
+      throw new Error("the sentence's data file is not in the expected format");
+    }
+    return { L, H, W, codes: bytes.subarray(HEADER, HEADER + size), special: bytes.subarray(HEADER + size) };
+  }
+
+  window.atlasMaps = { SCALE, toValue, unpack, loadScript, inflate, fetchBytes, parseMaps };
+})();

@@ -45,15 +45,18 @@ def chromium():
 
 
 @pytest.fixture(scope="session")
-def sites(tmp_path_factory, minilm_store, gpt2_store, gpt2_all_measures_store) -> dict[str, Path]:
+def sites(tmp_path_factory, minilm_store, gpt2_store, gpt2_all_measures_store,
+          long_store) -> dict[str, Path]:
     """Built sites by mount: /atlas/ (the embedded 6 x 12 model), /causal/ (a random 2 x 4 GPT-2),
-    /measures/ (that GPT-2 with every measure: attention, rollout, norm, grad)."""
+    /measures/ (that GPT-2 with every measure: attention, rollout, norm, grad), /long/ (the
+    6 x 12 model over a 150-word sentence and others: tests/conftest.py)."""
     root = tmp_path_factory.mktemp("browser")
     build_site(minilm_store, root / "site", progress=False)
     build_site(gpt2_store, root / "causal-site", progress=False)
     build_site(gpt2_all_measures_store, root / "measures-site", progress=False)
+    build_site(long_store, root / "long-site", progress=False)
     return {"/atlas/": (root / "site").resolve(), "/causal/": (root / "causal-site").resolve(),
-            "/measures/": (root / "measures-site").resolve()}
+            "/measures/": (root / "measures-site").resolve(), "/long/": (root / "long-site").resolve()}
 
 
 @pytest.fixture(scope="session")
@@ -83,16 +86,37 @@ class Watched:
         assert not self.errors, f"console errors: {self.errors}"
         assert not self.dialogs, f"dialogs opened: {self.dialogs}"
 
+    def assert_clean_file(self) -> None:
+        """No console errors, no dialogs, and no request outside file:// and data: / blob: URLs."""
+        outside = [u for u in self.requests if not u.startswith(("file://", "data:", "blob:"))]
+        assert not outside, f"requests outside the disk: {outside}"
+        assert not self.errors, f"console errors: {self.errors}"
+        assert not self.dialogs, f"dialogs opened: {self.dialogs}"
+
     def wait_ready(self) -> None:
         """Wait until the page's script says it has drawn (or failed)."""
         self.page.wait_for_function("document.documentElement.dataset.ready", timeout=15_000)
         assert self.page.evaluate("document.documentElement.dataset.ready") == "true", self.errors
 
 
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True,
+         "device_scale_factor": 2}
+
+
 @pytest.fixture
 def watched(chromium, server):
-    """A fresh page in a fresh context, recording what it does."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+    """A fresh page in a fresh desktop context, recording what it does."""
+    yield from _watched(chromium, server, viewport={"width": 1400, "height": 1000}, device_scale_factor=1)
+
+
+@pytest.fixture
+def phone(chromium, server):
+    """A fresh page in a phone's context (390 x 844, touch, mobile), recording what it does."""
+    yield from _watched(chromium, server, **PHONE)
+
+
+def _watched(chromium, server, **options):
+    context = chromium.new_context(**options)
     page = context.new_page()
     w = Watched(page, server)
     page.on("request", lambda r: w.requests.append(r.url))

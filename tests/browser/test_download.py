@@ -59,3 +59,71 @@ def test_download_figure_svg_and_png(watched, atlas_store, artifacts):
     (artifacts / name).write_bytes(data)
     assert page.locator("#figure-download [role=status]").text_content() == ""
     watched.assert_clean()
+
+
+# JS: the figure the page would download, as data: [word pairs, rows, cols, words] (figure.js)
+FIGURE_DATA = """async () => {
+  const view = await window.atlasFigure.view();
+  try {
+    return [view.data("pairs").length, view.signal("rows"), view.signal("cols"), view.signal("words").length];
+  } finally {
+    view.finalize();
+  }
+}"""
+
+
+def test_download_from_disk_names_and_draws_the_measure_on_show(watched, sites):
+    """Opened from disk (file://, where nothing may be fetched), the figure of another measure:
+    its spec from assets/specs.js, its grid (one column for rollout), its colour bar."""
+    site = sites["/measures/"]
+    name = next(p.stem for p in sorted((site / "sentences").glob("pair-2-*.html")))
+    page = watched.page
+    page.goto((site / "sentences" / f"{name}.html").as_uri() + "#l2h3&m=rollout")
+    watched.wait_ready()
+    file, data = download(page, "svg")
+    assert file == f"figure-{name}-l2h1-rollout.svg"
+    root = ET.fromstring(data)
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert {"all heads", "rollout", "layer 2, head 1"} <= set(texts)
+    assert len(list(root.iter(f"{SVG}image"))) == 2  # a thumbnail per layer
+    page.select_option("#measure", "grad")
+    page.wait_for_function("location.hash === '#l2h1&m=grad'")
+    file, data = download(page, "png")
+    assert file == f"figure-{name}-l2h1-grad.png" and data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert page.locator("#figure-download [role=status]").text_content() == ""
+    watched.assert_clean_file()
+
+
+def test_the_figure_draws_the_whole_sentence_the_page_shows_a_window_of(phone, tmp_path):
+    """On a phone a 50-word sentence is shown a window at a time; its figure (440 px) holds it
+    whole. A 150-word one would not: its figure is the page's window."""
+    from pipeline.site import build_site
+    from pipeline.testing import FakeStore
+
+    words = [f"w{i}" for i in range(50)]
+    build_site(FakeStore([("fifty", " ".join(words), [("A", 0, 25), ("B", 25, 50)])]),
+               tmp_path / "site", progress=False)
+    page = phone.page
+    page.goto(next((tmp_path / "site" / "sentences").glob("*.html")).as_uri() + "#l2h2")
+    phone.wait_ready()
+    r0, r1, c0, c1 = page.evaluate("window.atlas.window")
+    assert r1 - r0 < 50 and c1 - c0 < 50  # the page: a window
+    assert page.evaluate(FIGURE_DATA) == [50 * 50, [0, 0], [0, 0], 50]  # the figure: every word
+    file, data = download(page, "svg")
+    assert file.endswith("-l2h2-attention.svg")
+    texts = [t.text for t in ET.fromstring(data).iter(f"{SVG}text")]
+    assert all(texts.count(word) == 2 for word in words) and {"A", "B"} <= set(texts)
+    phone.assert_clean_file()
+
+
+def test_the_figure_of_a_very_long_sentence_is_the_window_on_show(watched):
+    page = watched.page
+    page.goto(f"{watched.origin}/long/index.html")
+    watched.wait_ready()
+    href = page.evaluate("window.atlasIndex.rows[0].page")
+    page.goto(f"{watched.origin}/long/sentences/{href}.html#l1h1")
+    watched.wait_ready()
+    r0, r1, c0, c1 = page.evaluate("window.atlas.window")
+    assert page.evaluate("window.atlas.maps.W") == 150 and r1 - r0 < 62
+    assert page.evaluate(FIGURE_DATA) == [(r1 - r0) * (c1 - c0), [r0, r1], [c0, c1], 150]
+    watched.assert_clean()

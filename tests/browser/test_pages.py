@@ -8,16 +8,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.site_format import encode_script
+
 pytestmark = pytest.mark.browser
 
-# JS: the centre of grid cell (layer, head) in page coordinates, from the view's own scales.
-CELL_CENTRE = """([l, h]) => {
-  const view = window.atlas.grid;
+# JS: the centre of grid cell (layer, head) in page coordinates, from the view's own scales
+# (the plot's origin lies inside the view's padding). DETAIL_CENTRE: the detail's cell (from, to).
+CELL_CENTRE = """([l, h, which = "grid"]) => {
+  const view = window.atlas[which];
   const box = view.container().querySelector("canvas").getBoundingClientRect();
   const [ox, oy] = view.origin();
+  const { left, top } = view.padding();
   const x = view.scale("x"), y = view.scale("y");
-  return [box.left + ox + x(h) + x.bandwidth() / 2, box.top + oy + y(l) + y.bandwidth() / 2];
+  return [box.left + left + ox + x(h) + x.bandwidth() / 2, box.top + top + oy + y(l) + y.bandwidth() / 2];
 }"""
+DETAIL_CENTRE = CELL_CENTRE.replace('which = "grid"', 'which = "detail"')
 # JS: how many data items a view draws with marks of a type (walks the scenegraph).
 COUNT_ITEMS = """([which, type]) => {
   const count = (node) => (node.marktype === type && node.role === "mark" ? node.items.length : 0) +
@@ -144,13 +149,13 @@ def test_tooltip_shows_words_literally(watched, atlas_store):
 
 
 def test_maps_js_decodes_the_golden_file(watched):
-    """assets/maps.js, as the site ships it, reads tests/golden/sentence.bin to the same codes
-    as pipeline.site_format (tests/test_site_format.py)."""
+    """assets/maps.js, as the site ships it, reads tests/golden/sentence.js (sentence.bin as a
+    data script) to the same codes as pipeline.site_format (tests/test_site_format.py)."""
     golden = json.loads((Path(__file__).parents[1] / "golden" / "sentence.json").read_text())
     page = open_sentence(watched)
     got = page.evaluate("""async (origin) => {
-      const maps = await import(`${origin}/atlas/assets/maps.js`);
-      const parsed = maps.parseMaps(await maps.fetchBytes(`${origin}/golden/sentence.bin`));
+      const maps = window.atlasMaps;
+      const parsed = maps.parseMaps(await maps.fetchBytes(`${origin}/golden/sentence.js`));
       return { L: parsed.L, H: parsed.H, W: parsed.W, codes: Array.from(parsed.codes),
                special: Array.from(parsed.special), top: maps.toValue(255) };
     }""", watched.origin)
@@ -159,10 +164,20 @@ def test_maps_js_decodes_the_golden_file(watched):
     assert got["special"] == np.ravel(golden["codes"]["special"]).tolist()
     assert got["top"] == 1.0
     broken = page.evaluate("""async (origin) => {
-      const { parseMaps } = await import(`${origin}/atlas/assets/maps.js`);
+      const { parseMaps } = window.atlasMaps;
       try { parseMaps(new Uint8Array([65, 84, 76, 83, 2, 0, 1, 0, 1, 0, 1, 0, 0, 0])); } catch (e) { return e.message; }
     }""", watched.origin)
     assert "not in the expected format" in broken
+    # every 16-bit value once, the escaped ones (quote, line breaks, surrogates...) included
+    blob = np.arange(65536, dtype=">u2").tobytes() + b"\x07"
+    text = encode_script(blob)[2:].decode("utf-16-le")
+    units = text[len('atlasData("'):text.rindex('",')]
+    same = page.evaluate("""([units, size]) => {
+      const bytes = window.atlasMaps.unpack(units, size);
+      for (let i = 0; i < 65536; i++) if (bytes[2 * i] !== i >> 8 || bytes[2 * i + 1] !== (i & 255)) return i;
+      return bytes.length === size && bytes[size - 1] === 7;
+    }""", [units, len(blob)])
+    assert same is True
     watched.assert_clean()
 
 
