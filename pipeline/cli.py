@@ -91,10 +91,19 @@ def _extract(cfg: Config, progress: bool) -> None:
     click.echo(f"extract: {summary} -> {cfg.store_path}")
 
 
+def _stats(cfg: Config, progress: bool) -> None:
+    """Bring the store's per-head statistics up to date (the corpus view) and print the summary."""
+    from pipeline.store.stats import update_stats
+
+    summary = update_stats(cfg.store_path, wait=cfg.wait, progress=progress)
+    click.echo(f"stats: {summary} -> {cfg.store_path}")
+
+
 def _build(cfg: Config, progress: bool) -> None:
-    """Build the site from the store and print the summary."""
+    """Bring the statistics up to date, build the site from the store and print the summary."""
     from pipeline.site import build_site
 
+    _stats(cfg, progress)
     summary = build_site(cfg.store_path, cfg.site_path, measure=cfg.measure,
                          measure_label=cfg.colour_title, domain=cfg.colour_domain, progress=progress)
     click.echo(f"build: {summary} -> {cfg.site_path}")
@@ -129,12 +138,30 @@ def extract(ctx: click.Context, **flags) -> None:
 
 
 @main.command()
-@_options("out", "store", "site", "measure", "domain", "measure_label")
+@_options("out", "store", "site", "measure", "domain", "measure_label", "wait")
 @QUIET
 @click.pass_context
 def build(ctx: click.Context, **flags) -> None:
-    """Build the static site from a store (the model is not needed)."""
+    """Build the static site from a store (the model is not needed).
+
+    Brings the per-head statistics up to date first (as `stats` does).
+    """
     _build(_config(ctx, **flags), ctx.obj["progress"])
+
+
+@main.command()
+@_options("out", "store", "wait")
+@QUIET
+@click.pass_context
+def stats(ctx: click.Context, **flags) -> None:
+    """Compute every head's statistics over the corpus, for every stored measure (no model).
+
+    Entropy, distance, self/previous/next word, special tokens, punctuation,
+    confidence, span mass between span labels and, for .conllu corpora, dependency
+    accuracy per relation. Only sentences not computed before are computed;
+    `build` and `run` do this too. Read them with `store.head_stats()`.
+    """
+    _stats(_config(ctx, **flags), ctx.obj["progress"])
 
 
 @main.command()

@@ -64,11 +64,26 @@ def encode(sentences: list[Sentence], tokenizer, max_length: int) -> tuple[list[
                 continue  # the span lies wholly in the truncated tail
             last = new_of_old[min(span.last, len(new_of_old)) - 1] + 1
             spans.append((span.label, new_of_old[span.first], last))
+        arcs = remap_arcs(sentence.arcs, new_of_old)
         # not the corpus file:line: a line inserted above would change every later record
         stored = StoredSentence(
             id=sentence.id, key=content_key(sentence.text), text=sentence.text,
             tokens=tuple(tokenizer.convert_ids_to_tokens(ids)), word_ranges=tuple(words),
             word_index=tuple(word_index), spans=tuple(spans), meta=sentence.meta,
-            truncated=truncated)
+            truncated=truncated, arcs=arcs)
         encoded.append(Encoded(sentence, stored, tuple(ids)))
     return encoded, skips
+
+
+def remap_arcs(arcs: tuple[tuple[int, int, str], ...], new_of_old: list[int]) -> tuple[
+        tuple[int, int, str], ...]:
+    """Dependency arcs over the stored words: an arc whose dependent or head was cut by
+    truncation is dropped, as is one whose two ends were merged into one word."""
+    kept = []
+    for dep, head, rel in arcs:
+        if dep >= len(new_of_old) or head >= len(new_of_old):
+            continue
+        new_dep, new_head = new_of_old[dep], (new_of_old[head] if head >= 0 else -1)
+        if new_dep != new_head:
+            kept.append((new_dep, new_head, rel))
+    return tuple(kept)

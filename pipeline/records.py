@@ -15,13 +15,18 @@ class Span:
     last: int
 
 
+Arc = tuple[int, int, str]  # (dependent word, head word or -1 for the root, relation)
+
+
 @dataclass(frozen=True)
 class Sentence:
     """One corpus sentence, as read and validated by `pipeline.corpus`.
 
     `word_ranges` are the words' character ranges into `text` (end exclusive), in
-    order and non-overlapping; `spans` index into them. `source` is the file and
-    1-based line the sentence came from, for error messages.
+    order and non-overlapping; `spans` index into them. `arcs` are the sentence's
+    dependency arcs where the corpus has them (`.conllu`): (dependent, head, relation)
+    over word indices, head -1 for the root. `source` is the file and 1-based line
+    the sentence came from, for error messages.
     """
 
     id: str
@@ -30,6 +35,7 @@ class Sentence:
     spans: tuple[Span, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     source: tuple[str, int] = ("", 0)
+    arcs: tuple[Arc, ...] = ()
 
     @property
     def words(self) -> list[str]:

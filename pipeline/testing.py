@@ -174,3 +174,41 @@ def read_index(site: Path) -> list[dict[str, Any]]:
                         if code >= 0}
         rows.append(item)
     return rows
+
+
+def synthetic_sentence(sid: str, words: list[str], spans=(), arcs=(), meta=None):
+    """A StoredSentence of whole words between a [CLS] and a [SEP] (one token per word), as a
+    BERT tokenizer without subwords gives: token t + 1 is word t."""
+    from pipeline.encode import content_key
+    from pipeline.store import StoredSentence
+
+    text = " ".join(words)
+    starts = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
+    return StoredSentence(
+        id=sid, key=content_key(text), text=text, tokens=("[CLS]", *words, "[SEP]"),
+        word_ranges=tuple((int(a), int(a) + len(w)) for a, w in zip(starts, words, strict=True)),
+        word_index=(-1, *range(len(words)), -1), spans=tuple(spans), meta=dict(meta or {}),
+        arcs=tuple(arcs))
+
+
+def write_store(path: Path, rows: Iterable[tuple[Any, np.ndarray]], n_layers: int, n_heads: int,
+                name: str = "synthetic") -> Path:
+    """A real store of given sentences and token maps, without a model: `rows` yields
+    (StoredSentence, float maps (L, H, T, T) in [0, 1]); the catalog is their order. On an
+    existing store this is the next run: stored sentences are reused, the rest added."""
+    from pipeline.store.layout import quantize
+    from pipeline.store.writer import StoreLock, StoreWriter
+
+    info = {"name": name, "revision": None, "weights_sha256": "0" * 64, "tokenizer_sha256": None,
+            "n_layers": n_layers, "n_heads": n_heads, "causal": False, "max_length": 512,
+            "tokenizer": "synthetic"}
+    fingerprint = {"weights_sha256": info["weights_sha256"], "revision": None,
+                   "tokenizer_sha256": None, "max_length": 512}
+    with StoreLock(path):
+        writer = StoreWriter(path, info, fingerprint)
+        placed = []
+        for sentence, maps in rows:
+            row = writer.place(sentence)
+            placed.append(writer.add(sentence, quantize(maps)) if row is None else row)
+        writer.finish(placed)
+    return path

@@ -42,6 +42,7 @@ class RawItem:
     words: tuple[tuple[int, int], ...] | None = None
     spans: Any = ()
     meta: Any = field(default_factory=dict)
+    arcs: tuple[tuple[int, int, str], ...] = ()  # (dependent, head or -1, relation), word indices
 
 
 def json_kind(value: Any) -> str:
@@ -124,6 +125,7 @@ def _conllu_sentence(block: list[tuple[int, str]]) -> RawItem | Problem:
     """One CoNLL-U block as an item: `# sent_id`, `# text`, FORMs located in the text, meta."""
     comments: dict[str, str] = {}
     words: list[tuple[int, int, str, bool]] = []  # (line, word number, FORM, SpaceAfter=No)
+    heads: list[tuple[int, str, str]] = []  # (line, HEAD, DEPREL) of each word
     glued: set[int] = set()  # words followed by no space: inside a multiword token or its end
     for line, text in block:
         if text.startswith("#"):
@@ -146,6 +148,7 @@ def _conllu_sentence(block: list[tuple[int, str]]) -> RawItem | Problem:
             if not form:
                 return Problem(line, "bad word line", f"word {ident} has an empty FORM")
             words.append((line, int(ident), form, no_space))
+            heads.append((line, cols[6], cols[7]))
         elif not _CONLLU_EMPTY.fullmatch(ident):
             return Problem(
                 line, "bad word line", f"ID {ident!r} is not a word, range or empty node"
@@ -170,7 +173,29 @@ def _conllu_sentence(block: list[tuple[int, str]]) -> RawItem | Problem:
                 return Problem(
                     line, "form not in text", f"word {n} {form!r} not found in {text!r}"
                 )
-    return RawItem(start, text, id=sid, words=located, meta=meta)
+    arcs = _conllu_arcs(words, heads)
+    if isinstance(arcs, Problem):
+        return arcs
+    return RawItem(start, text, id=sid, words=located, meta=meta, arcs=arcs)
+
+
+def _conllu_arcs(words: list[tuple[int, int, str, bool]],
+                 heads: list[tuple[int, str, str]]) -> tuple[tuple[int, int, str], ...] | Problem:
+    """The basic dependency arcs (HEAD, DEPREL) over word indices; () when HEAD is unannotated.
+
+    Multiword-token ranges and empty nodes are not words, so they have no arc
+    (enhanced dependencies, DEPS, are not read). A HEAD of 0 is the root (-1).
+    """
+    if all(head == "_" for _, head, _ in heads):
+        return ()
+    index = {number: i for i, (_, number, _, _) in enumerate(words)}
+    arcs = []
+    for i, (line, head, deprel) in enumerate(heads):
+        if not head.isdigit() or (head != "0" and int(head) not in index):
+            return Problem(line, "bad word line",
+                           f"word {words[i][1]} has HEAD {head!r}, which is no word of the sentence")
+        arcs.append((i, index[int(head)] if head != "0" else -1, deprel))
+    return tuple(arcs)
 
 
 Reader = Callable[[Path], Iterator[RawItem | Problem]]

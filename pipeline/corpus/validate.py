@@ -154,4 +154,4 @@ def build_sentence(raw: RawItem, path: Path, ids: Ids) -> Sentence:
         problem.id = sid
         raise
     ids.seen[sid] = raw.line
-    return Sentence(sid, text, tuple(words), spans, meta, (str(path), raw.line))
+    return Sentence(sid, text, tuple(words), spans, meta, (str(path), raw.line), tuple(raw.arcs))

@@ -71,11 +71,11 @@ class AtlasStore:
         commit = meta["commit"]
         self._rows = commit["rows"]
         # a garbled zarr.json or index chunk must not surface as a zarr or JSON traceback
-        index = read_index(group, commit, path, names=("offset", "n_tokens", "crc32", "id"),
+        index = read_index(group, commit, path, names=("offset", "n_tokens", "crc32", "id", "key"),
                            hint="the index (index/*, catalog) is damaged; run `attention-atlas verify`")
         self._offset, self._n_tokens, self._crc = index["offset"], index["n_tokens"], index["crc32"]
         self._catalog = np.asarray(index["catalog"], dtype=np.int64)
-        self._row_ids = index["id"]
+        self._row_ids, self._row_keys = index["id"], index["key"]
         self.ids: list[str] = [str(self._row_ids[r]) for r in self._catalog]
         self._position = {sid: i for i, sid in enumerate(self.ids)}
         self._records = functools.lru_cache(maxsize=8)(self._record_chunk)
@@ -97,6 +97,22 @@ class AtlasStore:
     def measures(self) -> list[str]:
         """The measures the store holds, e.g. ["attention"]."""
         return list(self._meta["measures"])
+
+    @property
+    def commit(self) -> dict:
+        """The commit this reader sees: rows, catalog size and the catalog array's name."""
+        return dict(self._meta["commit"])
+
+    @property
+    def catalog_rows(self) -> np.ndarray:
+        """The rows of the current corpus, in corpus order (int64 (S,))."""
+        return self._catalog
+
+    def head_stats(self, measure: str = DEFAULT_MEASURE):
+        """The corpus view's statistics of every head for a measure (pipeline.store.stats.HeadStats)."""
+        from pipeline.store.stats import HeadStats
+
+        return HeadStats(self, measure)
 
     @property
     def info(self) -> dict:
@@ -129,7 +145,7 @@ class AtlasStore:
     def storage_order(self) -> list[int]:
         """Sentence positions sorted by where their codes lie: reading in this order
         decompresses each chunk once (corpus order jumps between chunks)."""
-        return sorted(range(len(self)), key=lambda i: int(self._offset[self._catalog[i]]))
+        return sorted(range(len(self)), key=lambda i: self.row_offset(self._catalog[i]))
 
     def record(self, row: int) -> SentenceRecord:
         """The sentence stored in a row (current or not)."""
@@ -145,6 +161,14 @@ class AtlasStore:
         """(start, end) of a row's codes in measures/*/codes."""
         start = int(self._offset[row])
         return start, start + row_size(self.model, int(self._n_tokens[row]))
+
+    def row_offset(self, row: int) -> int:
+        """Where a row's codes start: sorting rows by it reads each chunk once."""
+        return int(self._offset[row])
+
+    def row_identity(self, row: int) -> tuple[str, str, int]:
+        """A row's id, content key and codes' CRC-32: what its stored values depend on."""
+        return str(self._row_ids[row]), str(self._row_keys[row]), int(self._crc[row])
 
     def _record_chunk(self, start: int) -> list[str]:
         stop = min(start + RECORD_CHUNK, self._rows)

@@ -16,7 +16,9 @@ class StoredSentence:
     `word_ranges` are the words' character ranges in `text` (after merging words
     that received no token, and cutting those past a truncation); `word_index`
     maps each of the T tokens to its word, -1 for special tokens; `spans` are
-    (label, first_word, last_word_exclusive) over those words.
+    (label, first_word, last_word_exclusive) over those words; `arcs` the dependency
+    arcs (dependent, head or -1 for the root, relation) over those words, for
+    corpora that have them (`.conllu`).
     """
 
     id: str
@@ -28,6 +30,7 @@ class StoredSentence:
     spans: tuple[tuple[str, int, int], ...]
     meta: dict[str, Any] = field(default_factory=dict)
     truncated: bool = False
+    arcs: tuple[tuple[int, int, str], ...] = ()
 
     @property
     def words(self) -> list[str]:
@@ -40,12 +43,16 @@ class StoredSentence:
         return len(self.tokens)
 
     def to_json(self) -> str:
-        """The JSON the store keeps in index/record: sorted keys, non-ASCII kept."""
-        return json.dumps({
+        """The JSON the store keeps in index/record: sorted keys, non-ASCII kept ("arcs" only
+        when there are some, so records without syntax read as they always did)."""
+        record = {
             "id": self.id, "key": self.key, "text": self.text, "tokens": list(self.tokens),
             "word_ranges": [list(w) for w in self.word_ranges], "word_index": list(self.word_index),
             "spans": [list(s) for s in self.spans], "meta": self.meta, "truncated": self.truncated,
-        }, ensure_ascii=False, sort_keys=True)
+        }
+        if self.arcs:
+            record["arcs"] = [list(a) for a in self.arcs]
+        return json.dumps(record, ensure_ascii=False, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> StoredSentence:
@@ -55,7 +62,9 @@ class StoredSentence:
                    word_ranges=tuple((int(a), int(b)) for a, b in d["word_ranges"]),
                    word_index=tuple(int(i) for i in d["word_index"]),
                    spans=tuple((str(label), int(a), int(b)) for label, a, b in d["spans"]),
-                   meta=d["meta"], truncated=bool(d["truncated"]))
+                   meta=d["meta"], truncated=bool(d["truncated"]),
+                   arcs=tuple((int(dep), int(head), str(rel))
+                              for dep, head, rel in d.get("arcs", ())))
 
     def encodes(self, sentence: Sentence) -> bool:
         """True when encoding `sentence` with this store's model gives exactly this record.
@@ -67,6 +76,7 @@ class StoredSentence:
         return (self.id == sentence.id and self.text == sentence.text
                 and not self.truncated and self.word_ranges == sentence.word_ranges
                 and self.spans == tuple((s.label, s.first, s.last) for s in sentence.spans)
+                and self.arcs == sentence.arcs
                 and _same_json(self.meta, sentence.meta))
 
 

@@ -1,0 +1,146 @@
+"""What the corpus view shows, as data: from a store's head statistics to the index's grid and
+the head pages (pure functions of the store: the same store gives the same site).
+
+The index shows, for one selectable statistic at a time, every head's corpus value. A
+selectable statistic is one of pipeline.stats.STATISTICS, a span pair a -> b present in
+the corpus, or the dependency accuracy of a relation with at least MIN_ARCS arcs. Each
+head page shows the head's value for every selectable statistic with its rank among all
+heads, the distribution over sentences (a histogram), and the TOP sentences at each end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipeline.stats import STATISTICS
+
+MIN_ARCS = 20  # a relation needs this many arcs in the corpus to be offered
+TOP = 10  # sentences listed at each end of a head's distribution
+BINS = 20  # histogram bins
+
+
+@dataclass(frozen=True)
+class Selectable:
+    """One statistic the corpus view offers: its key, how it is shown, its values."""
+
+    key: str  # "prev", "span:MOT>CHI", "dep:nsubj"
+    label: str  # as the selector and the colour bar show it
+    description: str
+    values: np.ndarray  # float64 (L, H): the corpus value of every head
+    per_sentence: Callable[[], np.ndarray]  # -> float32 (S, L, H), NaN where undefined
+    note: str = ""  # e.g. the arcs and the fixed-offset baseline of a relation
+
+
+def selectables(stats) -> list[Selectable]:
+    """Every statistic the corpus view offers for one measure's HeadStats, in order."""
+    out = [Selectable(name, name, STATISTICS[name].description, stats[name],
+                      _bind(stats.per_sentence, name))
+           for name in stats.names if name in STATISTICS]
+    for a, b in stats.span_pairs:
+        out.append(Selectable(f"span:{a}>{b}", f"span mass {a} → {b}",
+                              f"attention words in {a} spans pay to words in {b} spans, mean over "
+                              f"the {a} words", stats.span_mass(a, b),
+                              _bind(stats.span_mass_per_sentence, a, b)))
+    for rel, dep in sorted(stats.dependency.items()):
+        if dep.arcs < MIN_ARCS:
+            continue
+        out.append(Selectable(
+            f"dep:{rel}", f"dependency: {rel}",
+            f"share of {rel} arcs whose dependent attends most (other than to itself) to its "
+            "head (Clark et al. 2019)", dep.accuracy, _bind(stats.dependency_per_sentence, rel),
+            note=f"{dep.arcs:,} arcs; best fixed offset {dep.baseline_offset:+d}: "
+                 f"{dep.baseline_accuracy:.3f}"))
+    return out
+
+
+def _bind(func, *args):
+    return lambda: func(*args)
+
+
+def ranks(values: np.ndarray) -> np.ndarray:
+    """1 for the head with the highest value, 2 for the next...; ties share the better rank;
+    0 where the value is NaN. int64 (L, H)."""
+    flat = values.reshape(-1)
+    valid = ~np.isnan(flat)
+    out = np.zeros(flat.shape, dtype=np.int64)
+    ordered = np.sort(flat[valid])[::-1]  # descending
+    # rank = 1 + the number of heads strictly above
+    out[valid] = 1 + np.searchsorted(-ordered, -flat[valid], side="left")
+    return out.reshape(values.shape)
+
+
+def extremes(column: np.ndarray, k: int = TOP) -> tuple[list[int], list[int]]:
+    """The positions of the k largest and the k smallest values of one head's (S,) column,
+    NaN left out: largest first, then smallest first; ties by position (deterministic)."""
+    valid = np.flatnonzero(~np.isnan(column))
+    if not len(valid):
+        return [], []
+    values = column[valid]
+    top = valid[np.lexsort((valid, -values))[:k]]
+    bottom = valid[np.lexsort((valid, values))[:k]]
+    return top.tolist(), bottom.tolist()
+
+
+def _extremes_all(per: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """`extremes` for every head of (S, L, H) at once: two (L, H) object arrays of lists.
+
+    argpartition narrows each column to its k-th value; the ties at that value are kept
+    and ordered by position, so the result equals `extremes` column by column.
+    """
+    S, L, H = per.shape
+    flat = per.reshape(S, L * H)
+    top_out = np.empty(L * H, dtype=object)
+    bottom_out = np.empty(L * H, dtype=object)
+    for sign, out in ((1.0, top_out), (-1.0, bottom_out)):
+        keyed = np.where(np.isnan(flat), -np.inf, sign * flat)  # larger = listed first
+        # the k-th largest of each column (L * H,)
+        kth = np.partition(keyed, S - k, axis=0)[S - k] if k < S else keyed.min(axis=0)
+        for c in range(L * H):
+            cand = np.flatnonzero((keyed[:, c] >= kth[c]) & ~np.isnan(flat[:, c]))
+            order = np.lexsort((cand, -keyed[cand, c]))[:k]
+            out[c] = cand[order].tolist()
+    return top_out.reshape(L, H), bottom_out.reshape(L, H)
+
+
+@dataclass(frozen=True)
+class HeadColumn:
+    """One selectable statistic as a head page shows it: for every head at once."""
+
+    key: str
+    label: str
+    values: np.ndarray  # (L, H)
+    ranks: np.ndarray  # (L, H)
+    edges: list[float]  # BINS + 1 histogram edges, shared by every head
+    hist: np.ndarray  # (L, H, BINS) sentences per bin
+    top: np.ndarray  # (L, H) lists of sentence positions, largest first
+    bottom: np.ndarray  # (L, H) lists, smallest first
+    top_values: np.ndarray  # (L, H) lists of their values
+    bottom_values: np.ndarray
+
+
+def head_columns(sel: Selectable, k: int = TOP) -> HeadColumn:
+    """A selectable statistic's per-head page data: ranks, histograms, extremes."""
+    per = sel.per_sentence()  # (S, L, H)
+    S, L, H = per.shape
+    finite = per[~np.isnan(per)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if hi <= lo:
+        hi = lo + 1.0
+    edges = np.linspace(lo, hi, BINS + 1)
+    hist = np.zeros((L, H, BINS), dtype=np.int64)
+    for l_ in range(L):
+        for h in range(H):
+            col = per[:, l_, h]
+            hist[l_, h] = np.histogram(col[~np.isnan(col)], bins=edges)[0]
+    top, bottom = _extremes_all(per, k)
+    top_values = np.empty((L, H), dtype=object)
+    bottom_values = np.empty((L, H), dtype=object)
+    for l_ in range(L):
+        for h in range(H):
+            top_values[l_, h] = [float(per[p, l_, h]) for p in top[l_, h]]
+            bottom_values[l_, h] = [float(per[p, l_, h]) for p in bottom[l_, h]]
+    return HeadColumn(sel.key, sel.label, sel.values, ranks(sel.values),
+                      [float(e) for e in edges], hist, top, bottom, top_values, bottom_values)

@@ -1,0 +1,410 @@
+"""The corpus view's statistics in the store: computing them incrementally, and reading them.
+
+Layout (docs/store.md has the full schema), one group per stored measure:
+
+    stats/<measure>/                 attrs["stats"]: statistics, span_pairs, relations, offsets,
+                                     shape (L, H) and the commit (the catalog they were computed for)
+      sentence      float32 (R, K, L, H)  per row: the K statistics (pipeline.stats), NaN = undefined
+      span_mass     float32 (R, P, L, H)  per row: span mass a -> b for each pair P, NaN = absent
+      dep_correct   uint16  (R, Q, L, H)  per row: arcs of relation q whose head the head's argmax hits
+      dep_arcs      uint16  (R, Q)        per row: arcs of relation q
+      dep_offset    uint16  (R, Q, 6)     per row: arcs of relation q with dependent + k == head
+      fingerprint   uint32  (R,)          per row: what its values were computed from (0 = not yet)
+      mean          float64 (K, L, H)     corpus means over the current catalog's sentences
+      defined       int64   (K, L, H)     sentences where each statistic is defined
+      span_mean     float64 (P, L, H)     corpus span mass; span_defined int64 (P,) its sentences
+      corpus_dep_correct int64 (Q, L, H), corpus_dep_arcs int64 (Q,), corpus_dep_offset int64 (Q, 6)
+
+Values are kept per row (R = the store's rows), not per catalog position: rows are
+appended and never change, so a row's values are computed once, in storage
+order, and an incremental run computes only the rows it has not seen; the
+catalog maps the current corpus onto them (`per_sentence` returns catalog
+order). The means cover the catalog named in the commit; the reader refuses
+statistics computed for another catalog.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import zarr
+
+from pipeline.errors import StoreError
+from pipeline.measures import DEFAULT_MEASURE
+from pipeline.stats import OFFSETS, batch_stats, list_statistics
+from pipeline.store.layout import catalog_name
+
+log = logging.getLogger(__name__)
+
+GROUP = "stats"
+ROW_CHUNK = 256  # rows per chunk of the per-row arrays
+BLOCK = 1024  # rows computed, then written, at a time (at most MAX_BLOCK_BYTES of word maps):
+MAX_BLOCK_BYTES = 32 << 20  # the memory a run needs does not grow with the corpus
+
+
+def stats_group(measure: str) -> str:
+    """The name of a measure's statistics group."""
+    return f"{GROUP}/{measure}"
+
+
+def row_fingerprint(sid: str, key: str, crc: int) -> int:
+    """What a row's statistics depend on (its id, content key and codes' checksum); never 0."""
+    return (zlib.crc32(f"{sid}\0{key}".encode(), crc) & 0xFFFFFFFF) or 1
+
+
+@dataclass
+class StatsSummary:
+    """What one `stats` run did."""
+
+    measures: list[str]
+    sentences: int
+    computed: int
+    reused: int
+    seconds: float
+
+    def __str__(self) -> str:
+        rate = self.computed / self.seconds if self.seconds > 0 else 0.0
+        return (f"{self.sentences} sentences x {len(self.measures)} measure(s) "
+                f"({', '.join(self.measures)}): {self.computed} computed ({rate:.0f}/s), "
+                f"{self.reused} reused; {self.seconds:.1f} s")
+
+
+class _Vocabulary:
+    """Span-label pairs and relations seen so far, in order of first appearance, kept in attrs."""
+
+    def __init__(self, state: dict) -> None:
+        self.pairs = [tuple(p) for p in state.get("span_pairs", [])]
+        self.relations = list(state.get("relations", []))
+
+    def index(self, items: list, item) -> int:
+        if item not in items:
+            items.append(item)
+        return items.index(item)
+
+
+def _require(group: zarr.Group, name: str, shape: tuple, chunks: tuple, dtype: str, fill) -> zarr.Array:
+    """The named array, created empty if absent, grown (never shrunk) to `shape`."""
+    if name not in group:
+        return group.create_array(name, shape=shape, chunks=chunks, dtype=dtype, fill_value=fill)
+    array = group[name]
+    if tuple(array.shape) != tuple(shape):
+        array.resize(tuple(max(a, b) for a, b in zip(array.shape, shape, strict=True)))
+    return array
+
+
+class _MeasureStats:
+    """The per-row arrays of one measure's statistics, grown as rows and vocabulary grow."""
+
+    def __init__(self, group: zarr.Group, rows: int, shape: tuple[int, int], vocab: _Vocabulary):
+        self.group, self.rows, self.shape, self.vocab = group, rows, shape, vocab
+        self.resize()
+
+    def resize(self) -> None:
+        R, (L, H), K = self.rows, self.shape, len(list_statistics())
+        P, Q = len(self.vocab.pairs), len(self.vocab.relations)
+        g, nan = self.group, float("nan")
+        self.sentence = _require(g, "sentence", (R, K, L, H), (ROW_CHUNK, K, L, H), "float32", nan)
+        self.span_mass = _require(g, "span_mass", (R, P, L, H), (ROW_CHUNK, 1, L, H), "float32", nan)
+        self.dep_correct = _require(g, "dep_correct", (R, Q, L, H), (ROW_CHUNK, 1, L, H), "uint16", 0)
+        self.dep_arcs = _require(g, "dep_arcs", (R, Q), (ROW_CHUNK, 64), "uint16", 0)
+        self.dep_offset = _require(g, "dep_offset", (R, Q, len(OFFSETS)), (ROW_CHUNK, 64, len(OFFSETS)),
+                                   "uint16", 0)
+        self.fingerprint = _require(g, "fingerprint", (R,), (ROW_CHUNK * 64,), "uint32", 0)
+        self.group.attrs["vocabulary"] = {"span_pairs": [list(p) for p in self.vocab.pairs],
+                                          "relations": self.vocab.relations}
+
+    def write(self, rows: list[int], results: list) -> None:
+        """Write a block's results (rows ascending), fingerprints last: a crash keeps what is whole."""
+        grown = False
+        for res in results:
+            for pair in res.span_mass:
+                grown |= pair not in self.vocab.pairs
+                self.vocab.index(self.vocab.pairs, pair)
+            for rel in res.dep_arcs:
+                grown |= rel not in self.vocab.relations
+                self.vocab.index(self.vocab.relations, rel)
+        if grown:
+            self.resize()
+        n, (L, H) = len(rows), self.shape
+        P, Q = len(self.vocab.pairs), len(self.vocab.relations)
+        values = np.stack([r.values for r in results])
+        spans = np.full((n, P, L, H), np.nan, np.float32)
+        correct = np.zeros((n, Q, L, H), np.uint16)
+        arcs = np.zeros((n, Q), np.uint16)
+        offset = np.zeros((n, Q, len(OFFSETS)), np.uint16)
+        for i, res in enumerate(results):
+            for pair, v in res.span_mass.items():
+                spans[i, self.vocab.pairs.index(pair)] = v
+            for rel, v in res.dep_correct.items():
+                q = self.vocab.relations.index(rel)
+                correct[i, q], arcs[i, q], offset[i, q] = v, res.dep_arcs[rel], res.dep_offset[rel]
+        where = (np.asarray(rows),)
+        lo, hi = rows[0], rows[-1] + 1
+        if hi - lo == n:  # a contiguous run: plain slices
+            where = (slice(lo, hi),)
+        self.sentence.set_orthogonal_selection(where, values)
+        if P:
+            self.span_mass.set_orthogonal_selection(where, spans)
+        if Q:
+            self.dep_correct.set_orthogonal_selection(where, correct)
+            self.dep_arcs.set_orthogonal_selection(where, arcs)
+            self.dep_offset.set_orthogonal_selection(where, offset)
+
+
+def update_stats(path: str | Path, *, measures: list[str] | None = None, wait: float = 0.0,
+                 progress: bool = False) -> StatsSummary:
+    """Compute what is missing of every statistic for every stored measure, then the corpus means.
+
+    Holds the store's lock; reads only the store (no model). Rows whose values are
+    stored (same fingerprint) are reused; the means are recomputed over the
+    current catalog, so removed sentences drop out.
+    """
+    from pipeline.store.reader import AtlasStore
+    from pipeline.store.writer import StoreLock
+
+    started = time.perf_counter()
+    path = Path(path)
+    with StoreLock(path, wait):
+        store = AtlasStore.open(path)
+        measures = measures or store.measures
+        computed = reused = 0
+        for measure in measures:
+            c, r = _update_measure(store, measure, progress)
+            computed, reused = computed + c, reused + r
+    summary = StatsSummary(list(measures), len(store), computed, reused,
+                           time.perf_counter() - started)
+    log.info("stats: %s", summary)
+    return summary
+
+
+def _update_measure(store, measure: str, progress: bool) -> tuple[int, int]:
+    """One measure: compute the catalog rows not yet done, then the means. (computed, reused)."""
+    root = zarr.open_group(str(store.path), mode="a")
+    group = root.require_group(stats_group(measure))
+    state = dict(group.attrs).get("stats", {})
+    if state.get("statistics") not in (None, list_statistics()):
+        del root[stats_group(measure)]  # computed by another set of statistics: start afresh
+        group, state = root.require_group(stats_group(measure)), {}
+    catalog = store.catalog_rows
+    rows = store.rows
+    fingerprints = np.array([row_fingerprint(*store.row_identity(r)) for r in range(rows)],
+                            dtype=np.uint32) if rows else np.zeros(0, np.uint32)
+    shape = tuple(state["shape"]) if "shape" in state else None
+    if shape is None and len(catalog):
+        shape = store.record(int(catalog[0])).codes(measure).shape[:2]
+    if shape is None:  # an empty store: nothing to compute, empty means
+        shape = (int(store.model["n_layers"]), int(store.model["n_heads"]))
+    vocab = _Vocabulary(dict(group.attrs).get("vocabulary", {}))
+    arrays = _MeasureStats(group, rows, shape, vocab)
+    done = arrays.fingerprint[:] if rows else np.zeros(0, np.uint32)
+    todo = sorted(int(r) for r in catalog if done[r] != fingerprints[r])
+    reused = len(set(int(r) for r in catalog)) - len(todo)
+    bar = _progress(len(todo), f"stats {measure}", progress)
+    pending: list[tuple[int, object]] = []  # (row, record) whose maps are read, not yet computed
+    maps: list[np.ndarray] = []
+    held = 0
+
+    def flush() -> None:
+        nonlocal held
+        if pending:
+            rows = [row for row, _ in pending]
+            recs = [rec for _, rec in pending]
+            arrays.write(rows, batch_stats(maps, [r.words for r in recs], [r.spans for r in recs],
+                                           [r.sentence.arcs for r in recs]))
+            arrays.fingerprint.set_orthogonal_selection((np.asarray(rows),), fingerprints[rows])
+            bar.update(len(rows))
+        pending.clear()
+        maps.clear()
+        held = 0
+
+    # rows ascending: storage order (codes are appended), and the arrays are written in order;
+    # a block is computed and written when it holds BLOCK rows or MAX_BLOCK_BYTES of maps
+    for row in todo:
+        rec = store.record(row)
+        pending.append((row, rec))
+        maps.append(rec.word_attention(measure))
+        held += maps[-1].nbytes
+        # blocks end on a chunk boundary where they can: no chunk is read back to be completed
+        aligned = (row + 1) % ROW_CHUNK == 0
+        if held >= MAX_BLOCK_BYTES or (aligned and (len(pending) >= BLOCK
+                                                   or held >= MAX_BLOCK_BYTES // 2)):
+            flush()
+    flush()
+    bar.close()
+    _write_means(store, group, arrays, catalog)
+    group.attrs["stats"] = {
+        "statistics": list_statistics(), "shape": list(shape), "offsets": list(OFFSETS),
+        "span_pairs": [list(p) for p in vocab.pairs], "relations": vocab.relations,
+        "commit": {"catalog_array": catalog_name(store.commit), "catalog": len(catalog),
+                   "rows": rows},
+    }
+    return len(todo), reused
+
+
+def _write_means(store, group: zarr.Group, arrays: _MeasureStats, catalog: np.ndarray) -> None:
+    """Corpus means over the catalog's rows, streamed in blocks of rows."""
+    (L, H), K = arrays.shape, len(list_statistics())
+    P, Q = len(arrays.vocab.pairs), len(arrays.vocab.relations)
+    in_catalog = np.zeros(arrays.rows, dtype=bool)
+    in_catalog[np.asarray(catalog, dtype=np.int64)] = True
+    total, defined = np.zeros((K, L, H)), np.zeros((K, L, H), np.int64)
+    span_total, span_defined = np.zeros((P, L, H)), np.zeros((P, L, H), np.int64)
+    correct = np.zeros((Q, L, H), np.int64)
+    arcs, offset = np.zeros(Q, np.int64), np.zeros((Q, len(OFFSETS)), np.int64)
+    for lo in range(0, arrays.rows, BLOCK):
+        hi = min(lo + BLOCK, arrays.rows)
+        mask = in_catalog[lo:hi]
+        if not mask.any():
+            continue
+        values = arrays.sentence[lo:hi][mask]
+        total += np.nansum(values, axis=0)
+        defined += (~np.isnan(values)).sum(axis=0)
+        if P:
+            spans = arrays.span_mass[lo:hi][mask]
+            span_total += np.nansum(spans, axis=0)
+            span_defined += (~np.isnan(spans)).sum(axis=0)
+        if Q:
+            correct += arrays.dep_correct[lo:hi][mask].sum(axis=0, dtype=np.int64)
+            arcs += arrays.dep_arcs[lo:hi][mask].sum(axis=0, dtype=np.int64)
+            offset += arrays.dep_offset[lo:hi][mask].sum(axis=0, dtype=np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(defined > 0, total / np.maximum(defined, 1), np.nan)
+        span_mean = np.where(span_defined > 0, span_total / np.maximum(span_defined, 1), np.nan)
+    for name, value in {"mean": mean, "defined": defined, "span_mean": span_mean,
+                        "span_defined": span_defined, "corpus_dep_correct": correct,
+                        "corpus_dep_arcs": arcs, "corpus_dep_offset": offset}.items():
+        array = group.create_array(name, shape=value.shape, dtype=value.dtype, overwrite=True,
+                                   chunks=tuple(max(1, s) for s in value.shape))
+        if value.size:
+            array[...] = value
+
+
+class _NoProgress:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled or not total:
+        return _NoProgress()
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="sent")
+
+
+# --- reading ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """Dependency accuracy of every head for one relation, pooled over the corpus."""
+
+    accuracy: np.ndarray  # float64 (L, H): correct arcs / arcs
+    arcs: int
+    baseline_accuracy: float  # the best fixed offset's accuracy
+    baseline_offset: int  # that offset k: dependent + k == head
+
+
+class HeadStats:
+    """A measure's statistics for every head: `stats[name]` the corpus mean (L, H), and more."""
+
+    def __init__(self, store, measure: str = DEFAULT_MEASURE) -> None:
+        if measure not in store.measures:
+            raise StoreError(f"{store.path} holds no measure {measure!r}; it holds: "
+                             f"{', '.join(store.measures)}")
+        name = stats_group(measure)
+        root = zarr.open_group(str(store.path), mode="r")
+        state = dict(root[name].attrs).get("stats") if name in root else None
+        if not state or "commit" not in state:
+            raise StoreError(f"{store.path} has no statistics for measure {measure!r}; "
+                             f"run `attention-atlas stats --store {store.path}`")
+        commit = state["commit"]
+        if commit["catalog_array"] != catalog_name(store.commit) or commit["catalog"] != len(store):
+            raise StoreError(f"{store.path}: the statistics of {measure!r} were computed for an "
+                             f"earlier corpus; run `attention-atlas stats --store {store.path}`")
+        self._store, self._group, self.measure = store, root[name], measure
+        self.names: list[str] = list(state["statistics"])
+        self.shape: tuple[int, int] = tuple(state["shape"])
+        self._span_defined = self._group["span_defined"][...]
+        self._all_pairs = [tuple(p) for p in state["span_pairs"]]
+        # pairs of the current corpus (the vocabulary keeps those of removed sentences too)
+        self.span_pairs: list[tuple[str, str]] = [
+            p for i, p in enumerate(self._all_pairs) if self._span_defined[i].max(initial=0) > 0]
+        self.span_labels: list[str] = sorted({a for a, _ in self.span_pairs})
+        self.relations: list[str] = list(state["relations"])
+        self.offsets: list[int] = list(state["offsets"])
+        self._mean = self._group["mean"][...]
+        self._defined = self._group["defined"][...]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """The corpus mean of a statistic, float64 (L, H); NaN where no sentence defines it."""
+        return self._mean[self._k(name)]
+
+    def defined(self, name: str) -> np.ndarray:
+        """How many sentences define the statistic, per head, int64 (L, H)."""
+        return self._defined[self._k(name)]
+
+    def per_sentence(self, name: str) -> np.ndarray:
+        """The statistic of every sentence, float32 (S, L, H) in `store.ids` order; NaN = undefined."""
+        k = self._k(name)
+        column = self._group["sentence"].get_orthogonal_selection((slice(None), k))
+        return column[self._store.catalog_rows]
+
+    def span_mass(self, a: str, b: str) -> np.ndarray:
+        """Corpus span mass a -> b, float64 (L, H): the attention words in spans `a` pay spans `b`."""
+        return self._group["span_mean"][self._pair(a, b)]
+
+    def span_mass_per_sentence(self, a: str, b: str) -> np.ndarray:
+        """Span mass a -> b of every sentence, float32 (S, L, H); NaN where a or b is absent."""
+        column = self._group["span_mass"].get_orthogonal_selection((slice(None), self._pair(a, b)))
+        return column[self._store.catalog_rows]
+
+    @property
+    def dependency(self) -> dict[str, Dependency]:
+        """relation -> Dependency, pooled over the corpus's arcs (relations with arcs only)."""
+        if not self.relations:
+            return {}
+        correct = self._group["corpus_dep_correct"][...]
+        arcs = self._group["corpus_dep_arcs"][...]
+        offset = self._group["corpus_dep_offset"][...]
+        out = {}
+        for q, rel in enumerate(self.relations):
+            if arcs[q] == 0:
+                continue
+            best = int(np.argmax(offset[q]))  # the first on a tie
+            out[rel] = Dependency(correct[q] / arcs[q], int(arcs[q]),
+                                  float(offset[q, best] / arcs[q]), int(self.offsets[best]))
+        return out
+
+    def dependency_per_sentence(self, relation: str) -> np.ndarray:
+        """Each sentence's dependency accuracy for a relation, float32 (S, L, H): its correct arcs
+        / its arcs of that relation; NaN where the sentence has none."""
+        if relation not in self.relations:
+            raise KeyError(f"no relation {relation!r} in the corpus; relations: "
+                           f"{', '.join(self.relations) or 'none (not a .conllu corpus)'}")
+        q = self.relations.index(relation)
+        rows = self._store.catalog_rows
+        correct = self._group["dep_correct"].get_orthogonal_selection((slice(None), q))[rows]
+        arcs = self._group["dep_arcs"].get_orthogonal_selection((slice(None), q))[rows]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(arcs[:, None, None] > 0,
+                            correct / np.maximum(arcs, 1)[:, None, None], np.nan).astype(np.float32)
+
+    def _k(self, name: str) -> int:
+        if name not in self.names:
+            raise KeyError(f"no statistic {name!r}; the statistics are: {', '.join(self.names)}")
+        return self.names.index(name)
+
+    def _pair(self, a: str, b: str) -> int:
+        if (a, b) not in self.span_pairs:
+            raise KeyError(f"no span pair {a!r} -> {b!r} in the corpus; span labels: "
+                           f"{', '.join(self.span_labels) or 'none'}")
+        return self._all_pairs.index((a, b))
