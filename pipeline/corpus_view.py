@@ -174,7 +174,8 @@ def measure_view(stats, title: str, ids: list[str], pages: list[str], texts: lis
                  k: int = TOP) -> MeasureView:
     """Everything the site shows of one measure's statistics (`stats`: a HeadStats)."""
     L, H = stats.shape
-    columns = [head_columns(sel, k) for sel in (sels := selectables(stats))]
+    sels = selectables(stats)
+    columns = [head_columns(sel, k) for sel in sels]
     index = {"measure": stats.measure, "title": title, "layers": L, "heads": H, "stats": [
         {"key": sel.key, "label": sel.label, "description": sel.description, "note": sel.note,
          "values": [[_round(v) for v in row] for row in sel.values.tolist()],
