@@ -36,7 +36,8 @@ from tqdm import tqdm
 
 import pipeline
 from pipeline import charts
-from pipeline.errors import SiteError
+from pipeline.corpus_view import measure_view
+from pipeline.errors import SiteError, StoreError
 from pipeline.measures import DEFAULT_MEASURE, get_measure
 from pipeline.site_data import (
     IndexRow,
@@ -60,6 +61,7 @@ MARKER = ".atlas-site"
 WORKERS = min(4, os.cpu_count() or 1)
 BUNDLE_SNIPPET = "window.vegaEmbed = vegaEmbed;"  # `vega` in a snippet is null with Vega 6: use the view API
 INDEX_DATA = "data/_index.js"  # no page is named _index: page names never start with "_"
+CORPUS_DATA = "data/_corpus.js"  # the corpus view's statistics, every head (pipeline.corpus_view)
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,7 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, progress: boo
     env = get_environment()
     names = get_page_names(list(store.ids))
     sentence_template = env.get_template("sentence.html")
-    for sub in ("assets", "sentences", "data"):
+    for sub in ("assets", "sentences", "data"):  # and heads/, for the corpus view
         (out / sub).mkdir()
     # Write: shared assets once, then one sentence at a time (its arrays are read here, and
     # encoded and written by a small thread pool: zlib and file writes release the GIL),
@@ -216,7 +218,8 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, progress: boo
             while len(pending) > 2 * WORKERS or (pending and n == len(names) - 1):
                 pending.popleft().result()  # re-raises a writer's error here
                 bar.update()
-    _build_index(out, env, get_index_context(site, rows, span_counts), rows)
+    corpus = _build_corpus_view(out, env, store, site, rows)
+    _build_index(out, env, get_index_context(site, rows, span_counts), rows, corpus)
     (out / MARKER).write_text(dumps({"generator": "attention-atlas", "format": 1}) + "\n")
     (out / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
     return len(names)
@@ -241,6 +244,10 @@ def _build_assets(out: Path, site: SiteContext) -> None:
         version = None  # vl-convert's newest; the spec still validates against it
     (out / "assets" / "vega.js").write_text(get_vega_script(version), encoding="utf-8")
     specs = {"grid": charts.get_grid_spec(site.n_layers, site.n_heads),
+             # the corpus view's: its grid for every head, or every layer (per-layer measures)
+             "corpus": {f"{site.n_layers}x{h}": charts.get_corpus_grid_spec(site.n_layers, h)
+                        for h in sorted({site.n_heads, 1})},
+             "histogram": charts.get_histogram_spec(),
              "detail": charts.get_detail_spec(measure_label=site.measure_label, domain=site.domain)}
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
     for path in sorted((templates_dir() / "assets").iterdir()):
@@ -256,11 +263,61 @@ def _build_sentence(out: Path, ctx: SentenceContext, maps, special,
     (out / "sentences" / f"{ctx.page}.html").write_text(html, encoding="utf-8")
 
 
-def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow]) -> None:
-    """The index page and its sentence list."""
+def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow],
+                 corpus: dict) -> None:
+    """The index page: the corpus view (when the store has statistics) and the sentence list."""
     (out / INDEX_DATA).write_text(js_global("atlasIndexData", get_index_data(rows)), encoding="utf-8")
-    html = env.get_template("index.html").render(page=ctx, site=ctx.site, root=ctx.root)
+    html = env.get_template("index.html").render(page=ctx, site=ctx.site, root=ctx.root,
+                                                  corpus=corpus)
     (out / "index.html").write_text(html, encoding="utf-8")
+
+
+def _build_corpus_view(out: Path, env: jinja2.Environment, store: SiteStore, site: SiteContext,
+                       rows: list[IndexRow]) -> dict:
+    """The corpus view: data/_corpus.js for the index, and a page per head and measure under
+    heads/<measure>/. Returns what the index says of it: {"measures": [...]} or {"missing": why}.
+
+    Only from statistics the store holds for its current corpus (`attention-atlas stats`;
+    `build` and `run` bring them up to date first): a store without them gets no corpus view,
+    and the index says how to make one.
+    """
+    head_stats = getattr(store, "head_stats", None)
+    if head_stats is None:
+        return {"measures": [], "missing": "this store keeps no per-head statistics",
+                "sentences": len(rows)}
+    measures = [site.measure, *(m for m in store.info.get("measures", []) if m != site.measure)]
+    views, missing = [], []
+    for measure in measures:
+        try:
+            stats = head_stats(measure)
+        except StoreError as exc:  # said without the store's path: the site must not show it
+            log.warning("no corpus view of %r: %s", measure, exc)
+            missing.append("its statistics were computed for an earlier corpus"
+                           if "earlier corpus" in str(exc) else "the store has no statistics")
+            continue
+        title = site.measure_label if measure == site.measure else get_measure(measure).title
+        views.append(measure_view(stats, title))
+    if not views:
+        return {"measures": [], "missing": missing[0] if missing else "no statistics",
+                "sentences": len(rows)}
+    template = env.get_template("head.html")
+    for view in views:
+        suffix = "" if view.measure == site.measure else f".{view.measure}"
+        folder = out / "heads" / view.measure
+        folder.mkdir(parents=True)
+        for (layer, head), payload in view.heads.items():
+            # {page} is filled in by head.js from the index data (data/_index.js)
+            payload = {**payload, "data": f"../../data/{{page}}{suffix}.js",
+                       "sentence": f"../../sentences/{{page}}.html#l{layer}h{head}"
+                                   + ("" if not suffix else f"&m={view.measure}"),
+                       "domain": list(site.domain if view.measure == site.measure
+                                      else get_measure(view.measure).domain)}
+            html = template.render(page=payload, site=site, root="../../", measure=view.measure,
+                                   about={sel.key: (sel.description, sel.note) for sel in view.stats})
+            (folder / f"l{layer}h{head}.html").write_text(html, encoding="utf-8")
+    data = {"measures": [v.index for v in views], "pattern": "heads/{measure}/l{layer}h{head}.html"}
+    (out / CORPUS_DATA).write_text(js_global("atlasCorpus", data), encoding="utf-8")
+    return {"measures": [v.measure for v in views], "sentences": len(rows), "missing": ""}
 
 
 def publish(tmp: Path, site_dir: Path) -> None:
