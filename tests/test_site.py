@@ -197,7 +197,7 @@ def test_shared_specs_are_written_once(built):
         text = path.read_text(encoding="utf-8")
         assert '"layer"' not in text and "viridis" not in text  # no chart spec in a page
     specs = read_js_global(site / "assets" / "specs.js", "atlasSpecs")
-    assert sorted(specs) == ["detail", "grid"]
+    assert sorted(specs) == ["corpus", "detail", "grid", "histogram"]
     assert "viridis" in json.dumps(specs["detail"]) and "selLayer" in json.dumps(specs["grid"])
 
 
