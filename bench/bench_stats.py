@@ -58,6 +58,21 @@ def build(path: Path, n: int, layers: int, heads: int, seed: int = 0, start: int
     return time.perf_counter() - started
 
 
+def site_bytes(store: Path, site: Path, n: int) -> None:
+    """What the corpus view adds to a site: the head pages and data/_corpus.js."""
+    from pipeline.site import build_site
+
+    started = time.perf_counter()
+    summary = build_site(store, site, progress=False)
+    heads = sum(f.stat().st_size for f in (site / "heads").rglob("*") if f.is_file())
+    data = (site / "data" / "_corpus.js").stat().st_size
+    pages = len(list((site / "heads").rglob("*.html")))
+    print(f"  site of {n:,} sentences: {summary.bytes / 1e6:.1f} MB in {time.perf_counter() - started:.0f} s; "
+          f"the corpus view adds {(heads + data) / 1e6:.2f} MB ({pages} head pages, "
+          f"{heads / max(1, pages) / 1e3:.1f} kB each; data/_corpus.js {data / 1e3:.0f} kB)")
+    shutil.rmtree(site)
+
+
 def _peak_kib() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -109,6 +124,8 @@ def main() -> None:
             print(f"{n:,} sentences ({args.layers} x {args.heads}, 4-20 words): store built in "
                   f"{built:.0f} s, {size / 1e9:.2f} GB on disk")
             read, stats = measure("read", path), measure("stats", path)
+            if n == min(args.sentences // 10, 10_000) or n == args.sentences // 10:
+                site_bytes(path, Path(tmp) / "site", n)
             # the next run: the first 1 % of the sentences replaced by new ones
             k = max(1, n // 100)
             build(path, n - k, args.layers, args.heads, start=k)  # keeps s{k}..s{n-1}

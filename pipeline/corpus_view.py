@@ -144,3 +144,63 @@ def head_columns(sel: Selectable, k: int = TOP) -> HeadColumn:
             bottom_values[l_, h] = [float(per[p, l_, h]) for p in bottom[l_, h]]
     return HeadColumn(sel.key, sel.label, sel.values, ranks(sel.values),
                       [float(e) for e in edges], hist, top, bottom, top_values, bottom_values)
+
+
+def head_page_name(measure: str, layer: int, head: int) -> str:
+    """A head page's path in the site (1-based layer and head, as on the sentence pages)."""
+    return f"heads/{measure}/l{layer}h{head}.html"
+
+
+def _round(x: float | None) -> float | None:
+    """A value as the pages show it (4 significant digits); NaN as null."""
+    return None if x is None or np.isnan(x) else float(f"{x:.4g}")
+
+
+@dataclass(frozen=True)
+class MeasureView:
+    """One measure's corpus view: the index's grid data and every head page's data."""
+
+    measure: str
+    title: str
+    shape: tuple[int, int]
+    index: dict  # the index's payload for this measure
+    stats: list[Selectable]  # what the head pages list, in order
+    heads: dict[tuple[int, int], dict]  # (layer, head), 1-based -> the head page's payload
+
+
+def measure_view(stats, title: str, k: int = TOP) -> MeasureView:
+    """Everything the site shows of one measure's statistics (`stats`: a HeadStats).
+
+    Sentences are named by their position in the corpus (the site's index data holds their
+    ids, pages and texts), so a head page carries numbers only.
+    """
+    L, H = stats.shape
+    sels = selectables(stats)
+    columns = [head_columns(sel, k) for sel in sels]
+    index = {"measure": stats.measure, "title": title, "layers": L, "heads": H, "stats": [
+        {"key": sel.key, "label": sel.label, "description": sel.description, "note": sel.note,
+         "values": [[_round(v) for v in row] for row in sel.values.tolist()],
+         "range": _range(sel.values)}
+        for sel in sels]}
+    heads = {}
+    for l_ in range(L):
+        for h in range(H):
+            entries = [{
+                "key": sel.key, "label": sel.label, "value": _round(float(col.values[l_, h])),
+                "rank": int(col.ranks[l_, h]), "ranked": int((col.ranks > 0).sum()),
+                "edges": [_round(e) for e in col.edges], "hist": col.hist[l_, h].tolist(),
+                "top": [[p, _round(v)] for p, v in zip(col.top[l_, h], col.top_values[l_, h],
+                                                       strict=True)],
+                "bottom": [[p, _round(v)] for p, v in zip(col.bottom[l_, h],
+                                                          col.bottom_values[l_, h], strict=True)],
+            } for sel, col in zip(sels, columns, strict=True)]
+            heads[(l_ + 1, h + 1)] = {"measure": stats.measure, "title": title, "layer": l_ + 1,
+                                      "head": h + 1, "layers": L, "heads": H, "stats": entries}
+    return MeasureView(stats.measure, title, (L, H), index, sels, heads)
+
+
+def _range(values: np.ndarray) -> list[float | None]:
+    """[min, max] over the heads, NaN left out ([0, 1] when every head is NaN)."""
+    if np.isnan(values).all():
+        return [0.0, 1.0]
+    return [_round(float(np.nanmin(values))), _round(float(np.nanmax(values)))]

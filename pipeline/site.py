@@ -23,6 +23,7 @@ where browsers refuse fetch() and module scripts, as well as served:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -42,7 +43,8 @@ from tqdm import tqdm
 
 import pipeline
 from pipeline import charts
-from pipeline.errors import SiteError
+from pipeline.corpus_view import measure_view
+from pipeline.errors import SiteError, StoreError
 from pipeline.measures import DEFAULT_MEASURE, get_measure
 from pipeline.site_data import (
     IndexRow,
@@ -66,6 +68,7 @@ MARKER = ".atlas-site"
 WORKERS = min(4, os.cpu_count() or 1)
 BUNDLE_SNIPPET = "window.vegaEmbed = vegaEmbed;"  # `vega` in a snippet is null with Vega 6: use the view API
 INDEX_DATA = "data/_index.js"  # no page is named _index: page names never start with "_"
+CORPUS_DATA = "data/_corpus.js"  # the corpus view's statistics, every head (pipeline.corpus_view)
 
 
 @dataclass(frozen=True)
@@ -201,8 +204,9 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, progress: boo
     env = get_environment()
     names = get_page_names(list(store.ids))
     sentence_template = env.get_template("sentence.html")
-    for sub in ("assets", "sentences", "data"):
+    for sub in ("assets", "sentences", "data"):  # and heads/, for the corpus view
         (out / sub).mkdir()
+    site = _with_head_pages(store, site)  # sentence pages link the heads' pages, where there are
     # Write: shared assets once, then one sentence at a time (its arrays are read here, and
     # encoded and written by a small thread pool: zlib and file writes release the GIL),
     # then the index from the lines the sentences gave.
@@ -223,7 +227,8 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, progress: boo
             while len(pending) > 2 * WORKERS or (pending and n == len(names) - 1):
                 pending.popleft().result()  # re-raises a writer's error here
                 bar.update()
-    _build_index(out, env, get_index_context(site, rows, span_counts), rows)
+    corpus = _build_corpus_view(out, env, store, site, rows)
+    _build_index(out, env, get_index_context(site, rows, span_counts), rows, corpus)
     (out / MARKER).write_text(dumps({"generator": "attention-atlas", "format": 1}) + "\n")
     (out / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
     return len(names)
@@ -245,7 +250,11 @@ def _build_assets(out: Path, site: SiteContext) -> None:
     """The shared assets: JS bundle, the chart specs (assets/specs.js), and the static files."""
     (out / "assets" / "vega.js").write_text(get_vega_script(charts.vl_convert_version()),
                                             encoding="utf-8")
-    specs = {"grid": charts.get_grid_spec(site.n_layers, site.n_heads)}
+    specs = {"grid": charts.get_grid_spec(site.n_layers, site.n_heads),
+             # the corpus view's: its grid for every head, or every layer (per-layer measures)
+             "corpus": {f"{site.n_layers}x{h}": charts.get_corpus_grid_spec(site.n_layers, h)
+                        for h in sorted({site.n_heads, 1})},
+             "histogram": charts.get_histogram_spec()}
     for view in site.measures:  # a detail spec per measure (its colour bar); the per-layer grid
         specs[view.detail] = charts.get_detail_spec(measure_label=view.title, domain=view.domain)
         per_layer = view.grid != "grid"
@@ -270,11 +279,78 @@ def _build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja
     (out / "sentences" / f"{ctx.page}.html").write_text(html, encoding="utf-8")
 
 
-def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow]) -> None:
-    """The index page and its sentence list."""
+def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow],
+                 corpus: dict) -> None:
+    """The index page: the corpus view (when the store has statistics) and the sentence list."""
     (out / INDEX_DATA).write_text(js_global("atlasIndexData", get_index_data(rows)), encoding="utf-8")
-    html = env.get_template("index.html").render(page=ctx, site=ctx.site, root=ctx.root)
+    html = env.get_template("index.html").render(page=ctx, site=ctx.site, root=ctx.root,
+                                                  corpus=corpus)
     (out / "index.html").write_text(html, encoding="utf-8")
+
+
+def _current_stats(store: SiteStore, measure: str):
+    """The store's statistics of a measure for its current corpus, or StoreError (or None for a
+    store that keeps none)."""
+    head_stats = getattr(store, "head_stats", None)
+    return None if head_stats is None else head_stats(measure)
+
+
+def _with_head_pages(store: SiteStore, site: SiteContext) -> SiteContext:
+    """The site's measures, marked where the corpus view will have their head pages."""
+    def has(measure: str) -> bool:
+        try:
+            return _current_stats(store, measure) is not None
+        except StoreError:
+            return False
+
+    views = tuple(dataclasses.replace(v, head_pages=has(v.name)) for v in site.measures)
+    return dataclasses.replace(site, measures=views)
+
+
+def _build_corpus_view(out: Path, env: jinja2.Environment, store: SiteStore, site: SiteContext,
+                       rows: list[IndexRow]) -> dict:
+    """The corpus view: data/_corpus.js for the index, and a page per head and measure under
+    heads/<measure>/. Returns what the index says of it: {"measures": [...]} or {"missing": why}.
+
+    Only from statistics the store holds for its current corpus (`attention-atlas stats`;
+    `build` and `run` bring them up to date first): a store without them gets no corpus view,
+    and the index says how to make one.
+    """
+    if getattr(store, "head_stats", None) is None:
+        return {"measures": [], "missing": "this store keeps no per-head statistics",
+                "sentences": len(rows)}
+    views, missing = [], []
+    for measure in (v.name for v in site.measures):
+        try:
+            stats = _current_stats(store, measure)
+        except StoreError as exc:  # said without the store's path: the site must not show it
+            log.warning("no corpus view of %r: %s", measure, exc)
+            missing.append("its statistics were computed for an earlier corpus"
+                           if "earlier corpus" in str(exc) else "the store has no statistics")
+            continue
+        title = site.measure_label if measure == site.measure else get_measure(measure).title
+        views.append(measure_view(stats, title))
+    if not views:
+        return {"measures": [], "missing": missing[0] if missing else "no statistics",
+                "sentences": len(rows)}
+    template = env.get_template("head.html")
+    for view in views:
+        suffix = "" if view.measure == site.measure else f".{view.measure}"
+        folder = out / "heads" / view.measure
+        folder.mkdir(parents=True)
+        for (layer, head), payload in view.heads.items():
+            # {page} is filled in by head.js from the index data (data/_index.js)
+            payload = {**payload, "data": f"../../data/{{page}}{suffix}.js",
+                       "sentence": f"../../sentences/{{page}}.html#l{layer}h{head}"
+                                   + ("" if not suffix else f"&m={view.measure}"),
+                       "domain": list(site.domain if view.measure == site.measure
+                                      else get_measure(view.measure).domain)}
+            html = template.render(page=payload, site=site, root="../../", measure=view.measure,
+                                   about={sel.key: (sel.description, sel.note) for sel in view.stats})
+            (folder / f"l{layer}h{head}.html").write_text(html, encoding="utf-8")
+    data = {"measures": [v.index for v in views], "pattern": "heads/{measure}/l{layer}h{head}.html"}
+    (out / CORPUS_DATA).write_text(js_global("atlasCorpus", data), encoding="utf-8")
+    return {"measures": [v.measure for v in views], "sentences": len(rows), "missing": ""}
 
 
 def publish(tmp: Path, site_dir: Path) -> None:

@@ -83,6 +83,7 @@ class MeasureView:
     detail: str  # the detail spec with this measure's colour bar
     grid: str  # the grid spec for `heads` columns
     figure: str = "figure"  # the downloadable figure (assets/figure.js)
+    head_pages: bool = False  # the site has its head pages (heads/<name>/, the corpus view)
 
 
 @dataclass(frozen=True)
@@ -312,6 +313,8 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
         # its specs in assets/specs.js (window.atlasSpecs)
         "measures": [{"name": m.name, "title": m.title, "heads": m.heads,
                       "data": f"../data/{page}{m.suffix}.js", "detail": m.detail, "grid": m.grid,
+                      "headPage": (f"../heads/{m.name}/l{{layer}}h{{head}}.html" if m.head_pages
+                                   else None),
                       "figure": m.figure}
                      for m in site.measures],
     }

@@ -196,13 +196,26 @@ def span_masks(spans, n: int) -> tuple[list[str], np.ndarray]:
 def span_mass(W: np.ndarray, spans) -> dict[tuple[str, str], np.ndarray]:
     """(a, b) -> mean over words i in spans labelled a of sum_{j in spans labelled b} W[i, j],
     for one sentence's word maps W (L, H, n, n); every pair of the sentence's labels."""
-    labels, masks = span_masks(spans, W.shape[-1])
-    if not labels:
-        return {}
-    to_label = W @ masks  # (L, H, n, labels): what each word pays each label
-    from_label = masks.T / masks.sum(axis=0)[:, None]  # (labels, n): the mean over a's words
-    mass = from_label @ to_label  # (L, H, labels a, labels b)
-    return {(a, b): mass[..., i, j] for i, a in enumerate(labels) for j, b in enumerate(labels)}
+    return span_mass_batch(np.asarray(W)[None], [spans])[0]
+
+
+def span_mass_batch(W: np.ndarray, spans: list) -> list[dict[tuple[str, str], np.ndarray]]:
+    """`span_mass` of B sentences of one length at once: W (B, L, H, n, n), spans per sentence."""
+    B, n = W.shape[0], W.shape[-1]
+    labels = [span_masks(s, n) for s in spans]
+    width = max((len(lab) for lab, _ in labels), default=0)
+    if width == 0:
+        return [{} for _ in spans]
+    masks = np.zeros((B, n, width), dtype=np.float32)  # each sentence's labels, zero-padded
+    for b, (lab, m) in enumerate(labels):
+        masks[b, :, :len(lab)] = m
+    sizes = np.maximum(masks.sum(axis=1), 1.0)  # (B, labels): words per label
+    shape = (B, *([1] * (W.ndim - 3)))
+    to_label = W @ masks.reshape(*shape, n, width)  # (B, L, H, n, labels)
+    from_label = (masks.transpose(0, 2, 1) / sizes[:, :, None]).reshape(*shape, width, n)
+    mass = from_label @ to_label  # (B, L, H, labels a, labels b)
+    return [{(a, c): mass[b, ..., i, j] for i, a in enumerate(lab) for j, c in enumerate(lab)}
+            for b, (lab, _) in enumerate(labels)]
 
 
 Counts = tuple[dict[str, np.ndarray], dict[str, int], dict[str, np.ndarray]]
@@ -212,6 +225,23 @@ def dependency(W: np.ndarray, arcs) -> Counts:
     """Per relation: arcs where argmax_{j != d} W[d, j] == g (lowest j on ties), arcs, offset hits,
     for one sentence's word maps W (L, H, n, n). Arcs to the root (head -1) are not counted."""
     return dependency_batch(np.asarray(W)[None], [arcs])[0]
+
+
+def _argmax_not_self(W: np.ndarray) -> np.ndarray:
+    """argmax_{j != i} W[..., i, j] for every row i (the lowest j on ties), (..., n).
+
+    One argmax over the maps as they are; only the rows whose largest value is their own
+    diagonal are searched again with it left out (no copy of the whole maps).
+    """
+    n = W.shape[-1]
+    best = W.argmax(axis=-1)
+    own = best == np.arange(n)
+    if own.any():
+        rows = W[own]  # (k, n): the rows that chose themselves
+        i = np.nonzero(own)[-1]
+        rows[np.arange(len(i)), i] = -np.inf
+        best[own] = rows.argmax(axis=-1)
+    return best
 
 
 def dependency_batch(W: np.ndarray, arcs: list) -> list[Counts]:
@@ -230,17 +260,16 @@ def dependency_batch(W: np.ndarray, arcs: list) -> list[Counts]:
     if not dep:
         return out
     sentence, dep, head = np.array(sentence), np.array(dep), np.array(head)
-    onehot = np.zeros((len(dep), len(keys)), dtype=np.float32)  # arc -> its (sentence, relation)
-    onehot[np.arange(len(dep)), key] = 1.0
-    masked = np.array(W, dtype=np.float32)  # a copy whose diagonal is -inf: j != d
-    masked.reshape(*W.shape[:-2], n * n)[..., ::n + 1] = -np.inf
-    best = masked.argmax(axis=-1)  # (B, L, H, n): every word's choice; the lowest j on ties
-    hit = (best[sentence, :, :, dep] == head[:, None, None]).astype(np.float32)  # (A, L, H)
-    correct = np.rint(onehot.T @ hit.reshape(len(dep), -1)).astype(np.int64)
-    correct = correct.reshape(len(keys), *W.shape[1:-2])  # (pairs, L, H)
-    offsets = ((head - dep)[:, None] == np.array(OFFSETS)[None, :]).astype(np.int64)  # (A, 6)
-    per_key = onehot.T.astype(np.int64) @ offsets  # (pairs, 6)
-    counts = onehot.sum(axis=0).astype(np.int64)
+    key = np.array(key)
+    best = _argmax_not_self(W)  # (B, L, H, n): every word's choice; the lowest j on ties
+    hit = best[sentence, :, :, dep] == head[:, None, None]  # (A, L, H)
+    offsets = (head - dep)[:, None] == np.array(OFFSETS)[None, :]  # (A, 6)
+    # sums per (sentence, relation): the arcs sorted by it, then added up between boundaries
+    order = np.argsort(key, kind="stable")
+    counts = np.bincount(key, minlength=len(keys))  # every key has at least one arc
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    correct = np.add.reduceat(hit[order].astype(np.int64), starts, axis=0)  # (pairs, L, H)
+    per_key = np.add.reduceat(offsets[order].astype(np.int64), starts, axis=0)  # (pairs, 6)
     for (b, r), i in keys.items():
         out[b][0][r], out[b][1][r], out[b][2][r] = correct[i], int(counts[i]), per_key[i]
     return out
@@ -255,12 +284,12 @@ def sentence_stats(words: np.ndarray, word_strings: list[str], spans, arcs) -> S
     """Every statistic of one sentence: `words` its word maps (L, H, n, n) for one measure."""
     W = np.asarray(words, dtype=np.float32)
     m = WordMaps(W, np.array([is_punct(w) for w in word_strings], dtype=bool))
-    return sentence_extras(head_statistics(m), W, spans, dependency(W, arcs))
+    return sentence_extras(head_statistics(m), span_mass(W, spans), dependency(W, arcs))
 
 
-def sentence_extras(values: np.ndarray, W: np.ndarray, spans, deps: Counts) -> SentenceStats:
+def sentence_extras(values: np.ndarray, mass: dict, deps: Counts) -> SentenceStats:
     """A sentence's statistics (K, L, H) completed with its span mass and dependency counts."""
-    return SentenceStats(values, span_mass(W, spans), *deps)
+    return SentenceStats(values, mass, *deps)
 
 
 def batch_stats(maps: list[np.ndarray], word_strings: list[list[str]], spans: list,
@@ -281,6 +310,7 @@ def batch_stats(maps: list[np.ndarray], word_strings: list[list[str]], spans: li
             stacked = np.stack([maps[i] for i in group]).astype(np.float32)
             values = head_statistics(WordMaps(stacked, punct_mask))  # (K, B, L, H)
             deps = dependency_batch(stacked, [arcs[i] for i in group])
+            masses = span_mass_batch(stacked, [spans[i] for i in group])
             for b, i in enumerate(group):
-                out[i] = sentence_extras(values[:, b], stacked[b], spans[i], deps[b])
+                out[i] = sentence_extras(values[:, b], masses[b], deps[b])
     return out  # type: ignore[return-value]

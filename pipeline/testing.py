@@ -213,6 +213,7 @@ def read_js_global(path: Path, name: str) -> Any:
     return json.loads(re.sub(r"\\(.)", r"\1", quoted))  # the JS string's escapes: \\ and \'
 
 
+
 def read_index(site: Path) -> list[dict[str, Any]]:
     """A built site's index data (data/_index.js) as one dict per sentence, meta decoded."""
     data = read_js_global(site / "data" / "_index.js", "atlasIndexData")

@@ -100,7 +100,9 @@ def test_run_extracts_and_builds_the_site_end_to_end(tiny_corpus, gpt2_dir, tmp_
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith(f"extract: {len(TINY)} sentences in the store: {len(TINY)} computed")
-    assert lines[1].startswith(f"stats: {len(TINY)} sentences")  # run computes the statistics
+    assert lines[1].startswith(f"stats: {len(TINY)} sentences x 1 measure(s) (attention): "
+                               f"{len(TINY)} computed")
+    assert (out / "site" / "heads" / "attention" / "l2h4.html").is_file()  # the corpus view
     assert lines[2].startswith("build: ") and lines[-1] == (
         f"open: {out / 'site' / 'index.html'} (works from disk), or serve: attention-atlas serve {out / 'site'}")
     store = AtlasStore.open(out / "atlas.zarr")

@@ -199,7 +199,7 @@ def test_shared_specs_are_written_once(built):
         assert '"layer"' not in text and "viridis" not in text  # no chart spec in a page
     assert not list(site.rglob("*.vl.json")) and not list(site.rglob("*.bin"))  # all in scripts
     specs = read_js_global(site / "assets" / "specs.js", "atlasSpecs")
-    assert sorted(specs) == ["detail", "figure", "grid"]  # attention only: one of each
+    assert sorted(specs) == ["corpus", "detail", "figure", "grid", "histogram"]  # attention only
     assert "viridis" in json.dumps(specs["detail"]) and "selLayer" in json.dumps(specs["grid"])
     assert specs["figure"]["usermeta"]["datasets"] == ["cells", "pairs", "spans"]
 
@@ -352,7 +352,7 @@ def test_every_stored_measure_gets_its_data_file_specs_and_selector(gpt2_all_mea
     specs = read_js_global(site / "assets" / "specs.js", "atlasSpecs")  # every spec, in one script
     assert sorted(specs) == sorted(["grid", "grid-layers", "detail", "detail-attention",
                                     "detail-rollout", "detail-norm", "figure", "figure-attention",
-                                    "figure-rollout", "figure-norm"])
+                                    "figure-rollout", "figure-norm", "corpus", "histogram"])
     options = re.findall(r'<option value="(\w+)">', html_text)
     assert options == ["grad", "attention", "rollout", "norm"]
     for view in payload["measures"]:  # each colour bar titled with the measure's title
@@ -375,7 +375,7 @@ def test_a_store_with_attention_only_offers_only_attention(minilm_store, tmp_pat
     page = next((tmp_path / "site" / "sentences").iterdir()).read_text()
     assert re.findall(r'<option value="(\w+)">', page) == ["attention"]
     assert sorted(read_js_global(tmp_path / "site" / "assets" / "specs.js", "atlasSpecs")) == [
-        "detail", "figure", "grid"]
+        "corpus", "detail", "figure", "grid", "histogram"]
     names = get_page_names(AtlasStore.open(minilm_store).ids)
     assert sorted(p.name for p in (tmp_path / "site" / "data").iterdir()) == sorted(
         ["_index.js", *(f"{name}.js" for name in names)])  # one data script per sentence

@@ -306,6 +306,19 @@
       : `No ${title} goes to special tokens in this ${unit}.`;
     $("figure").dataset.selected = `l${layer}h${head}`;
     if ($("overview")) paint($("overview-map"), k);
+    headLink(layer, head);
+  }
+
+  // the head page of the head on show (the corpus view), where the site has one for the measure
+  function headLink(layer, head) {
+    const link = $("head-page");
+    const pattern = measureView(state.measure).headPage;
+    if (!link) return;
+    link.hidden = !pattern;
+    if (pattern) {
+      link.href = pattern.replace("{layer}", layer).replace("{head}", head);
+      link.textContent = state.maps.H === 1 ? `layer ${layer} across the corpus` : `layer ${layer}, head ${head} across the corpus`;
+    }
   }
 
   async function select(layer, head, { hash = true } = {}) {

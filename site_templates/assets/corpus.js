@@ -1,0 +1,84 @@
+// The index's corpus view: every head as one cell coloured by a statistic's corpus value
+// (data/_corpus.js, written by pipeline.corpus_view from the store's statistics), a selector for
+// the statistic (and the measure), exact values in tooltips; a cell opens its head page.
+// A classic script (the site also works opened from disk); runs after vega.js and specs.js.
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const data = window.atlasCorpus;
+  const specs = window.atlasSpecs;
+  const state = { view: null, measure: null, stat: null };
+  window.atlasCorpusView = state; // for tests: state.show(measure, key), state.ready
+  const GROUPS = [["statistics", (k) => !k.includes(":")], ["span mass", (k) => k.startsWith("span:")],
+    ["dependency accuracy", (k) => k.startsWith("dep:")]];
+
+  const measureData = (name) => data.measures.find((m) => m.measure === name) || data.measures[0];
+
+  function fillStats(m) {
+    const select = $("corpus-stat");
+    select.replaceChildren();
+    for (const [title, test] of GROUPS) {
+      const stats = m.stats.filter((s) => test(s.key));
+      if (!stats.length) continue;
+      const group = Object.assign(document.createElement("optgroup"), { label: title });
+      for (const s of stats) group.append(new Option(s.label, s.key)); // text, never markup
+      select.append(group);
+    }
+  }
+
+  // 1 for the highest value among the heads; ties share the better rank
+  function ranks(values) {
+    const flat = values.flat().filter((v) => v !== null).sort((a, b) => b - a);
+    return (v) => (v === null ? null : flat.indexOf(v) + 1);
+  }
+
+  function rows(m, s) {
+    const rank = ranks(s.values);
+    const out = [];
+    s.values.forEach((row, l) => row.forEach((value, h) => {
+      const href = data.pattern.replace("{measure}", encodeURIComponent(m.measure))
+        .replace("{layer}", l + 1).replace("{head}", h + 1) + `#s=${encodeURIComponent(s.key)}`;
+      out.push({ layer: l + 1, head: h + 1, value, rank: rank(value), href });
+    }));
+    return out;
+  }
+
+  async function show(measure, key) {
+    const m = measureData(measure);
+    if (state.measure !== m.measure) fillStats(m);
+    const s = m.stats.find((x) => x.key === key) || m.stats[0];
+    state.measure = m.measure;
+    state.stat = s.key;
+    $("corpus-stat").value = s.key;
+    if ($("corpus-measure")) $("corpus-measure").value = m.measure;
+    $("corpus-description").textContent = `${s.label}: ${s.description}${s.note ? ` (${s.note})` : ""}. ` +
+      `Across the ${m.heads === 1 ? "layers" : "heads"}: ${s.range[0]} to ${s.range[1]}.`;
+    const spec = structuredClone(specs.corpus[`${m.layers}x${m.heads}`]);
+    let [lo, hi] = s.range;
+    if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
+    spec.encoding.color.scale.domain = [lo, hi];
+    spec.encoding.color.title = s.label;
+    for (const tip of spec.encoding.tooltip) if (tip.field === "value") tip.title = s.label;
+    if (m.heads === 1) spec.encoding.x.title = "all heads";
+    spec.datasets = { heads: rows(m, s) };
+    const result = await window.vegaEmbed("#corpus-grid", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
+    if (state.view) state.view.finalize();
+    state.view = result.view;
+    $("corpus-grid").setAttribute("aria-busy", "false");
+  }
+
+  function main() {
+    if (!data || !specs || !window.vegaEmbed) throw new Error("the corpus view's scripts did not load");
+    const first = data.measures[0];
+    $("corpus-stat").addEventListener("change", (e) => show(state.measure, e.target.value));
+    $("corpus-measure")?.addEventListener("change", (e) => show(e.target.value, state.stat));
+    return show(first.measure, first.stats.find((s) => s.key === "prev") ? "prev" : first.stats[0].key);
+  }
+
+  state.show = show;
+  state.ready = Promise.resolve().then(main).catch((error) => {
+    const note = $("corpus-error");
+    note.hidden = false;
+    note.textContent = `Could not draw the corpus view: ${error.message}`;
+    throw error;
+  });
+})();

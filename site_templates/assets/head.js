@@ -1,0 +1,109 @@
+// A head page: one head (or layer, for a per-layer measure) over the whole corpus. The page
+// lists every statistic with the head's value and rank (static HTML); this script draws the
+// chosen statistic's distribution over the sentences (a histogram) and the sentences where it
+// is highest and lowest, each with this head's word map drawn small (from the sentence's data
+// script) and a link to the sentence page opened at this head. The fragment names the
+// statistic: #s=prev. A classic script, so that the page also works opened from disk.
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const page = JSON.parse($("atlas-head").textContent);
+  const { fetchBytes, parseMaps, toValue } = window.atlasMaps;
+  const state = { view: null, stat: null };
+  window.atlasHead = state; // for tests: state.show(key), state.ready
+  // Vega's viridis (16 stops), as the site's colour bars draw it
+  const VIRIDIS = [[68, 1, 84], [72, 26, 108], [71, 47, 125], [65, 68, 135], [57, 86, 140], [49, 104, 142],
+    [42, 120, 142], [35, 136, 142], [31, 152, 139], [34, 168, 132], [53, 183, 121], [84, 197, 104],
+    [122, 209, 81], [165, 219, 54], [210, 226, 27], [253, 231, 37]];
+  const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
+
+  function colour(value) {
+    const [lo, hi] = page.domain;
+    const t = clamp((value - lo) / (hi - lo), 0, 1) * (VIRIDIS.length - 1);
+    const i = Math.min(VIRIDIS.length - 2, Math.floor(t));
+    const f = t - i;
+    const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]];
+    return a.map((x, k) => Math.round(x + f * (b[k] - x)));
+  }
+
+  // this head's W x W word map of one sentence, into a canvas (one pixel per word pair)
+  async function drawMap(canvas, name) {
+    const maps = parseMaps(await fetchBytes(page.data.replace("{page}", encodeURIComponent(name))));
+    const { H, W, codes } = maps;
+    const k = (page.layer - 1) * H + (Math.min(page.head, H) - 1);
+    canvas.width = W;
+    canvas.height = W;
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(W, W);
+    for (let i = 0; i < W * W; i++) {
+      const [r, g, b] = colour(toValue(codes[k * W * W + i]));
+      image.data.set([r, g, b, 255], 4 * i);
+    }
+    ctx.putImageData(image, 0, 0);
+  }
+
+  // a sentence of the corpus by position: id, page name, text (the site's index data)
+  function sentence(position) {
+    const { columns, rows } = window.atlasIndexData;
+    const row = rows[position];
+    return ["id", "page", "text"].map((c) => row[columns.indexOf(c)]);
+  }
+
+  function item(position, value) {
+    const [id, name, text] = sentence(position);
+    const li = document.createElement("li");
+    const link = Object.assign(document.createElement("a"), {
+      href: page.sentence.replace("{page}", encodeURIComponent(name)),
+      title: `open ${id} at this head`,
+    });
+    const canvas = Object.assign(document.createElement("canvas"), { className: "mini-map" });
+    canvas.setAttribute("aria-label", `this head's word map of ${id}`);
+    const label = document.createElement("span");
+    label.className = "exemplar-text";
+    label.textContent = text.length > 120 ? `${text.slice(0, 119)}…` : text; // data, never markup
+    const number = document.createElement("span");
+    number.className = "num";
+    number.textContent = value === null ? "—" : value.toFixed(4);
+    link.append(canvas, number, label);
+    li.append(link);
+    drawMap(canvas, name).catch(() => canvas.replaceWith(document.createTextNode("")));
+    return li;
+  }
+
+  async function show(key) {
+    const s = page.stats.find((x) => x.key === key) || page.stats[0];
+    state.stat = s.key;
+    for (const row of document.querySelectorAll("#head-stats tbody tr")) {
+      if (row.dataset.key === s.key) row.setAttribute("aria-current", "true");
+      else row.removeAttribute("aria-current");
+    }
+    const ranked = s.rank ? `rank ${s.rank} of ${s.ranked}` : "undefined for this head";
+    $("chosen").textContent = `${s.label}: ${s.value === null ? "—" : s.value.toFixed(4)} (${ranked})`;
+    $("top").replaceChildren(...s.top.map(([ref, v]) => item(ref, v)));
+    $("bottom").replaceChildren(...s.bottom.map(([ref, v]) => item(ref, v)));
+    const spec = structuredClone(window.atlasSpecs.histogram);
+    spec.encoding.x.title = s.label;
+    spec.datasets = { bins: s.hist.map((n, i) => ({ lo: s.edges[i], hi: s.edges[i + 1], sentences: n })) };
+    const result = await window.vegaEmbed("#histogram", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
+    if (state.view) state.view.finalize();
+    state.view = result.view;
+    $("histogram").setAttribute("aria-busy", "false");
+  }
+
+  const chosen = () => new URLSearchParams(location.hash.slice(1)).get("s");
+
+  async function main() {
+    await show(chosen());
+    if (chosen() !== state.stat) history.replaceState(null, "", `#s=${encodeURIComponent(state.stat)}`);
+    window.addEventListener("hashchange", () => show(chosen()));
+    document.documentElement.dataset.ready = "true";
+  }
+
+  state.show = show;
+  state.ready = main().catch((error) => {
+    const note = $("load-error");
+    note.hidden = false;
+    note.textContent = `Could not draw this head's sentences: ${error.message}`;
+    document.documentElement.dataset.ready = "error";
+    throw error;
+  });
+})();

@@ -1,0 +1,122 @@
+"""The corpus view in a browser: the index's grid of heads, its selector and tooltips, the links
+to the head pages, and a head page's lists linking to sentence pages at that head."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from pipeline.site import build_site
+from pipeline.store.stats import update_stats
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def stats_site(tmp_path_factory, minilm_store):
+    """The tiny corpus through the embedded model, with its statistics, as a site on disk."""
+    root = tmp_path_factory.mktemp("corpus-browser")
+    store = root / "atlas.zarr"
+    shutil.copytree(minilm_store, store)
+    update_stats(store)
+    build_site(store, root / "site", progress=False)
+    return (root / "site").resolve()
+
+
+def corpus_ready(w, site):
+    w.page.goto(f"file://{site}/index.html")
+    w.page.wait_for_function("window.atlasCorpusView && window.atlasCorpusView.view", timeout=15_000)
+    return w.page
+
+
+# JS: the grid's cells as drawn: [layer, head, value, fill]
+CELLS = """() => {
+  const out = [];
+  const walk = (node) => {
+    if (node.marktype === "rect" && node.role === "mark") {
+      for (const item of node.items) out.push([item.datum.layer, item.datum.head, item.datum.value, item.fill]);
+    }
+    for (const item of node.items || []) walk(item);
+  };
+  walk(window.atlasCorpusView.view.scenegraph().root);
+  return out;
+}"""
+
+
+def test_the_index_shows_every_head_for_the_chosen_statistic(watched, stats_site, artifacts):
+    page = corpus_ready(watched, stats_site)
+    assert page.evaluate("window.atlasCorpusView.stat") == "prev"
+    cells = page.evaluate(CELLS)
+    assert len(cells) == 6 * 12 and {(c[0], c[1]) for c in cells} == {
+        (layer, head) for layer in range(1, 7) for head in range(1, 13)}
+    data = page.evaluate("window.atlasCorpus.measures[0].stats.find(s => s.key === 'prev').values")
+    for layer, head, value, _ in cells:
+        assert value == data[layer - 1][head - 1]
+    legend = page.evaluate("window.atlasCorpusView.view.toSVG()")
+    assert ">prev<" in legend  # the colour bar is titled with the statistic
+    # the selector offers the statistics and the span pairs; choosing one redraws the grid
+    options = page.eval_on_selector_all("#corpus-stat option", "os => os.map(o => o.value)")
+    assert options[:8] == ["entropy", "distance", "self", "prev", "next", "special", "punct",
+                           "confidence"] and "span:MOT>CHI" in options
+    page.select_option("#corpus-stat", "special")
+    page.wait_for_function("window.atlasCorpusView.stat === 'special'")
+    page.wait_for_function("document.querySelector('#corpus-description').textContent.startsWith('special')")
+    assert ">special<" in page.evaluate("window.atlasCorpusView.view.toSVG()")
+    page.screenshot(path=str(artifacts / "corpus-view.png"), full_page=False)
+    watched.assert_clean_file()
+
+
+def test_a_tooltip_gives_the_exact_value_and_a_click_opens_the_head_page(watched, stats_site):
+    page = corpus_ready(watched, stats_site)
+    box = page.locator("#corpus-grid svg").bounding_box()
+    cells = page.evaluate("""() => {
+      const view = window.atlasCorpusView.view;
+      const [x, y] = [view.scale('x'), view.scale('y')];
+      const [ox, oy] = view.origin();
+      return [ox + x(3) + x.bandwidth() / 2, oy + y(1) + y.bandwidth() / 2];
+    }""")
+    page.mouse.move(box["x"] + cells[0], box["y"] + cells[1])
+    tooltip = page.locator("#vg-tooltip-element")
+    tooltip.wait_for(state="visible")
+    text = tooltip.inner_text()
+    value = page.evaluate("window.atlasCorpus.measures[0].stats.find(s => s.key === 'prev').values[0][2]")
+    assert "layer" in text and "head" in text and f"{value:.4f}" in text
+    page.mouse.click(box["x"] + cells[0], box["y"] + cells[1])
+    page.wait_for_url("**/heads/attention/l1h3.html#s=prev")
+    watched.wait_ready()
+    assert page.evaluate("window.atlasHead.stat") == "prev"
+    watched.assert_clean_file()
+
+
+def test_a_head_page_links_its_sentences_at_that_head(watched, stats_site, artifacts):
+    page = watched.page
+    page.goto(f"file://{stats_site}/heads/attention/l2h5.html#s=entropy")
+    watched.wait_ready()
+    assert page.evaluate("window.atlasHead.stat") == "entropy"
+    assert "entropy" in page.locator("#chosen").inner_text()
+    top = page.locator("#top li")
+    assert top.count() == 6  # the whole tiny corpus: fewer than 10 sentences
+    values = [float(v) for v in page.eval_on_selector_all("#top li .num", "ns => ns.map(n => n.textContent)")]
+    assert values == sorted(values, reverse=True)
+    page.wait_for_function("[...document.querySelectorAll('#top canvas')].every(c => c.width > 0)")
+    assert page.locator("#histogram svg").count() == 1
+    texts = page.eval_on_selector_all("#top .exemplar-text", "ts => ts.map(t => t.textContent)")
+    assert "look <script>alert(1)</script> here" in texts  # corpus text shown as text
+    assert page.locator("#top script, #top img").count() == 0  # and never as markup
+    page.screenshot(path=str(artifacts / "head-page.png"), full_page=True)
+    href = page.locator("#top li a").first.get_attribute("href")
+    assert href.startswith("../../sentences/") and href.endswith(".html#l2h5")
+    page.locator("#top li a").first.click()
+    page.wait_for_url("**/sentences/*.html#l2h5")
+    watched.wait_ready()
+    assert page.evaluate("[window.atlas.layer, window.atlas.head]") == [2, 5]
+    back = page.locator("#head-page")  # and the sentence page links back to the head's page
+    assert back.is_visible() and back.get_attribute("href").endswith("/heads/attention/l2h5.html")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("location.hash.startsWith('#l2h6')")
+    assert back.get_attribute("href").endswith("/heads/attention/l2h6.html")
+    back.click()
+    page.wait_for_url("**/heads/attention/l2h6.html*")
+    watched.wait_ready()
+    watched.assert_clean_file()
