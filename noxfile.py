@@ -86,6 +86,7 @@ def bench(session: nox.Session) -> None:
     _run(session, "python", "bench/bench_measures.py", env=env)
     _run(session, "python", "bench/bench_size.py", env=env)
     _run(session, "python", "bench/bench_site.py", env=env)
+    _run(session, "python", "bench/bench_stats.py", env=env)
 
 
 @nox.session(venv_backend="none", default=False)
