@@ -5,6 +5,8 @@
     reader    AtlasStore and SentenceRecord: the read API
     writer    StoreLock and StoreWriter: the one writer, appends, reuse, the batch plan
     verify    verify_store: checksums and repair
+    stats     update_stats: the corpus view's per-head statistics, computed incrementally
+    head_stats  HeadStats: reading them (store.head_stats())
 """
 
 from pipeline.store.layout import (

@@ -134,8 +134,8 @@ class AtlasStore:
         return self._catalog
 
     def head_stats(self, measure: str = DEFAULT_MEASURE):
-        """The corpus view's statistics of every head for a measure (pipeline.store.stats.HeadStats)."""
-        from pipeline.store.stats import HeadStats
+        """The corpus view's statistics of every head for a measure (pipeline.store.head_stats)."""
+        from pipeline.store.head_stats import HeadStats
 
         return HeadStats(self, measure)
 
