@@ -72,23 +72,13 @@ def ranks(values: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape)
 
 
-def extremes(column: np.ndarray, k: int = TOP) -> tuple[list[int], list[int]]:
-    """The positions of the k largest and the k smallest values of one head's (S,) column,
-    NaN left out: largest first, then smallest first; ties by position (deterministic)."""
-    valid = np.flatnonzero(~np.isnan(column))
-    if not len(valid):
-        return [], []
-    values = column[valid]
-    top = valid[np.lexsort((valid, -values))[:k]]
-    bottom = valid[np.lexsort((valid, values))[:k]]
-    return top.tolist(), bottom.tolist()
-
-
 def _extremes_all(per: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """`extremes` for every head of (S, L, H) at once: two (L, H) object arrays of lists.
+    """The positions of the k largest and the k smallest values of every head's (S,) column of
+    (S, L, H), NaN left out: largest first, then smallest first; ties by position
+    (deterministic). Two (L, H) object arrays of lists.
 
-    argpartition narrows each column to its k-th value; the ties at that value are kept
-    and ordered by position, so the result equals `extremes` column by column.
+    A partition narrows each column to its k-th value; the ties at that value are kept and
+    ordered by position, so no column is sorted whole.
     """
     S, L, H = per.shape
     flat = per.reshape(S, L * H)
@@ -157,7 +147,7 @@ def _round(x: float | None) -> float | None:
 
 
 @dataclass(frozen=True)
-class MeasureView:
+class CorpusView:
     """One measure's corpus view: the index's grid data and every head page's data."""
 
     measure: str
@@ -168,7 +158,7 @@ class MeasureView:
     heads: dict[tuple[int, int], dict]  # (layer, head), 1-based -> the head page's payload
 
 
-def measure_view(stats, title: str, k: int = TOP) -> MeasureView:
+def measure_view(stats, title: str, k: int = TOP) -> CorpusView:
     """Everything the site shows of one measure's statistics (`stats`: a HeadStats).
 
     Sentences are named by their position in the corpus (the site's index data holds their
@@ -196,7 +186,7 @@ def measure_view(stats, title: str, k: int = TOP) -> MeasureView:
             } for sel, col in zip(sels, columns, strict=True)]
             heads[(l_ + 1, h + 1)] = {"measure": stats.measure, "title": title, "layer": l_ + 1,
                                       "head": h + 1, "layers": L, "heads": H, "stats": entries}
-    return MeasureView(stats.measure, title, (L, H), index, sels, heads)
+    return CorpusView(stats.measure, title, (L, H), index, sels, heads)
 
 
 def _range(values: np.ndarray) -> list[float | None]:

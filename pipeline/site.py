@@ -206,7 +206,10 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, progress: boo
     sentence_template = env.get_template("sentence.html")
     for sub in ("assets", "sentences", "data"):  # and heads/, for the corpus view
         (out / sub).mkdir()
-    site = _with_head_pages(store, site)  # sentence pages link the heads' pages, where there are
+    stats = _current_stats(store, [v.name for v in site.measures])
+    # sentence pages link the heads' pages, where the corpus view will have them
+    site = dataclasses.replace(site, measures=tuple(
+        dataclasses.replace(v, head_pages=not isinstance(stats[v.name], str)) for v in site.measures))
     # Write: shared assets once, then one sentence at a time (its arrays are read here, and
     # encoded and written by a small thread pool: zlib and file writes release the GIL),
     # then the index from the lines the sentences gave.
@@ -227,7 +230,7 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, progress: boo
             while len(pending) > 2 * WORKERS or (pending and n == len(names) - 1):
                 pending.popleft().result()  # re-raises a writer's error here
                 bar.update()
-    corpus = _build_corpus_view(out, env, store, site, rows)
+    corpus = _build_corpus_view(out, env, stats, site, rows)
     _build_index(out, env, get_index_context(site, rows, span_counts), rows, corpus)
     (out / MARKER).write_text(dumps({"generator": "attention-atlas", "format": 1}) + "\n")
     (out / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
@@ -288,27 +291,26 @@ def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow],
     (out / "index.html").write_text(html, encoding="utf-8")
 
 
-def _current_stats(store: SiteStore, measure: str):
-    """The store's statistics of a measure for its current corpus, or StoreError (or None for a
-    store that keeps none)."""
+def _current_stats(store: SiteStore, measures) -> dict[str, object]:
+    """Each measure's statistics (HeadStats) where the store holds them for its current corpus,
+    else why not (a sentence without the store's path: the site must not show it)."""
     head_stats = getattr(store, "head_stats", None)
-    return None if head_stats is None else head_stats(measure)
-
-
-def _with_head_pages(store: SiteStore, site: SiteContext) -> SiteContext:
-    """The site's measures, marked where the corpus view will have their head pages."""
-    def has(measure: str) -> bool:
+    found: dict[str, object] = {}
+    for measure in measures:
+        if head_stats is None:
+            found[measure] = "this store keeps no per-head statistics"
+            continue
         try:
-            return _current_stats(store, measure) is not None
-        except StoreError:
-            return False
+            found[measure] = head_stats(measure)
+        except StoreError as exc:
+            log.warning("no corpus view of %r: %s", measure, exc)
+            found[measure] = ("its statistics were computed for an earlier corpus"
+                              if "earlier corpus" in str(exc) else "the store has no statistics")
+    return found
 
-    views = tuple(dataclasses.replace(v, head_pages=has(v.name)) for v in site.measures)
-    return dataclasses.replace(site, measures=views)
 
-
-def _build_corpus_view(out: Path, env: jinja2.Environment, store: SiteStore, site: SiteContext,
-                       rows: list[IndexRow]) -> dict:
+def _build_corpus_view(out: Path, env: jinja2.Environment, stats: dict[str, object],
+                       site: SiteContext, rows: list[IndexRow]) -> dict:
     """The corpus view: data/_corpus.js for the index, and a page per head and measure under
     heads/<measure>/. Returns what the index says of it: {"measures": [...]} or {"missing": why}.
 
@@ -316,41 +318,33 @@ def _build_corpus_view(out: Path, env: jinja2.Environment, store: SiteStore, sit
     `build` and `run` bring them up to date first): a store without them gets no corpus view,
     and the index says how to make one.
     """
-    if getattr(store, "head_stats", None) is None:
-        return {"measures": [], "missing": "this store keeps no per-head statistics",
-                "sentences": len(rows)}
     views, missing = [], []
-    for measure in (v.name for v in site.measures):
-        try:
-            stats = _current_stats(store, measure)
-        except StoreError as exc:  # said without the store's path: the site must not show it
-            log.warning("no corpus view of %r: %s", measure, exc)
-            missing.append("its statistics were computed for an earlier corpus"
-                           if "earlier corpus" in str(exc) else "the store has no statistics")
+    for view in site.measures:
+        if isinstance(stats[view.name], str):
+            missing.append(stats[view.name])
             continue
-        title = site.measure_label if measure == site.measure else get_measure(measure).title
-        views.append(measure_view(stats, title))
+        views.append((view, measure_view(stats[view.name], view.title)))
     if not views:
         return {"measures": [], "missing": missing[0] if missing else "no statistics",
                 "sentences": len(rows)}
     template = env.get_template("head.html")
-    for view in views:
-        suffix = "" if view.measure == site.measure else f".{view.measure}"
-        folder = out / "heads" / view.measure
+    for view, corpus in views:
+        folder = out / "heads" / view.name
         folder.mkdir(parents=True)
-        for (layer, head), payload in view.heads.items():
+        about = {sel.key: (sel.description, sel.note) for sel in corpus.stats}
+        for (layer, head), payload in corpus.heads.items():
             # {page} is filled in by head.js from the index data (data/_index.js)
-            payload = {**payload, "data": f"../../data/{{page}}{suffix}.js",
+            payload = {**payload, "data": f"../../data/{{page}}{view.suffix}.js",
                        "sentence": f"../../sentences/{{page}}.html#l{layer}h{head}"
-                                   + ("" if not suffix else f"&m={view.measure}"),
-                       "domain": list(site.domain if view.measure == site.measure
-                                      else get_measure(view.measure).domain)}
-            html = template.render(page=payload, site=site, root="../../", measure=view.measure,
-                                   about={sel.key: (sel.description, sel.note) for sel in view.stats})
+                                   + (f"&m={view.name}" if view.suffix else ""),
+                       "domain": list(view.domain)}
+            html = template.render(page=payload, site=site, root="../../", measure=view.name,
+                                   about=about)
             (folder / f"l{layer}h{head}.html").write_text(html, encoding="utf-8")
-    data = {"measures": [v.index for v in views], "pattern": "heads/{measure}/l{layer}h{head}.html"}
+    data = {"measures": [corpus.index for _, corpus in views],
+            "pattern": "heads/{measure}/l{layer}h{head}.html"}
     (out / CORPUS_DATA).write_text(js_global("atlasCorpus", data), encoding="utf-8")
-    return {"measures": [v.measure for v in views], "sentences": len(rows), "missing": ""}
+    return {"measures": [view.name for view, _ in views], "sentences": len(rows), "missing": ""}
 
 
 def publish(tmp: Path, site_dir: Path) -> None:

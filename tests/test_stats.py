@@ -333,7 +333,18 @@ def test_the_plain_zarr_recipe_of_docs_store_md_reads_the_same_values(tmp_path):
 
 
 def test_extremes_are_the_largest_and_smallest_values_with_ties_by_position():
-    from pipeline.corpus_view import _extremes_all, extremes, ranks
+    from pipeline.corpus_view import _extremes_all, ranks
+
+    def extremes(column: np.ndarray, k: int) -> tuple[list[int], list[int]]:
+        """The positions of the k largest and the k smallest values of one head's (S,) column,
+        NaN left out: largest first, then smallest first; ties by position (deterministic)."""
+        valid = np.flatnonzero(~np.isnan(column))
+        if not len(valid):
+            return [], []
+        values = column[valid]
+        top = valid[np.lexsort((valid, -values))[:k]]
+        bottom = valid[np.lexsort((valid, values))[:k]]
+        return top.tolist(), bottom.tolist()
 
     rng = np.random.default_rng(0)
     per = rng.integers(0, 5, size=(60, 2, 3)).astype(np.float32)

@@ -193,11 +193,7 @@ def _update_measure(store, measure: str, progress: bool) -> tuple[int, int]:
     rows = store.rows
     fingerprints = np.array([row_fingerprint(*store.row_identity(r, measure)) for r in range(rows)],
                             dtype=np.uint32) if rows else np.zeros(0, np.uint32)
-    shape = tuple(state["shape"]) if "shape" in state else None
-    if shape is None and len(catalog):
-        shape = store.record(int(catalog[0])).codes(measure).shape[:2]
-    if shape is None:  # an empty store: nothing to compute, empty means
-        shape = (int(store.model["n_layers"]), int(store.model["n_heads"]))
+    shape = (int(store.model["n_layers"]), store.measure_heads(measure))  # H == 1: per layer
     vocab = _Vocabulary(dict(group.attrs).get("vocabulary", {}))
     arrays = _MeasureStats(group, rows, shape, vocab)
     done = arrays.fingerprint[:] if rows else np.zeros(0, np.uint32)
