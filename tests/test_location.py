@@ -148,10 +148,10 @@ def test_a_store_at_a_url_is_locked_by_a_lock_object_beside_it(memory_url):
 
     # another machine's run holds the lock object: refused, naming it, after waiting
     MEMORY.pipe_file(key, json.dumps({"host": "elsewhere", "pid": 41, "since": 0}).encode())
+    waiting = StoreLock(memory_url, wait=0.3)
     with pytest.raises(LockError, match=r"locked by pid 41 on elsewhere since .*lock object "
                                         r"memory:///.*\.atlas\.zarr\.lock.*delete the lock object"):
-        with StoreLock(memory_url, wait=0.3):
-            pass
+        waiting.__enter__()
     assert json.loads(MEMORY.cat_file(key))["host"] == "elsewhere"  # left as it was
     MEMORY.rm_file(key)
 
