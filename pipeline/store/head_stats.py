@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import zarr
 
 from pipeline.errors import StoreError
 from pipeline.measures import DEFAULT_MEASURE
@@ -33,7 +32,7 @@ class HeadStats:
             raise StoreError(f"{store.path} holds no measure {measure!r}; it holds: "
                              f"{', '.join(store.measures)}")
         name = stats_group(measure)
-        root = zarr.open_group(str(store.path), mode="r")
+        root = store.location.open_group("r")
         state = dict(root[name].attrs).get("stats") if name in root else None
         if not state or "commit" not in state:
             raise StoreError(f"{store.path} has no statistics for measure {measure!r}; "

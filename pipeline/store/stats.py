@@ -40,6 +40,7 @@ import zarr
 
 from pipeline.stats import OFFSETS, batch_stats, list_statistics
 from pipeline.store.layout import catalog_name
+from pipeline.store.location import StoreLocation
 from pipeline.store.stats_catalog import write_per_sentence
 
 log = logging.getLogger(__name__)
@@ -244,7 +245,7 @@ class _AlignedWrites:
             self.bar.update(len(rows))
 
 
-def update_stats(path: str | Path, *, measures: list[str] | None = None, wait: float = 0.0,
+def update_stats(path: str | Path | StoreLocation, *, measures: list[str] | None = None, wait: float = 0.0,
                  progress: bool = False) -> StatsSummary:
     """Compute what is missing of every statistic for every stored measure, then the corpus means.
 
@@ -256,7 +257,7 @@ def update_stats(path: str | Path, *, measures: list[str] | None = None, wait: f
     from pipeline.store.writer import StoreLock
 
     started = time.perf_counter()
-    path = Path(path)
+    path = StoreLocation.of(path)
     with StoreLock(path, wait):
         store = AtlasStore.open(path)
         measures = measures or store.measures
@@ -272,7 +273,7 @@ def update_stats(path: str | Path, *, measures: list[str] | None = None, wait: f
 
 def _update_measure(store, measure: str, progress: bool) -> tuple[int, int]:
     """One measure: compute the catalog rows not yet done, then the means. (computed, reused)."""
-    root = zarr.open_group(str(store.path), mode="a")
+    root = store.location.open_group("a")
     group = root.require_group(stats_group(measure))
     state = dict(group.attrs).get("stats", {})
     if state.get("statistics") not in (None, list_statistics()):
