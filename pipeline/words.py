@@ -113,6 +113,26 @@ def merge_tokenless(words: tuple[tuple[int, int], ...], tokenless: list[int]) ->
     return tuple(merged), new_of_old
 
 
+def _membership(n_tok: int, word_index, n_words: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One-hot token -> word membership (T, W) float32 (special tokens have no word), the tokens
+    per word (W,), and which tokens belong to a word (T,)."""
+    word_index = np.asarray(word_index)
+    real = word_index >= 0
+    member = np.zeros((n_tok, n_words), dtype=np.float32)
+    member[np.flatnonzero(real), word_index[real]] = 1.0
+    return member, member.sum(axis=0), real
+
+
+def word_attention(attention: np.ndarray, word_index: np.ndarray, n_words: int,
+                   scale: float = 1.0) -> np.ndarray:
+    """The word-level maps of `word_maps` alone, float32 (L, H, W, W), times `scale`: given
+    the store's uint8 codes and scale = 1 / 255, the maps without a dequantized copy."""
+    member, counts, _ = _membership(attention.shape[-1], word_index, n_words)
+    to_words = attention @ member  # (L, H, T, W); uint8 codes are converted once, here
+    return ((member.T * (np.float32(scale) / counts)[:, None]) @ to_words).astype(np.float32,
+                                                                                    copy=False)
+
+
 def word_maps(attention: np.ndarray, word_index: np.ndarray, n_words: int) -> tuple[
         np.ndarray, np.ndarray]:
     """Token-level attention (L, H, T, T) -> word-level (L, H, W, W) and special share (L, H, W).
@@ -122,13 +142,7 @@ def word_maps(attention: np.ndarray, word_index: np.ndarray, n_words: int) -> tu
     special tokens is not a word's: it is returned as each from-word's share,
     so that a word row plus its special share sums to the token rows' sum, 1.
     """
-    n_tok = attention.shape[-1]
-    word_index = np.asarray(word_index)
-    real = word_index >= 0
-    # one-hot token -> word membership, (T, W); special tokens have no word
-    member = np.zeros((n_tok, n_words), dtype=np.float32)
-    member[np.flatnonzero(real), word_index[real]] = 1.0
-    counts = member.sum(axis=0)  # tokens per word, (W,)
+    member, counts, real = _membership(attention.shape[-1], word_index, n_words)
     to_words = attention @ member  # (L, H, T, W): sum over the attended word's tokens
     words = (member.T / counts[:, None]) @ to_words  # (W, T) @ (L, H, T, W) -> (L, H, W, W): mean
     special_to = attention @ (~real).astype(np.float32)  # (L, H, T): paid to special tokens

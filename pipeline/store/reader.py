@@ -13,6 +13,7 @@ from pipeline.errors import StoreError
 from pipeline.measures import DEFAULT_MEASURE, MEASURES
 from pipeline.store.layout import (
     RECORD_CHUNK,
+    SCALE,
     chunks_of,
     crc32,
     dequantize,
@@ -26,7 +27,7 @@ from pipeline.store.layout import (
 )
 from pipeline.store.location import StoreLocation
 from pipeline.store.sentence import StoredSentence
-from pipeline.words import word_maps
+from pipeline.words import word_attention, word_maps
 
 
 class SentenceRecord:
@@ -60,8 +61,9 @@ class SentenceRecord:
         return word_maps(self.attention(measure), self.word_index, len(self.words))
 
     def word_attention(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
-        """Word-level maps, float32 (L, H, W, W), per Clark et al. (2019); see pipeline.words."""
-        return self.word_maps(measure)[0]
+        """Word-level maps, float32 (L, H, W, W), per Clark et al. (2019); see pipeline.words.
+        Computed from the codes directly, without the special share (`word_maps` has both)."""
+        return word_attention(self.codes(measure), self.word_index, len(self.words), 1.0 / SCALE)
 
     def special_share(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
         """Share of each from-word's attention that went to special tokens, float32 (L, H, W)."""

@@ -32,6 +32,7 @@ import logging
 import time
 import zlib
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -293,29 +294,18 @@ def _update_measure(store, measure: str, progress: bool) -> tuple[int, int]:
     in_catalog = np.zeros(rows, dtype=bool)
     in_catalog[np.asarray(catalog, dtype=np.int64)] = True
     out = _AlignedWrites(arrays, fingerprints, todo, in_catalog, bar)
-    pending: list[tuple[int, object, np.ndarray]] = []  # (row, record, word maps) read, not computed
-    held = 0
-
-    def compute() -> None:
-        nonlocal held
-        if pending:
-            recs = [rec for _, rec, _ in pending]
-            out.add([row for row, _, _ in pending],
-                    batch_stats([m for _, _, m in pending], [r.words for r in recs],
-                                [r.spans for r in recs], [r.sentence.arcs for r in recs]))
-        pending.clear()
-        held = 0
-
     # storage order (where the measure's codes lie), so that each chunk is decompressed once;
-    # a block is computed when it holds BLOCK rows or MAX_BLOCK_BYTES of maps
-    for row in sorted(todo, key=lambda r: store.row_offset(r, measure)):
-        rec = store.record(row)
-        maps = rec.word_attention(measure)
-        pending.append((row, rec, maps))
-        held += maps.nbytes
-        if len(pending) >= BLOCK or held >= MAX_BLOCK_BYTES:
-            compute()
-    compute()
+    # blocks of at most BLOCK rows or MAX_BLOCK_BYTES of maps, each computed and written by a
+    # second thread while this one reads the next (numpy and zarr release the GIL): one block
+    # in flight, so memory stays bounded
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-stats") as pool:
+        in_flight = None
+        for block in _blocks(store, measure, sorted(todo, key=lambda r: store.row_offset(r, measure))):
+            if in_flight is not None:
+                in_flight.result()  # its errors surface here
+            in_flight = pool.submit(_compute_block, out, block)
+        if in_flight is not None:
+            in_flight.result()
     out.flush()
     bar.close()
     read_back = in_catalog.copy()  # the catalog's rows computed before this run
@@ -331,6 +321,30 @@ def _update_measure(store, measure: str, progress: bool) -> tuple[int, int]:
                    "rows": rows},
     }
     return len(todo), reused
+
+
+def _blocks(store, measure: str, rows: list[int]):
+    """(row, record, word maps) of these rows, read in order, in blocks of at most BLOCK rows
+    or MAX_BLOCK_BYTES of maps."""
+    block, held = [], 0
+    for row in rows:
+        rec = store.record(row)
+        maps = rec.word_attention(measure)
+        block.append((row, rec, maps))
+        held += maps.nbytes
+        if len(block) >= BLOCK or held >= MAX_BLOCK_BYTES:
+            yield block
+            block, held = [], 0
+    if block:
+        yield block
+
+
+def _compute_block(out: _AlignedWrites, block: list) -> None:
+    """Every statistic of a block's rows, handed to the writer."""
+    recs = [rec for _, rec, _ in block]
+    out.add([row for row, _, _ in block],
+            batch_stats([maps for _, _, maps in block], [r.words for r in recs],
+                        [r.spans for r in recs], [r.sentence.arcs for r in recs]))
 
 
 def _write_means(group: zarr.Group, arrays: _MeasureStats, sums: _Sums,
