@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.batches import resume_or_plan
 from pipeline.encode import Encoded, encode
+from pipeline.engines import Engine, LocalEngine
 from pipeline.measures import DEFAULT_MEASURE, parse_measures
 from pipeline.model import LoadedModel, ModelSpec
 from pipeline.records import Sentence, Skip
@@ -68,10 +69,12 @@ def dir_bytes(path: Path) -> int:
 def extract(sentences: list[Sentence], store_path: str | Path, model: LoadedModel | ModelSpec, *,
             batch_size: int = 64, lock_wait: float = 0.0, progress: bool = True,
             skipped: list[Skip] = (), commit_every: float = 2.0,
-            measures: str | tuple[str, ...] = (DEFAULT_MEASURE,)) -> ExtractSummary:
+            measures: str | tuple[str, ...] = (DEFAULT_MEASURE,),
+            engine: Engine | None = None) -> ExtractSummary:
     """Run the corpus through the model into the store; only new or changed sentences, and
     measures the store lacks, are computed. The store keeps every measure it holds: a run
-    computes the union of `measures` and the store's for whatever it computes."""
+    computes the union of `measures` and the store's for whatever it computes. `engine`: where
+    the forward passes run (pipeline.engines; default: this process)."""
     started, store_path = time.perf_counter(), Path(store_path)
     measures = parse_measures(measures)
     summary = ExtractSummary(skipped=dict(sorted(Counter(s.reason for s in skipped).items())))
@@ -84,7 +87,8 @@ def extract(sentences: list[Sentence], store_path: str | Path, model: LoadedMode
             writer.finish(rows)
         else:
             _extract_loaded(sentences, store_path, model, summary, batch_size=batch_size,
-                            progress=progress, commit_every=commit_every, measures=measures)
+                            progress=progress, commit_every=commit_every, measures=measures,
+                            engine=engine or LocalEngine())
     summary.store_bytes = dir_bytes(store_path)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -113,15 +117,13 @@ def _unchanged_store(sentences: list[Sentence], store_path: Path, model, commit_
 
 def _extract_loaded(sentences: list[Sentence], store_path: Path, model, summary: ExtractSummary,
                     *, batch_size: int, progress: bool, commit_every: float,
-                    measures: tuple[str, ...]) -> None:
-    """The full path: load the model, encode, place, compute what is missing, write the catalog."""
+                    measures: tuple[str, ...], engine: Engine) -> None:
+    """The full path: load the model, encode, place, compute what is missing (the engine),
+    write the catalog."""
     if (store_path / "zarr.json").is_file():  # the store's measures are kept: computed too
         _, meta = open_group_meta(store_path, mode="r")
         measures = parse_measures([*measures, *meta["measures"]])
-    if isinstance(model, ModelSpec):
-        loaded = replace(model, causal_lm=model.causal_lm or "grad" in measures).load()
-    else:
-        loaded = model
+    loaded = engine.load(model, measures)
     info = loaded.info
     encoded, skips = encode(sentences, loaded.tokenizer, info["max_length"])
     summary.skipped = dict(sorted((Counter(summary.skipped) + Counter(s.reason for s in skips)).items()))
@@ -146,13 +148,10 @@ def _extract_loaded(sentences: list[Sentence], store_path: Path, model, summary:
     summary.removed = len(set(writer.current) - {e.sentence.id for e in encoded})
     summary.sentences = len(encoded)
     if to_compute:
-        from pipeline.forward import run_batches  # torch: only when something is computed
-
         batches = resume_or_plan(writer.load_plan(), to_compute, {e.key for e in encoded},
                                  batch_size, info["n_layers"], info["n_heads"])
         writer.save_plan(batches)
-        run_batches(loaded, batches, {e.key: e for e in encoded}, wanted,
-                    lambda e, codes: writer.add(e.stored, codes), progress)
+        engine.run(batches, {e.key: e for e in encoded}, wanted, writer, progress)
     writer.flush()
     # a text that occurs under several ids was computed once: the others share its codes
     rows = [row if row is not None else writer.place(e.stored)
