@@ -35,6 +35,19 @@ TINY = [
 ]
 
 
+VOCAB = ("the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",
+         "favorite", "animal", "is", "sit", "down", "look", "here", "and", "of")
+
+
+def random_corpus(n: int, seed: int, words: tuple[int, int], prefix: str = "s") -> list[dict]:
+    """n distinct sentences of random lengths (words: [low, high)) from VOCAB, ids s0000..."""
+    rng = np.random.default_rng(seed)
+    texts: dict[str, None] = {}
+    while len(texts) < n:
+        texts[" ".join(rng.choice(VOCAB, rng.integers(*words)))] = None
+    return [{"id": f"{prefix}{i:04d}", "text": t} for i, t in enumerate(texts)]
+
+
 def write_jsonl(path: Path, items: list[dict]) -> Path:
     """Write items as a .jsonl corpus."""
     path.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")

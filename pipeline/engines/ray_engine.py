@@ -80,6 +80,7 @@ class RegionWorker:
     region forwards its batches and writes its codes into the store."""
 
     def __init__(self, spec: ModelSpec, fingerprint: dict, shape: tuple[int, int]) -> None:
+        began = time.perf_counter()
         import torch
 
         self.loaded = spec.load()
@@ -95,6 +96,7 @@ class RegionWorker:
             torch.set_num_threads(max(1, int(cpus)))
         self.name = f"{socket.gethostname()}:{os.getpid()}"
         self.task: RegionTask | None = None  # the region being written
+        self.load_seconds = time.perf_counter() - began  # importing torch, loading the model
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Ray Data's entry: a batch of dataset rows (pickled RegionTasks) -> pickled results."""
@@ -123,7 +125,8 @@ class RegionWorker:
                     add, progress=False)
         crcs = {m: out.close() for m, out in outs.items()}
         return RegionResult(region.index, rows, crcs, seconds=time.perf_counter() - started,
-                            sentences=len(rows), worker=self.name)
+                            sentences=len(rows), worker=self.name,
+                            extra={"load_seconds": self.load_seconds})
 
     def after_chunk(self) -> None:
         """Called after each chunk this worker writes (a hook for tests that kill a worker
@@ -145,6 +148,7 @@ class RayReport:
     run_seconds: float = 0.0  # from submitting to the last region landed
     land_seconds: float = 0.0  # the driver's time landing regions (checksums, index, commits)
     busy: dict[str, list[float]] = field(default_factory=dict)  # worker -> [seconds, sentences]
+    load_seconds: dict[str, float] = field(default_factory=dict)  # worker -> torch + model load
 
     def per_worker_rate(self) -> float:
         """Sentences per second of one worker while busy (model loading excluded)."""
@@ -206,10 +210,11 @@ class RayEngine:
                 ray.shutdown()
         r = self.report
         log.info("ray: %d regions on %d workers (%g CPU, %g GPU each): %.1f MB of codes, %.1f MB "
-                 "padding (%.1f %%); workers up after %.1f s; %.1f sentences/s per busy worker",
-                 r.regions, r.workers, r.cpus_per_worker, r.gpus_per_worker, r.codes_bytes / 1e6,
-                 r.padding_bytes / 1e6, 100 * r.padding_bytes / max(1, r.codes_bytes),
-                 r.first_region_seconds, r.per_worker_rate())
+                 "padding (%.1f %%); first region after %.1f s (loading the model: %.1f s); "
+                 "%.1f sentences/s per busy worker", r.regions, r.workers, r.cpus_per_worker,
+                 r.gpus_per_worker, r.codes_bytes / 1e6, r.padding_bytes / 1e6,
+                 100 * r.padding_bytes / max(1, r.codes_bytes), r.first_region_seconds,
+                 max(r.load_seconds.values(), default=0.0), r.per_worker_rate())
 
     def _start(self, ray) -> bool:
         """Join or start Ray; True when this call started it (and so shuts it down)."""
@@ -275,6 +280,7 @@ class RayEngine:
                 busy = self.report.busy.setdefault(result.worker, [0.0, 0])
                 busy[0] += result.seconds
                 busy[1] += result.sentences
+                self.report.load_seconds[result.worker] = result.extra.get("load_seconds", 0.0)
                 done[result.index] = result
                 while landed in done:  # in order: codes_end means every chunk below is written
                     t = time.perf_counter()
