@@ -2,7 +2,8 @@
 
 Reads like a script: gather (encode every sentence and ask the store which are
 already stored, and where), then compute the rest in sorted, budgeted batches
-(pipeline.batches, pipeline.forward), then write the corpus order. When the
+(pipeline.batches) on an engine (pipeline.engines: pipeline.forward in this process,
+or a Ray cluster), then write the corpus order. When the
 model is given as a `ModelSpec` and the store already holds every sentence for
 this model (checked from the model's files), nothing is loaded and torch is
 never imported: a nightly run on an unchanged corpus only reads and compares.
