@@ -27,6 +27,7 @@ import socket
 import time
 import warnings
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -177,8 +178,11 @@ class RayEngine:
         if not isinstance(model, ModelSpec):
             raise ConfigError("the Ray engine loads the model in each worker: give the model by "
                               "name or folder (a ModelSpec), not loaded")
-        self.spec = spec_for(model, measures)
-        loaded = replace(self.spec, device="cpu").load()
+        spec = spec_for(model, measures)
+        loaded = replace(spec, device="cpu").load()
+        if model.name and Path(os.path.expanduser(model.name)).exists():  # workers' cwd differs
+            spec = replace(spec, name=os.path.abspath(os.path.expanduser(model.name)))
+        self.spec = spec
         self.info, self.fingerprint = loaded.info, loaded.fingerprint
         return replace(loaded, model=None)
 
@@ -254,16 +258,20 @@ class RayEngine:
         context.enable_progress_bars = False  # ours counts sentences
         context.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
-        guard = LockGuard(lock_path(writer.path))
+        store = Path(os.path.abspath(writer.path))  # a worker's working folder is not ours
+        guard = LockGuard(lock_path(store))
         rows = [{"task": pickle.dumps(RegionTask(
-            r, {k: by_key[k].input_ids for b in r.batches for k in b}, str(writer.path), guard))}
+            r, {k: by_key[k].input_ids for b in r.batches for k in b}, str(store), guard))}
             for r in regions]
+        # a worker given no GPU stays off the node's GPUs, which other workers hold
+        spec = replace(self.spec, device="cpu") if not gpus and self.spec.device == "auto" \
+            else self.spec
         with warnings.catch_warnings():  # max_restarts has no named parameter yet
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
             dataset = ray.data.from_items(rows, override_num_blocks=len(rows)).map_batches(
                 self.worker_class, batch_size=1, batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=workers),
-                fn_constructor_kwargs={"spec": self.spec, "fingerprint": self.fingerprint,
+                fn_constructor_kwargs={"spec": spec, "fingerprint": self.fingerprint,
                                        "shape": (self.info["n_layers"], self.info["n_heads"])},
                 num_cpus=cpus, num_gpus=gpus or None,
                 max_restarts=RETRIES, max_task_retries=RETRIES)
