@@ -64,7 +64,7 @@ def layout_regions(batches: list[list[str]], wanted: dict[str, tuple[str, ...]],
                    target: int) -> list[Region]:
     """Group the planned batches into regions (a batch is never split): a region takes batches
     while its measures' parts, each rounded up to whole chunks, stay within `target` bytes, so
-    its padding is less than a batch's codes for the largest measure. Each wanted key is
+    each measure's padding is under one batch's codes (or one chunk). Each wanted key is
     written in the first batch that holds it, with its wanted measures; `row_bytes(key,
     measure)` is its size; `starts`: where each measure's next codes go (a chunk boundary)."""
     regions: list[Region] = []
