@@ -39,6 +39,7 @@ def _atlas(session: nox.Session) -> dict[str, str]:
         # is pulled in. --no-compile: byte-compiling all of torch costs more than the tests'
         # imports compiling what they use.
         torch = [TORCH] if TORCH else []
+        # [test] brings [ray]: the Ray engine's tests run a local Ray instance
         session.run(str(python), "-m", "pip", "install", "--no-compile", *torch, "-e", ".[test]",
                     external=True)
         stamp.write_text(wanted)
@@ -79,7 +80,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: extraction vs ceiling and naive loop, measures vs attention alone, store size,
-    site build and draw speed."""
+    site build and draw speed, the corpus view's statistics, the Ray engine beside the local one."""
     env = _atlas(session)
     _run(session, "pip", "install", "bertviz", env=env)  # the site's size reference (model_view)
     _run(session, "python", "bench/bench_extract.py", *session.posargs, env=env)
@@ -87,6 +88,7 @@ def bench(session: nox.Session) -> None:
     _run(session, "python", "bench/bench_size.py", env=env)
     _run(session, "python", "bench/bench_site.py", env=env)
     _run(session, "python", "bench/bench_stats.py", env=env)
+    _run(session, "python", "bench/bench_ray.py", env=env)
 
 
 @nox.session(venv_backend="none", default=False)

@@ -81,15 +81,18 @@ def main(ctx: click.Context, config_path: str | None, quiet: bool, verbose: bool
 def _extract(cfg: Config, progress: bool) -> None:
     """Read the corpus, load the model, extract into the store, print the summary."""
     from pipeline.corpus import bundled_corpus_path, read_corpus
+    from pipeline.engines import make_engine
     from pipeline.extract import extract
     from pipeline.model import ModelSpec
 
+    engine = make_engine(cfg.engine, ray_address=cfg.ray_address, workers=cfg.workers,
+                         gpus_per_worker=cfg.gpus_per_worker)  # without Ray: how to install it
     corpus = cfg.corpus or str(bundled_corpus_path())
     report = read_corpus(corpus, on_error=cfg.on_error)  # it logs each skip, with file:line
     model = ModelSpec(cfg.model, revision=cfg.revision, device=cfg.device, dtype=cfg.dtype)
     summary = extract(report.sentences, cfg.store_path, model, batch_size=cfg.batch_size,
                       lock_wait=cfg.wait, progress=progress, skipped=report.skipped,
-                      commit_every=cfg.commit_every, measures=cfg.measures)
+                      commit_every=cfg.commit_every, measures=cfg.measures, engine=engine)
     click.echo(f"extract: {summary} -> {cfg.store_path}")
 
 
@@ -113,7 +116,8 @@ def _build(cfg: Config, progress: bool) -> None:
 
 @main.command()
 @_options("corpus", "model", "out", "store", "site", "revision", "batch_size", "device", "dtype",
-          "on_error", "wait", "commit_every", "measures", "measure", "domain", "measure_label")
+          "on_error", "wait", "commit_every", "measures", "engine", "ray_address", "workers",
+          "gpus_per_worker", "measure", "domain", "measure_label")
 @QUIET
 @click.pass_context
 def run(ctx: click.Context, **flags) -> None:
@@ -131,7 +135,8 @@ def run(ctx: click.Context, **flags) -> None:
 
 @main.command()
 @_options("corpus", "model", "out", "store", "revision", "batch_size", "device", "dtype",
-          "on_error", "wait", "commit_every", "measures")
+          "on_error", "wait", "commit_every", "measures", "engine", "ray_address", "workers",
+          "gpus_per_worker")
 @QUIET
 @click.pass_context
 def extract(ctx: click.Context, **flags) -> None:

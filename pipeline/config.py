@@ -63,6 +63,14 @@ def _device(value: Any) -> str | None:
     return None if ok else DEVICES
 
 
+def _number(low: float, high: float) -> Callable[[Any], str | None]:
+    """A number (integer or not) in [low, high]."""
+    def check(value: Any) -> str | None:
+        ok = isinstance(value, int | float) and not isinstance(value, bool) and low <= value <= high
+        return None if ok else f"a number from {low:g} to {high:g}"
+    return check
+
+
 def _domain(value: Any) -> str | None:
     """Two numbers [low, high] in [0, 1]."""
     ok = (isinstance(value, list | tuple) and len(value) == 2
@@ -129,6 +137,18 @@ class Config:
     commit_every: float = _setting(2.0, "Seconds between commits to the store while extracting; "
                                         "a crash loses at most this much work (0: every chunk).",
                                    _seconds, "SECONDS")
+    engine: str = _setting("local", "Where extraction runs: local (this process) or ray (a Ray "
+                                    'cluster, with Ray Data; pip install "attention-atlas[ray]").',
+                           _choice("local", "ray"))
+    ray_address: str | None = _setting(None, "The Ray cluster to join (auto, or HOST:PORT) "
+                                             "[default: start a local Ray instance].", _text,
+                                       "ADDRESS")
+    workers: int = _setting(0, "Ray workers, each loading the model once (0: one per GPU share "
+                               "of the cluster, or one per node without GPUs).",
+                            _int_range(0, 4096), "N")
+    gpus_per_worker: float = _setting(1.0, "GPUs each Ray worker takes when the cluster has "
+                                           "GPUs (0: CPUs only; 0.5: two workers per GPU).",
+                                      _number(0, 64), "G")
 
     @property
     def store_path(self):
@@ -168,6 +188,8 @@ def check_setting(key: str, value: Any, where: str) -> Any:
         return (float(value[0]), float(value[1]))
     if key == "measures":
         return parse_measures(value)
+    if key == "gpus_per_worker":
+        return float(value)
     return float(value) if spec.metadata["check"] is _seconds else value
 
 

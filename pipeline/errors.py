@@ -54,3 +54,10 @@ class SiteError(AtlasError):
     """The site cannot be built or written; exit code 7."""
 
     exit_code = 7
+
+
+class EngineError(AtlasError):
+    """The extraction engine failed (a Ray worker died past its retries, a lost cluster); what
+    was committed before is kept, and the next run completes the store; exit code 8."""
+
+    exit_code = 8

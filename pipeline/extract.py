@@ -2,7 +2,8 @@
 
 Reads like a script: gather (encode every sentence and ask the store which are
 already stored, and where), then compute the rest in sorted, budgeted batches
-(pipeline.batches, pipeline.forward), then write the corpus order. When the
+(pipeline.batches) on an engine (pipeline.engines: pipeline.forward in this process,
+or a Ray cluster), then write the corpus order. When the
 model is given as a `ModelSpec` and the store already holds every sentence for
 this model (checked from the model's files), nothing is loaded and torch is
 never imported: a nightly run on an unchanged corpus only reads and compares.
@@ -13,11 +14,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pipeline.batches import resume_or_plan
 from pipeline.encode import Encoded, encode
+from pipeline.engines import Engine, LocalEngine
 from pipeline.measures import DEFAULT_MEASURE, parse_measures
 from pipeline.model import LoadedModel, ModelSpec
 from pipeline.records import Sentence, Skip
@@ -65,11 +67,13 @@ def extract(sentences: list[Sentence], store_path: str | Path | StoreLocation,
             model: LoadedModel | ModelSpec, *,
             batch_size: int = 64, lock_wait: float = 0.0, progress: bool = True,
             skipped: list[Skip] = (), commit_every: float = 2.0,
-            measures: str | tuple[str, ...] = (DEFAULT_MEASURE,)) -> ExtractSummary:
+            measures: str | tuple[str, ...] = (DEFAULT_MEASURE,),
+            engine: Engine | None = None) -> ExtractSummary:
     """Run the corpus through the model into the store; only new or changed sentences, and
     measures the store lacks, are computed. The store keeps every measure it holds: a run
     computes the union of `measures` and the store's for whatever it computes. The store: a
-    local folder, a file:// URL or another fsspec URL (pipeline.store.location)."""
+    local folder, a file:// URL or another fsspec URL (pipeline.store.location). `engine`:
+    where the forward passes run (pipeline.engines; default: this process)."""
     started, store_path = time.perf_counter(), StoreLocation.of(store_path)
     measures = parse_measures(measures)
     summary = ExtractSummary(skipped=dict(sorted(Counter(s.reason for s in skipped).items())))
@@ -82,7 +86,8 @@ def extract(sentences: list[Sentence], store_path: str | Path | StoreLocation,
             writer.finish(rows)
         else:
             _extract_loaded(sentences, store_path, model, summary, batch_size=batch_size,
-                            progress=progress, commit_every=commit_every, measures=measures)
+                            progress=progress, commit_every=commit_every, measures=measures,
+                            engine=engine or LocalEngine())
     summary.store_bytes = store_path.bytes_used()
     summary.seconds = time.perf_counter() - started
     return summary
@@ -111,15 +116,13 @@ def _unchanged_store(sentences: list[Sentence], store_path: StoreLocation, model
 
 def _extract_loaded(sentences: list[Sentence], store_path: StoreLocation, model, summary: ExtractSummary,
                     *, batch_size: int, progress: bool, commit_every: float,
-                    measures: tuple[str, ...]) -> None:
-    """The full path: load the model, encode, place, compute what is missing, write the catalog."""
+                    measures: tuple[str, ...], engine: Engine) -> None:
+    """The full path: load the model, encode, place, compute what is missing (the engine),
+    write the catalog."""
     if store_path.is_store():  # the store's measures are kept: computed too
         _, meta = open_group_meta(store_path, mode="r")
         measures = parse_measures([*measures, *meta["measures"]])
-    if isinstance(model, ModelSpec):
-        loaded = replace(model, causal_lm=model.causal_lm or "grad" in measures).load()
-    else:
-        loaded = model
+    loaded = engine.load(model, measures)
     info = loaded.info
     encoded, skips = encode(sentences, loaded.tokenizer, info["max_length"])
     summary.skipped = dict(sorted((Counter(summary.skipped) + Counter(s.reason for s in skips)).items()))
@@ -144,13 +147,10 @@ def _extract_loaded(sentences: list[Sentence], store_path: StoreLocation, model,
     summary.removed = len(set(writer.current) - {e.sentence.id for e in encoded})
     summary.sentences = len(encoded)
     if to_compute:
-        from pipeline.forward import run_batches  # torch: only when something is computed
-
         batches = resume_or_plan(writer.load_plan(), to_compute, {e.key for e in encoded},
                                  batch_size, info["n_layers"], info["n_heads"])
         writer.save_plan(batches)
-        run_batches(loaded, batches, {e.key: e for e in encoded}, wanted,
-                    lambda e, codes: writer.add(e.stored, codes), progress)
+        engine.run(batches, {e.key: e for e in encoded}, wanted, writer, progress)
     writer.flush()
     # a text that occurs under several ids was computed once: the others share its codes
     rows = [row if row is not None else writer.place(e.stored)

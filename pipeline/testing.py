@@ -8,7 +8,9 @@ transformers at module level: building a site must never import them.
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.engines.ray_engine import RegionWorker
 from pipeline.errors import StoreError
 
 # A tiny corpus with the cases every stage must get right: tags, markup, unicode,
@@ -30,6 +33,19 @@ TINY = [
     {"id": "unicode ✓", "text": "emoji 👍🏽 and שלום and zero\u200bwidth"},
     {"id": "short", "text": "Sit down ."},
 ]
+
+
+VOCAB = ("the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",
+         "favorite", "animal", "is", "sit", "down", "look", "here", "and", "of")
+
+
+def random_corpus(n: int, seed: int, words: tuple[int, int], prefix: str = "s") -> list[dict]:
+    """n distinct sentences of random lengths (words: [low, high)) from VOCAB, ids s0000..."""
+    rng = np.random.default_rng(seed)
+    texts: dict[str, None] = {}
+    while len(texts) < n:
+        texts[" ".join(rng.choice(VOCAB, rng.integers(*words)))] = None
+    return [{"id": f"{prefix}{i:04d}", "text": t} for i, t in enumerate(texts)]
 
 
 def write_jsonl(path: Path, items: list[dict]) -> Path:
@@ -225,3 +241,26 @@ def read_index(site: Path) -> list[dict[str, Any]]:
                         if code >= 0}
         rows.append(item)
     return rows
+
+
+KILL_FILE = "kill-worker"  # beside a store: DyingRegionWorker kills itself after a chunk
+
+
+class DyingRegionWorker(RegionWorker):
+    """A Ray worker that is killed (SIGKILL, so nothing is cleaned up) right after writing a
+    chunk, when the file KILL_FILE lies beside the store: holding `once`, only the first worker
+    to see it dies (it takes the file), so the retried region succeeds; holding `always`,
+    every worker dies at its first chunk."""
+
+    def after_chunk(self) -> None:
+        trigger = Path(self.task.store).parent / KILL_FILE
+        try:
+            mode = trigger.read_text().strip()
+        except OSError:
+            return
+        if mode == "once":
+            try:
+                os.rename(trigger, trigger.with_suffix(".taken"))  # one worker wins
+            except OSError:
+                return
+        os.kill(os.getpid(), signal.SIGKILL)

@@ -5,7 +5,8 @@
     layout    array names, chunk arithmetic, quantization, index loading, commits, catalogs
     sentence  StoredSentence: what a row records besides its codes, with to_json/from_json
     reader    AtlasStore and SentenceRecord: the read API
-    writer    StoreWriter: the one writer, appends, reuse, the batch plan
+    writer    StoreLock and StoreWriter: the one writer, appends, reuse, the batch plan
+    regions   chunk-aligned regions of codes that other processes (Ray workers) write
     verify    verify_store: checksums and repair
     stats     update_stats: the corpus view's per-head statistics, computed incrementally
     head_stats  HeadStats: reading them (store.head_stats())

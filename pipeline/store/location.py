@@ -251,6 +251,11 @@ class StoreLocation:
         cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
         return cache / "attention-atlas" / "locks" / f"{digest}.lock"
 
+    @property
+    def filesystem(self):
+        """The fsspec filesystem of a store at a URL (None for a local store)."""
+        return self._fs
+
     def lock_object(self) -> str | None:
         """Object storage: the lock object's fsspec path, beside the store (None when local)."""
         if self.local is not None:

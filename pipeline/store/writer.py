@@ -253,13 +253,22 @@ class StoreWriter:
         text, the row that holds it). A bare array is the default measure's codes."""
         if not isinstance(codes, dict):
             codes = {DEFAULT_MEASURE: codes}
-        stored = self._by_key.get(sentence.key)
         placed = {m: self._append_codes(m, c) for m, c in codes.items()}  # (offset, crc, end)
+        row = self._register(sentence, next(iter(codes.values())).shape[-1], placed)
+        for m in codes:
+            if self._codes[m].buffered >= CODES_CHUNK:
+                self._write_chunks(m, final=False)
+        return row
+
+    def _register(self, sentence: StoredSentence, n_tokens: int,
+                  placed: dict[str, tuple[int, int, int]]) -> int:
+        """Queue a sentence whose codes are placed at {measure: (offset, crc, end)} (buffered
+        here, or written by another process: pipeline/store/regions.py); returns its row."""
+        stored = self._by_key.get(sentence.key)
         if stored is None:
-            if set(codes) != set(self.measures):
-                raise StoreError(f"sentence {sentence.id!r}: codes for {sorted(codes)}, the store "
+            if set(placed) != set(self.measures):
+                raise StoreError(f"sentence {sentence.id!r}: codes for {sorted(placed)}, the store "
                                  f"needs {list(self.measures)}")
-            n_tokens = next(iter(codes.values())).shape[-1]
             row = self._queue(_PendingRow(sentence.to_json(), sentence.id, sentence.key, n_tokens,
                                           {m: p[0] for m, p in placed.items()},
                                           {m: p[1] for m, p in placed.items()},
@@ -272,9 +281,6 @@ class StoreWriter:
                 for pending in self._pending:  # rows queued for this text wait for these codes
                     if pending.key == sentence.key:
                         pending.offsets[m], pending.crcs[m], pending.ends[m] = offset, crc, end
-        for m in codes:
-            if self._codes[m].buffered >= CODES_CHUNK:
-                self._write_chunks(m, final=False)
         return row
 
     def _append_codes(self, measure: str, codes: np.ndarray) -> tuple[int, int, int]:
