@@ -302,12 +302,13 @@ def _link_bytes(href: str | None) -> int:
     return 0 if href is None else len(LINK[0]) + len(rel_url(href, "")) + len(LINK[1])
 
 
-def page_cost(html_bytes: int, ctx: SentenceContext) -> int:
-    """A sentence page's bytes as the budget counts them: with its previous and next links at
-    the longest a page name can be, so that the count holds whichever neighbours it ends up
-    with (a site without every page links the nearest that have one)."""
-    longest = _link_bytes("x" * PAGE_NAME_MAX + ".html")
-    return html_bytes + sum(longest - _link_bytes(href) for href in (ctx.prev_href, ctx.next_href))
+def page_cost(html_bytes: int, ctx: SentenceContext, longest: int = PAGE_NAME_MAX) -> int:
+    """A sentence page's bytes as the budget counts them: with its previous and next links to
+    a page name of `longest` characters (the longest of the site's, at most PAGE_NAME_MAX), so
+    that the count holds whichever neighbours it ends up with (a site without every page links
+    the nearest that have one)."""
+    most = _link_bytes("x" * longest + ".html")
+    return html_bytes + sum(most - _link_bytes(href) for href in (ctx.prev_href, ctx.next_href))
 
 
 class _SentenceWriter:
@@ -320,6 +321,7 @@ class _SentenceWriter:
         self.store, self.out, self.site, self.names, self.rows = store, out, site, names, rows
         self.template = env.get_template("sentence.html")
         self.rank = {p: r for r, p in enumerate(storage)}
+        self.longest = max(map(len, names), default=0)  # page names are ASCII
         self.bar = tqdm(total=len(names), unit="sentence", desc="site", disable=not progress)
 
     def write(self, block: list[int], around: list[int]) -> dict[int, _Written]:
@@ -338,7 +340,7 @@ class _SentenceWriter:
                 near = _neighbours(around, i)
                 ctx = get_sentence_context(rec, i, self.names, self.site, n_words, near)
                 pending.append((i, n_words, near, pool.submit(
-                    _build_sentence, self.out, ctx, maps, self.template)))
+                    _build_sentence, self.out, ctx, maps, self.template, self.longest)))
                 while len(pending) > 2 * WORKERS or (pending and n == len(todo) - 1):
                     i_, n_words_, near_, future = pending.popleft()
                     written[i_] = _Written(future.result(), n_words_, near_)  # re-raises here
@@ -386,8 +388,8 @@ def choose_pages(writer: _SentenceWriter, order: list[int], n_named: int, room: 
     the site's fixed part; None: no limit); the first that does not fit ends it. Every
     exemplar must fit (SiteError otherwise): the head pages link them.
 
-    A sentence is counted by what it writes: its data scripts as encoded, its page with the
-    longest links (page_cost), its index line. Those are only known once encoded, so the
+    A sentence is counted by what it writes: its data scripts as encoded, its page with links
+    to the site's longest page name (page_cost), its index line. Those are only known once encoded, so the
     sentences are written a block at a time, in storage order, the block sized by an estimate
     from those written so far; a block's sentences beyond the first that does not fit are
     removed, and pages whose neighbours changed are written again. The result is the rule's
@@ -410,6 +412,7 @@ def choose_pages(writer: _SentenceWriter, order: list[int], n_named: int, room: 
                 stop += 1
             stop = min(len(order), max(stop, k + MIN_BLOCK))
         block = order[k:stop]
+        log.debug("writing %d sentences (from %d in the order)", len(block), k)
         around = sorted([*chosen, *block])
         written = writer.write(block, around)
         done.update(written)
@@ -502,15 +505,16 @@ def _build_assets(out: Path, site: SiteContext) -> None:
             shutil.copyfile(path, out / "assets" / path.name)
 
 
-def _build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja2.Template) -> int:
+def _build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja2.Template,
+                    longest: int = PAGE_NAME_MAX) -> int:
     """Write one sentence's data files (one script per measure) and page; returns the bytes the
-    budget counts of them (the page by page_cost)."""
+    budget counts of them (the page by page_cost, links to names of `longest` characters)."""
     size = 0
     for suffix, word_maps, special in maps:
         blob = encode_script(encode_maps(word_maps, special))
         (out / "data" / f"{ctx.page}{suffix}.js").write_bytes(blob)
         size += len(blob)
-    return size + page_cost(_write_page(out, ctx, template), ctx)
+    return size + page_cost(_write_page(out, ctx, template), ctx, longest)
 
 
 def _write_page(out: Path, ctx: SentenceContext, template: jinja2.Template) -> int:
