@@ -79,7 +79,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: extraction vs ceiling and naive loop, measures vs attention alone, store size,
-    site build and draw speed."""
+    site build and draw speed, the statistics, a site with a size limit."""
     env = _atlas(session)
     _run(session, "pip", "install", "bertviz", env=env)  # the site's size reference (model_view)
     _run(session, "python", "bench/bench_extract.py", *session.posargs, env=env)
@@ -87,6 +87,7 @@ def bench(session: nox.Session) -> None:
     _run(session, "python", "bench/bench_size.py", env=env)
     _run(session, "python", "bench/bench_site.py", env=env)
     _run(session, "python", "bench/bench_stats.py", env=env)
+    _run(session, "python", "bench/bench_budget.py", env=env)
 
 
 @nox.session(venv_backend="none", default=False)
