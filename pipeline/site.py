@@ -19,6 +19,10 @@ where browsers refuse fetch() and module scripts, as well as served:
                                assets/figure.js)
     assets/*.js, *.css         the page scripts and style, copied from site_templates/assets
     .atlas-site                marker: this folder is an atlas site and may be replaced
+
+The site keeps within a size limit (max_site_bytes, default GitHub Pages' 1 GB): when
+not every sentence's page fits, choose_pages gives pages to the corpus view's exemplars,
+then to the others by the SHA-256 of their ids, as many as fit (docs/site.md).
 """
 
 from __future__ import annotations
