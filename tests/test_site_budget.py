@@ -240,3 +240,20 @@ def test_a_page_counts_as_if_its_links_were_to_the_longest_name(tmp_path):
         counted, page, ctx = cost(0, near)
         assert counted == longest and page <= longest
         assert counted == page_cost(page, ctx)
+
+
+def test_build_takes_the_limit_from_the_command_line(corpus, budgeted, tmp_path):
+    from click.testing import CliRunner
+
+    from pipeline.cli import main
+
+    store, *_ = corpus
+    budget, summary, site = budgeted
+    args = ["build", "--store", str(store), "--site", str(tmp_path / "site"), "-q"]
+    result = CliRunner().invoke(main, [*args, "--max-site-bytes", str(budget)])
+    assert result.exit_code == 0, result.output
+    assert f"build: {N:,} sentences, {summary.with_pages:,} with pages" in result.output
+    assert files(tmp_path / "site") == files(site)
+    result = CliRunner().invoke(main, [*args, "--max-site-bytes", "1.2MB"])
+    assert result.exit_code == 7, result.output
+    assert "Error: a site limit of 1.2 MB (1,200,000 bytes) cannot hold the pages of the" in result.output
