@@ -67,6 +67,14 @@ def _text(value: Any) -> str | None:
     return None if isinstance(value, str) and value.strip() else "a non-empty string"
 
 
+def _folder(value: Any) -> str | None:
+    """A local folder (a URL is for --store alone)."""
+    if _text(value):
+        return _text(value)
+    return ("a local folder, not a URL (a store may live at a URL: give it with --store)"
+            if "://" in value else None)
+
+
 def _choice(*choices: str) -> Callable[[Any], str | None]:
     """One of the given strings (the CLI offers them as a click.Choice)."""
     def check(value: Any) -> str | None:
@@ -140,9 +148,11 @@ class Config:
     model: str | None = _setting(None, "Hugging Face id or local model folder "
                                        "[default: the embedded all-MiniLM-L6-v2].", _text, "ID|PATH")
     revision: str | None = _setting(None, "Hub revision (commit, tag, branch) of --model.", _text)
-    out: str = _setting("build", "Output folder: OUT/atlas.zarr and OUT/site.", _text, "DIR")
-    store: str | None = _setting(None, "The Zarr store [default: OUT/atlas.zarr].", _text, "DIR")
-    site: str | None = _setting(None, "The site folder [default: OUT/site].", _text, "DIR")
+    out: str = _setting("build", "Output folder: OUT/atlas.zarr and OUT/site.", _folder, "DIR")
+    store: str | None = _setting(None, "The Zarr store: a folder, or a URL: file:///abs/path, or "
+                                       "s3://, gs://, ... through fsspec (its package installed) "
+                                       "[default: OUT/atlas.zarr].", _text, "DIR|URL")
+    site: str | None = _setting(None, "The site folder [default: OUT/site].", _folder, "DIR")
     batch_size: int = _setting(64, "Sentences per forward pass (fewer for long sentences).",
                                _int_range(1, 4096))
     device: str = _setting("auto", f"Where the model runs: {DEVICES}.", _device)
@@ -177,9 +187,11 @@ class Config:
                                    _seconds, "SECONDS")
 
     @property
-    def store_path(self) -> Path:
-        """Where the store goes."""
-        return Path(self.store) if self.store else Path(self.out) / "atlas.zarr"
+    def store_path(self):
+        """Where the store goes: a StoreLocation (a folder, or a URL); str() is as given."""
+        from pipeline.store.location import StoreLocation  # zarr: not for `--help`
+
+        return StoreLocation.of(self.store if self.store else Path(self.out) / "atlas.zarr")
 
     @property
     def site_path(self) -> Path:

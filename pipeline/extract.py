@@ -22,6 +22,7 @@ from pipeline.measures import DEFAULT_MEASURE, parse_measures
 from pipeline.model import LoadedModel, ModelSpec
 from pipeline.records import Sentence, Skip
 from pipeline.store.layout import open_group_meta
+from pipeline.store.location import StoreLocation
 from pipeline.store.writer import StoreLock, StoreWriter, model_mismatch
 
 log = logging.getLogger(__name__)
@@ -60,19 +61,16 @@ class ExtractSummary:
                 f"{'' if self.model_loaded else '; model not loaded: nothing to compute'}")
 
 
-def dir_bytes(path: Path) -> int:
-    """Bytes of all files under a folder."""
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def extract(sentences: list[Sentence], store_path: str | Path, model: LoadedModel | ModelSpec, *,
+def extract(sentences: list[Sentence], store_path: str | Path | StoreLocation,
+            model: LoadedModel | ModelSpec, *,
             batch_size: int = 64, lock_wait: float = 0.0, progress: bool = True,
             skipped: list[Skip] = (), commit_every: float = 2.0,
             measures: str | tuple[str, ...] = (DEFAULT_MEASURE,)) -> ExtractSummary:
     """Run the corpus through the model into the store; only new or changed sentences, and
     measures the store lacks, are computed. The store keeps every measure it holds: a run
-    computes the union of `measures` and the store's for whatever it computes."""
-    started, store_path = time.perf_counter(), Path(store_path)
+    computes the union of `measures` and the store's for whatever it computes. The store: a
+    local folder, a file:// URL or another fsspec URL (pipeline.store.location)."""
+    started, store_path = time.perf_counter(), StoreLocation.of(store_path)
     measures = parse_measures(measures)
     summary = ExtractSummary(skipped=dict(sorted(Counter(s.reason for s in skipped).items())))
     with StoreLock(store_path, wait=lock_wait):
@@ -85,23 +83,23 @@ def extract(sentences: list[Sentence], store_path: str | Path, model: LoadedMode
         else:
             _extract_loaded(sentences, store_path, model, summary, batch_size=batch_size,
                             progress=progress, commit_every=commit_every, measures=measures)
-    summary.store_bytes = dir_bytes(store_path)
+    summary.store_bytes = store_path.bytes_used()
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _unchanged_store(sentences: list[Sentence], store_path: Path, model, commit_every: float,
+def _unchanged_store(sentences: list[Sentence], store_path: StoreLocation, model, commit_every: float,
                      measures: tuple[str, ...]) -> tuple[StoreWriter | None, list[int]]:
     """A writer on the store and each sentence's row, when the store holds every sentence as it
     is for this model, with every measure asked for (decided from the model's files, without
     loading it); else (None, [])."""
-    if not isinstance(model, ModelSpec) or not (store_path / "zarr.json").is_file():
+    if not isinstance(model, ModelSpec) or not store_path.is_store():
         return None, []
     identity = model.identify()  # a model that exists nowhere fails here, at once
     if identity is None:
         return None, []
     _, meta = open_group_meta(store_path, mode="r")
-    if model_mismatch(store_path, meta["model"], {}, identity.fingerprint):
+    if model_mismatch(store_path.path, meta["model"], {}, identity.fingerprint):
         return None, []  # loading the model decides (and names the difference)
     if not set(measures) <= set(meta["measures"]):
         return None, []  # a measure to add: the model must run
@@ -111,11 +109,11 @@ def _unchanged_store(sentences: list[Sentence], store_path: Path, model, commit_
     return (writer, rows) if None not in rows else (None, [])
 
 
-def _extract_loaded(sentences: list[Sentence], store_path: Path, model, summary: ExtractSummary,
+def _extract_loaded(sentences: list[Sentence], store_path: StoreLocation, model, summary: ExtractSummary,
                     *, batch_size: int, progress: bool, commit_every: float,
                     measures: tuple[str, ...]) -> None:
     """The full path: load the model, encode, place, compute what is missing, write the catalog."""
-    if (store_path / "zarr.json").is_file():  # the store's measures are kept: computed too
+    if store_path.is_store():  # the store's measures are kept: computed too
         _, meta = open_group_meta(store_path, mode="r")
         measures = parse_measures([*measures, *meta["measures"]])
     if isinstance(model, ModelSpec):

@@ -70,6 +70,7 @@ from pipeline.site_data import (
 )
 from pipeline.site_format import encode_maps, encode_script
 from pipeline.store import AtlasStore
+from pipeline.store.location import StoreLocation
 
 log = logging.getLogger(__name__)
 
@@ -164,9 +165,11 @@ def _js_quoted(value) -> str:
     return text.replace("\\", "\\\\").replace("'", "\\'")  # JSON has no raw line breaks
 
 
-def open_store(store: str | os.PathLike | SiteStore) -> SiteStore:
-    """Open a store by path (StoreError when it is bad); an already open store passes through."""
-    return AtlasStore.open(store) if isinstance(store, str | os.PathLike) else store
+def open_store(store: str | os.PathLike | StoreLocation | SiteStore) -> SiteStore:
+    """Open a store by path or URL (StoreError when it is bad); an open store passes through."""
+    if isinstance(store, str | os.PathLike | StoreLocation):
+        return AtlasStore.open(store)
+    return store
 
 
 def check_target(site_dir: Path) -> None:

@@ -36,7 +36,7 @@ def test_defaults_without_a_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = load_config()
     assert cfg == Config()
-    assert cfg.store_path == Path("build/atlas.zarr") and cfg.site_path == Path("build/site")
+    assert cfg.store_path.path == Path("build/atlas.zarr") and cfg.site_path == Path("build/site")
     assert (cfg.batch_size, cfg.colour_domain, cfg.on_error) == (64, (0.0, 0.3), "raise")
     assert (cfg.measure, cfg.colour_title) == ("attention", "attention")  # the measure's defaults
 
@@ -46,7 +46,7 @@ def test_every_key_of_the_file_is_read(tmp_path):
     assert cfg == Config(corpus="data/pairs.jsonl", model="gpt2", revision="main", out="public",
                          batch_size=8, device="cpu", dtype="float32", domain=(0.0, 0.5),
                          measure_label="attention", on_error="skip", wait=30.0)
-    assert cfg.store_path == Path("public/atlas.zarr") and cfg.site_path == Path("public/site")
+    assert cfg.store_path.path == Path("public/atlas.zarr") and cfg.site_path == Path("public/site")
 
 
 def test_atlas_toml_in_the_working_folder_is_found(tmp_path, monkeypatch):
@@ -54,7 +54,7 @@ def test_atlas_toml_in_the_working_folder_is_found(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = load_config()
     assert cfg.batch_size == 3
-    assert cfg.store_path == Path("x/atlas.zarr") and cfg.site_path == Path("y")
+    assert cfg.store_path.path == Path("x/atlas.zarr") and cfg.site_path == Path("y")
 
 
 def test_flags_override_the_file_and_absent_flags_do_not(tmp_path):

@@ -326,10 +326,41 @@ def test_the_plain_zarr_recipe_of_docs_store_md_reads_the_same_values(tmp_path):
     s = g["stats/attention"]
     state = s.attrs["stats"]
     assert state["commit"]["catalog_array"] == commit["catalog_array"]
+    per_sentence = s["per_sentence/prev"][...]  # (S, L, H) in catalog order
+    np.testing.assert_array_equal(per_sentence, stats.per_sentence("prev"))
     k = state["statistics"].index("prev")
-    np.testing.assert_array_equal(s["sentence"][:, k][rows], stats.per_sentence("prev"))
-    np.testing.assert_allclose(s["mean"][k], np.nanmean(stats.per_sentence("prev"), axis=0),
-                               rtol=1e-6)
+    np.testing.assert_array_equal(s["sentence"][:, k][rows], per_sentence)  # the per-row cache
+    np.testing.assert_allclose(s["mean"][k], np.nanmean(per_sentence, axis=0), rtol=1e-6)
+    p = [tuple(x) for x in state["span_pairs"]].index(("A", "B"))
+    np.testing.assert_array_equal(s["per_sentence/span_mass"][:, p],
+                                  stats.span_mass_per_sentence("A", "B"))
+
+
+def test_catalog_order_arrays_follow_a_reordered_corpus_across_row_chunks(tmp_path, monkeypatch):
+    """The (S, L, H) arrays are rewritten in the new catalog order when sentences move, are
+    removed or added, gathering rows from several row chunks (small chunks, to cross them)."""
+    import pipeline.store.stats as stats_module
+    import pipeline.store.stats_catalog as catalog_module
+
+    monkeypatch.setattr(stats_module, "ROW_CHUNK", 4)
+    monkeypatch.setattr(catalog_module, "POSITIONS", 5)
+    first = list(corpus_rows(20, seed=11))
+    path = write_store(tmp_path / "o.zarr", first, 2, 3)
+    update_stats(path)
+    rng = np.random.default_rng(1)
+    second = [first[i] for i in rng.permutation(20)[:14]] + list(corpus_rows(3, seed=12, start=20))
+    write_store(path, second, 2, 3)
+    assert update_stats(path).computed == 3
+    store = AtlasStore.open(path)
+    assert store.ids == [sentence.id for sentence, _ in second]
+    stats = store.head_stats()
+    for name in ("entropy", "prev", "confidence"):
+        per = stats.per_sentence(name)
+        assert per.shape == (17, 2, 3)
+        k = list_statistics().index(name)
+        for i, rec in enumerate(store):
+            want = sentence_stats(rec.word_attention(), rec.words, rec.spans, rec.sentence.arcs)
+            np.testing.assert_array_equal(per[i], want.values[k])
 
 
 def test_extremes_are_the_largest_and_smallest_values_with_ties_by_position():

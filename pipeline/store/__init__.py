@@ -1,9 +1,11 @@
 """The Zarr store, sole owner of the on-disk format (docs/store.md).
 
+    location  StoreLocation: a folder, a file:// URL or an fsspec URL; opening, locking (StoreLock),
+              creating and the side files there
     layout    array names, chunk arithmetic, quantization, index loading, commits, catalogs
     sentence  StoredSentence: what a row records besides its codes, with to_json/from_json
     reader    AtlasStore and SentenceRecord: the read API
-    writer    StoreLock and StoreWriter: the one writer, appends, reuse, the batch plan
+    writer    StoreWriter: the one writer, appends, reuse, the batch plan
     verify    verify_store: checksums and repair
     stats     update_stats: the corpus view's per-head statistics, computed incrementally
     head_stats  HeadStats: reading them (store.head_stats())

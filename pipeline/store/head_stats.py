@@ -6,12 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import zarr
 
 from pipeline.errors import StoreError
 from pipeline.measures import DEFAULT_MEASURE
 from pipeline.store.layout import catalog_name
 from pipeline.store.stats import stats_group
+from pipeline.store.stats_catalog import GROUP as PER_SENTENCE
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class HeadStats:
             raise StoreError(f"{store.path} holds no measure {measure!r}; it holds: "
                              f"{', '.join(store.measures)}")
         name = stats_group(measure)
-        root = zarr.open_group(str(store.path), mode="r")
+        root = store.location.open_group("r")
         state = dict(root[name].attrs).get("stats") if name in root else None
         if not state or "commit" not in state:
             raise StoreError(f"{store.path} has no statistics for measure {measure!r}; "
@@ -65,9 +65,7 @@ class HeadStats:
 
     def per_sentence(self, name: str) -> np.ndarray:
         """The statistic of every sentence, float32 (S, L, H) in `store.ids` order; NaN = undefined."""
-        k = self._k(name)
-        column = self._group["sentence"].get_orthogonal_selection((slice(None), k))
-        return column[self._store.catalog_rows]
+        return self._group[f"{PER_SENTENCE}/{self.names[self._k(name)]}"][...]
 
     def span_mass(self, a: str, b: str) -> np.ndarray:
         """Corpus span mass a -> b, float64 (L, H): the attention words in spans `a` pay spans `b`."""
@@ -75,8 +73,8 @@ class HeadStats:
 
     def span_mass_per_sentence(self, a: str, b: str) -> np.ndarray:
         """Span mass a -> b of every sentence, float32 (S, L, H); NaN where a or b is absent."""
-        column = self._group["span_mass"].get_orthogonal_selection((slice(None), self._pair(a, b)))
-        return column[self._store.catalog_rows]
+        return self._group[f"{PER_SENTENCE}/span_mass"].get_orthogonal_selection(
+            (slice(None), self._pair(a, b)))
 
     @property
     def dependency(self) -> dict[str, Dependency]:

@@ -13,7 +13,8 @@ Layout (Zarr v3, schema 2; docs/store.md is the full schema):
                                      (a new generation per run; the commit names the current one)
 
 Rows are only ever appended. A write becomes visible when attrs["atlas"]["commit"]
-is rewritten (one atomic file replace) after the arrays it points into; a killed
+is rewritten (one atomic file replace, or one PUT on object storage: see
+pipeline/store/location.py) after the arrays it points into; a killed
 writer leaves at most uncommitted tails that the next writer overwrites. New
 codes always start on a chunk boundary, so a committed chunk is never rewritten.
 """
@@ -21,7 +22,6 @@ codes always start on a chunk boundary, so a committed chunk is never rewritten.
 from __future__ import annotations
 
 import os
-import shutil
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +32,7 @@ from zarr.codecs import ZstdCodec
 
 from pipeline import __version__
 from pipeline.errors import StoreError
+from pipeline.store.location import StoreLocation
 
 SCHEMA = 2  # 1: attention only, its offsets and CRCs in index/offset and index/crc32
 READABLE = (1, 2)  # schema 1 is read as it is, and upgraded in place by the next writer
@@ -139,17 +140,19 @@ def read_measure_index(group: zarr.Group, meta: dict, measure: str, path: Path,
 # --- group, metadata and commits ---------------------------------------------------
 
 
-def open_group_meta(path: Path, mode: str) -> tuple[zarr.Group, dict]:
-    """Open the Zarr group and read its atlas metadata, or raise StoreError saying what is wrong."""
+def open_group_meta(path: str | os.PathLike | StoreLocation, mode: str) -> tuple[zarr.Group, dict]:
+    """Open the Zarr group and read its atlas metadata, or raise StoreError saying what is wrong.
+    `path`: a local folder, or any location StoreLocation takes (a file:// or fsspec URL)."""
+    path = StoreLocation.of(path)
     if not path.exists():
         raise StoreError(f"no store at {path}; run `attention-atlas extract` (or `run`) first")
-    if not path.is_dir():
+    if path.is_file():
         raise StoreError(f"{path} is a file, not a store folder")
-    if not (path / "zarr.json").is_file():  # checked first: mode "a" would make it a Zarr group
+    if not path.is_store():  # checked first: mode "a" would make it a Zarr group
         raise StoreError(f"{path} is a folder, but not a store (it has no zarr.json); give a new "
                          "or empty folder for a new store")
     try:
-        group = zarr.open_group(str(path), mode=mode)
+        group = path.open_group(mode)
         meta = dict(group.attrs).get("atlas")
     except Exception as exc:  # zarr raises many kinds on a damaged or foreign folder
         raise StoreError(f"{path} is not a readable Zarr store: {exc}") from exc
@@ -255,16 +258,22 @@ def upgrade_schema1(group: zarr.Group, meta: dict) -> dict:
     return meta
 
 
-def create_store(path: Path, model_info: dict, measures: list[str],
+def create_store(path: str | os.PathLike | StoreLocation, model_info: dict, measures: list[str],
                  heads: dict[str, int] | None = None) -> tuple[zarr.Group, dict]:
     """Create an empty store for a model: arrays of length 0 and a zero commit.
 
-    Built in a sibling folder and renamed into place, so that a run killed
-    halfway leaves no half-made store (which would read as a foreign one).
+    Published whole (StoreLocation.create: locally built in a sibling folder and
+    renamed into place; on object storage its root zarr.json written last), so that
+    a run killed halfway leaves no half-made store (which would read as a foreign one).
     """
-    building = path.parent / f".{path.name}.creating"
-    shutil.rmtree(building, ignore_errors=True)  # left by a run killed while creating
-    group = zarr.open_group(str(building), mode="w")
+    location = StoreLocation.of(path)
+    group = location.create(lambda group: _fill_new_store(group, model_info, measures, heads))
+    return group, dict(group.attrs)["atlas"]
+
+
+def _fill_new_store(group: zarr.Group, model_info: dict, measures: list[str],
+                    heads: dict[str, int] | None) -> None:
+    """A new store's empty arrays and its metadata with a zero commit."""
     for measure in measures:
         create_measure_arrays(group, measure, 0)
     for name, dtype in INDEX_ARRAYS.items():
@@ -283,6 +292,3 @@ def create_store(path: Path, model_info: dict, measures: list[str],
         "commit": {"rows": 0, "catalog": 0, "codes_end": {m: 0 for m in measures},
                    "chunks": {m: 0 for m in measures}},
     }
-    os.rename(building, path)  # atomic; replaces an empty folder at `path`
-    group = zarr.open_group(str(path), mode="a")
-    return group, dict(group.attrs)["atlas"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from pipeline.store.layout import (
     read_measure_index,
     row_size,
 )
+from pipeline.store.location import StoreLocation
 from pipeline.store.sentence import StoredSentence
 from pipeline.words import word_maps
 
@@ -69,8 +71,10 @@ class SentenceRecord:
 class AtlasStore:
     """Read access to a store: `len(store)`, `store.ids`, `store[id]`, `store[i]`, iteration."""
 
-    def __init__(self, path: Path, group: zarr.Group, meta: dict) -> None:
-        self.path, self._group, self._meta = path, group, meta
+    def __init__(self, path: Path | str | StoreLocation, group: zarr.Group, meta: dict) -> None:
+        self.location = StoreLocation.of(path)
+        self.path = self.location.path  # the folder, or the URL (for a store at an fsspec URL)
+        self._group, self._meta = group, meta
         commit = meta["commit"]
         self._rows = commit["rows"]
         # a garbled zarr.json or index chunk must not surface as a zarr or JSON traceback
@@ -86,11 +90,12 @@ class AtlasStore:
         self._chunks = functools.lru_cache(maxsize=4)(functools.partial(read_chunk, group))
 
     @classmethod
-    def open(cls, path: str | Path) -> AtlasStore:
-        """Open a store for reading; a missing, foreign or damaged store raises StoreError."""
-        path = Path(path)
-        group, meta = open_group_meta(path, mode="r")
-        return cls(path, group, meta)
+    def open(cls, path: str | os.PathLike | StoreLocation) -> AtlasStore:
+        """Open a store for reading: a local folder, a file:// URL or another fsspec URL
+        (`s3://bucket/atlas.zarr`, ...). A missing, foreign or damaged store raises StoreError."""
+        location = StoreLocation.of(path)
+        group, meta = open_group_meta(location, mode="r")
+        return cls(location, group, meta)
 
     @property
     def model(self) -> dict:

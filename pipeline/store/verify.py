@@ -25,8 +25,8 @@ from pipeline.store.layout import (
     row_size,
     write_catalog,
 )
+from pipeline.store.location import StoreLocation, StoreLock
 from pipeline.store.sentence import StoredSentence
-from pipeline.store.writer import StoreLock
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ UNREPAIRABLE = "this cannot be repaired: extract into a new store"
 class VerifyReport:
     """What `verify` found: problems (each a precise sentence), and the damaged rows."""
 
-    path: Path
+    path: Path | str  # the folder, or the URL
     sentences: int = 0
     rows: int = 0
     chunks: int = 0
@@ -167,13 +167,15 @@ def _repair(group, meta: dict, columns: dict, report: VerifyReport) -> None:
     report.repaired = True
 
 
-def verify_store(path: str | Path, *, repair: bool = False, wait: float = 0.0) -> VerifyReport:
+def verify_store(path: str | Path | StoreLocation, *, repair: bool = False,
+                 wait: float = 0.0) -> VerifyReport:
     """Check a store; with repair, drop damaged sentences so the next run recomputes them."""
-    path = Path(path)
+    location = StoreLocation.of(path)
+    path = location.path
     report = VerifyReport(path)
-    open_group_meta(path, mode="r")  # a missing or foreign store fails here, before any lock file
-    with StoreLock(path, wait=wait):
-        group, meta = open_group_meta(path, mode="a" if repair else "r")
+    open_group_meta(location, mode="r")  # a missing or foreign store fails here, before any lock
+    with StoreLock(location, wait=wait):
+        group, meta = open_group_meta(location, mode="a" if repair else "r")
         for key in ("model", "quantization", "measures", "pipeline_version"):
             if key not in meta:
                 report.problems.append(f"the metadata has no {key!r}")

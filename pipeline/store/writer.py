@@ -15,10 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import filelock
 import numpy as np
 
-from pipeline.errors import LockError, StoreError
+from pipeline.errors import StoreError
 from pipeline.measures import DEFAULT_MEASURE, MEASURES, get_measure
 from pipeline.records import Sentence
 from pipeline.store.layout import (
@@ -39,45 +38,18 @@ from pipeline.store.layout import (
     write_catalog,
     write_commit,
 )
+from pipeline.store.location import StoreLocation, StoreLock
 from pipeline.store.sentence import StoredSentence
 
 log = logging.getLogger(__name__)
 
 PLAN_FILE = "atlas-plan.json"
+__all__ = ["PLAN_FILE", "StoreLock", "StoreWriter", "lock_path", "model_mismatch"]
 
 
-def lock_path(store: Path) -> Path:
-    """The lock file beside a store (inside it would be wiped when the store is created)."""
-    return store.parent / f".{store.name}.lock"
-
-
-class StoreLock:
-    """An exclusive lock on a store (filelock); the OS releases it when the process dies.
-
-    The holder writes its pid into the lock file, so a refused run can name it.
-    """
-
-    def __init__(self, store: Path, wait: float = 0.0) -> None:
-        self.store, self.path = store, lock_path(store)
-        self._lock = filelock.FileLock(str(self.path), timeout=wait)
-
-    def __enter__(self) -> StoreLock:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock.acquire()
-        except filelock.Timeout:
-            holder = self.path.read_text(errors="replace").strip() or "another process"
-            raise LockError(f"{self.store} is locked by {holder}; another run is writing it. "
-                            "Wait for it to finish, or pass --wait SECONDS to queue behind it"
-                            ) from None
-        except OSError as exc:  # a parent that is a file, a read-only folder, ...
-            raise StoreError(f"cannot write the store {self.store}: {exc.strerror or exc} "
-                             f"({exc.filename})") from exc
-        self.path.write_text(f"pid {os.getpid()}\n")
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._lock.release()
+def lock_path(store: str | os.PathLike | StoreLocation) -> Path:
+    """The OS lock file of a store: beside a local one (see StoreLocation.lock_file)."""
+    return StoreLocation.of(store).lock_file()
 
 
 def model_mismatch(path: Path, stored: dict, model_info: dict, fingerprint: dict) -> str | None:
@@ -138,13 +110,15 @@ class StoreWriter:
     other measures' codes are not rewritten). It joins `store.measures` at `finish()`.
     """
 
-    def __init__(self, path: Path, model_info: dict, fingerprint: dict, *,
-                 commit_every: float = 2.0, measures: tuple[str, ...] = (DEFAULT_MEASURE,)) -> None:
-        self.path = path
-        if path.exists() and not path.is_dir():
+    def __init__(self, path: str | os.PathLike | StoreLocation, model_info: dict, fingerprint: dict,
+                 *, commit_every: float = 2.0,
+                 measures: tuple[str, ...] = (DEFAULT_MEASURE,)) -> None:
+        self.location = location = StoreLocation.of(path)
+        self.path = path = location.path
+        if location.is_file():
             raise StoreError(f"store path {path} is a file; give a folder path (e.g. build/atlas.zarr)")
-        if path.is_dir() and any(path.iterdir()):
-            group, meta = open_group_meta(path, mode="a")
+        if location.has_content():
+            group, meta = open_group_meta(location, mode="a")
             why = model_mismatch(path, meta["model"], model_info, fingerprint)
             if why:
                 raise StoreError(why)
@@ -153,7 +127,7 @@ class StoreWriter:
                 log.info("%s: upgraded store schema 1 to %d (no codes rewritten)", path, SCHEMA)
         else:
             heads = {m: get_measure(m).heads(model_info["n_heads"]) for m in measures}
-            group, meta = create_store(path, model_info, list(measures), heads)
+            group, meta = create_store(location, model_info, list(measures), heads)
         self._group, self._meta = group, meta
         self.measures = tuple(m for m in MEASURES if m in set(meta["measures"]) | set(measures))
         self.rows = meta["commit"]["rows"]
@@ -428,19 +402,18 @@ class StoreWriter:
     # them exactly and computes bit-identical values (see pipeline/extract.py).
     def load_plan(self) -> list[list[str]]:
         """The batches (lists of content keys) left by an interrupted run, or []."""
-        path = self.path / PLAN_FILE
         try:
-            plan = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            plan = json.loads(self.location.read_text(PLAN_FILE) or "{}")
+        except ValueError:
+            return []
+        if not isinstance(plan, dict):
             return []
         return plan.get("batches", []) if plan.get("rows") is not None else []
 
     def save_plan(self, batches: list[list[str]]) -> None:
-        """Persist this run's batches (atomic replace)."""
-        tmp = self.path / (PLAN_FILE + ".tmp")
-        tmp.write_text(json.dumps({"rows": self.rows, "batches": batches}), encoding="utf-8")
-        os.replace(tmp, self.path / PLAN_FILE)
+        """Persist this run's batches (written whole: an atomic replace, or one PUT)."""
+        self.location.write_text(PLAN_FILE, json.dumps({"rows": self.rows, "batches": batches}))
 
     def clear_plan(self) -> None:
         """Forget the plan once the run has finished."""
-        (self.path / PLAN_FILE).unlink(missing_ok=True)
+        self.location.remove(PLAN_FILE)
