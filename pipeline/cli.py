@@ -9,7 +9,7 @@ import sys
 import click
 
 from pipeline import __version__
-from pipeline.config import SETTINGS, Config, load_config
+from pipeline.config import SETTINGS, Config, format_size, load_config
 
 log = logging.getLogger("pipeline")
 
@@ -22,6 +22,8 @@ def _option(name: str, *aliases: str):
     if spec.default is not None:
         joiner = "," if name == "measures" else " "
         shown = joiner.join(map(str, spec.default)) if isinstance(spec.default, tuple) else spec.default
+        if name == "max_site_bytes":
+            shown = format_size(spec.default).replace(" ", "")
         help_text += f" [default: {shown}]"
     kwargs: dict = {"help": help_text, "metavar": spec.metadata["metavar"]}
     choices = getattr(spec.metadata["check"], "choices", None)
@@ -29,6 +31,8 @@ def _option(name: str, *aliases: str):
         kwargs["type"] = click.Choice(choices)
     elif name == "domain":
         kwargs.update(type=float, nargs=2)
+    elif name == "max_site_bytes":
+        kwargs["type"] = str  # "1GB", "500MB", "2.5GiB" or bytes: pipeline.config.parse_size
     elif isinstance(spec.default, bool | int | float):
         kwargs["type"] = type(spec.default)
     return click.option("--" + name.replace("_", "-"), *aliases, name, **kwargs)
@@ -110,14 +114,15 @@ def _build(cfg: Config, progress: bool) -> None:
 
     _stats(cfg, progress)
     summary = build_site(cfg.store_path, cfg.site_path, measure=cfg.measure,
-                         measure_label=cfg.colour_title, domain=cfg.colour_domain, progress=progress)
+                         measure_label=cfg.colour_title, domain=cfg.colour_domain,
+                         max_site_bytes=cfg.max_site_bytes, progress=progress)
     click.echo(f"build: {summary} -> {cfg.site_path}")
 
 
 @main.command()
 @_options("corpus", "model", "out", "store", "site", "revision", "batch_size", "device", "dtype",
           "on_error", "wait", "commit_every", "measures", "engine", "ray_address", "workers",
-          "gpus_per_worker", "measure", "domain", "measure_label")
+          "gpus_per_worker", "measure", "domain", "measure_label", "max_site_bytes")
 @QUIET
 @click.pass_context
 def run(ctx: click.Context, **flags) -> None:
@@ -145,7 +150,7 @@ def extract(ctx: click.Context, **flags) -> None:
 
 
 @main.command()
-@_options("out", "store", "site", "measure", "domain", "measure_label", "wait")
+@_options("out", "store", "site", "measure", "domain", "measure_label", "max_site_bytes", "wait")
 @QUIET
 @click.pass_context
 def build(ctx: click.Context, **flags) -> None:

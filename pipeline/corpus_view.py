@@ -189,6 +189,14 @@ def measure_view(stats, title: str, k: int = TOP) -> CorpusView:
     return CorpusView(stats.measure, title, (L, H), index, sels, heads)
 
 
+def exemplars(view: CorpusView) -> set[int]:
+    """The corpus positions of every sentence a measure's corpus view names: each head's top
+    and bottom sentences of every statistic. The site gives each of them a page, whatever its
+    size limit (the head pages link them)."""
+    return {position for payload in view.heads.values() for entry in payload["stats"]
+            for end in ("top", "bottom") for position, _ in entry[end]}
+
+
 def _range(values: np.ndarray) -> list[float | None]:
     """[min, max] over the heads, NaN left out ([0, 1] when every head is NaN)."""
     if np.isnan(values).all():

@@ -22,6 +22,8 @@ from pipeline.errors import SiteError
 log = logging.getLogger(__name__)
 
 SLUG_CHARS = 40
+SLUG_HASH = 12  # hex digits of the id's sha256 at the end of a page name
+PAGE_NAME_MAX = SLUG_CHARS + 1 + SLUG_HASH  # the longest page name (ASCII)
 FILTER_VALUES = 12  # a meta key with 2 to this many distinct values gets a filter on the index
 MODEL_CARD = ("name", "revision", "weights_sha256", "tokenizer", "max_length", "architecture")
 
@@ -127,6 +129,13 @@ class IndexContext:
     spans_by_label: list[tuple[str, int]]  # (label, spans with it), sorted by label
     filters: list[tuple[str, list[str]]] = field(default_factory=list)  # (meta key, its values)
     root: str = ""  # relative path from this page to the site's root
+    n_pages: int | None = None  # sentences with a page (None: every sentence)
+    budget: str = ""  # the site's size limit as shown, e.g. "1 GB"
+
+    @property
+    def partial(self) -> bool:
+        """Some sentences have no page (the site's size limit)."""
+        return self.n_pages is not None and self.n_pages < self.n_sentences
 
 
 @dataclass(frozen=True)
@@ -164,9 +173,15 @@ class SentenceContext:
 
 def slugify(sid: str) -> str:
     """A safe, unique file name stem for an id: [A-Za-z0-9_-] prefix + a hash of the whole id."""
-    digest = hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    digest = id_hash(sid)[:SLUG_HASH]
     prefix = re.sub(r"[^A-Za-z0-9_-]+", "-", sid)[:SLUG_CHARS].strip("-_")
     return f"{prefix}-{digest}" if prefix else digest
+
+
+def id_hash(sid: str) -> str:
+    """The SHA-256 of an id (UTF-8), in hex: the end of its page name, and the order in which
+    sentences beyond the corpus view's exemplars get pages when the site has a size limit."""
+    return hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def get_page_names(ids: list[str]) -> list[str]:
@@ -265,41 +280,61 @@ def get_meta_values(rows: list[IndexRow]) -> dict[str, list[str]]:
     return {key: sorted(values[key]) for key in sorted(values)}
 
 
-def get_index_context(site: SiteContext, rows: list[IndexRow],
-                      span_counts: Counter[str]) -> IndexContext:
-    """The index page's context from every sentence's index line; a meta key with 2 to
-    FILTER_VALUES distinct values gets a filter."""
+def get_index_context(site: SiteContext, rows: list[IndexRow], span_counts: Counter[str], *,
+                      n_pages: int | None = None, budget: str = "") -> IndexContext:
+    """The index page's context from every sentence's index line (the whole corpus, whether
+    or not a sentence has a page: `n_pages` of them do); a meta key with 2 to FILTER_VALUES
+    distinct values gets a filter."""
     filters = [(key, values) for key, values in get_meta_values(rows).items()
                if 2 <= len(values) <= FILTER_VALUES]
     return IndexContext(
         site=site, n_sentences=len(rows), n_words=sum(r.n_words for r in rows),
         n_truncated=sum(r.truncated for r in rows), spans_by_label=sorted(span_counts.items()),
-        filters=filters,
+        filters=filters, n_pages=n_pages, budget=budget,
     )
 
 
 INDEX_COLUMNS = ["id", "page", "text", "words", "labels", "truncated", "meta"]
 
 
-def get_index_data(rows: list[IndexRow]) -> dict[str, Any]:
-    """The index's data: one compact array per sentence, in corpus order. Meta values are
-    numbered per key (`meta`: {"keys": [...], "values": [[...], ...]}); a row's meta is one
-    number per key, -1 where it has none."""
+def get_index_data(rows: list[IndexRow], listed: list[int] | None = None,
+                   partial: bool | None = None) -> dict[str, Any]:
+    """The index's data: one compact array per sentence with a page, in corpus order. Meta
+    values are numbered per key over the whole corpus (`meta`: {"keys": [...], "values":
+    [[...], ...]}); a row's meta is one number per key, -1 where it has none.
+
+    `rows`: every sentence's line; `listed`: the positions of those with a page (None: all).
+    A partial site (some sentences without a page; `partial` forces the form) adds a column
+    "n", each row's 0-based position in the corpus, and "sentences", the corpus's size."""
+    listed = list(range(len(rows))) if listed is None else listed
+    partial = len(listed) < len(rows) if partial is None else partial
     values = get_meta_values(rows)
     keys = list(values)
     number = {key: {v: n for n, v in enumerate(vs)} for key, vs in values.items()}
     data = []
-    for r in rows:
+    for n in listed:
+        r = rows[n]
         own = dict(r.meta)
         codes = [number[k][own[k]] if k in own else -1 for k in keys]
-        data.append([r.id, r.page, r.text, r.n_words, list(r.labels), int(r.truncated), codes])
-    return {"columns": INDEX_COLUMNS, "meta": {"keys": keys, "values": list(values.values())},
-            "rows": data}
+        data.append([r.id, r.page, r.text, r.n_words, list(r.labels), int(r.truncated), codes,
+                     *([n] if partial else [])])
+    out = {"columns": INDEX_COLUMNS + (["n"] if partial else []),
+           "meta": {"keys": keys, "values": list(values.values())}, "rows": data}
+    if partial:
+        out["sentences"] = len(rows)
+    return out
 
 
 def get_sentence_context(rec: SiteSentence, position: int, names: list[str], site: SiteContext,
-                         n_words: int) -> SentenceContext:
-    """A sentence page's context; `n_words` is the width of its stored maps."""
+                         n_words: int, neighbours: tuple[int | None, int | None] | None = None
+                         ) -> SentenceContext:
+    """A sentence page's context; `n_words` is the width of its stored maps. Previous and next
+    are the neighbours in the corpus, or the positions `neighbours` gives (None: no link): a
+    site without a page for every sentence links the nearest that have one."""
+    if neighbours is None:
+        neighbours = (position - 1 if position > 0 else None,
+                      position + 1 if position + 1 < len(names) else None)
+    before, after = neighbours
     page = names[position]
     words = list(rec.words[:n_words])
     spans_tracks = get_spans(rec, n_words)
@@ -323,8 +358,8 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
         site=site, position=position, number=position + 1, total=len(names), id=rec.id,
         text=rec.text, words=words, spans=spans, span_rows=rows, meta=meta,
         truncated=bool(rec.truncated), n_tokens=len(rec.tokens), page=page,
-        prev_href=f"{names[position - 1]}.html" if position > 0 else None,
-        next_href=f"{names[position + 1]}.html" if position + 1 < len(names) else None,
+        prev_href=f"{names[before]}.html" if before is not None else None,
+        next_href=f"{names[after]}.html" if after is not None else None,
         payload=payload,
     )
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.config import Config, load_config
+from pipeline.config import Config, format_size, load_config, parse_size
 from pipeline.errors import ConfigError
 
 FULL = """
@@ -131,3 +131,54 @@ def test_the_cli_reads_the_config_file_and_names_its_errors(tmp_path, monkeypatc
     other.write_text("colour = 'red'\n", encoding="utf-8")
     result = CliRunner().invoke(main, ["--config", str(other), "build"])
     assert result.exit_code == 2 and "unknown key 'colour'" in result.output, result.output
+
+
+@pytest.mark.parametrize(("value", "size"), [
+    ("1GB", 10**9), ("500MB", 500 * 10**6), ("2.5GiB", 5 * 2**29), ("750kB", 750_000),
+    ("1 gb", 10**9), (" 3 MiB ", 3 * 2**20), ("123456", 123_456), (123_456, 123_456),
+    ("2B", 2), ("1.0000001kB", 1000), (".5MB", 500_000),
+])
+def test_a_site_size_reads_decimal_and_binary_units(value, size):
+    assert parse_size(value) == size
+    assert load_config(None, {"max_site_bytes": value}).max_site_bytes == size
+
+
+@pytest.mark.parametrize(("value", "why"), [
+    ("1XB", "unknown unit 'XB'"), ("1.5", "a number of bytes is a whole number"),
+    ("-1GB", "expected a size such as 1GB"), ("1e9", "expected a size such as 1GB"),
+    ("", "expected a size such as 1GB"), ("GB", "expected a size such as 1GB"),
+    (0, "at least 1 byte"), ("0.0001B", "a number of bytes is a whole number"),
+    (True, "expected a size"), (1.5, "expected a size"), (None, "expected a size"),
+])
+def test_a_bad_site_size_is_named_with_why(tmp_path, value, why):
+    with pytest.raises(ConfigError, match=f"^{value!r} is not a size: .*{why}"):
+        parse_size(value)
+    if value is not None:
+        with pytest.raises(ConfigError, match=f"--max-site-bytes: max_site_bytes = .* is not valid: .*{why}"):
+            load_config(None, {"max_site_bytes": value})
+
+
+def test_the_site_size_defaults_to_github_pages_limit_and_reads_the_file_and_the_flag(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Config().max_site_bytes == load_config().max_site_bytes == 10**9
+    assert format_size(10**9) == "1 GB" and format_size(5 * 2**29) == "2.68 GB"
+    assert format_size(999) == "999 B" and format_size(1_500_000) == "1.5 MB"
+    path = write(tmp_path, 'max_site_bytes = "250MB"\n')
+    assert load_config(path).max_site_bytes == 250 * 10**6
+    assert load_config(path, {"max_site_bytes": "1KiB"}).max_site_bytes == 1024
+    path = write(tmp_path, "max_site_bytes = 1000\n")
+    assert load_config(path).max_site_bytes == 1000
+    path = write(tmp_path, 'max_site_bytes = "12 parsecs"\n')
+    with pytest.raises(ConfigError, match=r"atlas.toml: max_site_bytes = '12 parsecs' is not "
+                                          r"valid: unknown unit 'parsecs'"):
+        load_config(path)
+
+
+def test_the_site_size_flag_is_offered_by_build_and_run_and_checked():
+    for command in ("build", "run"):
+        result = CliRunner().invoke(main, [command, "--help"])
+        assert "--max-site-bytes SIZE" in result.output and "[default: 1GB]" in result.output
+    result = CliRunner().invoke(main, ["build", "--max-site-bytes", "1ZB"])
+    assert result.exit_code == 2, result.output
+    assert "--max-site-bytes: max_site_bytes = '1ZB' is not valid: unknown unit 'ZB'" in result.output

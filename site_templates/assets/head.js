@@ -41,10 +41,16 @@
     ctx.putImageData(image, 0, 0);
   }
 
-  // a sentence of the corpus by position: id, page name, text (the site's index data)
+  // a sentence of the corpus by position: id, page name, text (the site's index data, which
+  // lists the sentences with a page: every one, or, on a site with a size limit, those it holds,
+  // each with its corpus position in the column "n"; the head pages name only those)
+  let byPosition = null;
   function sentence(position) {
     const { columns, rows } = window.atlasIndexData;
-    const row = rows[position];
+    const n = columns.indexOf("n");
+    if (n >= 0 && !byPosition) byPosition = new Map(rows.map((row) => [row[n], row]));
+    const row = n >= 0 ? byPosition.get(position) : rows[position];
+    if (!row) throw new Error(`sentence ${position + 1} of the corpus has no page`);
     return ["id", "page", "text"].map((c) => row[columns.indexOf(c)]);
   }
 

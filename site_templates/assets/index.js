@@ -41,9 +41,12 @@
     }
     table.tBodies[0].replaceWith(body);
     const total = state.rows.length;
+    const corpus = window.atlasIndexData.sentences; // a site with a size limit: the corpus's size
+    const all = corpus === undefined ? "sentences"
+      : `sentences with pages (of ${corpus.toLocaleString("en")} in the corpus)`;
     $("count").textContent = state.shown.length === total && !L.pairs(state.list).length
-      ? `${total.toLocaleString("en")} sentences`
-      : `${state.shown.length.toLocaleString("en")} of ${total.toLocaleString("en")} sentences, ` +
+      ? `${total.toLocaleString("en")} ${all}`
+      : `${state.shown.length.toLocaleString("en")} of ${total.toLocaleString("en")} ${all}, ` +
         L.describe(state.list);
     $("page-info").textContent = `page ${state.page + 1} of ${pages}`;
     $("prev-page").disabled = state.page === 0;

@@ -7,11 +7,14 @@
   const SORT_NAMES = { n: "corpus order", id: "id", text: "text", words: "words", labels: "spans" };
   const META = "meta.";
 
-  // data/_index.js's data -> one object per sentence, in corpus order
+  // data/_index.js's data -> one object per sentence with a page, in corpus order; `n` is its
+  // 1-based number in the corpus (a site with a size limit lists only the sentences with a page,
+  // and says where each is in the corpus in its column "n", 0-based)
   function rows(data) {
     const col = Object.fromEntries(data.columns.map((name, i) => [name, i]));
     const { keys, values } = data.meta;
-    return data.rows.map((row, n) => {
+    return data.rows.map((row, at) => {
+      const n = col.n === undefined ? at : row[col.n];
       const meta = {};
       row[col.meta].forEach((code, k) => { if (code >= 0) meta[keys[k]] = values[k][code]; });
       const labels = row[col.labels];
