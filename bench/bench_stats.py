@@ -13,9 +13,11 @@ store is written quickly), then measures, each in a fresh process, in one run:
 3. an incremental run after 1 % of the corpus is replaced (only the new
    sentences computed, the means over the whole corpus again).
 
-Prints sentences/s, peak memory (VmHWM) of each process, and the ratio of (2) to
-(1) (target: at most 2). Peak memory is also measured at a tenth of the corpus,
-to show it does not grow with the corpus.
+Prints sentences/s, peak memory (VmHWM) of each process (and of the largest of
+the processes `stats` reads and computes in: one per core, up to 4), the ratio of
+(2) to (1) in elapsed time (target: at most 2) and the CPU seconds of every
+process of each. Peak memory is also measured at a tenth of the corpus, to show
+it does not grow with the corpus.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from pipeline.store.stats import COMPUTE_WORKERS
 
 
 def build(path: Path, n: int, layers: int, heads: int, seed: int = 0, start: int = 0) -> float:
@@ -96,7 +100,13 @@ def child(task: str, path: str) -> None:
     else:
         computed = update_stats(path).computed
     seconds = time.perf_counter() - started
-    print(json.dumps({"seconds": seconds, "computed": computed, "peak_kib": _peak_kib()}))
+    import resource
+
+    cpu = sum(u.ru_utime + u.ru_stime for u in (resource.getrusage(resource.RUSAGE_SELF),
+                                                resource.getrusage(resource.RUSAGE_CHILDREN)))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "computed": computed,
+                      "peak_kib": _peak_kib(),  # this process; and the largest worker's:
+                      "worker_peak_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
 
 
 def measure(task: str, path: Path) -> dict:
@@ -136,16 +146,19 @@ def main() -> None:
             print(f"  read word maps once (storage order): {n / read['seconds']:,.0f} sentences/s, "
                   f"peak {read['peak_kib'] / 1024:.0f} MiB")
             print(f"  statistics, full run:                {rate:,.0f} sentences/s, "
-                  f"peak {stats['peak_kib'] / 1024:.0f} MiB")
+                  f"peak {stats['peak_kib'] / 1024:.0f} MiB (each worker process at most "
+                  f"{stats['worker_peak_kib'] / 1024:.0f} MiB)")
             print(f"  statistics, incremental ({again['computed']:,} new of {n:,}):   "
                   f"{again['seconds']:.1f} s, peak {again['peak_kib'] / 1024:.0f} MiB")
             print(f"  ratio statistics / reading the maps: {stats['seconds'] / read['seconds']:.2f} "
-                  "(target <= 2)")
+                  f"(target <= 2; statistics in {COMPUTE_WORKERS} processes, reading in one)")
+            print(f"  CPU seconds (every process): reading {read['cpu']:.1f}, statistics "
+                  f"{stats['cpu']:.1f} (ratio {stats['cpu'] / read['cpu']:.2f})")
             shutil.rmtree(path)
-        small, large = (results[n][1]["peak_kib"] for n in sorted(results))
-        print(f"peak memory of a full statistics run: {small / 1024:.0f} MiB at "
-              f"{min(results):,} sentences, {large / 1024:.0f} MiB at {max(results):,}")
-
+        for key, what in (("peak_kib", "the main process"), ("worker_peak_kib", "a worker")):
+            small, large = (results[n][1][key] for n in sorted(results))
+            print(f"peak memory of a full statistics run, {what}: {small / 1024:.0f} MiB at "
+                  f"{min(results):,} sentences, {large / 1024:.0f} MiB at {max(results):,}")
 
 if __name__ == "__main__":
     main()

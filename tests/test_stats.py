@@ -411,3 +411,31 @@ def test_every_stored_measure_gets_statistics_per_layer_ones_one_column(gpt2_all
             np.testing.assert_allclose(per[i], want.values[list_statistics().index("self")],
                                        rtol=1e-5)
     assert AtlasStore.open(path).head_stats("rollout").shape == (2, 1)
+
+
+def test_statistics_computed_by_worker_processes_equal_those_computed_in_process(tmp_path,
+                                                                                  monkeypatch):
+    """A large run reads and computes in a pool of processes (each reading its blocks from the
+    store); forced here on a small store, in small blocks, it gives the same values."""
+    import pipeline.store.stats as stats_module
+
+    rows = list(corpus_rows(30, seed=21))
+    inline = write_store(tmp_path / "inline.zarr", rows, 2, 3)
+    update_stats(inline)
+    pooled = write_store(tmp_path / "pooled.zarr", rows, 2, 3)
+    monkeypatch.setattr(stats_module, "PARALLEL_ROWS", 0)
+    monkeypatch.setattr(stats_module, "COMPUTE_WORKERS", 2)
+    monkeypatch.setattr(stats_module, "BLOCK", 4)
+    used = []
+    real_submit = stats_module.ProcessPoolExecutor.submit
+    monkeypatch.setattr(stats_module.ProcessPoolExecutor, "submit",
+                        lambda self, *a: used.append(a[-1]) or real_submit(self, *a))
+    assert update_stats(pooled).computed == 30
+    assert sorted(r for block in used for r in block) == list(range(30)) and len(used) == 8
+    a, b = AtlasStore.open(inline).head_stats(), AtlasStore.open(pooled).head_stats()
+    for name in a.names:
+        np.testing.assert_array_equal(a.per_sentence(name), b.per_sentence(name))
+        np.testing.assert_array_equal(a[name], b[name])
+    np.testing.assert_array_equal(a.dependency["left"].accuracy, b.dependency["left"].accuracy)
+    np.testing.assert_array_equal(a.span_mass_per_sentence("A", "B"),
+                                  b.span_mass_per_sentence("A", "B"))

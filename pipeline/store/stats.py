@@ -28,11 +28,14 @@ another catalog.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import multiprocessing
+import os
 import time
 import zlib
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter, deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +56,8 @@ MAX_BLOCK_BYTES = 32 << 20  # the memory a run needs does not grow with the corp
 HELD_ROWS = 4 * ROW_CHUNK  # computed rows held back at most, to write whole chunks
 GROUPED = 8  # span pairs or relations per chunk: a chunk costs zarr ~2 ms to write, whatever its size
 COMPRESSOR = zarr.codecs.ZstdCodec(level=1)  # twice as fast as zarr's default level, 10 % larger
+COMPUTE_WORKERS = min(4, os.cpu_count() or 1)  # processes reading and computing (1: this one)
+PARALLEL_ROWS = 4 * BLOCK  # a smaller run computes in this process (starting one costs ~1 s)
 
 
 def stats_group(measure: str) -> str:
@@ -246,25 +251,32 @@ class _AlignedWrites:
             self.bar.update(len(rows))
 
 
-def update_stats(path: str | Path | StoreLocation, *, measures: list[str] | None = None, wait: float = 0.0,
-                 progress: bool = False) -> StatsSummary:
+def update_stats(path: str | Path | StoreLocation, *, measures: list[str] | None = None,
+                 wait: float = 0.0, progress: bool = False) -> StatsSummary:
     """Compute what is missing of every statistic for every stored measure, then the corpus means.
 
     Holds the store's lock; reads only the store (no model). Rows whose values are
     stored (same fingerprint) are reused; the means are recomputed over the
-    current catalog, so removed sentences drop out.
+    current catalog, so removed sentences drop out. A run of more than PARALLEL_ROWS
+    rows reads and computes in COMPUTE_WORKERS processes, one per core (numpy's short
+    calls hold the GIL: threads would queue), and this one writes what they return.
     """
     from pipeline.store.reader import AtlasStore
     from pipeline.store.writer import StoreLock
 
     started = time.perf_counter()
     path = StoreLocation.of(path)
-    with StoreLock(path, wait):
+    with StoreLock(path, wait), contextlib.ExitStack() as stack:
         store = AtlasStore.open(path)
         measures = measures or store.measures
+        pool = None
+        if store.rows * len(measures) > PARALLEL_ROWS and COMPUTE_WORKERS > 1 \
+                and not str(path.url).startswith("memory://"):  # lives in this process only
+            pool = stack.enter_context(ProcessPoolExecutor(
+                COMPUTE_WORKERS, mp_context=multiprocessing.get_context("spawn")))
         computed = reused = 0
         for measure in measures:
-            c, r = _update_measure(store, measure, progress)
+            c, r = _update_measure(store, measure, progress, pool)
             computed, reused = computed + c, reused + r
     summary = StatsSummary(list(measures), len(store), computed, reused,
                            time.perf_counter() - started)
@@ -272,7 +284,7 @@ def update_stats(path: str | Path | StoreLocation, *, measures: list[str] | None
     return summary
 
 
-def _update_measure(store, measure: str, progress: bool) -> tuple[int, int]:
+def _update_measure(store, measure: str, progress: bool, pool) -> tuple[int, int]:
     """One measure: compute the catalog rows not yet done, then the means. (computed, reused)."""
     root = store.location.open_group("a")
     group = root.require_group(stats_group(measure))
@@ -295,17 +307,24 @@ def _update_measure(store, measure: str, progress: bool) -> tuple[int, int]:
     in_catalog[np.asarray(catalog, dtype=np.int64)] = True
     out = _AlignedWrites(arrays, fingerprints, todo, in_catalog, bar)
     # storage order (where the measure's codes lie), so that each chunk is decompressed once;
-    # blocks of at most BLOCK rows or MAX_BLOCK_BYTES of maps, each computed and written by a
-    # second thread while this one reads the next (numpy and zarr release the GIL): one block
-    # in flight, so memory stays bounded
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="atlas-stats") as pool:
-        in_flight = None
-        for block in _blocks(store, measure, sorted(todo, key=lambda r: store.row_offset(r, measure))):
-            if in_flight is not None:
-                in_flight.result()  # its errors surface here
-            in_flight = pool.submit(_compute_block, out, block)
-        if in_flight is not None:
-            in_flight.result()
+    # blocks of at most BLOCK rows or MAX_BLOCK_BYTES of maps, read and computed here or, with
+    # a pool, by its processes (each reads its blocks from the store itself); at most two
+    # blocks per process in flight, so memory stays bounded
+    blocks = _row_blocks(store, measure, sorted(todo, key=lambda r: store.row_offset(r, measure)))
+    if pool is None:
+        for block in blocks:
+            out.add(block, _compute_rows(store, measure, block))
+    else:
+        in_flight: deque = deque()
+        where = str(store.location.url or store.location.local)
+        for block in blocks:
+            in_flight.append((block, pool.submit(_compute_in_worker, where, measure, block)))
+            while len(in_flight) > 2 * COMPUTE_WORKERS:
+                done_rows, future = in_flight.popleft()
+                out.add(done_rows, future.result())  # a worker's error surfaces here
+        while in_flight:
+            done_rows, future = in_flight.popleft()
+            out.add(done_rows, future.result())
     out.flush()
     bar.close()
     read_back = in_catalog.copy()  # the catalog's rows computed before this run
@@ -323,15 +342,14 @@ def _update_measure(store, measure: str, progress: bool) -> tuple[int, int]:
     return len(todo), reused
 
 
-def _blocks(store, measure: str, rows: list[int]):
-    """(row, record, word maps) of these rows, read in order, in blocks of at most BLOCK rows
-    or MAX_BLOCK_BYTES of maps."""
+def _row_blocks(store, measure: str, rows: list[int]):
+    """These rows in blocks of at most BLOCK rows or MAX_BLOCK_BYTES of maps (as float32
+    token maps, what the word maps are at most)."""
     block, held = [], 0
     for row in rows:
-        rec = store.record(row)
-        maps = rec.word_attention(measure)
-        block.append((row, rec, maps))
-        held += maps.nbytes
+        block.append(row)
+        start, end = store.row_span(row, measure)
+        held += 4 * (end - start)
         if len(block) >= BLOCK or held >= MAX_BLOCK_BYTES:
             yield block
             block, held = [], 0
@@ -339,12 +357,24 @@ def _blocks(store, measure: str, rows: list[int]):
         yield block
 
 
-def _compute_block(out: _AlignedWrites, block: list) -> None:
-    """Every statistic of a block's rows, handed to the writer."""
-    recs = [rec for _, rec, _ in block]
-    out.add([row for row, _, _ in block],
-            batch_stats([maps for _, _, maps in block], [r.words for r in recs],
-                        [r.spans for r in recs], [r.sentence.arcs for r in recs]))
+def _compute_rows(store, measure: str, rows: list[int]) -> list:
+    """Every statistic of these rows (SentenceStats each): their word maps read and computed."""
+    recs = [store.record(row) for row in rows]
+    return batch_stats([r.word_attention(measure) for r in recs], [r.words for r in recs],
+                       [r.spans for r in recs], [r.sentence.arcs for r in recs])
+
+
+_WORKER_STORES: dict[str, object] = {}  # in a pool's process: the store it reads, opened once
+
+
+def _compute_in_worker(where: str, measure: str, rows: list[int]) -> list:
+    """`_compute_rows` in a pool's process, which opens the store once (read only)."""
+    from pipeline.store.reader import AtlasStore
+
+    if where not in _WORKER_STORES:
+        _WORKER_STORES.clear()
+        _WORKER_STORES[where] = AtlasStore.open(where)
+    return _compute_rows(_WORKER_STORES[where], measure, rows)
 
 
 def _write_means(group: zarr.Group, arrays: _MeasureStats, sums: _Sums,
