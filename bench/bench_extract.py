@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
-from pipeline.extract import dir_bytes, extract
+from pipeline.extract import extract
 from pipeline.model import default_model_path, load_model
-from pipeline.testing import make_gpt2
+from pipeline.testing import dir_bytes, make_gpt2
 
 
 def ceiling(model, tokenizer, texts: list[str], device, batch_size: int = 64) -> float:

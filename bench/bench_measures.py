@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
-from pipeline.extract import dir_bytes, extract
+from pipeline.extract import extract
 from pipeline.model import load_model
-from pipeline.testing import make_gpt2
+from pipeline.testing import dir_bytes, make_gpt2
 
 TARGETS = {"rollout": 1.05, "norm": 1.30, "grad": 3.5}
 

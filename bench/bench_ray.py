@@ -21,8 +21,9 @@ import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
 from pipeline.engines.ray_engine import RayEngine
-from pipeline.extract import dir_bytes, extract
+from pipeline.extract import extract
 from pipeline.model import ModelSpec
+from pipeline.testing import dir_bytes
 
 
 def run(sentences, folder: Path, engine) -> tuple[float, int, object]:

@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
-from pipeline.extract import dir_bytes, extract
+from pipeline.extract import extract
 from pipeline.model import load_model
 from pipeline.records import Sentence
 from pipeline.site import build_site
-from pipeline.testing import make_gpt2
+from pipeline.testing import dir_bytes, make_gpt2
 from pipeline.words import split_words
 
 PAGES_LIMIT = 1_000_000_000  # GitHub Pages: published sites may be no larger than 1 GB
