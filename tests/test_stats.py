@@ -427,7 +427,7 @@ def test_statistics_computed_by_worker_processes_equal_those_computed_in_process
     monkeypatch.setattr(stats_module, "COMPUTE_WORKERS", 2)
     monkeypatch.setattr(stats_module, "BLOCK", 4)
     used = []
-    real_submit = stats_module.ProcessPoolExecutor.submit
+    real_submit = stats_module.ProcessPoolExecutor.submit  # the pool starts when first needed
     monkeypatch.setattr(stats_module.ProcessPoolExecutor, "submit",
                         lambda self, *a: used.append(a[-1]) or real_submit(self, *a))
     assert update_stats(pooled).computed == 30
@@ -439,3 +439,8 @@ def test_statistics_computed_by_worker_processes_equal_those_computed_in_process
     np.testing.assert_array_equal(a.dependency["left"].accuracy, b.dependency["left"].accuracy)
     np.testing.assert_array_equal(a.span_mass_per_sentence("A", "B"),
                                   b.span_mass_per_sentence("A", "B"))
+    # a nightly run of a few new sentences computes them here: no processes started
+    monkeypatch.setattr(stats_module, "PARALLEL_ROWS", 10)
+    write_store(pooled, rows + list(corpus_rows(3, seed=22, start=30)), 2, 3)
+    used.clear()
+    assert update_stats(pooled).computed == 3 and used == []

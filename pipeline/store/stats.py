@@ -57,7 +57,7 @@ HELD_ROWS = 4 * ROW_CHUNK  # computed rows held back at most, to write whole chu
 GROUPED = 8  # span pairs or relations per chunk: a chunk costs zarr ~2 ms to write, whatever its size
 COMPRESSOR = zarr.codecs.ZstdCodec(level=1)  # twice as fast as zarr's default level, 10 % larger
 COMPUTE_WORKERS = min(4, os.cpu_count() or 1)  # processes reading and computing (1: this one)
-PARALLEL_ROWS = 4 * BLOCK  # a smaller run computes in this process (starting one costs ~1 s)
+PARALLEL_ROWS = 4 * BLOCK  # fewer rows to compute: in this process (starting others costs ~2 s)
 
 
 def stats_group(measure: str) -> str:
@@ -257,8 +257,8 @@ def update_stats(path: str | Path | StoreLocation, *, measures: list[str] | None
 
     Holds the store's lock; reads only the store (no model). Rows whose values are
     stored (same fingerprint) are reused; the means are recomputed over the
-    current catalog, so removed sentences drop out. A run of more than PARALLEL_ROWS
-    rows reads and computes in COMPUTE_WORKERS processes, one per core (numpy's short
+    current catalog, so removed sentences drop out. A measure with more than
+    PARALLEL_ROWS rows to compute reads and computes them in COMPUTE_WORKERS processes, one per core (numpy's short
     calls hold the GIL: threads would queue), and this one writes what they return.
     """
     from pipeline.store.reader import AtlasStore
@@ -269,11 +269,8 @@ def update_stats(path: str | Path | StoreLocation, *, measures: list[str] | None
     with StoreLock(path, wait), contextlib.ExitStack() as stack:
         store = AtlasStore.open(path)
         measures = measures or store.measures
-        pool = None
-        if store.rows * len(measures) > PARALLEL_ROWS and COMPUTE_WORKERS > 1 \
-                and not str(path.url).startswith("memory://"):  # lives in this process only
-            pool = stack.enter_context(ProcessPoolExecutor(
-                COMPUTE_WORKERS, mp_context=multiprocessing.get_context("spawn")))
+        parallel = COMPUTE_WORKERS > 1 and not str(path.url).startswith("memory://")
+        pool = _Pool(stack) if parallel else None  # a memory:// store lives in this process only
         computed = reused = 0
         for measure in measures:
             c, r = _update_measure(store, measure, progress, pool)
@@ -311,14 +308,14 @@ def _update_measure(store, measure: str, progress: bool, pool) -> tuple[int, int
     # a pool, by its processes (each reads its blocks from the store itself); at most two
     # blocks per process in flight, so memory stays bounded
     blocks = _row_blocks(store, measure, sorted(todo, key=lambda r: store.row_offset(r, measure)))
-    if pool is None:
+    if pool is None or len(todo) <= PARALLEL_ROWS:
         for block in blocks:
             out.add(block, _compute_rows(store, measure, block))
     else:
         in_flight: deque = deque()
         where = str(store.location.url or store.location.local)
         for block in blocks:
-            in_flight.append((block, pool.submit(_compute_in_worker, where, measure, block)))
+            in_flight.append((block, pool.get().submit(_compute_in_worker, where, measure, block)))
             while len(in_flight) > 2 * COMPUTE_WORKERS:
                 done_rows, future = in_flight.popleft()
                 out.add(done_rows, future.result())  # a worker's error surfaces here
@@ -362,6 +359,20 @@ def _compute_rows(store, measure: str, rows: list[int]) -> list:
     recs = [store.record(row) for row in rows]
     return batch_stats([r.word_attention(measure) for r in recs], [r.words for r in recs],
                        [r.spans for r in recs], [r.sentence.arcs for r in recs])
+
+
+class _Pool:
+    """The processes a large run reads and computes in, started when first needed (a nightly
+    run of a few new sentences never pays for them) and stopped with `stack`."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self.stack, self.executor = stack, None
+
+    def get(self) -> ProcessPoolExecutor:
+        if self.executor is None:
+            self.executor = self.stack.enter_context(ProcessPoolExecutor(
+                COMPUTE_WORKERS, mp_context=multiprocessing.get_context("spawn")))
+        return self.executor
 
 
 _WORKER_STORES: dict[str, object] = {}  # in a pool's process: the store it reads, opened once
