@@ -10,6 +10,7 @@ import hashlib
 import json
 import logging
 import re
+import urllib.parse
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,6 +27,11 @@ SLUG_HASH = 12  # hex digits of the id's sha256 at the end of a page name
 PAGE_NAME_MAX = SLUG_CHARS + 1 + SLUG_HASH  # the longest page name (ASCII)
 FILTER_VALUES = 12  # a meta key with 2 to this many distinct values gets a filter on the index
 MODEL_CARD = ("name", "revision", "weights_sha256", "tokenizer", "max_length", "architecture")
+
+
+def rel_url(path: str, root: str) -> str:
+    """A site path (e.g. "sentences/x.html") as a URL relative to a page `root` ("" or "../")."""
+    return root + urllib.parse.quote(path, safe="/")
 
 
 class SiteSentence(Protocol):

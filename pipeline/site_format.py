@@ -50,6 +50,7 @@ encode_script and decode_script below, and atlasData in maps.js, implement it.
 from __future__ import annotations
 
 import gzip
+import json
 import struct
 import zlib
 
@@ -144,3 +145,22 @@ def decode_maps(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     """The inverse of encode_maps, as float32 values: maps (L, H, W, W), shares (L, H, W)."""
     maps, special = decode_codes(blob)
     return dequantize(maps), dequantize(special)
+
+
+def script_dumps(value, **kwargs) -> str:
+    """json.dumps for `tojson`, with U+2028 and U+2029 escaped too: Jinja keeps them, and
+    they are line breaks to editors and to JavaScript before ES2019."""
+    return json.dumps(value, **kwargs).replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+
+
+def js_global(name: str, value) -> str:
+    """A script that sets window[name] to a JSON value (how a file:// page reads data), as
+    JSON.parse('...'): browsers parse a JSON string much faster than the same object literal."""
+    return f"window.{name}=JSON.parse('{_js_quoted(value)}');\n"
+
+
+def _js_quoted(value) -> str:
+    """A JSON value as js_global writes it inside its '...' (each character on its own: the
+    bytes of an array are the bytes of its items, commas and brackets)."""
+    text = script_dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return text.replace("\\", "\\\\").replace("'", "\\'")  # JSON has no raw line breaks

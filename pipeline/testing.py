@@ -220,7 +220,7 @@ def write_store(path: Path, rows: Iterable[tuple[Any, np.ndarray]], n_layers: in
 
 
 def read_js_global(path: Path, name: str) -> Any:
-    """The JSON value a site script (`window.NAME=JSON.parse('...');`, pipeline.site.js_global) sets."""
+    """The JSON value a site script (`window.NAME=JSON.parse('...');`, pipeline.site_format.js_global) sets."""
     text = path.read_text(encoding="utf-8")
     head, tail = f"window.{name}=JSON.parse('", "');"
     if not text.startswith(head) or not text.rstrip().endswith(tail):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import pipeline.site as site_module
+import pipeline.site_pages as pages_module
 from pipeline.errors import SiteError
 from pipeline.site import MARKER, build_site, check_target
 from pipeline.site_data import get_page_names, get_span_tracks, slugify
@@ -214,7 +215,7 @@ def test_failed_rebuild_leaves_the_previous_site(store, built, monkeypatch):
     _, site = built
     before = snapshot(site)
     calls = []
-    real = site_module._build_sentence
+    real = pages_module.build_sentence
 
     def failing(*args, **kwargs):
         calls.append(1)
@@ -222,7 +223,7 @@ def test_failed_rebuild_leaves_the_previous_site(store, built, monkeypatch):
             raise RuntimeError("disk full, half-way")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(site_module, "_build_sentence", failing)
+    monkeypatch.setattr(pages_module, "build_sentence", failing)
     with pytest.raises(RuntimeError, match="half-way"):
         build_site(FakeStore(SENTENCES, seed=1), site, progress=False)
     assert snapshot(site) == before

@@ -15,8 +15,9 @@ import pytest
 
 from pipeline.corpus_view import exemplars, measure_view
 from pipeline.errors import SiteError
-from pipeline.site import _build_sentence, build_site, get_environment, page_cost
+from pipeline.site import build_site, get_environment
 from pipeline.site_data import PAGE_NAME_MAX, get_page_names, get_sentence_context, get_site_context
+from pipeline.site_pages import build_sentence, page_cost
 from pipeline.store import AtlasStore
 from pipeline.store.stats import update_stats
 from pipeline.testing import FakeStore, read_index, read_js_global, synthetic_sentence, write_store
@@ -229,7 +230,7 @@ def test_a_page_counts_as_if_its_links_were_to_the_longest_name(tmp_path):
     def cost(position, near):
         ctx = get_sentence_context(store[position], position, names, site, 2, near)
         maps = [("", *store[position].word_maps("attention"))]
-        size = _build_sentence(tmp_path, ctx, maps, template)
+        size = build_sentence(tmp_path, ctx, maps, template)
         data = (tmp_path / "data" / f"{names[position]}.js").stat().st_size
         page = (tmp_path / "sentences" / f"{names[position]}.html").stat().st_size
         return size - data, page, ctx

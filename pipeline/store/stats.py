@@ -45,7 +45,7 @@ import zarr
 from pipeline.stats import OFFSETS, batch_stats, list_statistics
 from pipeline.store.layout import catalog_name
 from pipeline.store.location import StoreLocation
-from pipeline.store.stats_catalog import write_per_sentence
+from pipeline.store.stats_catalog import Sums, write_means, write_per_sentence
 
 log = logging.getLogger(__name__)
 
@@ -184,40 +184,6 @@ class _MeasureStats:
                 self.dep_offset[rows][mask] if Q else np.zeros((n, 0, len(OFFSETS)), np.uint16))
 
 
-class _Sums:
-    """Running sums for the corpus means over some rows; the span pairs and relations may grow."""
-
-    def __init__(self, shape: tuple[int, int]) -> None:
-        (L, H), K = shape, len(list_statistics())
-        self.total, self.defined = np.zeros((K, L, H)), np.zeros((K, L, H), np.int64)
-        self.span_total = np.zeros((0, L, H))
-        self.span_defined = np.zeros((0, L, H), np.int64)
-        self.correct = np.zeros((0, L, H), np.int64)
-        self.arcs, self.offset = np.zeros(0, np.int64), np.zeros((0, len(OFFSETS)), np.int64)
-
-    def fit(self, pairs: int, relations: int) -> None:
-        """Grow the sums to this many span pairs and relations (new ones start at zero)."""
-        for name, n in (("span_total", pairs), ("span_defined", pairs), ("correct", relations),
-                        ("arcs", relations), ("offset", relations)):
-            a = getattr(self, name)
-            if len(a) < n:
-                setattr(self, name, np.concatenate([a, np.zeros((n - len(a), *a.shape[1:]), a.dtype)]))
-
-    def add(self, values, spans, correct, arcs, offset) -> None:
-        """Rows' packed values (n, K, L, H), span mass (n, P, L, H), dependency counts."""
-        self.total += np.nansum(values, axis=0, dtype=np.float64)
-        self.defined += (~np.isnan(values)).sum(axis=0)
-        P, Q = spans.shape[1], correct.shape[1]
-        self.fit(P, Q)
-        if P:
-            self.span_total[:P] += np.nansum(spans, axis=0, dtype=np.float64)
-            self.span_defined[:P] += (~np.isnan(spans)).sum(axis=0)
-        if Q:
-            self.correct[:Q] += correct.sum(axis=0, dtype=np.int64)
-            self.arcs[:Q] += arcs.sum(axis=0, dtype=np.int64)
-            self.offset[:Q] += offset.sum(axis=0, dtype=np.int64)
-
-
 class _AlignedWrites:
     """Computed rows held until every row of their chunks is computed, then written chunk by
     chunk: a chunk written whole is compressed once, never read back and rewritten. At most
@@ -226,7 +192,7 @@ class _AlignedWrites:
     def __init__(self, arrays: _MeasureStats, fingerprints: np.ndarray, todo: list[int],
                  in_catalog: np.ndarray, bar):
         self.arrays, self.fingerprints, self.in_catalog, self.bar = arrays, fingerprints, in_catalog, bar
-        self.sums = _Sums(arrays.shape)  # of the rows computed here that the catalog holds
+        self.sums = Sums(arrays.shape)  # of the rows computed here that the catalog holds
         self.missing = Counter(r // ROW_CHUNK for r in todo)  # chunk -> rows not yet computed
         self.held: dict[int, object] = {}  # row -> its SentenceStats
 
@@ -326,7 +292,7 @@ def _update_measure(store, measure: str, progress: bool, pool) -> tuple[int, int
     bar.close()
     read_back = in_catalog.copy()  # the catalog's rows computed before this run
     read_back[todo] = False
-    _write_means(group, arrays, out.sums, read_back)
+    write_means(group, arrays, out.sums, read_back)
     if todo or state.get("commit", {}).get("catalog_array") != catalog_name(store.commit):
         write_per_sentence(group, list_statistics(), arrays.sentence, arrays.span_mass,
                            catalog, COMPRESSOR)
@@ -386,28 +352,6 @@ def _compute_in_worker(where: str, measure: str, rows: list[int]) -> list:
         _WORKER_STORES.clear()
         _WORKER_STORES[where] = AtlasStore.open(where)
     return _compute_rows(_WORKER_STORES[where], measure, rows)
-
-
-def _write_means(group: zarr.Group, arrays: _MeasureStats, sums: _Sums,
-                 read_back: np.ndarray) -> None:
-    """Corpus means over the catalog: `sums` of the rows computed in this run, plus the rows of
-    `read_back` (computed in earlier runs) read from the store in blocks of rows."""
-    for lo in range(0, arrays.rows, BLOCK):
-        mask = read_back[lo:lo + BLOCK]
-        if mask.any():
-            sums.add(*arrays.read(slice(lo, lo + len(mask)), mask))
-    sums.fit(len(arrays.vocab.pairs), len(arrays.vocab.relations))  # pairs no catalog row has
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(sums.defined > 0, sums.total / np.maximum(sums.defined, 1), np.nan)
-        span_mean = np.where(sums.span_defined > 0,
-                             sums.span_total / np.maximum(sums.span_defined, 1), np.nan)
-    for name, value in {"mean": mean, "defined": sums.defined, "span_mean": span_mean,
-                        "span_defined": sums.span_defined, "corpus_dep_correct": sums.correct,
-                        "corpus_dep_arcs": sums.arcs, "corpus_dep_offset": sums.offset}.items():
-        array = group.create_array(name, shape=value.shape, dtype=value.dtype, overwrite=True,
-                                   chunks=tuple(max(1, s) for s in value.shape))
-        if value.size:
-            array[...] = value
 
 
 class _NoProgress:

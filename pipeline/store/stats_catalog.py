@@ -1,4 +1,6 @@
-"""The corpus view's per-sentence values in catalog order: `stats/<measure>/per_sentence/`.
+"""What a statistics run publishes from the per-row values for the current catalog: the corpus
+means (`Sums`, `write_means`) and the per-sentence values in catalog order
+(`stats/<measure>/per_sentence/`).
 
 pipeline.store.stats computes each row once and keeps it per row (rows never
 change, so incremental runs append); after every run that changed something, the
@@ -14,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 import zarr
+
+from pipeline.stats import OFFSETS, list_statistics
 
 GROUP = "per_sentence"
 POSITIONS = 4096  # catalog positions gathered, then written, at a time (one chunk of each array)
@@ -58,3 +62,59 @@ def write_per_sentence(group: zarr.Group, names: list[str], sentence: zarr.Array
             per_stat[name][lo:lo + len(rows)] = block[:, k]
         if P:
             spans[lo:lo + len(rows)] = masses.rows(rows)
+
+
+class Sums:
+    """Running sums for the corpus means over some rows; the span pairs and relations may grow."""
+
+    def __init__(self, shape: tuple[int, int]) -> None:
+        (L, H), K = shape, len(list_statistics())
+        self.total, self.defined = np.zeros((K, L, H)), np.zeros((K, L, H), np.int64)
+        self.span_total = np.zeros((0, L, H))
+        self.span_defined = np.zeros((0, L, H), np.int64)
+        self.correct = np.zeros((0, L, H), np.int64)
+        self.arcs, self.offset = np.zeros(0, np.int64), np.zeros((0, len(OFFSETS)), np.int64)
+
+    def fit(self, pairs: int, relations: int) -> None:
+        """Grow the sums to this many span pairs and relations (new ones start at zero)."""
+        for name, n in (("span_total", pairs), ("span_defined", pairs), ("correct", relations),
+                        ("arcs", relations), ("offset", relations)):
+            a = getattr(self, name)
+            if len(a) < n:
+                setattr(self, name, np.concatenate([a, np.zeros((n - len(a), *a.shape[1:]), a.dtype)]))
+
+    def add(self, values, spans, correct, arcs, offset) -> None:
+        """Rows' packed values (n, K, L, H), span mass (n, P, L, H), dependency counts."""
+        self.total += np.nansum(values, axis=0, dtype=np.float64)
+        self.defined += (~np.isnan(values)).sum(axis=0)
+        P, Q = spans.shape[1], correct.shape[1]
+        self.fit(P, Q)
+        if P:
+            self.span_total[:P] += np.nansum(spans, axis=0, dtype=np.float64)
+            self.span_defined[:P] += (~np.isnan(spans)).sum(axis=0)
+        if Q:
+            self.correct[:Q] += correct.sum(axis=0, dtype=np.int64)
+            self.arcs[:Q] += arcs.sum(axis=0, dtype=np.int64)
+            self.offset[:Q] += offset.sum(axis=0, dtype=np.int64)
+
+
+def write_means(group: zarr.Group, arrays, sums: Sums,
+                 read_back: np.ndarray) -> None:
+    """Corpus means over the catalog: `sums` of the rows computed in this run, plus the rows of
+    `read_back` (computed in earlier runs) read from the store in blocks of rows."""
+    for lo in range(0, arrays.rows, POSITIONS):
+        mask = read_back[lo:lo + POSITIONS]
+        if mask.any():
+            sums.add(*arrays.read(slice(lo, lo + len(mask)), mask))
+    sums.fit(len(arrays.vocab.pairs), len(arrays.vocab.relations))  # pairs no catalog row has
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(sums.defined > 0, sums.total / np.maximum(sums.defined, 1), np.nan)
+        span_mean = np.where(sums.span_defined > 0,
+                             sums.span_total / np.maximum(sums.span_defined, 1), np.nan)
+    for name, value in {"mean": mean, "defined": sums.defined, "span_mean": span_mean,
+                        "span_defined": sums.span_defined, "corpus_dep_correct": sums.correct,
+                        "corpus_dep_arcs": sums.arcs, "corpus_dep_offset": sums.offset}.items():
+        array = group.create_array(name, shape=value.shape, dtype=value.dtype, overwrite=True,
+                                   chunks=tuple(max(1, s) for s in value.shape))
+        if value.size:
+            array[...] = value

@@ -1,0 +1,242 @@
+"""Sentence pages: writing a sentence's files (a data script per measure, its page), and which
+sentences get one within the site's size limit (`choose_pages`; the rule: docs/site.md).
+
+pipeline.site gathers the site and writes what every site has; this module writes the
+sentences, a block at a time, counting what each writes against the limit.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import logging
+import os
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from tqdm import tqdm
+
+from pipeline.config import format_size
+from pipeline.errors import SiteError
+from pipeline.site_data import (
+    PAGE_NAME_MAX,
+    IndexRow,
+    SentenceContext,
+    SiteContext,
+    SiteStore,
+    get_index_data,
+    get_sentence_context,
+    rel_url,
+)
+from pipeline.site_format import _js_quoted, encode_maps, encode_script, js_global
+
+log = logging.getLogger(__name__)
+
+WORKERS = min(4, os.cpu_count() or 1)  # threads encoding and writing sentences' files
+
+
+@dataclass
+class Written:
+    """A sentence whose files are written: what the budget counts of them, its maps' width,
+    and the neighbours its previous / next link to."""
+
+    cost: int
+    n_words: int
+    neighbours: tuple[int | None, int | None]
+
+
+LINK = ('href="', '" ')  # around a previous / next link's address (site_templates/_sentence_nav.html)
+
+
+def _link_bytes(href: str | None) -> int:
+    """The bytes that a previous or next link's address adds to a sentence page (none without)."""
+    return 0 if href is None else len(LINK[0]) + len(rel_url(href, "")) + len(LINK[1])
+
+
+def page_cost(html_bytes: int, ctx: SentenceContext, longest: int = PAGE_NAME_MAX) -> int:
+    """A sentence page's bytes as the budget counts them: with its previous and next links to
+    a page name of `longest` characters (the longest of the site's, at most PAGE_NAME_MAX), so
+    that the count holds whichever neighbours it ends up with (a site without every page links
+    the nearest that have one)."""
+    most = _link_bytes("x" * longest + ".html")
+    return html_bytes + sum(most - _link_bytes(href) for href in (ctx.prev_href, ctx.next_href))
+
+
+class SentenceWriter:
+    """Writes sentences' files (their data scripts and pages) and removes them: what
+    choose_pages asks for, one block of sentences at a time."""
+
+    def __init__(self, store: SiteStore, out: Path, site: SiteContext, names: list[str],
+                 env: jinja2.Environment, storage: list[int], rows: list[IndexRow],
+                 progress: bool) -> None:
+        self.store, self.out, self.site, self.names, self.rows = store, out, site, names, rows
+        self.template = env.get_template("sentence.html")
+        self.rank = {p: r for r, p in enumerate(storage)}
+        self.longest = max(map(len, names), default=0)  # page names are ASCII
+        self.bar = tqdm(total=len(names), unit="sentence", desc="site", disable=not progress)
+
+    def write(self, block: list[int], around: list[int]) -> dict[int, Written]:
+        """Write the sentences of `block` (in storage order: each chunk decompressed once),
+        each linked to its nearest neighbours among `around` (sorted positions, the block's
+        included). Returns what was written of each."""
+        written: dict[int, Written] = {}
+        with ThreadPoolExecutor(WORKERS) as pool:
+            pending: deque = deque()
+            todo = sorted(block, key=self.rank.__getitem__)
+            for n, i in enumerate(todo):
+                rec = self.store[i]
+                # per measure: word maps (L, H, W, W) and special shares (L, H, W)
+                maps = [(view.suffix, *rec.word_maps(view.name)) for view in self.site.measures]
+                n_words = maps[0][1].shape[-1]
+                near = _neighbours(around, i)
+                ctx = get_sentence_context(rec, i, self.names, self.site, n_words, near)
+                pending.append((i, n_words, near, pool.submit(
+                    build_sentence, self.out, ctx, maps, self.template, self.longest)))
+                while len(pending) > 2 * WORKERS or (pending and n == len(todo) - 1):
+                    i_, n_words_, near_, future = pending.popleft()
+                    written[i_] = Written(future.result(), n_words_, near_)  # re-raises here
+                    self.bar.update()
+        return written
+
+    def relink(self, i: int, n_words: int, near: tuple[int | None, int | None]) -> None:
+        """Write a sentence's page again, with other neighbours (its data stays)."""
+        ctx = get_sentence_context(self.store[i], i, self.names, self.site, n_words, near)
+        write_page(self.out, ctx, self.template)
+
+    def remove(self, i: int) -> None:
+        """Remove a sentence's files (it gets no page after all)."""
+        for view in self.site.measures:
+            (self.out / "data" / f"{self.names[i]}{view.suffix}.js").unlink()
+        (self.out / "sentences" / f"{self.names[i]}.html").unlink()
+
+    def estimate(self, i: int) -> float:
+        """A rough size of a sentence's files before any is written, from its words: its maps'
+        codes at their raw size (compression and the script's ~3 % roughly cancel) and a
+        page. Only the size of a block of work depends on it, never which sentences get pages."""
+        words = self.rows[i].n_words
+        cells = sum(self.site.n_layers * view.heads * (words * words + words)
+                    for view in self.site.measures)
+        return cells + 4000 + 4 * len(self.rows[i].text)
+
+
+def _neighbours(around: list[int], i: int) -> tuple[int | None, int | None]:
+    """The positions before and after i in the sorted list `around` (which holds i)."""
+    at = bisect.bisect_left(around, i)
+    return (around[at - 1] if at > 0 else None,
+            around[at + 1] if at + 1 < len(around) else None)
+
+
+MIN_BLOCK = 64  # sentences: fewer in a block would read the store's chunks over and over
+
+
+def choose_pages(writer: SentenceWriter, order: list[int], n_named: int, room: int | None,
+                 index_bytes: list[int], budget: int | None) -> list[int]:
+    """Write the pages of the sentences that fit, and return their positions (sorted).
+
+    The rule (docs/site.md): sentences get pages in `order` (the corpus view's exemplars,
+    `order[:n_named]`, in corpus order; then the others by the SHA-256 of their ids) for as
+    long as the next one's files, with its line in the index, fit in `room` (the budget less
+    the site's fixed part; None: no limit); the first that does not fit ends it. Every
+    exemplar must fit (SiteError otherwise): the head pages link them.
+
+    A sentence is counted by what it writes: its data scripts as encoded, its page with links
+    to the site's longest page name (page_cost), its index line. Those are only known once encoded, so the
+    sentences are written a block at a time, in storage order, the block sized by an estimate
+    from those written so far; a block's sentences beyond the first that does not fit are
+    removed, and pages whose neighbours changed are written again. The result is the rule's
+    whatever the blocks (the same store and limit give the same site).
+    """
+    chosen: list[int] = []  # in `order`
+    done: dict[int, Written] = {}
+    used = 0
+    k = 0
+    scale = 1.0  # measured bytes per estimated byte
+    full = False
+    while k < len(order) and not full:
+        if room is None:
+            stop = len(order)
+        else:  # the exemplars, and the next sentences that the estimate says fit
+            left = room - used
+            stop = k
+            while stop < len(order) and (stop < n_named or left > 0):
+                left -= scale * writer.estimate(order[stop]) + index_bytes[order[stop]]
+                stop += 1
+            stop = min(len(order), max(stop, k + MIN_BLOCK))
+        block = order[k:stop]
+        log.debug("writing %d sentences (from %d in the order)", len(block), k)
+        around = sorted([*chosen, *block])
+        written = writer.write(block, around)
+        done.update(written)
+        estimated = sum(writer.estimate(i) for i in block)
+        for i in block:
+            cost = written[i].cost + index_bytes[i]
+            if room is not None and used + cost > room:
+                if k < n_named:
+                    _exemplars_do_not_fit(order[:n_named], done, index_bytes, room, budget)
+                full = True
+                break
+            chosen.append(i)
+            used += cost
+            k += 1
+        scale = sum(written[i].cost for i in block) / max(1.0, estimated)
+    writer.bar.close()
+    final = sorted(chosen)
+    kept = set(chosen)
+    for i in sorted(set(done) - kept):  # written, but beyond the first that did not fit
+        writer.remove(i)
+    for i in final:  # its neighbours are the nearest sentences with a page
+        near = _neighbours(final, i)
+        if done[i].neighbours != near:
+            writer.relink(i, done[i].n_words, near)
+    log.debug("pages for %d of %d sentences (%d written)", len(final), len(order), len(done))
+    return final
+
+
+def _exemplars_do_not_fit(named: list[int], done: dict[int, Written], index_bytes: list[int],
+                          room: int, budget: int) -> None:
+    """The error when the corpus view's exemplars do not fit: how much they need."""
+    need = budget - room + sum(done[i].cost + index_bytes[i] for i in named)
+    raise SiteError(
+        f"a site limit of {format_size(budget)} ({budget:,} bytes) cannot hold the pages of the "
+        f"{len(named):,} sentences that the corpus view names (each head's top and bottom "
+        f"sentences, which its head pages link): with the assets, the index and the corpus view "
+        f"they take {need:,} bytes; give --max-site-bytes {need} or more")
+
+
+def build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja2.Template,
+                    longest: int = PAGE_NAME_MAX) -> int:
+    """Write one sentence's data files (one script per measure) and page; returns the bytes the
+    budget counts of them (the page by page_cost, links to names of `longest` characters)."""
+    size = 0
+    for suffix, word_maps, special in maps:
+        blob = encode_script(encode_maps(word_maps, special))
+        (out / "data" / f"{ctx.page}{suffix}.js").write_bytes(blob)
+        size += len(blob)
+    return size + page_cost(write_page(out, ctx, template), ctx, longest)
+
+
+def write_page(out: Path, ctx: SentenceContext, template: jinja2.Template) -> int:
+    """Write a sentence's page; returns its bytes."""
+    html = template.render(page=ctx, site=ctx.site, root=ctx.root).encode("utf-8")
+    (out / "sentences" / f"{ctx.page}.html").write_bytes(html)
+    return len(html)
+
+
+def index_bytes(env: jinja2.Environment, ctx, rows: list[IndexRow], corpus: dict) -> int:
+    """The most that index.html and data/_index.js without any row can take, whichever
+    sentences get pages (the rows: index_row_bytes)."""
+    # index.html says how many sentences have a page: at most one less than the corpus's
+    partial = dataclasses.replace(ctx, n_pages=max(0, len(rows) - 1))
+    html = env.get_template("index.html").render(page=partial, site=ctx.site, root=ctx.root,
+                                                 corpus=corpus)
+    empty = get_index_data(rows, [], partial=True)
+    return len(html.encode("utf-8")) + len(js_global("atlasIndexData", empty).encode("utf-8"))
+
+
+def index_row_bytes(rows: list[IndexRow]) -> list[int]:
+    """Each sentence's line in data/_index.js, in bytes: at most this, with its comma."""
+    data = get_index_data(rows, partial=True)["rows"]
+    return [len(_js_quoted(row).encode("utf-8")) + 1 for row in data]
