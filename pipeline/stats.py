@@ -222,29 +222,10 @@ class SentenceStats:
     dep_offset: dict[str, np.ndarray]  # relation -> (len(OFFSETS),) arcs with d + k == g
 
 
-def span_masks(spans, n: int) -> tuple[list[str], np.ndarray]:
-    """The span labels, in order of appearance, and (n, labels) float32: the words inside any
-    span of each label."""
-    labels: list[str] = []
-    for label, _, _ in spans:
-        if label not in labels:
-            labels.append(label)
-    masks = np.zeros((n, len(labels)), dtype=np.float32)
-    for label, first, last in spans:
-        masks[first:last, labels.index(label)] = 1.0
-    return labels, masks
-
-
-def span_mass(W: np.ndarray, spans) -> dict[tuple[str, str], np.ndarray]:
-    """(a, b) -> mean over words i in spans labelled a of sum_{j in spans labelled b} W[i, j],
-    for one sentence's word maps W (L, H, n, n); every pair of the sentence's labels."""
-    W = np.asarray(W, dtype=np.float32)
-    return span_mass_batch(WordMaps(W[None], np.zeros((1, W.shape[-1]), bool)), [spans])[0]
-
-
 def span_mass_batch(m: WordMaps, spans: list) -> list[dict[tuple[str, str], np.ndarray]]:
-    """`span_mass` of the B sentences of a batch's `WordMaps`, spans per sentence: sums over
-    each span's slice of its sentence's maps (spans are ranges of words)."""
+    """Span mass of the B sentences of a batch's `WordMaps`, spans per sentence: (a, b) -> mean
+    over words i in spans labelled a of sum_{j in spans labelled b} W[i, j], (L, H), for every
+    pair of a sentence's labels; sums over each span's slice of its maps (spans are ranges)."""
     C = m.sentences(m.C)  # (j, i, b, head)
     out = []
     for b, spans_b in enumerate(spans):
@@ -262,13 +243,6 @@ def span_mass_batch(m: WordMaps, spans: list) -> list[dict[tuple[str, str], np.n
 
 
 Counts = tuple[dict[str, np.ndarray], dict[str, int], dict[str, np.ndarray]]
-
-
-def dependency(W: np.ndarray, arcs) -> Counts:
-    """Per relation: arcs where argmax_{j != d} W[d, j] == g (lowest j on ties), arcs, offset hits,
-    for one sentence's word maps W (L, H, n, n). Arcs to the root (head -1) are not counted."""
-    W = np.asarray(W, dtype=np.float32)
-    return dependency_batch(WordMaps(W[None], np.zeros((1, W.shape[-1]), bool)), [arcs])[0]
 
 
 def argmax_not_self(m: WordMaps) -> np.ndarray:
@@ -293,7 +267,9 @@ def argmax_not_self(m: WordMaps) -> np.ndarray:
 
 
 def dependency_batch(m: WordMaps, arcs: list) -> list[Counts]:
-    """`dependency` of the B sentences of a batch's `WordMaps`, arcs per sentence."""
+    """Dependency counts of the B sentences of a batch's `WordMaps`, arcs per sentence: per
+    relation, the arcs where argmax_{j != d} W[d, j] == g (lowest j on ties), the arcs, and the
+    arcs with d + k == g for each fixed offset k. Arcs to the root (head -1) are not counted."""
     n = m.n
     out: list[Counts] = [({}, {}, {}) for _ in arcs]
     counted = [(b, d, g, r) for b, arcs_b in enumerate(arcs) for d, g, r in arcs_b
