@@ -27,9 +27,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from bench_stats import build  # noqa: E402
 
-from pipeline import charts  # noqa: E402
-from pipeline.site import build_site, get_vega_bundle  # noqa: E402
-from pipeline.store.stats import update_stats  # noqa: E402
+from pipeline.site import charts  # noqa: E402
+from pipeline.site.build import build_site, get_vega_bundle  # noqa: E402
+from pipeline.stats.compute import update_stats  # noqa: E402
 
 
 def main() -> None:

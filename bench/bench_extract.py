@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
-from pipeline.extract import extract
+from pipeline.extract.run import extract
 from pipeline.model import default_model_path, load_model
 from pipeline.testing import dir_bytes, make_gpt2
 

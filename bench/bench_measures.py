@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
-from pipeline.extract import extract
+from pipeline.extract.run import extract
 from pipeline.model import load_model
 from pipeline.testing import dir_bytes, make_gpt2
 

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
-from pipeline.engines.ray_engine import RayEngine
-from pipeline.extract import extract
+from pipeline.extract.engines.ray_engine import RayEngine
+from pipeline.extract.run import extract
 from pipeline.model import ModelSpec
 from pipeline.testing import dir_bytes
 

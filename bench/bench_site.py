@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from pipeline.serve import start
-from pipeline.site import build_site, get_vega_bundle
-from pipeline.site_data import get_page_names
+from pipeline.site.build import build_site, get_vega_bundle
+from pipeline.site.contexts import get_page_names
+from pipeline.site.serve import start
 from pipeline.testing import FakeStore
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -22,10 +22,10 @@ from pathlib import Path
 import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
-from pipeline.extract import extract
+from pipeline.extract.run import extract
 from pipeline.model import load_model
 from pipeline.records import Sentence
-from pipeline.site import build_site
+from pipeline.site.build import build_site
 from pipeline.testing import dir_bytes, make_gpt2
 from pipeline.words import split_words
 

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.store.stats import COMPUTE_WORKERS
+from pipeline.stats.compute import COMPUTE_WORKERS
 
 
 def build(path: Path, n: int, layers: int, heads: int, seed: int = 0, start: int = 0) -> float:
@@ -64,7 +64,7 @@ def build(path: Path, n: int, layers: int, heads: int, seed: int = 0, start: int
 
 def site_bytes(store: Path, site: Path, n: int) -> None:
     """What the corpus view adds to a site: the head pages and data/_corpus.js."""
-    from pipeline.site import build_site
+    from pipeline.site.build import build_site
 
     started = time.perf_counter()
     summary = build_site(store, site, progress=False)
@@ -86,8 +86,8 @@ def _peak_kib() -> int:
 
 def child(task: str, path: str) -> None:
     """Run one measured task in this (fresh) process; print its figures as JSON."""
+    from pipeline.stats.compute import update_stats
     from pipeline.store import AtlasStore
-    from pipeline.store.stats import update_stats
 
     started = time.perf_counter()
     if task == "read":

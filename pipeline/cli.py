@@ -85,8 +85,8 @@ def main(ctx: click.Context, config_path: str | None, quiet: bool, verbose: bool
 def _extract(cfg: Config, progress: bool) -> None:
     """Read the corpus, load the model, extract into the store, print the summary."""
     from pipeline.corpus import bundled_corpus_path, read_corpus
-    from pipeline.engines import make_engine
-    from pipeline.extract import extract
+    from pipeline.extract.engines import make_engine
+    from pipeline.extract.run import extract
     from pipeline.model import ModelSpec
 
     engine = make_engine(cfg.engine, ray_address=cfg.ray_address, workers=cfg.workers,
@@ -102,7 +102,7 @@ def _extract(cfg: Config, progress: bool) -> None:
 
 def _stats(cfg: Config, progress: bool) -> None:
     """Bring the store's per-head statistics up to date (the corpus view) and print the summary."""
-    from pipeline.store.stats import update_stats
+    from pipeline.stats.compute import update_stats
 
     summary = update_stats(cfg.store_path, wait=cfg.wait, progress=progress)
     click.echo(f"stats: {summary} -> {cfg.store_path}")
@@ -110,7 +110,7 @@ def _stats(cfg: Config, progress: bool) -> None:
 
 def _build(cfg: Config, progress: bool) -> None:
     """Bring the statistics up to date, build the site from the store and print the summary."""
-    from pipeline.site import build_site
+    from pipeline.site.build import build_site
 
     _stats(cfg, progress)
     summary = build_site(cfg.store_path, cfg.site_path, measure=cfg.measure,
@@ -182,7 +182,7 @@ def stats(ctx: click.Context, **flags) -> None:
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 def serve(site_dir: str, host: str, port: int) -> None:
     """Preview a built site at http://HOST:PORT/ (a plain static server; Ctrl-C stops it)."""
-    from pipeline.serve import serve as serve_site
+    from pipeline.site.serve import serve as serve_site
 
     click.echo(f"serving {site_dir} at http://{host}:{port}/ (Ctrl-C to stop)")
     serve_site(site_dir, host=host, port=port)
@@ -267,8 +267,8 @@ def figure(ctx: click.Context, sentence: str | None, layer: int | None, head: in
     from pathlib import Path
 
     from pipeline.errors import ConfigError
-    from pipeline.figure import FigureOptions, FigureRequest, read_batch, write_figures
-    from pipeline.site import open_store
+    from pipeline.site.build import open_store
+    from pipeline.site.figure import FigureOptions, FigureRequest, read_batch, write_figures
 
     cfg = _config(ctx, **flags)
     single = {"--sentence": sentence, "--layer": layer, "--head": head}

@@ -6,9 +6,9 @@ per-layer measures), computed during extraction from the model's exact
 measures/<name>/ in the store. The store, extraction, the site and the command
 line all read this registry; adding a measure means adding an entry here.
 
-The `compute` functions take a `Computed` (what pipeline/forward.py gathered from
+The `compute` functions take a `Computed` (what pipeline/extract/forward.py gathered from
 one padded forward pass) and use tensor methods only: this module never imports
-torch. pipeline/forward.py runs the hooks (`needs="norms"`) and the backward pass
+torch. pipeline/extract/forward.py runs the hooks (`needs="norms"`) and the backward pass
 (`needs="grads"`) a measure asks for.
 
 Definitions (A[l, h, i, j]: attention of query token i to key token j in layer l,

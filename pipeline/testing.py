@@ -1,6 +1,6 @@
 """Helpers for tests and benchmarks (like numpy.testing): a tiny corpus, a random GPT-2, a fake store.
 
-FakeStore satisfies pipeline.site_data.SiteStore, so a site can be built and
+FakeStore satisfies pipeline.site.contexts.SiteStore, so a site can be built and
 measured without a model or a Zarr store. Nothing here imports torch or
 transformers at module level: building a site must never import them.
 """
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.engines.ray_engine import RegionWorker
 from pipeline.errors import StoreError
+from pipeline.extract.engines.ray_engine import RegionWorker
 
 # A tiny corpus with the cases every stage must get right: tags, markup, unicode,
 # a repeated word, and spans.
@@ -94,7 +94,7 @@ def random_maps(rng: np.random.Generator, n_layers: int, n_heads: int, n_words: 
 
 @dataclass(frozen=True)
 class FakeSentence:
-    """A stored sentence with the read API the site uses (pipeline.site_data.SiteSentence)."""
+    """A stored sentence with the read API the site uses (pipeline.site.contexts.SiteSentence)."""
 
     id: str
     text: str
@@ -123,7 +123,7 @@ class FakeSentence:
 
 
 class FakeStore:
-    """An in-memory store (pipeline.site_data.SiteStore) of random maps for given sentences."""
+    """An in-memory store (pipeline.site.contexts.SiteStore) of random maps for given sentences."""
 
     def __init__(self, sentences: Iterable[Sequence], n_layers: int = 2, n_heads: int = 3, *,
                  causal: bool = False, seed: int = 0, name: str = "fake/bert <b>",
@@ -184,7 +184,7 @@ class FakeStore:
 def synthetic_sentence(sid: str, words: list[str], spans=(), arcs=(), meta=None):
     """A StoredSentence of whole words between a [CLS] and a [SEP] (one token per word), as a
     BERT tokenizer without subwords gives: token t + 1 is word t."""
-    from pipeline.encode import content_key
+    from pipeline.extract.encode import content_key
     from pipeline.store import StoredSentence
 
     text = " ".join(words)
@@ -220,7 +220,7 @@ def write_store(path: Path, rows: Iterable[tuple[Any, np.ndarray]], n_layers: in
 
 
 def read_js_global(path: Path, name: str) -> Any:
-    """The JSON value a site script (`window.NAME=JSON.parse('...');`, pipeline.site_format.js_global) sets."""
+    """The JSON value a site script (`window.NAME=JSON.parse('...');`, pipeline.site.data_format.js_global) sets."""
     text = path.read_text(encoding="utf-8")
     head, tail = f"window.{name}=JSON.parse('", "');"
     if not text.startswith(head) or not text.rstrip().endswith(tail):

@@ -44,7 +44,7 @@ def tiny_corpus(tmp_path_factory) -> Path:
 
 def _build_store(folder: Path, corpus: Path, loaded) -> Path:
     from pipeline.corpus import read_corpus
-    from pipeline.extract import extract
+    from pipeline.extract.run import extract
 
     store = folder / "atlas.zarr"
     extract(read_corpus(corpus).sentences, store, loaded, progress=False)
@@ -68,7 +68,7 @@ def gpt2_all_measures_store(tmp_path_factory, tiny_corpus, gpt2_dir) -> Path:
     """The tiny corpus through the tiny random GPT-2 with its LM head, every measure stored:
     attention, rollout, norm and grad. Read-only: copy it to modify."""
     from pipeline.corpus import read_corpus
-    from pipeline.extract import extract
+    from pipeline.extract.run import extract
     from pipeline.model import load_model
 
     store = tmp_path_factory.mktemp("gpt2all") / "atlas.zarr"

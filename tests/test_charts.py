@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import vl_convert
 
-from pipeline import charts
+from pipeline.site import charts
 
 WORDS = ["<CHI>", "painted", "a", "picture", "of", "a", "horse"]
 SPANS = [{"i": 0, "label": "<ENV>", "first": 0, "last": 4, "track": 0},

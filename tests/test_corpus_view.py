@@ -9,10 +9,10 @@ import shutil
 import numpy as np
 import pytest
 
-from pipeline.corpus_view import MIN_ARCS, TOP, selectables
-from pipeline.site import build_site
+from pipeline.site.build import build_site
+from pipeline.site.corpus_view import MIN_ARCS, TOP, selectables
+from pipeline.stats.compute import update_stats
 from pipeline.store import AtlasStore
-from pipeline.store.stats import update_stats
 from pipeline.testing import read_js_global, synthetic_sentence, write_store
 
 

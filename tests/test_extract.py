@@ -9,7 +9,7 @@ import torch
 from pipeline import model as model_module
 from pipeline.corpus import read_corpus
 from pipeline.errors import ModelError, StoreError
-from pipeline.extract import extract
+from pipeline.extract.run import extract
 from pipeline.model import load_model
 from pipeline.records import Sentence
 from pipeline.store import CODES_CHUNK, AtlasStore

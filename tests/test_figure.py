@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pipeline import charts
 from pipeline.cli import main
-from pipeline.figure import (
+from pipeline.site import charts
+from pipeline.site.contexts import slugify
+from pipeline.site.figure import (
     FigureError,
     FigureOptions,
     FigureRequest,
@@ -23,7 +24,6 @@ from pipeline.figure import (
     read_batch,
     write_figures,
 )
-from pipeline.site_data import slugify
 from pipeline.testing import FakeSentence, FakeStore
 
 SVG = "{http://www.w3.org/2000/svg}"

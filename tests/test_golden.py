@@ -18,9 +18,9 @@ import pytest
 import vl_convert
 import zarr
 
-from pipeline import charts
-from pipeline.site import build_site, get_vega_script
-from pipeline.site_format import decode_script
+from pipeline.site import charts
+from pipeline.site.build import build_site, get_vega_script
+from pipeline.site.data_format import decode_script
 
 GOLDEN = Path(__file__).parent / "golden" / "checksums.json"
 

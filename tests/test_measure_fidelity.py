@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from pipeline.errors import ModelError
-from pipeline.extract import extract
+from pipeline.extract.run import extract
 from pipeline.records import Sentence
 from pipeline.store import AtlasStore
 from pipeline.words import split_words
@@ -203,7 +203,7 @@ def test_grad_on_a_model_loaded_without_its_head_is_refused(minilm, tmp_path):
 def test_norm_on_another_architecture_is_refused_naming_the_model_and_the_measure():
     from transformers import LlamaConfig, LlamaModel
 
-    from pipeline.forward import ValueNorms
+    from pipeline.extract.forward import ValueNorms
     from pipeline.model import LoadedModel
 
     config = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,

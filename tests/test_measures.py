@@ -14,7 +14,7 @@ from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.corpus import read_corpus
 from pipeline.errors import ConfigError, StoreError
-from pipeline.extract import extract
+from pipeline.extract.run import extract
 from pipeline.measures import MEASURES, UnknownMeasureError, get_measure, list_measures
 from pipeline.store import AtlasStore
 from pipeline.store.verify import verify_store

@@ -23,13 +23,13 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.corpus import read_corpus
-from pipeline.engines import ray_engine
-from pipeline.engines.ray_engine import RayEngine
 from pipeline.errors import ConfigError, EngineError, LockError, StoreError
-from pipeline.extract import extract
+from pipeline.extract.engines import ray_engine
+from pipeline.extract.engines.ray_engine import RayEngine
+from pipeline.extract.run import extract
 from pipeline.model import ModelSpec
-from pipeline.site import build_site
-from pipeline.site_format import decode_script
+from pipeline.site.build import build_site
+from pipeline.site.data_format import decode_script
 from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store.layout import round_up
 from pipeline.store.regions import LockGuard, RegionOut, layout_regions, region_target

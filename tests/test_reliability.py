@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from pipeline.corpus import read_corpus
-from pipeline.extract import extract
+from pipeline.extract.run import extract
 from pipeline.model import load_model
 from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store.verify import verify_store
@@ -128,7 +128,7 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_pat
 
 
 def test_a_resumed_run_repeats_the_interrupted_runs_batches(gpt2, tmp_path, monkeypatch):
-    import pipeline.forward as forward_module
+    import pipeline.extract.forward as forward_module
     from pipeline.store.writer import PLAN_FILE, StoreWriter
 
     items = corpus_items(400, seed=6, words=(40, 58))  # three chunks: commits happen mid-run

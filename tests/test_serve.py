@@ -1,4 +1,4 @@
-"""The static server (pipeline/serve.py): mounts under sub-paths, nothing outside them, quiet logs."""
+"""The static server (pipeline/site/serve.py): mounts under sub-paths, nothing outside them, quiet logs."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import SiteError
-from pipeline.serve import get_handler, serve, start
+from pipeline.site.serve import get_handler, serve, start
 
 
 def fetch(url: str) -> tuple[int, bytes]:
@@ -64,7 +64,7 @@ def test_mount_prefixes_must_be_folders():
 
 def test_requests_are_logged_not_printed(folders, caplog, capfd):
     server = start({"/": folders["one"]})
-    with caplog.at_level(logging.DEBUG, logger="pipeline.serve"):
+    with caplog.at_level(logging.DEBUG, logger="pipeline.site.serve"):
         fetch(f"{server.origin}/index.html")
         server.stop()
     assert any("GET /index.html" in r.getMessage() for r in caplog.records)

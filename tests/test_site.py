@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import pipeline.site as site_module
-import pipeline.site_pages as pages_module
+import pipeline.site.build as site_module
+import pipeline.site.pages as pages_module
 from pipeline.errors import SiteError
-from pipeline.site import MARKER, build_site, check_target
-from pipeline.site_data import get_page_names, get_span_tracks, slugify
-from pipeline.site_format import decode_maps, decode_script
+from pipeline.site.build import MARKER, build_site, check_target
+from pipeline.site.contexts import get_page_names, get_span_tracks, slugify
+from pipeline.site.data_format import decode_maps, decode_script
 from pipeline.store import AtlasStore
 from pipeline.testing import FakeStore, read_index, read_js_global
 
@@ -384,7 +384,7 @@ def test_a_store_with_attention_only_offers_only_attention(minilm_store, tmp_pat
 
 def test_building_a_site_never_imports_torch(tmp_path):
     """The site is built from the store alone: no model, no torch (pipeline.testing included)."""
-    code = ("import sys; from pipeline.site import build_site; from pipeline.testing import FakeStore; "
+    code = ("import sys; from pipeline.site.build import build_site; from pipeline.testing import FakeStore; "
             f"build_site(FakeStore([('a', 'b c', [])]), {str(tmp_path / 'site')!r}, progress=False); "
             "assert not {'torch', 'transformers'} & set(sys.modules), 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})

@@ -13,13 +13,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.corpus_view import exemplars, measure_view
 from pipeline.errors import SiteError
-from pipeline.site import build_site, get_environment
-from pipeline.site_data import PAGE_NAME_MAX, get_page_names, get_sentence_context, get_site_context
-from pipeline.site_pages import build_sentence, page_cost
+from pipeline.site.build import build_site, get_environment
+from pipeline.site.contexts import (
+    PAGE_NAME_MAX,
+    get_page_names,
+    get_sentence_context,
+    get_site_context,
+)
+from pipeline.site.corpus_view import exemplars, measure_view
+from pipeline.site.pages import build_sentence, page_cost
+from pipeline.stats.compute import update_stats
 from pipeline.store import AtlasStore
-from pipeline.store.stats import update_stats
 from pipeline.testing import FakeStore, read_index, read_js_global, synthetic_sentence, write_store
 
 N = 300

@@ -1,4 +1,4 @@
-"""The sentence data file (pipeline/site_format.py): the golden file, the documented bytes, round trips.
+"""The sentence data file (pipeline/site/data_format.py): the golden file, the documented bytes, round trips.
 
 tests/golden/sentence.bin is decoded here and, in a browser, by assets/maps.js
 (tests/browser/test_pages.py); sentence.json holds the values it was written
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.site_format import (
+from pipeline.site.data_format import (
     decode_codes,
     decode_maps,
     decode_script,

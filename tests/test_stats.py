@@ -11,11 +11,11 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.corpus import read_corpus
-from pipeline.encode import remap_arcs
 from pipeline.errors import StoreError
-from pipeline.stats import OFFSETS, batch_stats, list_statistics, sentence_stats
+from pipeline.extract.encode import remap_arcs
+from pipeline.stats.compute import update_stats
+from pipeline.stats.definitions import OFFSETS, batch_stats, list_statistics, sentence_stats
 from pipeline.store import AtlasStore
-from pipeline.store.stats import update_stats
 from pipeline.testing import synthetic_sentence, write_store
 
 # --- each statistic against a direct, loop-by-loop computation ------------------------
@@ -339,8 +339,8 @@ def test_the_plain_zarr_recipe_of_docs_store_md_reads_the_same_values(tmp_path):
 def test_catalog_order_arrays_follow_a_reordered_corpus_across_row_chunks(tmp_path, monkeypatch):
     """The (S, L, H) arrays are rewritten in the new catalog order when sentences move, are
     removed or added, gathering rows from several row chunks (small chunks, to cross them)."""
-    import pipeline.store.stats as stats_module
-    import pipeline.store.stats_catalog as catalog_module
+    import pipeline.stats.catalog as catalog_module
+    import pipeline.stats.compute as stats_module
 
     monkeypatch.setattr(stats_module, "ROW_CHUNK", 4)
     monkeypatch.setattr(catalog_module, "POSITIONS", 5)
@@ -364,7 +364,7 @@ def test_catalog_order_arrays_follow_a_reordered_corpus_across_row_chunks(tmp_pa
 
 
 def test_extremes_are_the_largest_and_smallest_values_with_ties_by_position():
-    from pipeline.corpus_view import _extremes_all, ranks
+    from pipeline.site.corpus_view import _extremes_all, ranks
 
     def extremes(column: np.ndarray, k: int) -> tuple[list[int], list[int]]:
         """The positions of the k largest and the k smallest values of one head's (S,) column,
@@ -417,7 +417,7 @@ def test_statistics_computed_by_worker_processes_equal_those_computed_in_process
                                                                                   monkeypatch):
     """A large run reads and computes in a pool of processes (each reading its blocks from the
     store); forced here on a small store, in small blocks, it gives the same values."""
-    import pipeline.store.stats as stats_module
+    import pipeline.stats.compute as stats_module
 
     rows = list(corpus_rows(30, seed=21))
     inline = write_store(tmp_path / "inline.zarr", rows, 2, 3)

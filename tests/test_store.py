@@ -8,7 +8,7 @@ import zarr
 
 from pipeline.corpus import read_corpus
 from pipeline.errors import StoreError
-from pipeline.extract import extract
+from pipeline.extract.run import extract
 from pipeline.store import CODES_CHUNK, INDEX_ARRAYS, AtlasStore, dequantize, quantize
 from pipeline.testing import TINY
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from pipeline.encode import encode
+from pipeline.extract.encode import encode
 from pipeline.records import Sentence
 from pipeline.words import align_tokens, merge_tokenless, split_words, word_maps
 

@@ -1,5 +1,5 @@
 """Reading the corpus view's statistics from a store: `store.head_stats(measure)` (the layout
-and how they are computed: pipeline.store.stats, docs/store.md)."""
+and how they are computed: pipeline.stats.compute, docs/store.md)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 
 from pipeline.errors import StoreError
 from pipeline.measures import DEFAULT_MEASURE
+from pipeline.stats.catalog import GROUP as PER_SENTENCE
+from pipeline.stats.compute import stats_group
 from pipeline.store.layout import catalog_name
-from pipeline.store.stats import stats_group
-from pipeline.store.stats_catalog import GROUP as PER_SENTENCE
 
 
 @dataclass(frozen=True)

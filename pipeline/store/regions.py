@@ -1,6 +1,6 @@
 """Regions: disjoint, chunk-aligned parts of the codes arrays that other processes write.
 
-An engine that computes on several processes (pipeline/engines/ray_engine.py) does
+An engine that computes on several processes (pipeline/extract/engines/ray_engine.py) does
 not stream codes through the one `StoreWriter`: the driver lays the work out in
 regions, and each worker writes its regions' codes straight into the store.
 

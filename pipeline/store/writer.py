@@ -405,7 +405,7 @@ class StoreWriter:
         self._meta = write_catalog(self._group, {**self._meta, **top}, catalog_rows)
 
     # The plan: the batches of an unfinished run, so a rerun after a crash repeats
-    # them exactly and computes bit-identical values (see pipeline/extract.py).
+    # them exactly and computes bit-identical values (see pipeline/extract/run.py).
     def load_plan(self) -> list[list[str]]:
         """The batches (lists of content keys) left by an interrupted run, or []."""
         try:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.serve import start
-from pipeline.site import build_site
+from pipeline.site.build import build_site
+from pipeline.site.serve import start
 from pipeline.store import AtlasStore
 
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.site import build_site
-from pipeline.store.stats import update_stats
+from pipeline.site.build import build_site
+from pipeline.stats.compute import update_stats
 from pipeline.testing import read_index, synthetic_sentence, write_store
 
 pytestmark = pytest.mark.browser

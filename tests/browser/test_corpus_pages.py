@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from pipeline.site import build_site
-from pipeline.store.stats import update_stats
+from pipeline.site.build import build_site
+from pipeline.stats.compute import update_stats
 
 pytestmark = pytest.mark.browser
 

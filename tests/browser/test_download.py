@@ -97,7 +97,7 @@ def test_download_from_disk_names_and_draws_the_measure_on_show(watched, sites):
 def test_the_figure_draws_the_whole_sentence_the_page_shows_a_window_of(phone, tmp_path):
     """On a phone a 50-word sentence is shown a window at a time; its figure (440 px) holds it
     whole. A 150-word one would not: its figure is the page's window."""
-    from pipeline.site import build_site
+    from pipeline.site.build import build_site
     from pipeline.testing import FakeStore
 
     words = [f"w{i}" for i in range(50)]

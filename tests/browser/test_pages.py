@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.site_format import encode_script
+from pipeline.site.data_format import encode_script
 
 pytestmark = pytest.mark.browser
 
@@ -150,7 +150,7 @@ def test_tooltip_shows_words_literally(watched, atlas_store):
 
 def test_maps_js_decodes_the_golden_file(watched):
     """assets/maps.js, as the site ships it, reads tests/golden/sentence.js (sentence.bin as a
-    data script) to the same codes as pipeline.site_format (tests/test_site_format.py)."""
+    data script) to the same codes as pipeline.site.data_format (tests/test_site_format.py)."""
     golden = json.loads((Path(__file__).parents[1] / "golden" / "sentence.json").read_text())
     page = open_sentence(watched)
     got = page.evaluate("""async (origin) => {

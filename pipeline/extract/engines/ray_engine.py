@@ -1,11 +1,11 @@
 """The Ray engine (`--engine ray`): extraction's forward passes on a Ray cluster, with Ray Data.
 
 The driver (this process, holding the store's lock) has gathered and planned as the
-local engine does (pipeline.extract). It groups the planned, length-sorted batches
+local engine does (pipeline.extract.run). It groups the planned, length-sorted batches
 into regions (pipeline/store/regions.py), makes a dataset of them (one row per
 region) and maps it with `RegionWorker`, a stateful class: each worker loads the
 model once (on its GPU when the cluster has GPUs), forwards its regions' batches
-through pipeline.forward and writes their codes as whole chunks straight into the
+through pipeline.extract.forward and writes their codes as whole chunks straight into the
 store. It returns only keys, offsets and CRC-32s; the driver lands the regions in
 order (chunk checksums, index rows, commit) and finally writes the catalog, as with
 the local engine. The store must be on a filesystem every worker sees.
@@ -31,9 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.encode import Encoded
-from pipeline.engines import spec_for
 from pipeline.errors import AtlasError, ConfigError, EngineError, ModelError
+from pipeline.extract.encode import Encoded
+from pipeline.extract.engines import spec_for
 from pipeline.model import LoadedModel, ModelSpec
 from pipeline.store.layout import row_size
 from pipeline.store.location import StoreLocation
@@ -109,7 +109,7 @@ class RegionWorker:
         """Forward the region's batches and write its codes, whole chunks only."""
         import zarr
 
-        from pipeline.forward import run_batches
+        from pipeline.extract.forward import run_batches
 
         started, region, self.task = time.perf_counter(), task.region, task
         store = StoreLocation.of(task.store).zarr_store()

@@ -7,7 +7,7 @@ where browsers refuse fetch() and module scripts, as well as served:
     index.html                 model card, corpus summary, searchable list (reads data/_index.js)
     sentences/<page>.html      one page per sentence: words, spans, meta as safe JSON
     data/<page>.js             its word-level maps + special shares, 8-bit codes, gzipped, as
-                               a script (the format: pipeline/site_format.py), of the default
+                               a script (the format: pipeline/site/data_format.py), of the default
                                measure; data/<page>.<m>.js: the same for each other measure m
     data/_index.js             one compact row per sentence: id, page, text, words, labels, meta
     assets/vega.js             Vega + Vega-Lite + vega-embed, from vl_convert.javascript_bundle
@@ -42,12 +42,11 @@ import jinja2
 import vl_convert
 
 import pipeline
-from pipeline import charts
 from pipeline.config import DEFAULT_SITE_BYTES, format_size
-from pipeline.corpus_view import CorpusView, exemplars, measure_view
 from pipeline.errors import SiteError, StoreError
 from pipeline.measures import DEFAULT_MEASURE, get_measure
-from pipeline.site_data import (
+from pipeline.site import charts
+from pipeline.site.contexts import (
     IndexRow,
     MeasureView,
     SiteContext,
@@ -61,8 +60,9 @@ from pipeline.site_data import (
     id_hash,
     rel_url,
 )
-from pipeline.site_format import js_global, script_dumps
-from pipeline.site_pages import SentenceWriter, choose_pages, index_bytes, index_row_bytes
+from pipeline.site.corpus_view import CorpusView, exemplars, measure_view
+from pipeline.site.data_format import js_global, script_dumps
+from pipeline.site.pages import SentenceWriter, choose_pages, index_bytes, index_row_bytes
 from pipeline.store import AtlasStore
 from pipeline.store.location import StoreLocation
 
@@ -71,7 +71,7 @@ log = logging.getLogger(__name__)
 MARKER = ".atlas-site"
 BUNDLE_SNIPPET = "window.vegaEmbed = vegaEmbed;"  # `vega` in a snippet is null with Vega 6: use the view API
 INDEX_DATA = "data/_index.js"  # no page is named _index: page names never start with "_"
-CORPUS_DATA = "data/_corpus.js"  # the corpus view's statistics, every head (pipeline.corpus_view)
+CORPUS_DATA = "data/_corpus.js"  # the corpus view's statistics, every head (pipeline.site.corpus_view)
 
 
 @dataclass(frozen=True)

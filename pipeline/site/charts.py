@@ -3,7 +3,7 @@ and the figure that puts both side by side (`attention-atlas figure`, the page's
 
 No spec depends on the sentence: each is written once per site and bound to a
 sentence's data in the browser (`assets/sentence.js`, `assets/figure.js`), or in
-Python for a figure (`bind`, `pipeline.figure`), which fill the named datasets and
+Python for a figure (`bind`, `pipeline.site.figure`), which fill the named datasets and
 set the parameters listed below. The grid and the detail are built once here
 (`_grid_layers`, `_detail_layers`) and used by all three specs, so the figure and
 the page cannot drift apart.

@@ -2,7 +2,7 @@
 means (`Sums`, `write_means`) and the per-sentence values in catalog order
 (`stats/<measure>/per_sentence/`).
 
-pipeline.store.stats computes each row once and keeps it per row (rows never
+pipeline.stats.compute computes each row once and keeps it per row (rows never
 change, so incremental runs append); after every run that changed something, the
 rows of the current catalog are gathered here into one (S, L, H) array per
 statistic, in `store.ids` order, and the span mass into (S, P, L, H): what a
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import zarr
 
-from pipeline.stats import OFFSETS, list_statistics
+from pipeline.stats.definitions import OFFSETS, list_statistics
 
 GROUP = "per_sentence"
 POSITIONS = 4096  # catalog positions gathered, then written, at a time (one chunk of each array)

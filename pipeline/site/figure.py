@@ -27,10 +27,10 @@ import numpy as np
 import vl_convert
 from tqdm import tqdm
 
-from pipeline import charts
 from pipeline.errors import AtlasError, ConfigError
 from pipeline.measures import DEFAULT_MEASURE, get_measure
-from pipeline.site_data import SiteSentence, SiteStore, get_spans, slugify
+from pipeline.site import charts
+from pipeline.site.contexts import SiteSentence, SiteStore, get_spans, slugify
 from pipeline.store import quantize
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """Engines: where extraction's forward passes run, and who writes their codes.
 
-`pipeline.extract` gathers (encodes, asks the writer what is stored, plans the
+`pipeline.extract.run` gathers (encodes, asks the writer what is stored, plans the
 batches) and then hands the batches to an engine; everything before and after is
 shared. An engine has two steps:
 
@@ -11,7 +11,7 @@ shared. An engine has two steps:
                                            and get its codes into the store through `writer`
 
 `LocalEngine` (here) runs them in this process and hands each sentence's codes to
-`StoreWriter.add`. `RayEngine` (pipeline/engines/ray_engine.py, `--engine ray`) runs
+`StoreWriter.add`. `RayEngine` (pipeline/extract/engines/ray_engine.py, `--engine ray`) runs
 them on a Ray cluster whose workers write whole chunks of codes straight into the
 store (pipeline/store/regions.py); the driver alone writes the index and commits.
 """
@@ -22,8 +22,8 @@ import importlib.util
 from dataclasses import replace
 from typing import Protocol
 
-from pipeline.encode import Encoded
 from pipeline.errors import ConfigError
+from pipeline.extract.encode import Encoded
 from pipeline.model import LoadedModel, ModelSpec
 from pipeline.store.writer import StoreWriter
 
@@ -46,7 +46,7 @@ def spec_for(model: ModelSpec, measures: tuple[str, ...]) -> ModelSpec:
 
 
 class LocalEngine:
-    """This process: the model loaded here, batches through pipeline.forward, codes to
+    """This process: the model loaded here, batches through pipeline.extract.forward, codes to
     `StoreWriter.add` (compression and writes overlap the next forward pass)."""
 
     def __init__(self) -> None:
@@ -60,7 +60,7 @@ class LocalEngine:
     def run(self, batches: list[list[str]], by_key: dict[str, Encoded],
             wanted: dict[str, tuple[str, ...]], writer: StoreWriter, progress: bool) -> None:
         """Forward each batch here; the writer appends and commits."""
-        from pipeline.forward import run_batches  # torch: only when something is computed
+        from pipeline.extract.forward import run_batches  # torch: only when something is computed
 
         run_batches(self.loaded, batches, by_key, wanted,
                     lambda e, codes: writer.add(e.stored, codes), progress)
@@ -80,6 +80,6 @@ def make_engine(engine: str = "local", *, ray_address: str | None = None, worker
         raise ConfigError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
     if not ray_available():
         raise ConfigError(f"--engine ray needs Ray, which is not installed: {RAY_INSTALL}")
-    from pipeline.engines.ray_engine import RayEngine
+    from pipeline.extract.engines.ray_engine import RayEngine
 
     return RayEngine(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker)

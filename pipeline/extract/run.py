@@ -2,7 +2,7 @@
 
 Reads like a script: gather (encode every sentence and ask the store which are
 already stored, and where), then compute the rest in sorted, budgeted batches
-(pipeline.batches) on an engine (pipeline.engines: pipeline.forward in this process,
+(pipeline.extract.batches) on an engine (pipeline.extract.engines: pipeline.extract.forward in this process,
 or a Ray cluster), then write the corpus order. When the
 model is given as a `ModelSpec` and the store already holds every sentence for
 this model (checked from the model's files), nothing is loaded and torch is
@@ -17,9 +17,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.batches import resume_or_plan
-from pipeline.encode import Encoded, encode
-from pipeline.engines import Engine, LocalEngine
+from pipeline.extract.batches import resume_or_plan
+from pipeline.extract.encode import Encoded, encode
+from pipeline.extract.engines import Engine, LocalEngine
 from pipeline.measures import DEFAULT_MEASURE, parse_measures
 from pipeline.model import LoadedModel, ModelSpec
 from pipeline.records import Sentence, Skip
@@ -73,7 +73,7 @@ def extract(sentences: list[Sentence], store_path: str | Path | StoreLocation,
     measures the store lacks, are computed. The store keeps every measure it holds: a run
     computes the union of `measures` and the store's for whatever it computes. The store: a
     local folder, a file:// URL or another fsspec URL (pipeline.store.location). `engine`:
-    where the forward passes run (pipeline.engines; default: this process)."""
+    where the forward passes run (pipeline.extract.engines; default: this process)."""
     started, store_path = time.perf_counter(), StoreLocation.of(store_path)
     measures = parse_measures(measures)
     summary = ExtractSummary(skipped=dict(sorted(Counter(s.reason for s in skipped).items())))

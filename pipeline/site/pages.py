@@ -1,7 +1,7 @@
 """Sentence pages: writing a sentence's files (a data script per measure, its page), and which
 sentences get one within the site's size limit (`choose_pages`; the rule: docs/site.md).
 
-pipeline.site gathers the site and writes what every site has; this module writes the
+pipeline.site.build gathers the site and writes what every site has; this module writes the
 sentences, a block at a time, counting what each writes against the limit.
 """
 
@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from pipeline.config import format_size
 from pipeline.errors import SiteError
-from pipeline.site_data import (
+from pipeline.site.contexts import (
     PAGE_NAME_MAX,
     IndexRow,
     SentenceContext,
@@ -31,7 +31,7 @@ from pipeline.site_data import (
     get_sentence_context,
     rel_url,
 )
-from pipeline.site_format import _js_quoted, encode_maps, encode_script, js_global
+from pipeline.site.data_format import _js_quoted, encode_maps, encode_script, js_global
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from pipeline.encode import Encoded
 from pipeline.errors import ModelError
+from pipeline.extract.encode import Encoded
 from pipeline.measures import DEFAULT_MEASURE, MEASURES, Computed, get_measure
 from pipeline.model import LoadedModel
 from pipeline.store.layout import SCALE

@@ -8,7 +8,7 @@ that belong to no word ([CLS], [SEP], ...). Each returns an (L, H) array, NaN
 where the statistic is not defined for the sentence. Sources: Clark et al.
 (2019) "What Does BERT Look At?" (special, punct, dependency accuracy and its
 fixed-offset baseline), Vig & Belinkov (2019) (distance), Voita et al. (2019)
-(confidence). docs/store.md lists the definitions; pipeline.store.stats keeps
+(confidence). docs/store.md lists the definitions; pipeline.stats.compute keeps
 the results in the store and reads them back.
 """
 

@@ -6,12 +6,12 @@ Layout (docs/store.md has the full schema), one group per stored measure:
     stats/<measure>/                 attrs["stats"]: statistics, span_pairs, relations, offsets,
                                      shape (L, H) and the commit (the catalog they were computed for)
       per_sentence/<statistic> float32 (S, L, H), per_sentence/span_mass (S, P, L, H): catalog order
-                                     (gathered from the rows: pipeline.store.stats_catalog)
+                                     (gathered from the rows: pipeline.stats.catalog)
       mean          float64 (K, L, H)     corpus means over the current catalog's sentences
       defined       int64   (K, L, H)     sentences where each statistic is defined
       span_mean     float64 (P, L, H)     corpus span mass; span_defined int64 (P, L, H) its sentences
       corpus_dep_correct int64 (Q, L, H), corpus_dep_arcs int64 (Q,), corpus_dep_offset int64 (Q, 6)
-      sentence      float32 (R, K, L, H)  per row: the K statistics (pipeline.stats), NaN = undefined
+      sentence      float32 (R, K, L, H)  per row: the K statistics (pipeline.stats.definitions), NaN = undefined
       span_mass     float32 (R, P, L, H)  per row: span mass a -> b for each pair P, NaN = absent
       dep_correct   uint16  (R, Q, L, H)  per row: arcs of relation q whose head the head's argmax hits
       dep_arcs      uint16  (R, Q)        per row: arcs of relation q
@@ -42,10 +42,10 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from pipeline.stats import OFFSETS, batch_stats, list_statistics
+from pipeline.stats.catalog import Sums, write_means, write_per_sentence
+from pipeline.stats.definitions import OFFSETS, batch_stats, list_statistics
 from pipeline.store.layout import catalog_name
 from pipeline.store.location import StoreLocation
-from pipeline.store.stats_catalog import Sums, write_means, write_per_sentence
 
 log = logging.getLogger(__name__)
 

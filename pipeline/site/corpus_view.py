@@ -2,7 +2,7 @@
 the head pages (pure functions of the store: the same store gives the same site).
 
 The index shows, for one selectable statistic at a time, every head's corpus value. A
-selectable statistic is one of pipeline.stats.STATISTICS, a span pair a -> b present in
+selectable statistic is one of pipeline.stats.definitions.STATISTICS, a span pair a -> b present in
 the corpus, or the dependency accuracy of a relation with at least MIN_ARCS arcs. Each
 head page shows the head's value for every selectable statistic with its rank among all
 heads, the distribution over sentences (a histogram), and the TOP sentences at each end.
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.stats import STATISTICS
+from pipeline.stats.definitions import STATISTICS
 
 MIN_ARCS = 20  # a relation needs this many arcs in the corpus to be offered
 TOP = 10  # sentences listed at each end of a head's distribution

@@ -7,7 +7,7 @@ batches and computes bit-identical values.
 
 from __future__ import annotations
 
-from pipeline.encode import Encoded
+from pipeline.extract.encode import Encoded
 
 ATTENTION_BUDGET = 512 << 20  # bytes of float32 attention one batch may hold, all layers
 

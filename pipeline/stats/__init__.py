@@ -1,0 +1,1 @@
+"""Per-head statistics: their definitions, computing them into the store, catalog-order arrays."""
