@@ -17,7 +17,7 @@ import os
 import pickle
 import socket
 import urllib.parse
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -372,6 +372,10 @@ class ModelSpec:
     device: str = "auto"
     dtype: str = "auto"
     causal_lm: bool = False  # with its causal language-model head (the measure 'grad')
+
+    def for_measures(self, measures: tuple[str, ...]) -> ModelSpec:
+        """The model as the measures need it: with its causal LM head for 'grad'."""
+        return replace(self, causal_lm=self.causal_lm or "grad" in measures)
 
     def identify(self) -> ModelIdentity | None:
         """See `identify_model`."""

@@ -19,6 +19,7 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.errors import SiteError
+from pipeline.measures import MEASURES, get_measure
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +228,6 @@ def get_measure_views(store: SiteStore, default: str, label: str,
                       domain: tuple[float, float]) -> tuple[MeasureView, ...]:
     """Every measure the store holds, the site's default first (with the configured title and
     domain); the others with their registry titles and domains."""
-    from pipeline.measures import MEASURES, get_measure
-
     stored = list(store.info.get("measures") or [default])
     names = [default, *(m for m in MEASURES if m in stored and m != default)]
     views = []

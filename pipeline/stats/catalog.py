@@ -18,8 +18,8 @@ import numpy as np
 import zarr
 
 from pipeline.stats.definitions import OFFSETS, list_statistics
+from pipeline.store.layout import PER_SENTENCE
 
-GROUP = "per_sentence"
 POSITIONS = 4096  # catalog positions gathered, then written, at a time (one chunk of each array)
 
 
@@ -50,7 +50,7 @@ class _Chunks:
 def write_per_sentence(group: zarr.Group, names: list[str], sentence: zarr.Array,
                        span_mass: zarr.Array, catalog: np.ndarray, compressor) -> None:
     """Gather the catalog's rows of the per-row arrays into catalog-order arrays."""
-    out = group.require_group(GROUP)
+    out = group.require_group(PER_SENTENCE)
     S, (L, H), P = len(catalog), sentence.shape[2:], span_mass.shape[1]
     per_stat = {name: _array(out, name, (S, L, H), compressor) for name in names}
     spans = _array(out, "span_mass", (S, P, L, H), compressor)

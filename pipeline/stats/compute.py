@@ -44,12 +44,12 @@ import zarr
 
 from pipeline.stats.catalog import Sums, write_means, write_per_sentence
 from pipeline.stats.definitions import OFFSETS, batch_stats, list_statistics
-from pipeline.store.layout import catalog_name
-from pipeline.store.location import StoreLocation
+from pipeline.store.layout import catalog_name, stats_group
+from pipeline.store.location import StoreLocation, StoreLock
+from pipeline.store.reader import AtlasStore
 
 log = logging.getLogger(__name__)
 
-GROUP = "stats"
 ROW_CHUNK = 1024  # rows per chunk of the per-row arrays
 BLOCK = 1024  # rows computed, then written, at a time (at most MAX_BLOCK_BYTES of word maps):
 MAX_BLOCK_BYTES = 32 << 20  # the memory a run needs does not grow with the corpus
@@ -58,11 +58,6 @@ GROUPED = 8  # span pairs or relations per chunk: a chunk costs zarr ~2 ms to wr
 COMPRESSOR = zarr.codecs.ZstdCodec(level=1)  # twice as fast as zarr's default level, 10 % larger
 COMPUTE_WORKERS = min(4, os.cpu_count() or 1)  # processes reading and computing (1: this one)
 PARALLEL_ROWS = 4 * BLOCK  # fewer rows to compute: in this process (starting others costs ~2 s)
-
-
-def stats_group(measure: str) -> str:
-    """The name of a measure's statistics group."""
-    return f"{GROUP}/{measure}"
 
 
 def row_fingerprint(sid: str, key: str, crc: int) -> int:
@@ -227,9 +222,6 @@ def update_stats(path: str | Path | StoreLocation, *, measures: list[str] | None
     PARALLEL_ROWS rows to compute reads and computes them in COMPUTE_WORKERS processes, one per core (numpy's short
     calls hold the GIL: threads would queue), and this one writes what they return.
     """
-    from pipeline.store.reader import AtlasStore
-    from pipeline.store.writer import StoreLock
-
     started = time.perf_counter()
     path = StoreLocation.of(path)
     with StoreLock(path, wait), contextlib.ExitStack() as stack:
@@ -346,8 +338,6 @@ _WORKER_STORES: dict[str, object] = {}  # in a pool's process: the store it read
 
 def _compute_in_worker(where: str, measure: str, rows: list[int]) -> list:
     """`_compute_rows` in a pool's process, which opens the store once (read only)."""
-    from pipeline.store.reader import AtlasStore
-
     if where not in _WORKER_STORES:
         _WORKER_STORES.clear()
         _WORKER_STORES[where] = AtlasStore.open(where)

@@ -9,9 +9,7 @@ import numpy as np
 
 from pipeline.errors import StoreError
 from pipeline.measures import DEFAULT_MEASURE
-from pipeline.stats.catalog import GROUP as PER_SENTENCE
-from pipeline.stats.compute import stats_group
-from pipeline.store.layout import catalog_name
+from pipeline.store.layout import PER_SENTENCE, catalog_name, stats_group
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ INDEX_ARRAYS = {"n_tokens": "int32", "id": str, "key": str, "record": str}
 MEASURE_INDEX = {"offset": "int64", "crc32": "uint32"}  # per measure, one entry per row
 ABSENT = -1  # a row's offset in a measure that was not computed for it
 FIRST_CATALOG = "catalog/row"  # the empty catalog of a new store; runs write catalog/row-NNNNNN
+STATS_GROUP = "stats"  # the statistics: one group per measure, stats/<measure> (pipeline.stats)
+PER_SENTENCE = "per_sentence"  # in each: the arrays in catalog order (pipeline.stats.catalog)
 WORD_LEVEL = ("Clark et al. (2019): to-word = sum over its tokens, "
               "from-word = mean over its tokens")
 
@@ -168,6 +170,11 @@ def open_group_meta(path: str | os.PathLike | StoreLocation, mode: str) -> tuple
 def catalog_name(commit: dict) -> str:
     """The name of the commit's catalog array."""
     return commit.get("catalog_array", FIRST_CATALOG)
+
+
+def stats_group(measure: str) -> str:
+    """The name of a measure's statistics group."""
+    return f"{STATS_GROUP}/{measure}"
 
 
 def write_commit(group: zarr.Group, meta: dict, top: dict | None = None, **commit) -> dict:

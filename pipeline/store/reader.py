@@ -11,6 +11,7 @@ import zarr
 
 from pipeline.errors import StoreError
 from pipeline.measures import DEFAULT_MEASURE, MEASURES
+from pipeline.store.head_stats import HeadStats
 from pipeline.store.layout import (
     RECORD_CHUNK,
     SCALE,
@@ -140,10 +141,8 @@ class AtlasStore:
         """The rows of the current corpus, in corpus order (int64 (S,))."""
         return self._catalog
 
-    def head_stats(self, measure: str = DEFAULT_MEASURE):
+    def head_stats(self, measure: str = DEFAULT_MEASURE) -> HeadStats:
         """The corpus view's statistics of every head for a measure (pipeline.store.head_stats)."""
-        from pipeline.store.head_stats import HeadStats
-
         return HeadStats(self, measure)
 
     @property

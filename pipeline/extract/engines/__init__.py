@@ -19,11 +19,11 @@ store (pipeline/store/regions.py); the driver alone writes the index and commits
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import replace
 from typing import Protocol
 
 from pipeline.errors import ConfigError
 from pipeline.extract.encode import Encoded
+from pipeline.extract.engines.ray_engine import RayEngine
 from pipeline.model import LoadedModel, ModelSpec
 from pipeline.store.writer import StoreWriter
 
@@ -40,11 +40,6 @@ class Engine(Protocol):
             wanted: dict[str, tuple[str, ...]], writer: StoreWriter, progress: bool) -> None: ...
 
 
-def spec_for(model: ModelSpec, measures: tuple[str, ...]) -> ModelSpec:
-    """The model as the measures need it: with its causal LM head for 'grad'."""
-    return replace(model, causal_lm=model.causal_lm or "grad" in measures)
-
-
 class LocalEngine:
     """This process: the model loaded here, batches through pipeline.extract.forward, codes to
     `StoreWriter.add` (compression and writes overlap the next forward pass)."""
@@ -54,7 +49,7 @@ class LocalEngine:
 
     def load(self, model: LoadedModel | ModelSpec, measures: tuple[str, ...]) -> LoadedModel:
         """Load the model (a LoadedModel is used as it is)."""
-        self.loaded = spec_for(model, measures).load() if isinstance(model, ModelSpec) else model
+        self.loaded = model.for_measures(measures).load() if isinstance(model, ModelSpec) else model
         return self.loaded
 
     def run(self, batches: list[list[str]], by_key: dict[str, Encoded],
@@ -80,6 +75,4 @@ def make_engine(engine: str = "local", *, ray_address: str | None = None, worker
         raise ConfigError(f"engine: {engine!r} is not one of {', '.join(ENGINES)}")
     if not ray_available():
         raise ConfigError(f"--engine ray needs Ray, which is not installed: {RAY_INSTALL}")
-    from pipeline.extract.engines.ray_engine import RayEngine
-
     return RayEngine(address=ray_address, workers=workers, gpus_per_worker=gpus_per_worker)

@@ -33,7 +33,6 @@ import numpy as np
 
 from pipeline.errors import AtlasError, ConfigError, EngineError, ModelError
 from pipeline.extract.encode import Encoded
-from pipeline.extract.engines import spec_for
 from pipeline.model import LoadedModel, ModelSpec
 from pipeline.store.layout import row_size
 from pipeline.store.location import StoreLocation
@@ -179,7 +178,7 @@ class RayEngine:
         if not isinstance(model, ModelSpec):
             raise ConfigError("the Ray engine loads the model in each worker: give the model by "
                               "name or folder (a ModelSpec), not loaded")
-        spec = spec_for(model, measures)
+        spec = model.for_measures(measures)
         loaded = replace(spec, device="cpu").load()
         if model.name and Path(os.path.expanduser(model.name)).exists():  # workers' cwd differs
             spec = replace(spec, name=os.path.abspath(os.path.expanduser(model.name)))
