@@ -21,7 +21,8 @@ import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
 from pipeline.extract.run import extract
-from pipeline.model import default_model_path, load_model
+from pipeline.model.identity import default_model_path
+from pipeline.model.loading import load_model
 from pipeline.testing import dir_bytes, make_gpt2
 
 

@@ -26,7 +26,7 @@ import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
 from pipeline.extract.run import extract
-from pipeline.model import load_model
+from pipeline.model.loading import load_model
 from pipeline.testing import dir_bytes, make_gpt2
 
 TARGETS = {"rollout": 1.05, "norm": 1.30, "grad": 3.5}

@@ -22,7 +22,7 @@ import torch
 from pipeline.corpus import bundled_corpus_path, read_corpus
 from pipeline.extract.engines.ray_engine import RayEngine
 from pipeline.extract.run import extract
-from pipeline.model import ModelSpec
+from pipeline.model.loading import ModelSpec
 from pipeline.testing import dir_bytes
 
 

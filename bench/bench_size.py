@@ -23,7 +23,7 @@ import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
 from pipeline.extract.run import extract
-from pipeline.model import load_model
+from pipeline.model.loading import load_model
 from pipeline.records import Sentence
 from pipeline.site.build import build_site
 from pipeline.testing import dir_bytes, make_gpt2

@@ -87,7 +87,7 @@ def _extract(cfg: Config, progress: bool) -> None:
     from pipeline.corpus import bundled_corpus_path, read_corpus
     from pipeline.extract.engines import make_engine
     from pipeline.extract.run import extract
-    from pipeline.model import ModelSpec
+    from pipeline.model.loading import ModelSpec
 
     engine = make_engine(cfg.engine, ray_address=cfg.ray_address, workers=cfg.workers,
                          gpus_per_worker=cfg.gpus_per_worker)  # without Ray: how to install it

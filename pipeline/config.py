@@ -287,7 +287,7 @@ def model_cache_key(cfg: Config) -> str:
     import json
     import os
 
-    from pipeline.model import identify_model
+    from pipeline.model.identity import identify_model
 
     if cfg.model in (None, "default") or Path(os.path.expanduser(cfg.model)).exists():
         key = identify_model(cfg.model, cfg.revision).fingerprint  # embedded or a local folder

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def minilm():
     """The embedded default model (6 layers x 12 heads), loaded once."""
-    from pipeline.model import load_model
+    from pipeline.model.loading import load_model
 
     return load_model()
 
@@ -31,7 +31,7 @@ def gpt2_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def gpt2(gpt2_dir):
     """The tiny random GPT-2, loaded once."""
-    from pipeline.model import load_model
+    from pipeline.model.loading import load_model
 
     return load_model(str(gpt2_dir))
 
@@ -69,7 +69,7 @@ def gpt2_all_measures_store(tmp_path_factory, tiny_corpus, gpt2_dir) -> Path:
     attention, rollout, norm and grad. Read-only: copy it to modify."""
     from pipeline.corpus import read_corpus
     from pipeline.extract.run import extract
-    from pipeline.model import load_model
+    from pipeline.model.loading import load_model
 
     store = tmp_path_factory.mktemp("gpt2all") / "atlas.zarr"
     extract(read_corpus(tiny_corpus).sentences, store, load_model(str(gpt2_dir), causal_lm=True),

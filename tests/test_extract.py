@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline import model as model_module
 from pipeline.corpus import read_corpus
 from pipeline.errors import ModelError, StoreError
 from pipeline.extract.run import extract
-from pipeline.model import load_model
+from pipeline.model import identity as model_module
+from pipeline.model.loading import load_model
 from pipeline.records import Sentence
 from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store.writer import StoreWriter
@@ -382,7 +382,7 @@ def test_an_unchanged_corpus_loads_no_model_and_imports_no_torch(gpt2_dir, tmp_p
 
 
 def test_a_changed_sentence_loads_the_model_and_a_removed_one_needs_none(gpt2_dir, gpt2, tmp_path):
-    from pipeline.model import ModelSpec
+    from pipeline.model.loading import ModelSpec
 
     store = tmp_path / "atlas.zarr"
     spec = ModelSpec(str(gpt2_dir))

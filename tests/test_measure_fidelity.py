@@ -48,7 +48,7 @@ def sentences() -> list[Sentence]:
 @pytest.fixture(scope="module")
 def gpt2_lm(gpt2_dir):
     """The tiny random GPT-2 with its (tied) language-model head."""
-    from pipeline.model import load_model
+    from pipeline.model.loading import load_model
 
     return load_model(str(gpt2_dir), causal_lm=True)
 
@@ -187,7 +187,7 @@ def test_padding_leaks_into_no_measure(gpt2_measures, gpt2_lm, tmp_path):
 
 
 def test_grad_on_an_encoder_is_refused_naming_the_model_and_the_measure(tmp_path):
-    from pipeline.model import ModelSpec
+    from pipeline.model.loading import ModelSpec
 
     with pytest.raises(ModelError, match="all-MiniLM-L6-v2.*no causal language-model head.*'grad'"):
         extract(sentences(), tmp_path / "atlas.zarr", ModelSpec(None), progress=False,
@@ -204,7 +204,7 @@ def test_norm_on_another_architecture_is_refused_naming_the_model_and_the_measur
     from transformers import LlamaConfig, LlamaModel
 
     from pipeline.extract.forward import ValueNorms
-    from pipeline.model import LoadedModel
+    from pipeline.model.loading import LoadedModel
 
     config = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
                          num_attention_heads=2, num_key_value_heads=2, vocab_size=32)

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from pipeline.errors import ModelError
-from pipeline.model import ModelSpec, identify_model
+from pipeline.model.identity import identify_model
+from pipeline.model.loading import ModelSpec
 
 
 @pytest.mark.parametrize("which", ["minilm", "gpt2"])

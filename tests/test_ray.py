@@ -27,7 +27,7 @@ from pipeline.errors import ConfigError, EngineError, LockError, StoreError
 from pipeline.extract.engines import ray_engine
 from pipeline.extract.engines.ray_engine import RayEngine
 from pipeline.extract.run import extract
-from pipeline.model import ModelSpec
+from pipeline.model.loading import ModelSpec
 from pipeline.site.build import build_site
 from pipeline.site.data_format import decode_script
 from pipeline.store import CODES_CHUNK, AtlasStore

@@ -19,7 +19,7 @@ import torch
 
 from pipeline.corpus import read_corpus
 from pipeline.extract.run import extract
-from pipeline.model import load_model
+from pipeline.model.loading import load_model
 from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store.verify import verify_store
 from pipeline.store.writer import lock_path

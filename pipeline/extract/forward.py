@@ -2,7 +2,7 @@
 handed to a writer thread that slices each sentence out and appends it to the store.
 
 Compression and disk writes overlap the next forward pass, and memory stays flat
-whatever the corpus size. The only stage besides model.py that imports torch.
+whatever the corpus size. The only stage besides pipeline/model/loading.py that imports torch.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tqdm import tqdm
 from pipeline.errors import ModelError
 from pipeline.extract.encode import Encoded
 from pipeline.measures import DEFAULT_MEASURE, MEASURES, Computed, get_measure
-from pipeline.model import LoadedModel
+from pipeline.model.loading import LoadedModel
 from pipeline.store.layout import SCALE
 
 

@@ -21,7 +21,7 @@ from pipeline.extract.batches import resume_or_plan
 from pipeline.extract.encode import Encoded, encode
 from pipeline.extract.engines import Engine, LocalEngine
 from pipeline.measures import DEFAULT_MEASURE, parse_measures
-from pipeline.model import LoadedModel, ModelSpec
+from pipeline.model.loading import LoadedModel, ModelSpec
 from pipeline.records import Sentence, Skip
 from pipeline.store.layout import open_group_meta
 from pipeline.store.location import StoreLocation

@@ -24,7 +24,7 @@ from typing import Protocol
 from pipeline.errors import ConfigError
 from pipeline.extract.encode import Encoded
 from pipeline.extract.engines.ray_engine import RayEngine
-from pipeline.model import LoadedModel, ModelSpec
+from pipeline.model.loading import LoadedModel, ModelSpec
 from pipeline.store.writer import StoreWriter
 
 ENGINES = ("local", "ray")

@@ -33,7 +33,7 @@ import numpy as np
 
 from pipeline.errors import AtlasError, ConfigError, EngineError, ModelError
 from pipeline.extract.encode import Encoded
-from pipeline.model import LoadedModel, ModelSpec
+from pipeline.model.loading import LoadedModel, ModelSpec
 from pipeline.store.layout import row_size
 from pipeline.store.location import StoreLocation
 from pipeline.store.regions import (
