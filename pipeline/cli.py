@@ -9,7 +9,8 @@ import sys
 import click
 
 from pipeline import __version__
-from pipeline.config import SETTINGS, Config, format_size, load_config
+from pipeline.config import SETTINGS, Config, load_config
+from pipeline.sizes import format_size
 
 log = logging.getLogger("pipeline")
 
@@ -32,7 +33,7 @@ def _option(name: str, *aliases: str):
     elif name == "domain":
         kwargs.update(type=float, nargs=2)
     elif name == "max_site_bytes":
-        kwargs["type"] = str  # "1GB", "500MB", "2.5GiB" or bytes: pipeline.config.parse_size
+        kwargs["type"] = str  # "1GB", "500MB", "2.5GiB" or bytes: pipeline.sizes.parse_size
     elif isinstance(spec.default, bool | int | float):
         kwargs["type"] = type(spec.default)
     return click.option("--" + name.replace("_", "-"), *aliases, name, **kwargs)

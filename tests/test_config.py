@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import main
-from pipeline.config import Config, format_size, load_config, parse_size
+from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
+from pipeline.sizes import format_size, parse_size
 
 FULL = """
 corpus = "data/pairs.jsonl"

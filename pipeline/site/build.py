@@ -42,7 +42,6 @@ import jinja2
 import vl_convert
 
 import pipeline
-from pipeline.config import DEFAULT_SITE_BYTES, format_size
 from pipeline.errors import SiteError, StoreError
 from pipeline.measures import DEFAULT_MEASURE, get_measure
 from pipeline.site import charts
@@ -63,6 +62,7 @@ from pipeline.site.contexts import (
 from pipeline.site.corpus_view import CorpusView, exemplars, measure_view
 from pipeline.site.data_format import js_global, script_dumps
 from pipeline.site.pages import SentenceWriter, choose_pages, index_bytes, index_row_bytes
+from pipeline.sizes import DEFAULT_SITE_BYTES, format_size
 from pipeline.store import AtlasStore
 from pipeline.store.location import StoreLocation
 
@@ -180,7 +180,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
     if max_site_bytes is not None and (isinstance(max_site_bytes, bool)
                                        or not isinstance(max_site_bytes, int) or max_site_bytes < 1):
         raise SiteError(f"max_site_bytes = {max_site_bytes!r}: expected a number of bytes >= 1 "
-                        "(pipeline.config.parse_size reads \"1GB\", \"500MB\", \"2.5GiB\")")
+                        "(pipeline.sizes.parse_size reads \"1GB\", \"500MB\", \"2.5GiB\")")
     site_dir.parent.mkdir(parents=True, exist_ok=True)
     leftovers = sorted(site_dir.parent.glob(f".{site_dir.name}.tmp-*"))
     leftovers += sorted(site_dir.parent.glob(f".{site_dir.name}.old-*"))

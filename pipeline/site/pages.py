@@ -19,7 +19,6 @@ from pathlib import Path
 import jinja2
 from tqdm import tqdm
 
-from pipeline.config import format_size
 from pipeline.errors import SiteError
 from pipeline.site.contexts import (
     PAGE_NAME_MAX,
@@ -32,6 +31,7 @@ from pipeline.site.contexts import (
     rel_url,
 )
 from pipeline.site.data_format import _js_quoted, encode_maps, encode_script, js_global
+from pipeline.sizes import format_size
 
 log = logging.getLogger(__name__)
 
