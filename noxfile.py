@@ -72,9 +72,12 @@ def browser(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff over the package, tests, benchmarks and this file."""
-    session.install("ruff>=0.6")
+    """Ruff over the package, tests, benchmarks and this file; the import contracts of
+    pyproject.toml ([tool.importlinter]) over the package."""
+    session.install("ruff>=0.6", "import-linter>=2.2")
     session.run("ruff", "check", "pipeline", "tests", "bench", "data", "noxfile.py", *session.posargs)
+    # lint-imports reads the source from this folder (it puts it on sys.path): no install needed
+    session.run("lint-imports")
 
 
 @nox.session(venv_backend="none", default=False)
