@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.errors import ConfigError
+from pipeline.errors import AtlasError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -165,6 +165,24 @@ def get_measure(name: str) -> Measure:
     except KeyError:
         raise UnknownMeasureError(f"unknown measure {name!r}; valid measures: "
                                   f"{', '.join(list_measures())}") from None
+
+
+def stored_measures(info: dict) -> list[str]:
+    """The measures a store holds, from its metadata (`store.info`): attention when it names none."""
+    return list(info.get("measures") or [DEFAULT_MEASURE])
+
+
+def check_stored(measure: str, stored: Sequence[str], where: str,
+                 error: type[AtlasError] = ConfigError) -> None:
+    """`error` unless `stored` (what the store at `where` holds) has the measure: the message names
+    what it holds and how to add the measure (or, for no measure at all, the registry's)."""
+    if measure in stored:
+        return
+    if measure in MEASURES:
+        why = f"extract with --measures {','.join([*stored, measure])} to add it"
+    else:
+        why = f"{measure!r} is no measure at all; valid measures: {', '.join(MEASURES)}"
+    raise error(f"{where} holds no measure {measure!r}; it holds: {', '.join(stored)} ({why})")
 
 
 def parse_measures(value: str | Sequence[str]) -> tuple[str, ...]:

@@ -3,6 +3,7 @@ measures in the store: adding one to a store, the read API, a schema-1 store."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -230,3 +231,24 @@ def test_extract_measures_from_the_command_line_on_a_causal_lm_folder(tiny_corpu
     more = CliRunner().invoke(main, [*args, "--measures", "rollout"])
     assert more.exit_code == 0 and "by measure: rollout 6" in more.output, more.output
     assert AtlasStore.open(store).measures == ["attention", "rollout", "grad"]
+
+
+def test_the_site_and_the_figure_say_as_the_store_does_that_a_measure_is_missing(tmp_path):
+    """One check (measures.check_stored) for every stage: the same words, each stage's error."""
+    from pipeline.errors import SiteError
+    from pipeline.site.build import build_site
+    from pipeline.site.figure import FigureError, check_measure
+    from pipeline.testing import FakeStore
+
+    store = FakeStore([("a", "one two", [])], measures=("attention", "rollout"))
+    missing = ("the store holds no measure 'norm'; it holds: attention, rollout "
+               "(extract with --measures attention,rollout,norm to add it)")
+    with pytest.raises(SiteError, match=re.escape(missing)):
+        build_site(store, tmp_path / "site", measure="norm", progress=False)
+    with pytest.raises(FigureError, match=re.escape(missing)):
+        check_measure(store, "norm")
+    with pytest.raises(SiteError, match="'nrom' is no measure at all; valid measures: "
+                                        "attention, rollout, norm, grad"):
+        build_site(store, tmp_path / "site", measure="nrom", progress=False)
+    check_measure(store, "rollout")  # held: no error
+    assert not (tmp_path / "site").exists()

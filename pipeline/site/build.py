@@ -43,7 +43,7 @@ import vl_convert
 
 import pipeline
 from pipeline.errors import SiteError, StoreError
-from pipeline.measures import DEFAULT_MEASURE, get_measure
+from pipeline.measures import DEFAULT_MEASURE, check_stored, get_measure, stored_measures
 from pipeline.site import charts
 from pipeline.site.contexts import (
     IndexRow,
@@ -170,9 +170,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
     site_dir = Path(site_dir)
     check_target(site_dir)
     store = open_store(store)
-    stored = store.info.get("measures", [DEFAULT_MEASURE])
-    if measure not in stored:
-        raise SiteError(f"unknown measure {measure!r}; this store holds: {', '.join(stored)}")
+    check_stored(measure, stored_measures(store.info), "the store", SiteError)
     measure_label = measure_label or get_measure(measure).title
     domain = domain or get_measure(measure).domain
     if not float(domain[0]) < float(domain[1]):

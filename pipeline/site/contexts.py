@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline import __version__
 from pipeline.errors import SiteError
-from pipeline.measures import MEASURES, get_measure
+from pipeline.measures import MEASURES, get_measure, stored_measures
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def get_measure_views(store: SiteStore, default: str, label: str,
                       domain: tuple[float, float]) -> tuple[MeasureView, ...]:
     """Every measure the store holds, the site's default first (with the configured title and
     domain); the others with their registry titles and domains."""
-    stored = list(store.info.get("measures") or [default])
+    stored = stored_measures(store.info)
     names = [default, *(m for m in MEASURES if m in stored and m != default)]
     views = []
     for name in names:

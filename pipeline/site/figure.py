@@ -28,7 +28,7 @@ import vl_convert
 from tqdm import tqdm
 
 from pipeline.errors import AtlasError, ConfigError
-from pipeline.measures import DEFAULT_MEASURE, get_measure
+from pipeline.measures import DEFAULT_MEASURE, check_stored, get_measure, stored_measures
 from pipeline.site import charts
 from pipeline.site.contexts import SiteSentence, SiteStore, get_spans, slugify
 from pipeline.store import quantize
@@ -111,9 +111,7 @@ def find_sentence(store: SiteStore, key: str) -> tuple[int, SiteSentence]:
 
 def check_measure(store: SiteStore, measure: str) -> None:
     """FigureError unless the store holds the measure."""
-    stored = list(store.info.get("measures", [DEFAULT_MEASURE]))
-    if measure not in stored:
-        raise FigureError(f"the store holds no measure {measure!r}; it holds: {', '.join(stored)}")
+    check_stored(measure, stored_measures(store.info), "the store", FigureError)
 
 
 @functools.lru_cache(maxsize=8)

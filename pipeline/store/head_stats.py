@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.errors import StoreError
-from pipeline.measures import DEFAULT_MEASURE
+from pipeline.measures import DEFAULT_MEASURE, check_stored
 from pipeline.store.layout import PER_SENTENCE, catalog_name, stats_group
 
 
@@ -26,9 +26,7 @@ class HeadStats:
     """A measure's statistics for every head: `stats[name]` the corpus mean (L, H), and more."""
 
     def __init__(self, store, measure: str = DEFAULT_MEASURE) -> None:
-        if measure not in store.measures:
-            raise StoreError(f"{store.path} holds no measure {measure!r}; it holds: "
-                             f"{', '.join(store.measures)}")
+        check_stored(measure, store.measures, str(store.path), StoreError)
         name = stats_group(measure)
         root = store.location.open_group("r")
         state = dict(root[name].attrs).get("stats") if name in root else None

@@ -10,7 +10,7 @@ import numpy as np
 import zarr
 
 from pipeline.errors import StoreError
-from pipeline.measures import DEFAULT_MEASURE, MEASURES
+from pipeline.measures import DEFAULT_MEASURE, check_stored
 from pipeline.store.head_stats import HeadStats
 from pipeline.store.layout import (
     RECORD_CHUNK,
@@ -118,15 +118,7 @@ class AtlasStore:
     def _check_measure(self, measure: str) -> None:
         """StoreError for a measure the store does not hold, naming the ones it holds (and, for
         a name that is no measure at all, the registry's)."""
-        if measure in self._meta["measures"]:
-            return
-        stored = ", ".join(self._meta["measures"])
-        if measure in MEASURES:
-            why = (f"extract with --measures {','.join([*self._meta['measures'], measure])} "
-                   "to add it")
-        else:
-            why = f"{measure!r} is no measure at all; valid measures: {', '.join(MEASURES)}"
-        raise StoreError(f"{self.path} holds no measure {measure!r}; it holds: {stored} ({why})")
+        check_stored(measure, self._meta["measures"], str(self.path), StoreError)
 
     def _read_measure_index(self, measure: str) -> tuple[np.ndarray, np.ndarray]:
         return read_measure_index(self._group, self._meta, measure, self.path, self._hint)
