@@ -23,7 +23,8 @@ from pipeline.corpus import bundled_corpus_path, read_corpus
 from pipeline.extract.run import extract
 from pipeline.model.identity import default_model_path
 from pipeline.model.loading import load_model
-from pipeline.testing import dir_bytes, make_gpt2
+from pipeline.sizes import folder_bytes
+from pipeline.testing import make_gpt2
 
 
 def ceiling(model, tokenizer, texts: list[str], device, batch_size: int = 64) -> float:
@@ -90,11 +91,11 @@ def main() -> None:
             t_ceiling = min(t_ceiling, ceiling(sdpa, tok, texts, dev))
             summary = extract(report.sentences, work / f"store{i}", loaded, progress=False)
             t_pipeline = min(t_pipeline, summary.seconds)
-            store_bytes = dir_bytes(work / f"store{i}")
+            store_bytes = folder_bytes(work / f"store{i}")
             shutil.rmtree(work / "npy", ignore_errors=True)
             (work / "npy").mkdir()
             t_naive = min(t_naive, naive(loaded.model, tok, texts, dev, work / "npy"))
-            npy_bytes = dir_bytes(work / "npy")
+            npy_bytes = folder_bytes(work / "npy")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     lengths = [len(tok(t, truncation=True)["input_ids"]) for t in texts]

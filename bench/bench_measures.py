@@ -27,7 +27,8 @@ import torch
 from pipeline.corpus import bundled_corpus_path, read_corpus
 from pipeline.extract.run import extract
 from pipeline.model.loading import load_model
-from pipeline.testing import dir_bytes, make_gpt2
+from pipeline.sizes import folder_bytes
+from pipeline.testing import make_gpt2
 
 TARGETS = {"rollout": 1.05, "norm": 1.30, "grad": 3.5}
 
@@ -54,7 +55,7 @@ def compare(sentences, loaded, runs: dict[str, str], repeat: int, work: Path
 
 def measure_bytes(store: Path, n: int) -> dict[str, float]:
     """Bytes on disk per sentence of each measure in a store."""
-    return {m.name: dir_bytes(m) / n for m in sorted((store / "measures").iterdir()) if m.is_dir()}
+    return {m.name: folder_bytes(m) / n for m in sorted((store / "measures").iterdir()) if m.is_dir()}
 
 
 def main() -> None:

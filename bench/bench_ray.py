@@ -23,7 +23,7 @@ from pipeline.corpus import bundled_corpus_path, read_corpus
 from pipeline.extract.engines.ray_engine import RayEngine
 from pipeline.extract.run import extract
 from pipeline.model.loading import ModelSpec
-from pipeline.testing import dir_bytes
+from pipeline.sizes import folder_bytes
 
 
 def run(sentences, folder: Path, engine) -> tuple[float, int, object]:
@@ -34,7 +34,7 @@ def run(sentences, folder: Path, engine) -> tuple[float, int, object]:
     summary = extract(sentences, store, ModelSpec(None), progress=False, engine=engine)
     seconds = time.perf_counter() - started
     assert summary.computed == len(sentences)
-    return seconds, dir_bytes(store), engine
+    return seconds, folder_bytes(store), engine
 
 
 def main() -> None:

@@ -26,7 +26,8 @@ from pipeline.extract.run import extract
 from pipeline.model.loading import load_model
 from pipeline.records import Sentence
 from pipeline.site.build import build_site
-from pipeline.testing import dir_bytes, make_gpt2
+from pipeline.sizes import folder_bytes
+from pipeline.testing import make_gpt2
 from pipeline.words import split_words
 
 PAGES_LIMIT = 1_000_000_000  # GitHub Pages: published sites may be no larger than 1 GB
@@ -60,7 +61,7 @@ def site_bytes(sentences: list[Sentence], loaded, work: Path, name: str) -> tupl
     extract(sentences, store, loaded, progress=False)
     summary = build_site(store, site, progress=False)
     words = sum(len(s.words) for s in sentences)
-    return dir_bytes(site), words, summary.seconds
+    return folder_bytes(site), words, summary.seconds
 
 
 def main() -> None:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.sizes import folder_bytes
 from pipeline.stats.compute import COMPUTE_WORKERS
 
 
@@ -68,7 +69,7 @@ def site_bytes(store: Path, site: Path, n: int) -> None:
 
     started = time.perf_counter()
     summary = build_site(store, site, progress=False)
-    heads = sum(f.stat().st_size for f in (site / "heads").rglob("*") if f.is_file())
+    heads = folder_bytes(site / "heads")
     data = (site / "data" / "_corpus.js").stat().st_size
     pages = len(list((site / "heads").rglob("*.html")))
     print(f"  site of {n:,} sentences: {summary.bytes / 1e6:.1f} MB in {time.perf_counter() - started:.0f} s; "
@@ -130,7 +131,7 @@ def main() -> None:
         for n in (args.sentences // 10, args.sentences):
             path = Path(tmp) / f"s{n}.zarr"
             built = build(path, n, args.layers, args.heads)
-            size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+            size = folder_bytes(path)
             print(f"{n:,} sentences ({args.layers} x {args.heads}, 4-20 words): store built in "
                   f"{built:.0f} s, {size / 1e9:.2f} GB on disk")
             read, stats = measure("read", path), measure("stats", path)

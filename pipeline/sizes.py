@@ -1,13 +1,14 @@
 """Sizes in bytes as people write them ("1GB", "500 MB", "2.5GiB") and read them ("1 GB").
 
-Vocabulary shared by the settings (pipeline.config: the site's size limit) and the
-site (pipeline.site: its size limit and what it reports).
+Vocabulary shared by the settings (pipeline.config: the site's size limit), the site
+(pipeline.site: its size limit and what it reports) and the store (its bytes on disk).
 """
 
 from __future__ import annotations
 
 import re
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from pipeline.errors import ConfigError
@@ -52,3 +53,8 @@ def format_size(size: int) -> str:
             return f"{float(f'{size / unit:.3g}'):g} {name}"
     return f"{size} B"
 
+
+
+def folder_bytes(folder: str | Path) -> int:
+    """The sum of the sizes of the files under a local folder (what a site's limit counts)."""
+    return sum(p.stat().st_size for p in Path(folder).rglob("*") if p.is_file())

@@ -264,9 +264,3 @@ class DyingRegionWorker(RegionWorker):
             except OSError:
                 return
         os.kill(os.getpid(), signal.SIGKILL)
-
-
-def dir_bytes(path: Path) -> int:
-    """Bytes of all files under a folder (a site, a folder of .npy files); a store's own size
-    is `StoreLocation.bytes_used()`."""
-    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())

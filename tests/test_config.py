@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.config import Config, load_config
 from pipeline.errors import ConfigError
-from pipeline.sizes import format_size, parse_size
+from pipeline.sizes import folder_bytes, format_size, parse_size
 
 FULL = """
 corpus = "data/pairs.jsonl"
@@ -183,3 +183,12 @@ def test_the_site_size_flag_is_offered_by_build_and_run_and_checked():
     result = CliRunner().invoke(main, ["build", "--max-site-bytes", "1ZB"])
     assert result.exit_code == 2, result.output
     assert "--max-site-bytes: max_site_bytes = '1ZB' is not valid: unknown unit 'ZB'" in result.output
+
+
+def test_folder_bytes_counts_every_file_below_a_folder(tmp_path):
+    (tmp_path / "a").write_bytes(b"x" * 3)
+    (tmp_path / "sub" / "deeper").mkdir(parents=True)
+    (tmp_path / "sub" / "deeper" / "b").write_bytes(b"y" * 1000)
+    (tmp_path / "empty").mkdir()
+    assert folder_bytes(tmp_path) == 1003 and folder_bytes(str(tmp_path / "sub")) == 1000
+    assert folder_bytes(tmp_path / "empty") == 0

@@ -62,7 +62,7 @@ from pipeline.site.contexts import (
 from pipeline.site.corpus_view import CorpusView, exemplars, measure_view
 from pipeline.site.data_format import js_global, script_dumps
 from pipeline.site.pages import SentenceWriter, choose_pages, index_bytes, index_row_bytes
-from pipeline.sizes import DEFAULT_SITE_BYTES, format_size
+from pipeline.sizes import DEFAULT_SITE_BYTES, folder_bytes, format_size
 from pipeline.store import AtlasStore
 from pipeline.store.location import StoreLocation
 
@@ -192,7 +192,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
         sentences, with_pages = _build_into(store, tmp, site, budget=max_site_bytes,
                                             progress=progress)
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
-        size = sum(p.stat().st_size for p in files)
+        size = folder_bytes(tmp)
         if max_site_bytes is not None and size > max_site_bytes:  # choose_pages counts above it
             raise SiteError(f"the site came to {size:,} bytes, over its limit of "
                             f"{max_site_bytes:,}: a bug in its accounting (please report it)")
@@ -205,11 +205,6 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
                            time.perf_counter() - started, with_pages, max_site_bytes)
     log.info("built %s: %s", site_dir, summary)
     return summary
-
-
-def folder_bytes(folder: Path) -> int:
-    """The sum of the sizes of the files under a folder (what a site's limit counts)."""
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int | None,

@@ -32,6 +32,7 @@ import filelock
 import zarr
 
 from pipeline.errors import LockError, StoreError
+from pipeline.sizes import folder_bytes
 
 GROUP_META = "zarr.json"  # the group's metadata: holds attrs["atlas"], so the commit
 CREATING = ".atlas-creating"  # object storage: a store being created (no root zarr.json yet)
@@ -168,7 +169,7 @@ class StoreLocation:
     def bytes_used(self) -> int:
         """Bytes of every file of the store."""
         if self.local is not None:
-            return sum(p.stat().st_size for p in self.local.rglob("*") if p.is_file())
+            return folder_bytes(self.local)
         return int(self._fs.du(self._root, total=True)) if self.exists() else 0
 
     # --- zarr ------------------------------------------------------------------------
