@@ -61,6 +61,7 @@ from pipeline.site.contexts import (
 )
 from pipeline.site.corpus_view import CorpusView, exemplars, measure_view
 from pipeline.site.data_format import js_global, script_dumps
+from pipeline.site.names import HEAD_PAGE, head_page_name
 from pipeline.site.pages import SentenceWriter, choose_pages, index_bytes, index_row_bytes
 from pipeline.sizes import DEFAULT_SITE_BYTES, folder_bytes, format_size
 from pipeline.store import AtlasStore
@@ -347,8 +348,6 @@ def _build_corpus_view(out: Path, env: jinja2.Environment,
                 "sentences": n_sentences}
     template = env.get_template("head.html")
     for view, corpus in views:
-        folder = out / "heads" / view.name
-        folder.mkdir(parents=True)
         about = {sel.key: (sel.description, sel.note) for sel in corpus.stats}
         for (layer, head), payload in corpus.heads.items():
             # {page} is filled in by head.js from the index data (data/_index.js)
@@ -358,9 +357,10 @@ def _build_corpus_view(out: Path, env: jinja2.Environment,
                        "domain": list(view.domain)}
             html = template.render(page=payload, site=site, root="../../", measure=view.name,
                                    about=about)
-            (folder / f"l{layer}h{head}.html").write_text(html, encoding="utf-8")
-    data = {"measures": [corpus.index for _, corpus in views],
-            "pattern": "heads/{measure}/l{layer}h{head}.html"}
+            page = out / head_page_name(view.name, layer, head)
+            page.parent.mkdir(parents=True, exist_ok=True)
+            page.write_text(html, encoding="utf-8")
+    data = {"measures": [corpus.index for _, corpus in views], "pattern": HEAD_PAGE}
     (out / CORPUS_DATA).write_text(js_global("atlasCorpus", data), encoding="utf-8")
     return {"measures": [view.name for view, _ in views], "sentences": n_sentences, "missing": ""}
 

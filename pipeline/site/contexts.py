@@ -20,6 +20,7 @@ import numpy as np
 from pipeline import __version__
 from pipeline.errors import SiteError
 from pipeline.measures import MEASURES, get_measure, stored_measures
+from pipeline.site.names import head_page_pattern
 
 log = logging.getLogger(__name__)
 
@@ -353,8 +354,7 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
         # its specs in assets/specs.js (window.atlasSpecs)
         "measures": [{"name": m.name, "title": m.title, "heads": m.heads,
                       "data": f"../data/{page}{m.suffix}.js", "detail": m.detail, "grid": m.grid,
-                      "headPage": (f"../heads/{m.name}/l{{layer}}h{{head}}.html" if m.head_pages
-                                   else None),
+                      "headPage": "../" + head_page_pattern(m.name) if m.head_pages else None,
                       "figure": m.figure}
                      for m in site.measures],
     }

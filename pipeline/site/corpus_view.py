@@ -136,11 +136,6 @@ def head_columns(sel: Selectable, k: int = TOP) -> HeadColumn:
                       [float(e) for e in edges], hist, top, bottom, top_values, bottom_values)
 
 
-def head_page_name(measure: str, layer: int, head: int) -> str:
-    """A head page's path in the site (1-based layer and head, as on the sentence pages)."""
-    return f"heads/{measure}/l{layer}h{head}.html"
-
-
 def _round(x: float | None) -> float | None:
     """A value as the pages show it (4 significant digits); NaN as null."""
     return None if x is None or np.isnan(x) else float(f"{x:.4g}")
