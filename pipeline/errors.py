@@ -44,6 +44,11 @@ class StoreError(AtlasError):
     exit_code = 5
 
 
+class StaleStatsError(StoreError):
+    """A store's statistics were computed for an earlier corpus (`attention-atlas stats` brings
+    them up to date); exit code 5."""
+
+
 class LockError(AtlasError):
     """Another process holds the store's lock; exit code 6."""
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.corpus import read_corpus
-from pipeline.errors import StoreError
+from pipeline.errors import StaleStatsError, StoreError
 from pipeline.extract.encode import remap_arcs
 from pipeline.stats.compute import update_stats
 from pipeline.stats.definitions import OFFSETS, batch_stats, list_statistics, sentence_stats
@@ -273,13 +273,14 @@ def test_per_sentence_is_in_catalog_order_and_matches_each_record(tmp_path):
 def test_statistics_of_an_earlier_corpus_are_refused(tmp_path):
     rows = list(corpus_rows(6, seed=7))
     path = write_store(tmp_path / "s.zarr", rows, 2, 3)
-    with pytest.raises(StoreError, match="no statistics for measure 'attention'.*attention-atlas stats"):
+    with pytest.raises(StoreError, match="no statistics for measure 'attention'.*attention-atlas stats") as none:
         AtlasStore.open(path).head_stats()
     update_stats(path)
-    with pytest.raises(StoreError, match="holds no measure 'grad'"):
+    with pytest.raises(StoreError, match="holds no measure 'grad'") as unknown:
         AtlasStore.open(path).head_stats("grad")
+    assert not isinstance(none.value, StaleStatsError) and not isinstance(unknown.value, StaleStatsError)
     write_store(path, rows[:3], 2, 3)
-    with pytest.raises(StoreError, match="computed for an earlier corpus"):
+    with pytest.raises(StaleStatsError, match="computed for an earlier corpus"):  # the site says so
         AtlasStore.open(path).head_stats()
 
 

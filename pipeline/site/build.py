@@ -42,7 +42,7 @@ import jinja2
 import vl_convert
 
 import pipeline
-from pipeline.errors import SiteError, StoreError
+from pipeline.errors import SiteError, StaleStatsError, StoreError
 from pipeline.measures import DEFAULT_MEASURE, check_stored, get_measure, stored_measures
 from pipeline.site import charts
 from pipeline.site.contexts import (
@@ -315,7 +315,7 @@ def _current_stats(store: SiteStore, measures) -> dict[str, object]:
         except StoreError as exc:
             log.warning("no corpus view of %r: %s", measure, exc)
             found[measure] = ("its statistics were computed for an earlier corpus"
-                              if "earlier corpus" in str(exc) else "the store has no statistics")
+                              if isinstance(exc, StaleStatsError) else "the store has no statistics")
     return found
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.errors import StoreError
+from pipeline.errors import StaleStatsError, StoreError
 from pipeline.measures import DEFAULT_MEASURE, check_stored
 from pipeline.store.layout import PER_SENTENCE, catalog_name, stats_group
 
@@ -35,8 +35,8 @@ class HeadStats:
                              f"run `attention-atlas stats --store {store.path}`")
         commit = state["commit"]
         if commit["catalog_array"] != catalog_name(store.commit) or commit["catalog"] != len(store):
-            raise StoreError(f"{store.path}: the statistics of {measure!r} were computed for an "
-                             f"earlier corpus; run `attention-atlas stats --store {store.path}`")
+            raise StaleStatsError(f"{store.path}: the statistics of {measure!r} were computed for "
+                                  f"an earlier corpus; run `attention-atlas stats --store {store.path}`")
         self._store, self._group, self.measure = store, root[name], measure
         self.names: list[str] = list(state["statistics"])
         self.shape: tuple[int, int] = tuple(state["shape"])
