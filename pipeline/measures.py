@@ -167,6 +167,12 @@ def get_measure(name: str) -> Measure:
                                   f"{', '.join(list_measures())}") from None
 
 
+def needs_lm_head(names: Sequence[str]) -> bool:
+    """Whether any of the measures needs a backward pass (`needs="grads"`): of the sentence's
+    log-likelihood, which only a causal language-model head defines."""
+    return any(get_measure(name).needs == "grads" for name in names)
+
+
 def stored_measures(info: dict) -> list[str]:
     """The measures a store holds, from its metadata (`store.info`): attention when it names none."""
     return list(info.get("measures") or [DEFAULT_MEASURE])

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import pytest
 
 from pipeline.errors import ModelError
+from pipeline.measures import MEASURES
 from pipeline.model.identity import identify_model
 from pipeline.model.loading import ModelSpec
 
@@ -71,3 +73,13 @@ def test_a_cached_hub_model_is_identified_by_its_snapshot(gpt2_dir, monkeypatch,
     identity = identify_model("someone/tiny-gpt2")
     assert (identity.name, identity.revision, identity.path) == ("someone/tiny-gpt2", commit, None)
     assert identity.max_length == 64 and identity.weights_sha256 is None
+
+
+def test_a_model_spec_has_its_lm_head_when_a_measure_needs_a_backward_pass(monkeypatch):
+    spec = ModelSpec("some/model")
+    assert not spec.for_measures(("attention", "rollout", "norm")).causal_lm
+    assert spec.for_measures(("attention", "grad")).causal_lm
+    assert ModelSpec(causal_lm=True).for_measures(("attention",)).causal_lm  # asked for: kept
+    # read from the registry (`needs`), not from a measure's name
+    monkeypatch.setitem(MEASURES, "grad2", dataclasses.replace(MEASURES["grad"], name="grad2"))
+    assert spec.for_measures(("grad2",)).causal_lm

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from pipeline.errors import ConfigError, ModelError
+from pipeline.measures import needs_lm_head
 from pipeline.model.identity import ModelIdentity, fingerprint, identify_model, max_length_of
 
 log = logging.getLogger(__name__)
@@ -182,8 +183,8 @@ class ModelSpec:
     causal_lm: bool = False  # with its causal language-model head (the measure 'grad')
 
     def for_measures(self, measures: tuple[str, ...]) -> ModelSpec:
-        """The model as the measures need it: with its causal LM head for 'grad'."""
-        return replace(self, causal_lm=self.causal_lm or "grad" in measures)
+        """The model as the measures need it: with its causal LM head when one needs it."""
+        return replace(self, causal_lm=self.causal_lm or needs_lm_head(measures))
 
     def identify(self) -> ModelIdentity | None:
         """See `identify_model`."""
