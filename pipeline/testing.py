@@ -8,9 +8,7 @@ transformers at module level: building a site must never import them.
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,6 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import StoreError
-from pipeline.extract.engines.ray_engine import RegionWorker
 
 # A tiny corpus with the cases every stage must get right: tags, markup, unicode,
 # a repeated word, and spans.
@@ -241,26 +238,3 @@ def read_index(site: Path) -> list[dict[str, Any]]:
                         if code >= 0}
         rows.append(item)
     return rows
-
-
-KILL_FILE = "kill-worker"  # beside a store: DyingRegionWorker kills itself after a chunk
-
-
-class DyingRegionWorker(RegionWorker):
-    """A Ray worker that is killed (SIGKILL, so nothing is cleaned up) right after writing a
-    chunk, when the file KILL_FILE lies beside the store: holding `once`, only the first worker
-    to see it dies (it takes the file), so the retried region succeeds; holding `always`,
-    every worker dies at its first chunk."""
-
-    def after_chunk(self) -> None:
-        trigger = Path(self.task.store).parent / KILL_FILE
-        try:
-            mode = trigger.read_text().strip()
-        except OSError:
-            return
-        if mode == "once":
-            try:
-                os.rename(trigger, trigger.with_suffix(".taken"))  # one worker wins
-            except OSError:
-                return
-        os.kill(os.getpid(), signal.SIGKILL)

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,7 +28,7 @@ from pipeline.config import load_config
 from pipeline.corpus import read_corpus
 from pipeline.errors import ConfigError, EngineError, LockError, StoreError
 from pipeline.extract.engines import ray_engine
-from pipeline.extract.engines.ray_engine import RayEngine
+from pipeline.extract.engines.ray_engine import RayEngine, RegionWorker
 from pipeline.extract.run import extract
 from pipeline.model.loading import ModelSpec
 from pipeline.site.build import build_site
@@ -35,12 +38,38 @@ from pipeline.store.layout import round_up
 from pipeline.store.regions import LockGuard, RegionOut, layout_regions, region_target
 from pipeline.store.verify import verify_store
 from pipeline.store.writer import PLAN_FILE, lock_path
-from pipeline.testing import KILL_FILE, DyingRegionWorker, make_gpt2, random_corpus, write_jsonl
+from pipeline.testing import make_gpt2, random_corpus, write_jsonl
 
 # 2 layers x 16 heads and 20-58 words: 160 sentences make about 6 chunks of codes, so with
 # one-chunk regions the two workers share several regions and a killed one leaves work behind
 N = 160
 BATCH = 8
+KILL_FILE = "kill-worker"  # beside a store: DyingRegionWorker kills itself after a chunk
+
+
+class DyingRegionWorker(RegionWorker):
+    """A Ray worker that is killed (SIGKILL, so nothing is cleaned up) right after writing a
+    chunk, when the file KILL_FILE lies beside the store: holding `once`, only the first worker
+    to see it dies (it takes the file), so the retried region succeeds; holding `always`,
+    every worker dies at its first chunk."""
+
+    def after_chunk(self) -> None:
+        trigger = Path(self.task.store).parent / KILL_FILE
+        try:
+            mode = trigger.read_text().strip()
+        except OSError:
+            return
+        if mode == "once":
+            try:
+                os.rename(trigger, trigger.with_suffix(".taken"))  # one worker wins
+            except OSError:
+                return
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+# Ray's workers cannot import this test module (tests/ is not on their path): what it hands
+# them, DyingRegionWorker, travels by value
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 @pytest.fixture(scope="module")

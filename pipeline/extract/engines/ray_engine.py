@@ -131,7 +131,7 @@ class RegionWorker:
 
     def after_chunk(self) -> None:
         """Called after each chunk this worker writes (a hook for tests that kill a worker
-        mid-region: pipeline.testing.DyingRegionWorker)."""
+        mid-region: DyingRegionWorker in tests/test_ray.py)."""
 
 
 @dataclass
