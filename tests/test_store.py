@@ -15,7 +15,7 @@ from pipeline.testing import TINY
 TINY_IDS = [item["id"] for item in TINY]
 
 
-# --- the read API (DESIGN.md) -------------------------------------------------
+# --- the read API (README.md, "The store") ------------------------------------
 
 
 def test_len_ids_and_lookup_by_id_and_position(minilm_store):

