@@ -161,7 +161,7 @@ def get_figure_data(rec: SiteSentence, maps: np.ndarray, special: np.ndarray, la
     """The datasets and params that bind the figure's spec to a sentence, as the page binds its
     charts: maps (L, H, W, W) and special shares (L, H, W) as the store gives them."""
     n_layers, n_heads, n_words, _ = maps.shape
-    codes, shares = quantize(maps), quantize(special)  # the page's 8-bit values (site_format)
+    codes, shares = quantize(maps), quantize(special)  # the page's 8-bit values (data_format)
     table = colour_table(domain)
     cells = []
     for la in range(n_layers):
