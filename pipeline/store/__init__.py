@@ -8,8 +8,8 @@
     writer    StoreLock and StoreWriter: the one writer, appends, reuse, the batch plan
     regions   chunk-aligned regions of codes that other processes (Ray workers) write
     verify    verify_store: checksums and repair
-    stats     update_stats: the corpus view's per-head statistics, computed incrementally
-    head_stats  HeadStats: reading them (store.head_stats())
+    head_stats  HeadStats: reading the per-head statistics (store.head_stats()), which
+              pipeline.stats computes into the groups layout names
 """
 
 from pipeline.store.layout import (
