@@ -273,9 +273,9 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
                           order, room, index_row_bytes(rows))
     n_named = len(set(named).intersection(chosen))
     if n_named < len(named):
-        log.warning("the site's limit of %s holds the pages of %d of the %d sentences that the "
+        log.warning("the site's limit of %s holds the pages of %s of the %s sentences that the "
                     "head pages name (the others are named without a link)", format_size(budget),
-                    n_named, len(named))
+                    f"{n_named:,}", f"{len(named):,}")
     ctx = dataclasses.replace(ctx, n_pages=len(chosen), n_exemplar_pages=n_named)
     _build_index(out, env, ctx, rows, chosen, corpus)
     return len(names), len(chosen)
