@@ -62,7 +62,7 @@ from pipeline.site_data import (
     rel_url,
 )
 from pipeline.site_format import js_global, script_dumps
-from pipeline.site_pages import SentenceWriter, choose_pages, index_bytes, index_row_bytes
+from pipeline.site_pages import SentenceWriter, choose_pages, index_row_bytes, sentence_room
 from pipeline.store import AtlasStore
 from pipeline.store.location import StoreLocation
 
@@ -209,11 +209,6 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
     return summary
 
 
-def folder_bytes(folder: Path) -> int:
-    """The sum of the sizes of the files under a folder (what a site's limit counts)."""
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
-
-
 def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int | None,
                 progress: bool) -> tuple[int, int]:
     """Write the whole site into `out`; returns the number of sentences and of those with a
@@ -249,23 +244,8 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     (out / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
     ctx = get_index_context(site, rows, span_counts, n_exemplars=len(named),
                             budget=format_size(budget) if budget is not None else "")
-    room = None
-    if budget is not None:  # what the sentences may take: the budget less the fixed part
-        fixed = folder_bytes(out)
-
-        def fixed_part(limit: int) -> int:  # the index shows the limit: its size varies with it
-            shown = dataclasses.replace(ctx, budget=format_size(limit))
-            return fixed + index_bytes(env, shown, rows, corpus)
-
-        room = budget - fixed_part(budget)
-        if room < 0:
-            need = budget - room
-            while fixed_part(need) > need:
-                need = fixed_part(need)
-            raise SiteError(f"a site limit of {format_size(budget)} ({budget:,} bytes) cannot hold "
-                            f"even the assets, the index and the corpus view with its head pages "
-                            f"({budget - room:,} bytes, before any sentence page); give "
-                            f"--max-site-bytes {need} or more")
+    # what the sentences may take: the budget less the fixed part (SiteError when negative)
+    room = None if budget is None else sentence_room(out, env, ctx, rows, corpus, budget)
     # the order in which sentences get pages: the exemplars in rank order, then the others by
     # id hash
     order = named + sorted(set(range(len(names))) - set(named), key=lambda i: id_hash(rows[i].id))

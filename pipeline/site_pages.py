@@ -19,6 +19,8 @@ from pathlib import Path
 import jinja2
 from tqdm import tqdm
 
+from pipeline.config import format_size
+from pipeline.errors import SiteError
 from pipeline.site_data import (
     PAGE_NAME_MAX,
     IndexRow,
@@ -207,6 +209,29 @@ def write_page(out: Path, ctx: SentenceContext, template: jinja2.Template) -> in
     html = template.render(page=ctx, site=ctx.site, root=ctx.root).encode("utf-8")
     (out / "sentences" / f"{ctx.page}.html").write_bytes(html)
     return len(html)
+
+
+def sentence_room(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow], corpus: dict,
+                  budget: int) -> int:
+    """What the sentences may take within the budget: the budget less the site's fixed part (the
+    files in `out`: assets, corpus view, head pages; and the most that index.html and
+    data/_index.js can take). SiteError, naming a limit that holds it, when that is negative."""
+    fixed = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+
+    def fixed_part(limit: int) -> int:  # the index shows the limit: its size varies with it
+        return fixed + index_bytes(env, dataclasses.replace(ctx, budget=format_size(limit)),
+                                   rows, corpus)
+
+    room = budget - fixed_part(budget)
+    if room < 0:
+        need = budget - room
+        while fixed_part(need) > need:
+            need = fixed_part(need)
+        raise SiteError(f"a site limit of {format_size(budget)} ({budget:,} bytes) cannot hold "
+                        f"even the assets, the index and the corpus view with its head pages "
+                        f"({budget - room:,} bytes, before any sentence page); give "
+                        f"--max-site-bytes {need} or more")
+    return room
 
 
 def index_bytes(env: jinja2.Environment, ctx, rows: list[IndexRow], corpus: dict) -> int:
