@@ -43,19 +43,35 @@
 
   // a sentence of the corpus by position: id, page name, text (the site's index data, which
   // lists the sentences with a page: every one, or, on a site with a size limit, those it holds,
-  // each with its corpus position in the column "n"; the head pages name only those)
+  // each with its corpus position in the column "n"); null when it has no page
   let byPosition = null;
   function sentence(position) {
     const { columns, rows } = window.atlasIndexData;
     const n = columns.indexOf("n");
     if (n >= 0 && !byPosition) byPosition = new Map(rows.map((row) => [row[n], row]));
     const row = n >= 0 ? byPosition.get(position) : rows[position];
-    if (!row) throw new Error(`sentence ${position + 1} of the corpus has no page`);
+    if (!row) return null;
     return ["id", "page", "text"].map((c) => row[columns.indexOf(c)]);
   }
 
+  // a sentence the site's size limit left without a page: its corpus number and value, no link
+  function unlinked(position, value) {
+    const li = Object.assign(document.createElement("li"), { className: "no-page" });
+    const row = Object.assign(document.createElement("span"), { className: "unlinked" });
+    const blank = Object.assign(document.createElement("span"), { className: "mini-map" });
+    const number = Object.assign(document.createElement("span"), { className: "num" });
+    number.textContent = value === null ? "—" : value.toFixed(4);
+    const label = Object.assign(document.createElement("span"), { className: "exemplar-text" });
+    label.textContent = `sentence ${(position + 1).toLocaleString("en")} of the corpus (no page: the site's size limit)`;
+    row.append(blank, number, label);
+    li.append(row);
+    return li;
+  }
+
   function item(position, value) {
-    const [id, name, text] = sentence(position);
+    const found = sentence(position);
+    if (!found) return unlinked(position, value);
+    const [id, name, text] = found;
     const li = document.createElement("li");
     const link = Object.assign(document.createElement("a"), {
       href: page.sentence.replace("{page}", encodeURIComponent(name)),
