@@ -7,38 +7,17 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const page = JSON.parse($("atlas-head").textContent);
-  const { fetchBytes, parseMaps, toValue } = window.atlasMaps;
+  const { fetchBytes, parseMaps } = window.atlasMaps;
   const state = { view: null, stat: null };
   window.atlasHead = state; // for tests: state.show(key), state.ready
-  // Vega's viridis (16 stops), as the site's colour bars draw it
-  const VIRIDIS = [[68, 1, 84], [72, 26, 108], [71, 47, 125], [65, 68, 135], [57, 86, 140], [49, 104, 142],
-    [42, 120, 142], [35, 136, 142], [31, 152, 139], [34, 168, 132], [53, 183, 121], [84, 197, 104],
-    [122, 209, 81], [165, 219, 54], [210, 226, 27], [253, 231, 37]];
-  const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
-
-  function colour(value) {
-    const [lo, hi] = page.domain;
-    const t = clamp((value - lo) / (hi - lo), 0, 1) * (VIRIDIS.length - 1);
-    const i = Math.min(VIRIDIS.length - 2, Math.floor(t));
-    const f = t - i;
-    const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]];
-    return a.map((x, k) => Math.round(x + f * (b[k] - x)));
-  }
+  // the measure's colour bar as the sentence pages draw it (assets/paint.js, maps.js's viridis)
+  const colours = window.atlasPaint.codeColours(page.domain);
 
   // this head's W x W word map of one sentence, into a canvas (one pixel per word pair)
   async function drawMap(canvas, name) {
     const maps = parseMaps(await fetchBytes(page.data.replace("{page}", encodeURIComponent(name))));
-    const { H, W, codes } = maps;
-    const k = (page.layer - 1) * H + (Math.min(page.head, H) - 1);
-    canvas.width = W;
-    canvas.height = W;
-    const ctx = canvas.getContext("2d");
-    const image = ctx.createImageData(W, W);
-    for (let i = 0; i < W * W; i++) {
-      const [r, g, b] = colour(toValue(codes[k * W * W + i]));
-      image.data.set([r, g, b, 255], 4 * i);
-    }
-    ctx.putImageData(image, 0, 0);
+    const k = (page.layer - 1) * maps.H + (Math.min(page.head, maps.H) - 1);
+    window.atlasPaint.paint(canvas, maps, k, colours);
   }
 
   // a sentence of the corpus by position: id, page name, text (the site's index data, which
