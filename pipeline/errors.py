@@ -61,3 +61,14 @@ class EngineError(AtlasError):
     was committed before is kept, and the next run completes the store; exit code 8."""
 
     exit_code = 8
+
+
+class Interrupted(AtlasError):
+    """Ctrl-C (SIGINT): the message says what was kept and how to go on; exit code 130, as a
+    shell gives a process that SIGINT ended."""
+
+    exit_code = 130
+
+    def show(self, file=None) -> None:
+        """The message alone: no "Error:", since the user asked for it."""
+        click.echo(self.format_message(), err=True, file=file)
