@@ -63,13 +63,15 @@ class AtlasGroup(click.Group):
     "Aborted!" says neither what was kept nor how to go on)."""
 
     def invoke(self, ctx: click.Context):
-        """Run the command; KeyboardInterrupt becomes Interrupted (extract says what it kept)."""
+        """Run the command; on Ctrl-C print one line (extract's Interrupted says what it kept)
+        and exit 130."""
         from pipeline.errors import Interrupted
 
         try:
             return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise Interrupted("interrupted: run the command again to go on") from None
+        except KeyboardInterrupt as exc:
+            click.echo(str(exc) or "interrupted: run the command again to go on", err=True)
+            ctx.exit(Interrupted.exit_code)
 
 
 def _config(ctx: click.Context, **flags) -> Config:
@@ -77,7 +79,8 @@ def _config(ctx: click.Context, **flags) -> Config:
     return load_config(ctx.obj["config"], flags)
 
 
-@click.group(cls=AtlasGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=AtlasGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="attention-atlas")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Settings file [default: ./atlas.toml when present].")

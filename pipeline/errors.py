@@ -63,12 +63,10 @@ class EngineError(AtlasError):
     exit_code = 8
 
 
-class Interrupted(AtlasError):
-    """Ctrl-C (SIGINT): the message says what was kept and how to go on; exit code 130, as a
-    shell gives a process that SIGINT ended."""
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during a run, saying what was kept and how to go on. Still a
+    KeyboardInterrupt, so Python callers stop as before; the CLI prints its message alone and
+    exits 130, as a shell gives a process that SIGINT ended."""
 
     exit_code = 130
-
-    def show(self, file=None) -> None:
-        """The message alone: no "Error:", since the user asked for it."""
-        click.echo(self.format_message(), err=True, file=file)
