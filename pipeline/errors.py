@@ -63,7 +63,6 @@ class EngineError(AtlasError):
     exit_code = 8
 
 
-
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) during a run, saying what was kept and how to go on. Still a
     KeyboardInterrupt, so Python callers stop as before; the CLI prints its message alone and
