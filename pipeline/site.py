@@ -205,7 +205,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
         raise
     summary = BuildSummary(site_dir, sentences, pages, len(files), size,
                            time.perf_counter() - started, with_pages, max_site_bytes)
-    log.info("built %s: %s", site_dir, summary)
+    log.debug("built %s: %s", site_dir, summary)  # the CLI prints the summary
     return summary
 
 
