@@ -117,6 +117,8 @@ def _extremes_all(per: np.ndarray, k: int,
     """
     S, L, H = per.shape
     flat = per.reshape(S, L * H)
+    if S == 0:  # a finished run of no sentences (every one dropped or skipped): nothing to name
+        return _lists(L, H), _lists(L, H)
     more = np.zeros(S, np.int64) if cases is None else -np.asarray(cases, np.int64)
     top_out = np.empty(L * H, dtype=object)
     bottom_out = np.empty(L * H, dtype=object)
@@ -129,6 +131,13 @@ def _extremes_all(per: np.ndarray, k: int,
             order = np.lexsort((cand, more[cand], -keyed[cand, c]))[:k]
             out[c] = cand[order].tolist()
     return top_out.reshape(L, H), bottom_out.reshape(L, H)
+
+
+def _lists(L: int, H: int) -> np.ndarray:  # noqa: N803 - the shape's names
+    """An (L, H) object array of empty lists."""
+    out = np.empty(L * H, dtype=object)
+    out[:] = [[] for _ in range(L * H)]
+    return out.reshape(L, H)
 
 
 @dataclass(frozen=True)

@@ -195,3 +195,15 @@ def test_exemplars_get_pages_rank_by_rank_across_measures_statistics_and_heads()
         12, 15, 22, 27, 32, 35]
     assert set(order) == exemplars(first) | exemplars(second)
     assert exemplar_order([]) == []
+
+
+def test_a_finished_run_of_no_sentences_builds_an_empty_corpus_view(tmp_path):
+    """Every sentence dropped (or skipped) leaves a finished run of none: the head pages name
+    nothing, and the build does not fail on an empty reduction."""
+    assert _extremes_all(np.zeros((0, 2, 3)), 10)[0].shape == (2, 3)
+    assert all(v == [] for v in _extremes_all(np.zeros((0, 2, 3)), 10)[1].ravel())
+    store = write_store(tmp_path / "atlas.zarr", [], 2, 3)
+    update_stats(store)
+    build_site(store, tmp_path / "site", progress=False)
+    payload = head_payload(tmp_path / "site" / "heads" / "attention" / "l1h1.html")
+    assert payload and (tmp_path / "site" / "index.html").exists()
