@@ -20,10 +20,13 @@ nox.needs_version = ">=2024.4.15"
 nox.options.sessions = ["lint", "tests", "browser"]
 nox.options.reuse_existing_virtualenvs = True
 
-# The torch build to install. The default is the CPU wheel this project is tested
-# with; set ATLAS_TORCH to your CUDA build's requirement (or to "" to keep the one
-# pip finds) on a GPU machine.
+# The torch build to install: the version this project is tested with. Which build pip
+# fetches depends on the index: from PyPI on Linux x86_64 it is the CUDA build (a 527 MB
+# wheel plus several GB of NVIDIA libraries); ATLAS_TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# takes PyTorch's 192 MB CPU build instead. Set ATLAS_TORCH to your CUDA build's requirement
+# (or to "" to keep the one pip finds) on a GPU machine.
 TORCH = os.environ.get("ATLAS_TORCH", "torch==2.13.0")
+TORCH_INDEX = os.environ.get("ATLAS_TORCH_INDEX", "")
 ATLAS_ENV = Path(__file__).resolve().parent / ".nox" / "atlas"
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # no test may reach a model hub
 
@@ -31,7 +34,8 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}  # no test may re
 def _atlas(session: nox.Session) -> dict[str, str]:
     """The shared environment, (re)installed if its stamp is stale; the variables that select it."""
     python, stamp = ATLAS_ENV / "bin" / "python", ATLAS_ENV / "installed.sha256"
-    wanted = hashlib.sha256(Path("pyproject.toml").read_bytes() + b"\0" + TORCH.encode()).hexdigest()
+    wanted = hashlib.sha256(Path("pyproject.toml").read_bytes() + b"\0" + TORCH.encode()
+                            + b"\0" + TORCH_INDEX.encode()).hexdigest()
     if not python.exists():
         session.run(sys.executable, "-m", "venv", "--clear", str(ATLAS_ENV), external=True)
     if not stamp.exists() or stamp.read_text() != wanted:
@@ -39,6 +43,9 @@ def _atlas(session: nox.Session) -> dict[str, str]:
         # is pulled in. --no-compile: byte-compiling all of torch costs more than the tests'
         # imports compiling what they use.
         torch = [TORCH] if TORCH else []
+        if torch and TORCH_INDEX:  # torch alone from that index; everything else from PyPI
+            session.run(str(python), "-m", "pip", "install", "--no-compile", *torch,
+                        "--index-url", TORCH_INDEX, external=True)
         # [test] brings [ray]: the Ray engine's tests run a local Ray instance
         session.run(str(python), "-m", "pip", "install", "--no-compile", *torch, "-e", ".[test]",
                     external=True)

@@ -59,12 +59,29 @@ QUIET = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback
                      help="No progress bars; warnings and the summary only.")
 
 
+class AtlasGroup(click.Group):
+    """The command group: Ctrl-C ends any command with one line and exit code 130 (click's own
+    "Aborted!" says neither what was kept nor how to go on)."""
+
+    def invoke(self, ctx: click.Context):
+        """Run the command; on Ctrl-C print one line (extract's Interrupted says what it kept)
+        and exit 130."""
+        from pipeline.errors import Interrupted
+
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as exc:
+            click.echo(str(exc) or "interrupted: run the command again to go on", err=True)
+            ctx.exit(Interrupted.exit_code)
+
+
 def _config(ctx: click.Context, **flags) -> Config:
     """The config file (--config or ./atlas.toml) overridden by the flags given."""
     return load_config(ctx.obj["config"], flags)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=AtlasGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="attention-atlas")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False),
               help="Settings file [default: ./atlas.toml when present].")
@@ -185,8 +202,8 @@ def serve(site_dir: str, host: str, port: int) -> None:
     """Preview a built site at http://HOST:PORT/ (a plain static server; Ctrl-C stops it)."""
     from pipeline.site.serve import serve as serve_site
 
-    click.echo(f"serving {site_dir} at http://{host}:{port}/ (Ctrl-C to stop)")
-    serve_site(site_dir, host=host, port=port)
+    serve_site(site_dir, host=host, port=port,  # announced once it is a site, and listening
+               ready=lambda url: click.echo(f"serving {site_dir} at {url} (Ctrl-C to stop)"))
 
 
 @main.command()

@@ -66,3 +66,11 @@ class EngineError(AtlasError):
     was committed before is kept, and the next run completes the store; exit code 8."""
 
     exit_code = 8
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) during a run, saying what was kept and how to go on. Still a
+    KeyboardInterrupt, so Python callers stop as before; the CLI prints its message alone and
+    exits 130, as a shell gives a process that SIGINT ended."""
+
+    exit_code = 130

@@ -193,25 +193,30 @@ def synthetic_sentence(sid: str, words: list[str], spans=(), arcs=(), meta=None)
         arcs=tuple(arcs))
 
 
-def write_store(path: Path, rows: Iterable[tuple[Any, np.ndarray]], n_layers: int, n_heads: int,
-                name: str = "synthetic") -> Path:
+def write_store(path: Path, rows: Iterable[tuple[Any, Any]], n_layers: int, n_heads: int,
+                name: str = "synthetic", *, causal: bool = False,
+                measures: Sequence[str] = ("attention",)) -> Path:
     """A real store of given sentences and token maps, without a model: `rows` yields
-    (StoredSentence, float maps (L, H, T, T) in [0, 1]); the catalog is their order. On an
-    existing store this is the next run: stored sentences are reused, the rest added."""
+    (StoredSentence, float maps (L, H, T, T) in [0, 1]), or (StoredSentence, {measure: maps})
+    for several `measures`; the catalog is their order. On an existing store this is the next
+    run: stored sentences are reused, the rest added."""
     from pipeline.store.layout import quantize
     from pipeline.store.writer import StoreLock, StoreWriter
 
     info = {"name": name, "revision": None, "weights_sha256": "0" * 64, "tokenizer_sha256": None,
-            "n_layers": n_layers, "n_heads": n_heads, "causal": False, "max_length": 512,
+            "n_layers": n_layers, "n_heads": n_heads, "causal": causal, "max_length": 512,
             "tokenizer": "synthetic"}
     fingerprint = {"weights_sha256": info["weights_sha256"], "revision": None,
                    "tokenizer_sha256": None, "max_length": 512}
     with StoreLock(path):
-        writer = StoreWriter(path, info, fingerprint)
+        writer = StoreWriter(path, info, fingerprint, measures=tuple(measures))
         placed = []
         for sentence, maps in rows:
             row = writer.place(sentence)
-            placed.append(writer.add(sentence, quantize(maps)) if row is None else row)
+            if row is None:
+                row = writer.add(sentence, {m: quantize(v) for m, v in maps.items()}
+                                 if isinstance(maps, dict) else quantize(maps))
+            placed.append(row)
         writer.finish(placed)
     return path
 

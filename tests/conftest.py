@@ -14,6 +14,13 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 REPO = Path(__file__).resolve().parents[1]
 
+
+def pytest_configure(config):
+    """The `fidelity` marker: .ci/run runs these tests again under each ATEN_CPU_CAPABILITY."""
+    config.addinivalue_line("markers", "fidelity: output against a reference: golden files, or a "
+                                       "direct forward pass (.ci/run: under each ATEN_CPU_CAPABILITY)")
+
+
 @pytest.fixture(scope="session")
 def minilm():
     """The embedded default model (6 layers x 12 heads), loaded once."""

@@ -153,6 +153,7 @@ def test_serve_refuses_what_is_not_a_built_site_saying_what_to_run(tmp_path, mak
     result = CliRunner().invoke(main, ["serve", str(make(tmp_path))])
     assert result.exit_code == 7, result.output
     assert "holds no built site" in result.output and "attention-atlas build" in result.output
+    assert "serving" not in result.output  # nothing announced before the refusal
 
 
 def test_quiet_works_after_the_command_name_too(tiny_corpus, gpt2_dir, tmp_path):
@@ -163,3 +164,18 @@ def test_quiet_works_after_the_command_name_too(tiny_corpus, gpt2_dir, tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"extract: {len(TINY)} sentences in the store")
     assert result.stderr == ""  # no progress bar, no INFO lines
+
+
+def test_without_quiet_each_summary_prints_once(gpt2_store, tmp_path):
+    import shutil
+
+    store = shutil.copytree(gpt2_store, tmp_path / "atlas.zarr")
+    result = subprocess.run([sys.executable, "-m", "pipeline", "build", "--store", str(store),
+                             "--site", str(tmp_path / "site")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["stats", "build"], result.stdout
+    assert f"{len(TINY)} sentences" in lines[0] and f"{len(TINY)} sentences" in lines[1]
+    # the progress bars, and no summary again as a log line
+    assert "stats:" not in result.stderr and "built" not in result.stderr, result.stderr

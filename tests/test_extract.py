@@ -56,6 +56,7 @@ def direct(loaded, text: str) -> np.ndarray:
 # --- fidelity ----------------------------------------------------------------
 
 
+@pytest.mark.fidelity
 @pytest.mark.parametrize("which", ["minilm", "gpt2"])
 def test_every_stored_cell_equals_a_direct_forward_pass(which, request, tmp_path):
     loaded = request.getfixturevalue(which)
@@ -74,6 +75,7 @@ def test_every_stored_cell_equals_a_direct_forward_pass(which, request, tmp_path
         assert np.abs(stored - expected).max() <= 1 / 510 + 1e-6, sid
 
 
+@pytest.mark.fidelity
 @pytest.mark.parametrize("batch_size", [2, 3], ids=["batch-2", "batch-3"])
 def test_values_do_not_depend_on_the_batch_partners(gpt2, tmp_path, batch_size):
     pairs = random_pairs(12, seed=1)

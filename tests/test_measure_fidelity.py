@@ -25,6 +25,8 @@ from pipeline.records import Sentence
 from pipeline.store import AtlasStore
 from pipeline.words import split_words
 
+pytestmark = pytest.mark.fidelity  # .ci/run runs these under every ATEN_CPU_CAPABILITY too
+
 TOLERANCE = 1 / 510 + 1e-6  # half a step, and float32 rounding of the reference itself
 
 WORDS = ["the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",

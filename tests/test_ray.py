@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -152,6 +153,49 @@ def assert_same_store(store: Path, reference: Path, measures=("attention",)) -> 
             assert x.shape == y.shape and np.abs(x - y).max() <= 1, (sid, m)
     report = verify_store(store)
     assert report.ok, str(report)
+
+
+# --- what a run prints --------------------------------------------------------------------
+
+
+def test_a_successful_ray_run_from_the_cli_prints_only_its_summary(corpus, model_dir, tmp_path):
+    # a fresh process that starts its own local Ray, as a user's does (first in this module,
+    # before the module's Ray instance starts): Ray's note on token authentication, Ray Data's
+    # on progress bars and the core's "E ... constructor arguments in the object store" line
+    # (one per worker) would all come on standard error; -q leaves room for warnings only
+    tiny = write_jsonl(tmp_path / "c.jsonl", random_corpus(8, seed=3, words=(3, 8)))
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline", "-q", "extract", "--engine", "ray", "--workers", "1",
+         "--corpus", str(tiny), "--model", str(model_dir), "--store", str(tmp_path / "atlas.zarr")],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("extract: 8 sentences in the store: 8 computed")
+    assert result.stderr == ""
+
+
+def test_only_the_known_harmless_ray_core_line_is_kept_off_standard_error(capfd):
+    noise = (b"[2026-12-06 00:14:40,458 E 16223 16223] core_worker.cc:2465: Actor with class name: "
+             b"'MapWorker(MapBatches(RegionWorker))' and ID: '97c0a052a685ca91464fd3e301000000' "
+             b"has constructor arguments in the object store and max_restarts > 0. If the "
+             b"arguments in the object store go out of scope or are lost, the actor restart will "
+             b"fail. See https://github.com/ray-project/ray/issues/53727 for more details.\n")
+    other = b"[2026-12-06 00:14:41,002 E 16223 16223] core_worker.cc:1234: a worker died\n"
+    # file descriptor 2 itself, as Ray's C++ core and (outside pytest) sys.stderr write it
+    with ray_engine._without(ray_engine.RAY_NOISE):
+        os.write(2, b"\rextract (ray):  50%|#####     | 4/8")
+        os.write(2, noise)
+        os.write(2, other)
+        os.write(2, b"WARNING pipeline.extract: ours\n")
+    os.write(2, b"after\n")  # the filter has passed on everything and is gone
+    assert capfd.readouterr().err == ("\rextract (ray):  50%|#####     | 4/8" + other.decode()
+                                      + "WARNING pipeline.extract: ours\nafter\n")
+
+
+def test_the_ray_loggers_quieted_are_rays_own():
+    import importlib
+
+    for name in ray_engine.QUIET_LOGGERS:  # a renamed module would bring its note back
+        assert importlib.import_module(name).logger.name == name
 
 
 # --- the same store -----------------------------------------------------------

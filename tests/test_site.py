@@ -119,8 +119,9 @@ def test_layout_and_summary(built, store):
     assert f"{summary.bytes / 1e6:.1f} MB" in str(summary)
     assert "3 sentences" in str(summary)
     for name in ("index.html", "data/_index.js", MARKER, "assets/vega.js", "assets/specs.js",
-                 "assets/sentence.js", "assets/index.js", "assets/list.js", "assets/maps.js",
-                 "assets/atlas.css"):
+                 "assets/sentence.js", "assets/sentence-state.js", "assets/sentence-window.js",
+                 "assets/sentence-nav.js", "assets/paint.js", "assets/index.js", "assets/list.js",
+                 "assets/maps.js", "assets/atlas.css"):
         assert (site / name).is_file(), name
     names = get_page_names(store.ids)
     assert sorted(p.stem for p in (site / "sentences").iterdir()) == sorted(names)
@@ -203,6 +204,18 @@ def test_shared_specs_are_written_once(built):
     assert sorted(specs) == ["corpus", "detail", "figure", "grid", "histogram"]  # attention only
     assert "viridis" in json.dumps(specs["detail"]) and "selLayer" in json.dumps(specs["grid"])
     assert specs["figure"]["usermeta"]["datasets"] == ["cells", "pairs", "spans"]
+
+
+def test_viridis_is_defined_once_and_scripts_stay_short():
+    """Every canvas's colours come from maps.js's one viridis table (its first and last stops
+    appear nowhere else), and no page script grows past about 400 lines."""
+    assets = site_module.templates_dir() / "assets"
+    scripts = sorted(assets.glob("*.js"))
+    stops = re.compile(r"440154|fde725|68,\s*1,\s*84|253,\s*231,\s*37", re.IGNORECASE)
+    holders = [p.name for p in scripts if stops.search(p.read_text(encoding="utf-8"))]
+    assert holders == ["maps.js"]
+    long = {p.name: n for p in scripts if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    assert not long, long
 
 
 def test_two_builds_are_byte_identical(store, tmp_path):

@@ -21,7 +21,7 @@ from pipeline.site.contexts import (
     get_sentence_context,
     get_site_context,
 )
-from pipeline.site.corpus_view import exemplars, measure_view
+from pipeline.site.corpus_view import exemplar_order, measure_view, sentence_cases
 from pipeline.site.pages import build_sentence, page_cost
 from pipeline.stats.compute import update_stats
 from pipeline.store import AtlasStore
@@ -55,9 +55,22 @@ def corpus(tmp_path_factory):
     store = write_store(root / "atlas.zarr", rows, 1, 2)
     update_stats(store)
     full = build_site(store, root / "full", max_site_bytes=None, progress=False)
-    named = sorted(exemplars(measure_view(AtlasStore.open(store).head_stats(), "attention")))
+    atlas = AtlasStore.open(store)
+    cases = sentence_cases([len(rec.words) for rec in atlas], [rec.spans for rec in atlas])
+    named = exemplar_order([measure_view(atlas.head_stats(), "attention", cases)])  # rank order
     assert 0 < len(named) < N * 2 // 3
     return store, root, full, named
+
+
+def index_payload(site: Path) -> str:
+    return (site / "index.html").read_text()
+
+
+def fixed_part(store, tmp_path) -> int:
+    """The smallest limit the error for a tiny one says will do: the site's fixed part."""
+    with pytest.raises(SiteError) as info:
+        build_site(store, tmp_path / "tiny", max_site_bytes=200_000, progress=False)
+    return int(re.search(r"--max-site-bytes (\d+) or more", info.value.message).group(1))
 
 
 @pytest.fixture(scope="module")
@@ -117,6 +130,9 @@ def test_the_index_counts_every_sentence_and_lists_those_with_pages(corpus, budg
     limit = f"{budgeted[0] / 1e6:.3g} MB"
     assert f"{N:,} sentences in the corpus, {m:,} with pages (budget {limit})" in index
     assert f'<dd id="n-pages">{m:,} (the site' in index
+    named = len(corpus[3])  # this limit holds every exemplar
+    assert f"({named:,} of these {named:,} have pages;" in index
+    assert f'<dd id="n-exemplar-pages">{named:,} of {named:,} with pages</dd>' in index
     assert f'<dd id="n-sentences">{N:,}</dd>' in index
     # the corpus summary (words, spans by label) and the statistics cover every sentence
     words = re.compile(r"<dt>words</dt><dd>([\d,]+)</dd>")
@@ -180,23 +196,92 @@ def test_previous_and_next_step_through_the_sentences_with_pages(budgeted):
         assert nxt == (f"{names[k + 1]}.html" if k + 1 < len(names) else None)
 
 
-def test_a_limit_that_cannot_hold_the_exemplars_is_an_error_naming_what_they_need(corpus, tmp_path):
+@pytest.fixture(scope="module")
+def cut(corpus, tmp_path_factory):
+    """Sites within limits between the fixed part and the exemplars' pages: (limit, summary,
+    site) for limits that hold about a fifth, a half and most of the exemplars."""
+    store, root, full, named = corpus
+    base = fixed_part(store, tmp_path_factory.mktemp("fixed"))
+    # what the exemplars take: the full site's files of each, roughly
+    each = (full.bytes - base) / N
+    out = []
+    for share in (0.2, 0.5, 0.9):
+        limit = base + int(share * len(named) * each)
+        summary = build_site(store, root / f"cut-{share}", max_site_bytes=limit, progress=False)
+        out.append((limit, summary, root / f"cut-{share}"))
+    return base, out
+
+
+def test_a_limit_below_the_exemplars_gives_them_pages_in_rank_order(corpus, cut):
     store, _, full, named = corpus
+    _, sites = cut
+    counts = []
+    for limit, summary, site in sites:
+        assert summary.bytes == site_bytes(site) <= limit
+        with_pages = [row["n"] for row in read_index(site)]
+        m = len(with_pages)
+        counts.append(m)
+        assert 0 < m < len(named)
+        # exactly the first m of the rank order (each head's first of every statistic, top and
+        # bottom, then the seconds, ...), nothing past it
+        assert set(with_pages) == set(named[:m])
+        # it stopped at the first that did not fit: that one's files would have overflowed
+        nxt = get_page_names([AtlasStore.open(store).ids[named[m]]])[0]
+        nxt_bytes = sum((full.site_dir / sub / f"{nxt}{ext}").stat().st_size
+                        for sub, ext in (("sentences", ".html"), ("data", ".js")))
+        assert summary.bytes + nxt_bytes > limit - m * 2 * 20
+        # the index says how many of the exemplars have pages
+        index = index_payload(site)
+        assert f"({m:,} of these {len(named):,} have pages;" in index
+        assert f'<dd id="n-exemplar-pages">{m:,} of {len(named):,} with pages</dd>' in index
+        assert f"{N:,} sentences in the corpus, {m:,} with pages" in index
+    assert counts == sorted(counts) and len(set(counts)) == 3
+    # rank by rank: every head's first of every statistic before any second
+    first = {entry[end][0][0] for head in (full.site_dir / "heads" / "attention").glob("*.html")
+             for entry in head_json(head)["stats"] for end in ("top", "bottom") if entry[end]}
+    for _, _, site in sites:
+        with_pages = {row["n"] for row in read_index(site)}
+        assert first <= with_pages if len(with_pages) >= len(first) else with_pages <= first
+
+
+def head_json(path: Path) -> dict:
+    return json.loads(re.search(r'id="atlas-head">(.*?)</script>', path.read_text(), re.S).group(1))
+
+
+def test_head_pages_are_the_same_whatever_the_limit(corpus, cut):
+    """The head pages and the corpus view are the site's fixed part: a head page names its
+    sentences by position, and its script links those with a page (assets/head.js)."""
+    _, root, _, _ = corpus
+    _, sites = cut
+    whole = files(root / "full")
+    for _, _, site in sites:
+        here = files(site)
+        fixed = [k for k in whole if k.startswith(("heads/", "assets/", "data/_corpus"))]
+        assert fixed and all(here[k] == whole[k] for k in fixed)
+        for page in (site / "heads").rglob("*.html"):  # no link to a sentence in the HTML
+            assert "sentences/" not in page.read_text().replace("../../sentences/{page}", "")
+
+
+def test_exit_7_only_when_the_fixed_part_does_not_fit(corpus, cut, tmp_path):
+    store, _, _, named = corpus
+    base, _ = cut
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / ".atlas-site").write_text("{}")  # a previous site: left as it was
-    with pytest.raises(SiteError) as info:
-        build_site(store, tmp_path / "site", max_site_bytes=full.bytes // 2 + 500_000, progress=False)
+    with pytest.raises(SiteError) as info:  # a byte below the fixed part
+        build_site(store, tmp_path / "site", max_site_bytes=base - 1, progress=False)
     message = info.value.message
-    assert f"cannot hold the pages of the {len(named):,} sentences that the corpus view names" in message
-    need = int(re.search(r"--max-site-bytes (\d+) or more", message).group(1))
-    assert need > full.bytes // 2 + 500_000
-    # what it says is enough is enough: exactly the exemplars
-    summary = build_site(store, tmp_path / "enough", max_site_bytes=need, progress=False)
-    assert summary.with_pages == len(named) and summary.bytes <= need
-    with pytest.raises(SiteError, match="cannot hold even the assets, the index and the corpus view"):
-        build_site(store, tmp_path / "site", max_site_bytes=200_000, progress=False)
+    assert "cannot hold even the assets, the index and the corpus view with its head pages" in message
+    assert f"give --max-site-bytes {base} or more" in message
     assert [p.name for p in (tmp_path / "site").iterdir()] == [".atlas-site"]
     assert not list(tmp_path.glob(".site.tmp-*"))  # nothing left behind
+    # the fixed part itself builds: no sentence page fits, the head pages name them as text
+    summary = build_site(store, tmp_path / "site", max_site_bytes=base, progress=False)
+    assert summary.bytes <= base and summary.with_pages == 0
+    assert f"(0 of these {len(named):,} have pages;" in index_payload(tmp_path / "site")
+    assert read_index(tmp_path / "site") == []
+    # a byte above: still no sentence (none takes a byte)
+    assert build_site(store, tmp_path / "above", max_site_bytes=base + 1,
+                      progress=False).with_pages == 0
 
 
 def test_the_default_limit_builds_every_page_as_without_one(corpus, tmp_path):
@@ -260,6 +345,6 @@ def test_build_takes_the_limit_from_the_command_line(corpus, budgeted, tmp_path)
     assert result.exit_code == 0, result.output
     assert f"build: {N:,} sentences, {summary.with_pages:,} with pages" in result.output
     assert files(tmp_path / "site") == files(site)
-    result = CliRunner().invoke(main, [*args, "--max-site-bytes", "1.2MB"])
+    result = CliRunner().invoke(main, [*args, "--max-site-bytes", "500kB"])
     assert result.exit_code == 7, result.output
-    assert "Error: a site limit of 1.2 MB (1,200,000 bytes) cannot hold the pages of the" in result.output
+    assert "Error: a site limit of 500 kB (500,000 bytes) cannot hold even the assets" in result.output

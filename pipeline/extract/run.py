@@ -17,13 +17,15 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pipeline.errors import Interrupted, StoreError
 from pipeline.extract.batches import resume_or_plan
 from pipeline.extract.encode import Encoded, encode
 from pipeline.extract.engines import Engine, LocalEngine
 from pipeline.measures import DEFAULT_MEASURE, parse_measures
+from pipeline.model.identity import ModelIdentity
 from pipeline.model.loading import LoadedModel, ModelSpec
 from pipeline.records import Sentence, Skip
-from pipeline.store.layout import open_group_meta
+from pipeline.store.layout import finished_run, open_group_meta
 from pipeline.store.location import StoreLocation
 from pipeline.store.writer import StoreLock, StoreWriter, model_mismatch
 
@@ -77,31 +79,38 @@ def extract(sentences: list[Sentence], store_path: str | Path | StoreLocation,
     started, store_path = time.perf_counter(), StoreLocation.of(store_path)
     measures = parse_measures(measures)
     summary = ExtractSummary(skipped=dict(sorted(Counter(s.reason for s in skipped).items())))
-    with StoreLock(store_path, wait=lock_wait):
-        writer, rows = _unchanged_store(sentences, store_path, model, commit_every, measures)
-        if writer is not None:  # every sentence stored as it is: only the corpus order to write
-            summary.sentences = summary.reused = len(rows)
-            summary.model_loaded = False
-            summary.removed = len(set(writer.current) - {s.id for s in sentences})
-            writer.finish(rows)
-        else:
-            _extract_loaded(sentences, store_path, model, summary, batch_size=batch_size,
-                            progress=progress, commit_every=commit_every, measures=measures,
-                            engine=engine or LocalEngine())
+    # from the model's files, before the lock makes any folder: a model that exists nowhere,
+    # or that this pipeline cannot run (an encoder-decoder), fails here, leaving nothing behind
+    identity = model.identify() if isinstance(model, ModelSpec) else None
+    before = None  # rows committed when this run took the lock
+    try:
+        with StoreLock(store_path, wait=lock_wait):
+            before = _commit(store_path).get("rows", 0)
+            writer, rows = _unchanged_store(sentences, store_path, identity, commit_every,
+                                            measures)
+            if writer is not None:  # every sentence stored as it is: only the order to write
+                summary.sentences = summary.reused = len(rows)
+                summary.model_loaded = False
+                summary.removed = len(set(writer.current) - {s.id for s in sentences})
+                writer.finish(rows)
+            else:
+                _extract_loaded(sentences, store_path, model, summary, batch_size=batch_size,
+                                progress=progress, commit_every=commit_every, measures=measures,
+                                engine=engine or LocalEngine())
+    except KeyboardInterrupt:  # Ctrl-C: say what the store keeps, and that a rerun resumes
+        raise Interrupted(_interrupted(store_path, before, summary)) from None
     summary.store_bytes = store_path.bytes_used()
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _unchanged_store(sentences: list[Sentence], store_path: StoreLocation, model, commit_every: float,
+def _unchanged_store(sentences: list[Sentence], store_path: StoreLocation,
+                     identity: ModelIdentity | None, commit_every: float,
                      measures: tuple[str, ...]) -> tuple[StoreWriter | None, list[int]]:
     """A writer on the store and each sentence's row, when the store holds every sentence as it
-    is for this model, with every measure asked for (decided from the model's files, without
-    loading it); else (None, [])."""
-    if not isinstance(model, ModelSpec) or not store_path.is_store():
-        return None, []
-    identity = model.identify()  # a model that exists nowhere fails here, at once
-    if identity is None:
+    is for this model, with every measure asked for (decided from the model's identity, read
+    from its files without loading it; None: not known before loading); else (None, [])."""
+    if identity is None or not store_path.is_store():
         return None, []
     _, meta = open_group_meta(store_path, mode="r")
     if model_mismatch(store_path.path, meta["model"], {}, identity.fingerprint):
@@ -157,6 +166,30 @@ def _extract_loaded(sentences: list[Sentence], store_path: StoreLocation, model,
             for e, row in zip(encoded, placed, strict=True)]
     writer.finish(rows)
     writer.clear_plan()
+
+
+def _commit(store: StoreLocation) -> dict:
+    """The store's last commit; {} when there is no store yet (or none that can be read)."""
+    try:
+        return open_group_meta(store, mode="r")[1]["commit"] if store.is_store() else {}
+    except StoreError:
+        return {}
+
+
+def _interrupted(store: StoreLocation, rows_before: int | None, summary: ExtractSummary) -> str:
+    """What an interrupted run kept, and that the same command resumes it (one line)."""
+    commit = _commit(store)
+    kept = 0 if rows_before is None else commit.get("rows", 0) - rows_before
+    of = f" (of {summary.computed} to compute)" if summary.computed else ""
+    kept = (f"{store} keeps the {kept} sentence(s) this run computed and committed{of}"
+            if kept > 0 else f"nothing new was committed to {store}")
+    if not commit:
+        until = ""
+    elif finished_run(commit):
+        until = f"; until then `build` shows the last finished run ({commit['catalog']} sentences)"
+    else:
+        until = "; until then the store has no finished run to build from"
+    return f"interrupted: {kept}; rerun the same command to resume: it computes only the rest{until}"
 
 
 def _warn_truncated(encoded: list[Encoded], max_length: int, summary: ExtractSummary) -> None:

@@ -29,6 +29,13 @@ WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.ind
                 "pytorch_model.bin.index.json")
 HUB_PROBE_SECONDS = 3.0  # how long to wait for the hub to answer before saying it is unreachable
 FINGERPRINT = ("name", "revision", "weights_sha256", "tokenizer_sha256", "max_length")
+# encoder-decoder model types whose config.json may lack "is_encoder_decoder" (written by old
+# versions of transformers); the flag, when present, decides
+ENCODER_DECODER_TYPES = ("bart", "bigbird_pegasus", "blenderbot", "blenderbot-small",
+                         "encoder-decoder", "fsmt", "led", "longt5", "m2m_100", "marian", "mbart",
+                         "mt5", "mvp", "nllb-moe", "pegasus", "pegasus_x", "plbart", "prophetnet",
+                         "speech-encoder-decoder", "switch_transformers", "t5", "umt5",
+                         "vision-encoder-decoder", "whisper")
 
 
 def fingerprint(info: dict) -> dict:
@@ -114,10 +121,25 @@ def max_length_of(*limits: object) -> int | None:
     return min(real) if real else None
 
 
+def check_supported(config: dict, name: str) -> None:
+    """ModelError for a model this pipeline cannot run, read from its config: encoder-decoder
+    models (T5, BART, ...), whose attention is not one stack of self-attention maps."""
+    architectures = [str(a) for a in config.get("architectures") or []]
+    flag = config.get("is_encoder_decoder")
+    if flag is True or (flag is None and (config.get("model_type") in ENCODER_DECODER_TYPES
+                                          or any("EncoderDecoder" in a for a in architectures))):
+        kind = ", ".join([str(config.get("model_type", "?")), *architectures])
+        raise ModelError(f"model {name!r} ({kind}) is an encoder-decoder model, which Attention "
+                         "Atlas does not support yet: give an encoder (BERT family) or a decoder "
+                         "(GPT-2 family)")
+
+
 def _folder_identity(folder: Path, name: str, revision: str | None,
                      weights_sha256: str | None) -> ModelIdentity:
-    """The identity of a model folder (local, embedded or a hub cache snapshot)."""
+    """The identity of a model folder (local, embedded or a hub cache snapshot); ModelError for
+    a model it cannot run (check_supported)."""
     config = _json_file(folder / "config.json")
+    check_supported(config, name)
     tokenizer = _json_file(folder / "tokenizer_config.json")
     tok_file = folder / "tokenizer.json"
     return ModelIdentity(

@@ -14,7 +14,13 @@ from typing import Any
 
 from pipeline.errors import ConfigError, ModelError
 from pipeline.measures import needs_lm_head
-from pipeline.model.identity import ModelIdentity, fingerprint, identify_model, max_length_of
+from pipeline.model.identity import (
+    ModelIdentity,
+    check_supported,
+    fingerprint,
+    identify_model,
+    max_length_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +136,7 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
     kwargs = {"revision": revision} if revision and not local else {}
     try:
         config = AutoConfig.from_pretrained(source, **kwargs)
+        check_supported(config.to_dict(), _shown(identity, name))  # a hub model just downloaded
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         if causal_lm:
             model = _load_causal_lm(AutoModelForCausalLM, config, source, identity or name,

@@ -21,8 +21,8 @@ where browsers refuse fetch() and module scripts, as well as served:
     .atlas-site                marker: this folder is an atlas site and may be replaced
 
 The site keeps within a size limit (max_site_bytes, default GitHub Pages' 1 GB): when
-not every sentence's page fits, choose_pages gives pages to the corpus view's exemplars,
-then to the others by the SHA-256 of their ids, as many as fit (docs/site.md).
+not every sentence's page fits, choose_pages gives pages to the corpus view's exemplars in
+rank order, then to the others by the SHA-256 of their ids, as many as fit (docs/site.md).
 """
 
 from __future__ import annotations
@@ -59,10 +59,21 @@ from pipeline.site.contexts import (
     id_hash,
     rel_url,
 )
-from pipeline.site.corpus_view import CorpusView, exemplars, measure_view
+from pipeline.site.corpus_view import (
+    Cases,
+    CorpusView,
+    exemplar_order,
+    measure_view,
+    sentence_cases,
+)
 from pipeline.site.data_format import js_global, script_dumps
 from pipeline.site.names import HEAD_PAGE, head_page_name
-from pipeline.site.pages import SentenceWriter, choose_pages, index_bytes, index_row_bytes
+from pipeline.site.pages import (
+    SentenceWriter,
+    choose_pages,
+    index_row_bytes,
+    sentence_room,
+)
 from pipeline.sizes import DEFAULT_SITE_BYTES, folder_bytes, format_size
 from pipeline.store import AtlasStore
 from pipeline.store.location import StoreLocation
@@ -163,9 +174,9 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
     The colour bar's title and domain default to the measure's (pipeline.measures).
     `max_site_bytes` (default: GitHub Pages' 1 GB; None: no limit) bounds the sum of the
     site's file sizes: when every sentence's page does not fit, the corpus view's exemplars
-    get pages, then other sentences in the order of their ids' SHA-256, as many as fit
-    (choose_pages); the index and the statistics still cover every sentence. SiteError when
-    even the exemplars do not fit.
+    get pages in rank order, then other sentences in the order of their ids' SHA-256, as many
+    as fit (choose_pages); the index and the statistics still cover every sentence. SiteError
+    when even the site's fixed part (assets, index, corpus view) does not fit.
     """
     started = time.perf_counter()
     site_dir = Path(site_dir)
@@ -204,7 +215,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
         raise
     summary = BuildSummary(site_dir, sentences, pages, len(files), size,
                            time.perf_counter() - started, with_pages, max_site_bytes)
-    log.info("built %s: %s", site_dir, summary)
+    log.debug("built %s: %s", site_dir, summary)  # the CLI prints the summary
     return summary
 
 
@@ -225,32 +236,38 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     storage = store.storage_order()  # each chunk is decompressed once
     rows: list[IndexRow | None] = [None] * len(names)
     span_counts: Counter[str] = Counter()
+    spans: list[list] = [[] for _ in names]
     for i in storage:  # the index and its summary cover every sentence, with a page or not
         rec = store[i]
         rows[i] = get_index_row(rec, names[i])
+        spans[i] = rec.spans
         span_counts.update(label for label, _, _ in rec.spans)
-    views, missing = _corpus_views(stats, site)
-    named = sorted(set().union(*(exemplars(corpus) for _, corpus in views)))
+    # the cases behind each sentence's values order the corpus view's ties
+    cases = sentence_cases([row.n_words for row in rows], spans)
+    views, missing = _corpus_views(stats, site, cases)
+    named = exemplar_order([corpus for _, corpus in views])
     # Write: what every site has (assets, the corpus view), then the sentences (choose_pages:
     # as many as the budget holds), then the index of those with a page.
     _build_assets(out, site)
     corpus = _build_corpus_view(out, env, views, missing, site, len(names))
     (out / MARKER).write_text(dumps({"generator": "attention-atlas", "format": 1}) + "\n")
     (out / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
-    ctx = get_index_context(site, rows, span_counts,
+    ctx = get_index_context(site, rows, span_counts, n_exemplars=len(named),
                             budget=format_size(budget) if budget is not None else "")
-    room = None
-    if budget is not None:  # what the sentences may take: the budget less the fixed part
-        room = budget - folder_bytes(out) - index_bytes(env, ctx, rows, corpus)
-        if room < 0:
-            raise SiteError(f"a site limit of {format_size(budget)} ({budget:,} bytes) cannot hold "
-                            f"even the assets, the index and the corpus view ({budget - room:,} "
-                            "bytes, before any sentence page); raise --max-site-bytes")
-    # the order in which sentences get pages: the exemplars, then the others by id hash
+    # what the sentences may take: the budget less the fixed part (SiteError when negative)
+    room = None if budget is None else sentence_room(out, env, ctx, rows, corpus, budget)
+    # the order in which sentences get pages: the exemplars in rank order, then the others by
+    # id hash
     order = named + sorted(set(range(len(names))) - set(named), key=lambda i: id_hash(rows[i].id))
     chosen = choose_pages(SentenceWriter(store, out, site, names, env, storage, rows, progress),
-                          order, len(named), room, index_row_bytes(rows), budget)
-    _build_index(out, env, dataclasses.replace(ctx, n_pages=len(chosen)), rows, chosen, corpus)
+                          order, room, index_row_bytes(rows))
+    n_named = len(set(named).intersection(chosen))
+    if n_named < len(named):
+        log.warning("the site's limit of %s holds the pages of %s of the %s sentences that the "
+                    "head pages name (the others are named without a link)", format_size(budget),
+                    f"{n_named:,}", f"{len(named):,}")
+    ctx = dataclasses.replace(ctx, n_pages=len(chosen), n_exemplar_pages=n_named)
+    _build_index(out, env, ctx, rows, chosen, corpus)
     return len(names), len(chosen)
 
 
@@ -319,16 +336,16 @@ def _current_stats(store: SiteStore, measures) -> dict[str, object]:
     return found
 
 
-def _corpus_views(stats: dict[str, object], site: SiteContext
+def _corpus_views(stats: dict[str, object], site: SiteContext, cases: Cases
                   ) -> tuple[list[tuple[MeasureView, CorpusView]], list[str]]:
-    """Each measure's corpus view where the store holds its statistics, and why not for the
-    others."""
+    """Each measure's corpus view where the store holds its statistics (ties ordered by the
+    corpus's `cases`), and why not for the others."""
     views, missing = [], []
     for view in site.measures:
         if isinstance(stats[view.name], str):
             missing.append(stats[view.name])
             continue
-        views.append((view, measure_view(stats[view.name], view.title)))
+        views.append((view, measure_view(stats[view.name], view.title, cases)))
     return views, missing
 
 
@@ -341,7 +358,8 @@ def _build_corpus_view(out: Path, env: jinja2.Environment,
     Only from statistics the store holds for its current corpus (`attention-atlas stats`;
     `build` and `run` bring them up to date first): a store without them gets no corpus view,
     and the index says how to make one. The statistics cover every sentence, whether or not it
-    has a page (the head pages name only sentences that have one: the exemplars).
+    has a page; the head pages name sentences by position (the exemplars): assets/head.js links
+    those with a page and names the others as text.
     """
     if not views:
         return {"measures": [], "missing": missing[0] if missing else "no statistics",

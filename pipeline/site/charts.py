@@ -29,7 +29,7 @@ SEL_LAYER, SEL_HEAD = "selLayer", "selHead"  # the selected head, 1-based
 WORDS = "words"  # the sentence's words, in order (axis labels key on the word index)
 TRACKS = "tracks"  # how many rows of brackets the spans need
 ROWS, COLS = "rows", "cols"  # the window shown: [first, last) word of rows and of columns;
-# [0, 0] shows every word. A long sentence is shown a window at a time (sentence.js), so
+# [0, 0] shows every word. A long sentence is shown a window at a time (sentence-window.js), so
 # that cells and labels keep a legible size; the brackets are cut to the window.
 
 SELECTED = "#ffd400"  # the selected cell's outline (yellow, as in the reference figure)

@@ -139,6 +139,8 @@ class IndexContext:
     root: str = ""  # relative path from this page to the site's root
     n_pages: int | None = None  # sentences with a page (None: every sentence)
     budget: str = ""  # the site's size limit as shown, e.g. "1 GB"
+    n_exemplars: int = 0  # sentences the head pages name (the corpus view's exemplars)
+    n_exemplar_pages: int = 0  # of those, the ones with a page
 
     @property
     def partial(self) -> bool:
@@ -287,7 +289,8 @@ def get_meta_values(rows: list[IndexRow]) -> dict[str, list[str]]:
 
 
 def get_index_context(site: SiteContext, rows: list[IndexRow], span_counts: Counter[str], *,
-                      n_pages: int | None = None, budget: str = "") -> IndexContext:
+                      n_pages: int | None = None, budget: str = "",
+                      n_exemplars: int = 0) -> IndexContext:
     """The index page's context from every sentence's index line (the whole corpus, whether
     or not a sentence has a page: `n_pages` of them do); a meta key with 2 to FILTER_VALUES
     distinct values gets a filter."""
@@ -296,7 +299,7 @@ def get_index_context(site: SiteContext, rows: list[IndexRow], span_counts: Coun
     return IndexContext(
         site=site, n_sentences=len(rows), n_words=sum(r.n_words for r in rows),
         n_truncated=sum(r.truncated for r in rows), spans_by_label=sorted(span_counts.items()),
-        filters=filters, n_pages=n_pages, budget=budget,
+        filters=filters, n_pages=n_pages, budget=budget, n_exemplars=n_exemplars,
     )
 
 

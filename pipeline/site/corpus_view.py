@@ -5,7 +5,10 @@ The index shows, for one selectable statistic at a time, every head's corpus val
 selectable statistic is one of pipeline.stats.definitions.STATISTICS, a span pair a -> b present in
 the corpus, or the dependency accuracy of a relation with at least MIN_ARCS arcs. Each
 head page shows the head's value for every selectable statistic with its rank among all
-heads, the distribution over sentences (a histogram), and the TOP sentences at each end.
+heads, the distribution over sentences (a histogram), and the TOP sentences at each end
+(ties ordered by the cases behind a value, then by position: `Cases`). The sentences the head
+pages name are the exemplars; a site too small for all of them gives pages to them in rank
+order (`exemplar_order`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,26 @@ BINS = 20  # histogram bins
 
 
 @dataclass(frozen=True)
+class Cases:
+    """What each sentence's values rest on, in corpus order: its words (the rows of the
+    registry's statistics) and, per span label, its words in spans of that label (the rows of
+    span mass from that label). Dependency accuracy's cases, the arcs, come from the store."""
+
+    words: np.ndarray  # int64 (S,)
+    span_words: dict[str, np.ndarray]  # label -> int64 (S,)
+
+
+def sentence_cases(n_words: list[int], spans: list) -> Cases:
+    """Cases from every sentence's word count and spans ((label, first, last exclusive)), in
+    corpus order."""
+    span_words: dict[str, np.ndarray] = {}
+    for i, spans_i in enumerate(spans):
+        for label, first, last in spans_i:
+            span_words.setdefault(label, np.zeros(len(spans), np.int64))[i] += last - first
+    return Cases(np.asarray(n_words, dtype=np.int64).reshape(-1), span_words)
+
+
+@dataclass(frozen=True)
 class Selectable:
     """One statistic the corpus view offers: its key, how it is shown, its values."""
 
@@ -31,19 +54,23 @@ class Selectable:
     description: str
     values: np.ndarray  # float64 (L, H): the corpus value of every head
     per_sentence: Callable[[], np.ndarray]  # -> float32 (S, L, H), NaN where undefined
+    cases: Callable[[], np.ndarray]  # -> int64 (S,): what each sentence's value rests on
     note: str = ""  # e.g. the arcs and the fixed-offset baseline of a relation
 
 
-def selectables(stats) -> list[Selectable]:
-    """Every statistic the corpus view offers for one measure's HeadStats, in order."""
+def selectables(stats, cases: Cases) -> list[Selectable]:
+    """Every statistic the corpus view offers for one measure's HeadStats, in order, with the
+    cases behind each sentence's value (`cases`: the corpus's words and spans)."""
+    words = _bind(np.asarray, cases.words)
     out = [Selectable(name, name, STATISTICS[name].description, stats[name],
-                      _bind(stats.per_sentence, name))
+                      _bind(stats.per_sentence, name), words)
            for name in stats.names if name in STATISTICS]
     for a, b in stats.span_pairs:
         out.append(Selectable(f"span:{a}>{b}", f"span mass {a} → {b}",
                               f"attention words in {a} spans pay to words in {b} spans, mean over "
                               f"the {a} words", stats.span_mass(a, b),
-                              _bind(stats.span_mass_per_sentence, a, b)))
+                              _bind(stats.span_mass_per_sentence, a, b),
+                              _bind(_label_words, cases, a)))
     for rel, dep in sorted(stats.dependency.items()):
         if dep.arcs < MIN_ARCS:
             continue
@@ -51,6 +78,7 @@ def selectables(stats) -> list[Selectable]:
             f"dep:{rel}", f"dependency: {rel}",
             f"share of {rel} arcs whose dependent attends most (other than to itself) to its "
             "head (Clark et al. 2019)", dep.accuracy, _bind(stats.dependency_per_sentence, rel),
+            _bind(stats.dependency_arcs, rel),
             note=f"{dep.arcs:,} arcs; best fixed offset {dep.baseline_offset:+d}: "
                  f"{dep.baseline_accuracy:.3f}"))
     return out
@@ -58,6 +86,11 @@ def selectables(stats) -> list[Selectable]:
 
 def _bind(func, *args):
     return lambda: func(*args)
+
+
+def _label_words(cases: Cases, label: str) -> np.ndarray:
+    """Each sentence's words in spans of a label (0 where it has none)."""
+    return cases.span_words.get(label, np.zeros(len(cases.words), np.int64))
 
 
 def ranks(values: np.ndarray) -> np.ndarray:
@@ -72,16 +105,21 @@ def ranks(values: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape)
 
 
-def _extremes_all(per: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+def _extremes_all(per: np.ndarray, k: int,
+                  cases: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The positions of the k largest and the k smallest values of every head's (S,) column of
-    (S, L, H), NaN left out: largest first, then smallest first; ties by position
-    (deterministic). Two (L, H) object arrays of lists.
+    (S, L, H), NaN left out: largest first, then smallest first; ties by `cases` (S,), more
+    first (a value from more arcs or words says more), then by position (deterministic). Two
+    (L, H) object arrays of lists.
 
     A partition narrows each column to its k-th value; the ties at that value are kept and
-    ordered by position, so no column is sorted whole.
+    ordered by cases and position, so no column is sorted whole.
     """
     S, L, H = per.shape
     flat = per.reshape(S, L * H)
+    if S == 0:  # a finished run of no sentences (every one dropped or skipped): nothing to name
+        return _lists(L, H), _lists(L, H)
+    more = np.zeros(S, np.int64) if cases is None else -np.asarray(cases, np.int64)
     top_out = np.empty(L * H, dtype=object)
     bottom_out = np.empty(L * H, dtype=object)
     for sign, out in ((1.0, top_out), (-1.0, bottom_out)):
@@ -90,9 +128,16 @@ def _extremes_all(per: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         kth = np.partition(keyed, S - k, axis=0)[S - k] if k < S else keyed.min(axis=0)
         for c in range(L * H):
             cand = np.flatnonzero((keyed[:, c] >= kth[c]) & ~np.isnan(flat[:, c]))
-            order = np.lexsort((cand, -keyed[cand, c]))[:k]
+            order = np.lexsort((cand, more[cand], -keyed[cand, c]))[:k]
             out[c] = cand[order].tolist()
     return top_out.reshape(L, H), bottom_out.reshape(L, H)
+
+
+def _lists(L: int, H: int) -> np.ndarray:  # noqa: N803 - the shape's names
+    """An (L, H) object array of empty lists."""
+    out = np.empty(L * H, dtype=object)
+    out[:] = [[] for _ in range(L * H)]
+    return out.reshape(L, H)
 
 
 @dataclass(frozen=True)
@@ -125,7 +170,7 @@ def head_columns(sel: Selectable, k: int = TOP) -> HeadColumn:
         for h in range(H):
             col = per[:, l_, h]
             hist[l_, h] = np.histogram(col[~np.isnan(col)], bins=edges)[0]
-    top, bottom = _extremes_all(per, k)
+    top, bottom = _extremes_all(per, k, sel.cases())
     top_values = np.empty((L, H), dtype=object)
     bottom_values = np.empty((L, H), dtype=object)
     for l_ in range(L):
@@ -153,14 +198,15 @@ class CorpusView:
     heads: dict[tuple[int, int], dict]  # (layer, head), 1-based -> the head page's payload
 
 
-def measure_view(stats, title: str, k: int = TOP) -> CorpusView:
-    """Everything the site shows of one measure's statistics (`stats`: a HeadStats).
+def measure_view(stats, title: str, cases: Cases, k: int = TOP) -> CorpusView:
+    """Everything the site shows of one measure's statistics (`stats`: a HeadStats; `cases`:
+    the corpus's words and spans, which order ties).
 
     Sentences are named by their position in the corpus (the site's index data holds their
     ids, pages and texts), so a head page carries numbers only.
     """
     L, H = stats.shape
-    sels = selectables(stats)
+    sels = selectables(stats, cases)
     columns = [head_columns(sel, k) for sel in sels]
     index = {"measure": stats.measure, "title": title, "layers": L, "heads": H, "stats": [
         {"key": sel.key, "label": sel.label, "description": sel.description, "note": sel.note,
@@ -186,10 +232,32 @@ def measure_view(stats, title: str, k: int = TOP) -> CorpusView:
 
 def exemplars(view: CorpusView) -> set[int]:
     """The corpus positions of every sentence a measure's corpus view names: each head's top
-    and bottom sentences of every statistic. The site gives each of them a page, whatever its
-    size limit (the head pages link them)."""
+    and bottom sentences of every statistic (the head pages link them)."""
     return {position for payload in view.heads.values() for entry in payload["stats"]
             for end in ("top", "bottom") for position, _ in entry[end]}
+
+
+def exemplar_order(views: list[CorpusView]) -> list[int]:
+    """Every sentence the corpus views name, each once, in the order they get pages when the
+    site's size limit cannot hold them all: rank by rank (every list's first, then its
+    second, ...); within a rank, measure by measure, statistic by statistic (as a head page
+    lists them), head by head (layer, then head), the top list before the bottom one.
+
+    So a small site gives every head the ends of every statistic before the middles of any.
+    """
+    # per view, per head (sorted): its entries, one per statistic, the same statistics for all
+    lists = [[view.heads[key]["stats"] for key in sorted(view.heads)] for view in views]
+    depth = max((len(entry[end]) for heads in lists for entries in heads for entry in entries
+                 for end in ("top", "bottom")), default=0)
+    order: dict[int, None] = {}  # insertion-ordered set
+    for rank in range(depth):
+        for heads in lists:
+            for s in range(len(heads[0]) if heads else 0):
+                for entries in heads:
+                    for end in ("top", "bottom"):
+                        if rank < len(entries[s][end]):
+                            order.setdefault(entries[s][end][rank][0])
+    return list(order)
 
 
 def _range(values: np.ndarray) -> list[float | None]:

@@ -132,15 +132,14 @@ def _neighbours(around: list[int], i: int) -> tuple[int | None, int | None]:
 MIN_BLOCK = 64  # sentences: fewer in a block would read the store's chunks over and over
 
 
-def choose_pages(writer: SentenceWriter, order: list[int], n_named: int, room: int | None,
-                 index_bytes: list[int], budget: int | None) -> list[int]:
+def choose_pages(writer: SentenceWriter, order: list[int], room: int | None,
+                 index_bytes: list[int]) -> list[int]:
     """Write the pages of the sentences that fit, and return their positions (sorted).
 
-    The rule (docs/site.md): sentences get pages in `order` (the corpus view's exemplars,
-    `order[:n_named]`, in corpus order; then the others by the SHA-256 of their ids) for as
-    long as the next one's files, with its line in the index, fit in `room` (the budget less
-    the site's fixed part; None: no limit); the first that does not fit ends it. Every
-    exemplar must fit (SiteError otherwise): the head pages link them.
+    The rule (docs/site.md): sentences get pages in `order` (the corpus view's exemplars in
+    rank order, then the others by the SHA-256 of their ids) for as long as the next one's
+    files, with its line in the index, fit in `room` (the budget less the site's fixed part;
+    None: no limit); the first that does not fit ends it.
 
     A sentence is counted by what it writes: its data scripts as encoded, its page with links
     to the site's longest page name (page_cost), its index line. Those are only known once encoded, so the
@@ -158,10 +157,10 @@ def choose_pages(writer: SentenceWriter, order: list[int], n_named: int, room: i
     while k < len(order) and not full:
         if room is None:
             stop = len(order)
-        else:  # the exemplars, and the next sentences that the estimate says fit
+        else:  # the next sentences that the estimate says fit
             left = room - used
             stop = k
-            while stop < len(order) and (stop < n_named or left > 0):
+            while stop < len(order) and left > 0:
                 left -= scale * writer.estimate(order[stop]) + index_bytes[order[stop]]
                 stop += 1
             stop = min(len(order), max(stop, k + MIN_BLOCK))
@@ -174,8 +173,6 @@ def choose_pages(writer: SentenceWriter, order: list[int], n_named: int, room: i
         for i in block:
             cost = written[i].cost + index_bytes[i]
             if room is not None and used + cost > room:
-                if k < n_named:
-                    _exemplars_do_not_fit(order[:n_named], done, index_bytes, room, budget)
                 full = True
                 break
             chosen.append(i)
@@ -193,17 +190,6 @@ def choose_pages(writer: SentenceWriter, order: list[int], n_named: int, room: i
             writer.relink(i, done[i].n_words, near)
     log.debug("pages for %d of %d sentences (%d written)", len(final), len(order), len(done))
     return final
-
-
-def _exemplars_do_not_fit(named: list[int], done: dict[int, Written], index_bytes: list[int],
-                          room: int, budget: int) -> None:
-    """The error when the corpus view's exemplars do not fit: how much they need."""
-    need = budget - room + sum(done[i].cost + index_bytes[i] for i in named)
-    raise SiteError(
-        f"a site limit of {format_size(budget)} ({budget:,} bytes) cannot hold the pages of the "
-        f"{len(named):,} sentences that the corpus view names (each head's top and bottom "
-        f"sentences, which its head pages link): with the assets, the index and the corpus view "
-        f"they take {need:,} bytes; give --max-site-bytes {need} or more")
 
 
 def build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja2.Template,
@@ -225,11 +211,36 @@ def write_page(out: Path, ctx: SentenceContext, template: jinja2.Template) -> in
     return len(html)
 
 
+def sentence_room(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow], corpus: dict,
+                  budget: int) -> int:
+    """What the sentences may take within the budget: the budget less the site's fixed part (the
+    files in `out`: assets, corpus view, head pages; and the most that index.html and
+    data/_index.js can take). SiteError, naming a limit that holds it, when that is negative."""
+    fixed = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+
+    def fixed_part(limit: int) -> int:  # the index shows the limit: its size varies with it
+        return fixed + index_bytes(env, dataclasses.replace(ctx, budget=format_size(limit)),
+                                   rows, corpus)
+
+    room = budget - fixed_part(budget)
+    if room < 0:
+        need = budget - room
+        while fixed_part(need) > need:
+            need = fixed_part(need)
+        raise SiteError(f"a site limit of {format_size(budget)} ({budget:,} bytes) cannot hold "
+                        f"even the assets, the index and the corpus view with its head pages "
+                        f"({budget - room:,} bytes, before any sentence page); give "
+                        f"--max-site-bytes {need} or more")
+    return room
+
+
 def index_bytes(env: jinja2.Environment, ctx, rows: list[IndexRow], corpus: dict) -> int:
     """The most that index.html and data/_index.js without any row can take, whichever
     sentences get pages (the rows: index_row_bytes)."""
-    # index.html says how many sentences have a page: at most one less than the corpus's
-    partial = dataclasses.replace(ctx, n_pages=max(0, len(rows) - 1))
+    # index.html says how many sentences have a page (at most one less than the corpus's) and
+    # how many of the exemplars do (at most all)
+    partial = dataclasses.replace(ctx, n_pages=max(0, len(rows) - 1),
+                                  n_exemplar_pages=ctx.n_exemplars)
     html = env.get_template("index.html").render(page=partial, site=ctx.site, root=ctx.root,
                                                  corpus=corpus)
     empty = get_index_data(rows, [], partial=True)

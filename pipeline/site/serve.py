@@ -76,8 +76,11 @@ def start(mounts: Mapping[str, str | os.PathLike], host: str = "127.0.0.1", port
     return Running(f"http://{host}:{server.server_address[1]}", stop)
 
 
-def serve(site_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve a built site at http://HOST:PORT/ until interrupted (the CLI's preview)."""
+def serve(site_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000,
+          ready: Callable[[str], None] | None = None) -> None:
+    """Serve a built site at http://HOST:PORT/ until interrupted (the CLI's preview). `ready`
+    is called with the site's URL once the folder is known to hold a site and the port is
+    bound, so that nothing is announced before a refusal."""
     site = Path(site_dir)
     if not (site / "index.html").is_file():
         raise SiteError(f"{site} holds no built site (no index.html); run `attention-atlas build`")
@@ -86,7 +89,10 @@ def serve(site_dir: str | os.PathLike, host: str = "127.0.0.1", port: int = 8000
     except OSError as exc:
         raise SiteError(f"cannot serve on {host}:{port}: {exc.strerror or exc}") from exc
     with server:
-        log.info("serving %s at http://%s:%d/", site, host, server.server_address[1])
+        url = f"http://{host}:{server.server_address[1]}/"
+        log.debug("serving %s at %s", site, url)
+        if ready is not None:
+            ready(url)
         try:
             server.serve_forever()
         except KeyboardInterrupt:

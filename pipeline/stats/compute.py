@@ -235,7 +235,7 @@ def update_stats(path: str | Path | StoreLocation, *, measures: list[str] | None
             computed, reused = computed + c, reused + r
     summary = StatsSummary(list(measures), len(store), computed, reused,
                            time.perf_counter() - started)
-    log.info("stats: %s", summary)
+    log.debug("stats: %s", summary)  # the CLI prints the summary
     return summary
 
 

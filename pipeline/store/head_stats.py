@@ -92,16 +92,26 @@ class HeadStats:
     def dependency_per_sentence(self, relation: str) -> np.ndarray:
         """Each sentence's dependency accuracy for a relation, float32 (S, L, H): its correct arcs
         / its arcs of that relation; NaN where the sentence has none."""
-        if relation not in self.relations:
-            raise KeyError(f"no relation {relation!r} in the corpus; relations: "
-                           f"{', '.join(self.relations) or 'none (not a .conllu corpus)'}")
-        q = self.relations.index(relation)
+        q = self._relation(relation)
         rows = self._store.catalog_rows
         correct = self._group["dep_correct"].get_orthogonal_selection((slice(None), q))[rows]
-        arcs = self._group["dep_arcs"].get_orthogonal_selection((slice(None), q))[rows]
+        arcs = self.dependency_arcs(relation)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.where(arcs[:, None, None] > 0,
                             correct / np.maximum(arcs, 1)[:, None, None], np.nan).astype(np.float32)
+
+    def dependency_arcs(self, relation: str) -> np.ndarray:
+        """Each sentence's arcs of a relation, int64 (S,) in `store.ids` order: the cases behind
+        its dependency accuracy."""
+        q = self._relation(relation)
+        arcs = self._group["dep_arcs"].get_orthogonal_selection((slice(None), q))
+        return arcs[self._store.catalog_rows].astype(np.int64)
+
+    def _relation(self, relation: str) -> int:
+        if relation not in self.relations:
+            raise KeyError(f"no relation {relation!r} in the corpus; relations: "
+                           f"{', '.join(self.relations) or 'none (not a .conllu corpus)'}")
+        return self.relations.index(relation)
 
     def _k(self, name: str) -> int:
         if name not in self.names:

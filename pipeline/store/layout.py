@@ -167,6 +167,19 @@ def open_group_meta(path: str | os.PathLike | StoreLocation, mode: str) -> tuple
     return group, meta
 
 
+def finished_run(commit: dict) -> bool:
+    """True once a run has finished on the store (written a corpus order): a first run that was
+    interrupted leaves rows committed, but no catalog to read them by."""
+    return catalog_name(commit) != FIRST_CATALOG or commit.get("catalog", 0) > 0
+
+
+def no_finished_run(path, commit: dict) -> str:
+    """Why a store without a finished run cannot be read, and what to do (one line)."""
+    kept = f"the {commit['rows']} sentence(s) it committed are kept; " if commit["rows"] else ""
+    return (f"{path} holds no finished run: its first `extract` was interrupted ({kept}rerun "
+            "`attention-atlas extract` with the same corpus and model to finish it)")
+
+
 def catalog_name(commit: dict) -> str:
     """The name of the commit's catalog array."""
     return commit.get("catalog_array", FIRST_CATALOG)

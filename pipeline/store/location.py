@@ -290,7 +290,8 @@ class StoreLock:
     Local store: an OS file lock (filelock) beside the store, released by the OS when the process
     dies; the holder writes its pid into it. Store at a URL: an OS file lock keyed by the URL on
     this machine, and a lock object beside the store (`.<name>.lock`, holding host, pid and
-    time), created only if absent (fsspec's `pipe_file(mode="create")`) and deleted on release.
+    time), created only if absent (fsspec's `pipe_file(mode="create")`: on S3 one PUT with
+    `If-None-Match: *`, refused by the server with 412 when it exists) and deleted on release.
     A lock object left by a killed run on this machine is taken over (whoever holds the OS lock
     for the URL here is its only writer here); one from another machine is refused, naming it.
     """
@@ -332,11 +333,15 @@ class StoreLock:
         deadline = time.monotonic() + wait
         while True:
             try:
-                fs.pipe_file(key, mine, mode="create")
+                fs.pipe_file(key, mine, mode="create")  # S3: one PUT with If-None-Match: *
                 self._object = key
                 return
             except FileExistsError:
                 pass
+            except Exception as exc:  # no bucket, no credentials, no access: the backend's words
+                raise StoreError(f"cannot write the store {self.store}: cannot create its lock "
+                                 f"object {self.location.url.split('://')[0]}://{key} "
+                                 f"({type(exc).__name__}: {exc})") from exc
             holder = _read_holder(fs, key)
             if not holder and not fs.exists(key):  # released in between: try again at once
                 continue

@@ -18,8 +18,10 @@ from pipeline.store.layout import (
     chunks_of,
     crc32,
     dequantize,
+    finished_run,
     gather,
     measure_heads,
+    no_finished_run,
     open_group_meta,
     read_chunk,
     read_index,
@@ -95,9 +97,12 @@ class AtlasStore:
     @classmethod
     def open(cls, path: str | os.PathLike | StoreLocation) -> AtlasStore:
         """Open a store for reading: a local folder, a file:// URL or another fsspec URL
-        (`s3://bucket/atlas.zarr`, ...). A missing, foreign or damaged store raises StoreError."""
+        (`s3://bucket/atlas.zarr`, ...). A missing, foreign or damaged store raises StoreError,
+        as does one whose first run was interrupted (it has no corpus order to read by)."""
         location = StoreLocation.of(path)
         group, meta = open_group_meta(location, mode="r")
+        if not finished_run(meta["commit"]):
+            raise StoreError(no_finished_run(location.path, meta["commit"]))
         return cls(location, group, meta)
 
     @property

@@ -16,6 +16,7 @@ from pipeline.store.layout import (
     ABSENT,
     CODES_CHUNK,
     crc32,
+    finished_run,
     gather,
     measure_heads,
     open_group_meta,
@@ -44,6 +45,7 @@ class VerifyReport:
     problems: list[str] = field(default_factory=list)
     damaged_rows: set[int] = field(default_factory=set)
     repaired: bool = False
+    finished: bool = True  # False: the first run was interrupted (rows, but no corpus order yet)
 
     @property
     def ok(self) -> bool:
@@ -51,8 +53,9 @@ class VerifyReport:
         return not self.problems
 
     def __str__(self) -> str:
-        head = (f"{self.path}: {self.sentences} sentences, {self.rows} rows, "
-                f"{self.chunks} chunks checked: ")
+        what = (f"{self.sentences} sentences" if self.finished else "no finished run yet (its "
+                "first `extract` was interrupted: rerun it to finish)")
+        head = f"{self.path}: {what}, {self.rows} rows, {self.chunks} chunks checked: "
         if self.ok:
             return head + "OK"
         lines = [head + f"{len(self.problems)} problem(s)", *(f"  - {p}" for p in self.problems)]
@@ -162,8 +165,10 @@ def _repair(group, meta: dict, columns: dict, report: VerifyReport) -> None:
     keys = group["index/key"]
     for row in sorted(report.damaged_rows):
         keys[row] = ""  # never reused by content key again
-    kept = [int(r) for r in columns["catalog"] if int(r) not in report.damaged_rows]
-    write_catalog(group, meta, kept)
+    # an interrupted first run has no catalog yet: writing one would make it look finished
+    if finished_run(meta["commit"]):
+        kept = [int(r) for r in columns["catalog"] if int(r) not in report.damaged_rows]
+        write_catalog(group, meta, kept)
     report.repaired = True
 
 
@@ -180,6 +185,7 @@ def verify_store(path: str | Path | StoreLocation, *, repair: bool = False,
             if key not in meta:
                 report.problems.append(f"the metadata has no {key!r}")
         report.rows = meta["commit"]["rows"]
+        report.finished = finished_run(meta["commit"])
         columns = read_index(group, meta["commit"], path, hint=UNREPAIRABLE)
         for m in _measures(meta):
             offsets, crcs = read_measure_index(group, meta, m, path, UNREPAIRABLE)

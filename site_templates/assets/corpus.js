@@ -1,5 +1,5 @@
 // The index's corpus view: every head as one cell coloured by a statistic's corpus value
-// (data/_corpus.js, written by pipeline.corpus_view from the store's statistics), a selector for
+// (data/_corpus.js, written by pipeline.site.corpus_view from the store's statistics), a selector for
 // the statistic (and the measure), exact values in tooltips; a cell opens its head page.
 // A classic script (the site also works opened from disk); runs after vega.js and specs.js.
 (() => {

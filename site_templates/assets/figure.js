@@ -1,5 +1,5 @@
 // "download figure (SVG / PNG)": the sentence figure of the head and measure on show, drawn in
-// the browser from the figure spec that `attention-atlas figure` renders (pipeline/charts.py
+// the browser from the figure spec that `attention-atlas figure` renders (pipeline/site/charts.py
 // builds both from the page's own grid and detail). The spec comes from assets/specs.js
 // (window.atlasSpecs[window.atlas.figure]: "figure", or "figure-<m>" for measure m), so nothing
 // is fetched and the download works from a page opened from disk too. A classic script, run

@@ -7,55 +7,50 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const page = JSON.parse($("atlas-head").textContent);
-  const { fetchBytes, parseMaps, toValue } = window.atlasMaps;
+  const { fetchBytes, parseMaps } = window.atlasMaps;
   const state = { view: null, stat: null };
   window.atlasHead = state; // for tests: state.show(key), state.ready
-  // Vega's viridis (16 stops), as the site's colour bars draw it
-  const VIRIDIS = [[68, 1, 84], [72, 26, 108], [71, 47, 125], [65, 68, 135], [57, 86, 140], [49, 104, 142],
-    [42, 120, 142], [35, 136, 142], [31, 152, 139], [34, 168, 132], [53, 183, 121], [84, 197, 104],
-    [122, 209, 81], [165, 219, 54], [210, 226, 27], [253, 231, 37]];
-  const clamp = (x, lo, hi) => Math.min(hi, Math.max(lo, x));
-
-  function colour(value) {
-    const [lo, hi] = page.domain;
-    const t = clamp((value - lo) / (hi - lo), 0, 1) * (VIRIDIS.length - 1);
-    const i = Math.min(VIRIDIS.length - 2, Math.floor(t));
-    const f = t - i;
-    const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]];
-    return a.map((x, k) => Math.round(x + f * (b[k] - x)));
-  }
+  // the measure's colour bar as the sentence pages draw it (assets/paint.js, maps.js's viridis)
+  const colours = window.atlasPaint.codeColours(page.domain);
 
   // this head's W x W word map of one sentence, into a canvas (one pixel per word pair)
   async function drawMap(canvas, name) {
     const maps = parseMaps(await fetchBytes(page.data.replace("{page}", encodeURIComponent(name))));
-    const { H, W, codes } = maps;
-    const k = (page.layer - 1) * H + (Math.min(page.head, H) - 1);
-    canvas.width = W;
-    canvas.height = W;
-    const ctx = canvas.getContext("2d");
-    const image = ctx.createImageData(W, W);
-    for (let i = 0; i < W * W; i++) {
-      const [r, g, b] = colour(toValue(codes[k * W * W + i]));
-      image.data.set([r, g, b, 255], 4 * i);
-    }
-    ctx.putImageData(image, 0, 0);
+    const k = (page.layer - 1) * maps.H + (Math.min(page.head, maps.H) - 1);
+    window.atlasPaint.paint(canvas, maps, k, colours);
   }
 
   // a sentence of the corpus by position: id, page name, text (the site's index data, which
   // lists the sentences with a page: every one, or, on a site with a size limit, those it holds,
-  // each with its corpus position in the column "n"; the head pages name only those)
+  // each with its corpus position in the column "n"); null when it has no page
   let byPosition = null;
   function sentence(position) {
     const { columns, rows } = window.atlasIndexData;
     const n = columns.indexOf("n");
     if (n >= 0 && !byPosition) byPosition = new Map(rows.map((row) => [row[n], row]));
     const row = n >= 0 ? byPosition.get(position) : rows[position];
-    if (!row) throw new Error(`sentence ${position + 1} of the corpus has no page`);
+    if (!row) return null;
     return ["id", "page", "text"].map((c) => row[columns.indexOf(c)]);
   }
 
+  // a sentence the site's size limit left without a page: its corpus number and value, no link
+  function unlinked(position, value) {
+    const li = Object.assign(document.createElement("li"), { className: "no-page" });
+    const row = Object.assign(document.createElement("span"), { className: "unlinked" });
+    const blank = Object.assign(document.createElement("span"), { className: "mini-map" });
+    const number = Object.assign(document.createElement("span"), { className: "num" });
+    number.textContent = value === null ? "—" : value.toFixed(4);
+    const label = Object.assign(document.createElement("span"), { className: "exemplar-text" });
+    label.textContent = `sentence ${(position + 1).toLocaleString("en")} of the corpus (no page: the site's size limit)`;
+    row.append(blank, number, label);
+    li.append(row);
+    return li;
+  }
+
   function item(position, value) {
-    const [id, name, text] = sentence(position);
+    const found = sentence(position);
+    if (!found) return unlinked(position, value);
+    const [id, name, text] = found;
     const li = document.createElement("li");
     const link = Object.assign(document.createElement("a"), {
       href: page.sentence.replace("{page}", encodeURIComponent(name)),

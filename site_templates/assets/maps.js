@@ -1,22 +1,39 @@
 // Reads a sentence's data file, data/<page>.js. Its bytes are described once, in
-// pipeline/site_format.py (which writes them); keep this reader in step with that description.
+// pipeline/site/data_format.py (which writes them); keep this reader in step with that description.
 // tests/golden/sentence.bin is a tiny file that both readers must decode to the same codes.
 // The bytes come as a script, atlasData("<chars>", N), because a page opened from disk may load
 // scripts but not fetch files; this classic script defines atlasData and window.atlasMaps.
+// It also holds the site's one viridis table (VIRIDIS, viridis): every map painted on a canvas
+// (the grid's thumbnails, the overview, a head page's small maps) takes its colours from it.
 (() => {
   const SCALE = 255; // code = round(value * 255), as pipeline.store.quantize writes it
   const HEADER = 12; // "ATLS", then <u2 version, L, H, W>
   // a data script's string holds the bytes as big-endian 16-bit values, one UTF-16 unit each,
   // except ESCAPED[k] (NUL, LF, CR, quote, backslash, U+2028, U+2029, U+D800..U+DFFF), written as
-  // the surrogate pair (0xD800 + k >> 10, 0xDC00 + k & 1023): pipeline/site_format.py
+  // the surrogate pair (0xD800 + k >> 10, 0xDC00 + k & 1023): pipeline/site/data_format.py
   const SMALL = [0x00, 0x0a, 0x0d, 0x22, 0x5c, 0x2028, 0x2029];
   const escaped = (k) => (k < SMALL.length ? SMALL[k] : 0xd800 + k - SMALL.length);
   const loaded = new Map(); // a data script's URL -> its bytes (still gzipped)
+  // Vega's viridis, stop for stop (vega-scale's `viridis`, 31 colours as RRGGBB), which the charts
+  // draw for `scheme: viridis`; tests/browser/test_pages.py checks it against Vega's own scale
+  const VIRIDIS = ("440154470e61481a6c482575472f7d443a834144873d4e8a39568c35608d31688e2d708e2a788e27818e23" +
+    "888e21918d1f988b1fa08822a8842ab07f35b77943bf7154c56866cc5d7ad1518fd744a5db36bcdf27d2e21be9e51afde725")
+    .match(/.{6}/g).map((hex) => [0, 2, 4].map((at) => parseInt(hex.slice(at, at + 2), 16)));
 
   // a code back to its value (pipeline.store.dequantize), within 1/510 of the store's
   const toValue = (code) => code / SCALE;
 
-  // a data script's string -> its N bytes (pipeline.site_format.decode_script)
+  // t in [0, 1] (clamped) -> [r, g, b], as Vega computes it: linear in RGB between the two
+  // stops around t (d3's piecewise interpolateRgb), each channel rounded
+  function viridis(t) {
+    const n = VIRIDIS.length - 1;
+    const x = Math.min(1, Math.max(0, t)) * n;
+    const i = Math.max(0, Math.min(n - 1, Math.floor(x)));
+    const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]];
+    return a.map((v, k) => Math.round(v + (x - i) * (b[k] - v)));
+  }
+
+  // a data script's string -> its N bytes (pipeline.site.data_format.decode_script)
   function unpack(units, size) {
     const out = new Uint8Array(size);
     let at = 0;
@@ -74,5 +91,5 @@
     return { L, H, W, codes: bytes.subarray(HEADER, HEADER + size), special: bytes.subarray(HEADER + size) };
   }
 
-  window.atlasMaps = { SCALE, toValue, unpack, loadScript, inflate, fetchBytes, parseMaps };
+  window.atlasMaps = { SCALE, VIRIDIS, toValue, viridis, unpack, loadScript, inflate, fetchBytes, parseMaps };
 })();

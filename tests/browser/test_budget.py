@@ -4,11 +4,13 @@ and the head pages show their sentences from it."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from pipeline.errors import SiteError
 from pipeline.site.build import build_site
 from pipeline.stats.compute import update_stats
 from pipeline.testing import read_index, synthetic_sentence, write_store
@@ -18,11 +20,8 @@ pytestmark = pytest.mark.browser
 N = 150
 
 
-@pytest.fixture(scope="module")
-def partial_site(tmp_path_factory):
-    """N synthetic sentences (1 layer x 2 heads) with statistics, built within a limit that
-    holds about two thirds of them."""
-    root = tmp_path_factory.mktemp("budget-browser")
+def synthetic_store(root: Path) -> Path:
+    """N synthetic sentences (1 layer x 2 heads) with statistics."""
     rng = np.random.default_rng(3)
     rows = []
     for k in range(N):
@@ -33,6 +32,14 @@ def partial_site(tmp_path_factory):
                                         {"speaker_role": "Mother" if k % 2 else "Child"}), maps))
     store = write_store(root / "atlas.zarr", rows, 1, 2)
     update_stats(store)
+    return store
+
+
+@pytest.fixture(scope="module")
+def partial_site(tmp_path_factory):
+    """The synthetic store's site within a limit that holds about two thirds of it."""
+    root = tmp_path_factory.mktemp("budget-browser")
+    store = synthetic_store(root)
     full = build_site(store, root / "full", max_site_bytes=None, progress=False)
     budget = full.bytes - (full.bytes - 10**6) // 4
     summary = build_site(store, root / "site", max_site_bytes=budget, progress=False)
@@ -103,4 +110,63 @@ def test_a_head_page_shows_its_sentences_from_the_partial_index(watched, partial
         assert (Path(site) / "sentences" / f"{name}.html").is_file()
         # the sentence at that corpus position, not the row at that place in the index
         assert (by_position[position]["page"], by_position[position]["text"]) == (name, text)
+    watched.assert_clean_file()
+
+
+@pytest.fixture(scope="module")
+def cut_site(tmp_path_factory):
+    """The synthetic store's site within a limit just above its fixed part: a few of the
+    sentences the head pages name have pages, the others none."""
+    root = tmp_path_factory.mktemp("budget-cut")
+    store = synthetic_store(root)
+    with pytest.raises(SiteError) as info:
+        build_site(store, root / "tiny", max_site_bytes=1000, progress=False)
+    fixed = int(re.search(r"--max-site-bytes (\d+) or more", info.value.message).group(1))
+    summary = build_site(store, root / "site", max_site_bytes=fixed + 200_000, progress=False)
+    return (root / "site").resolve(), summary
+
+
+def test_a_head_page_names_sentences_without_a_page_as_text(watched, cut_site, artifacts):
+    site, summary = cut_site
+    by_position = {row["n"]: row for row in read_index(site)}
+    page = watched.page
+    page.goto(f"file://{site}/heads/attention/l1h2.html#s=entropy")
+    watched.wait_ready()
+    payload = page.evaluate("JSON.parse(document.getElementById('atlas-head').textContent)")
+    linked = unlinked = 0
+    for entry in payload["stats"]:
+        page.evaluate("key => window.atlasHead.show(key)", entry["key"])
+        for end in ("top", "bottom"):
+            items = page.locator(f"#{end} li")
+            assert items.count() == len(entry[end])
+            for k, (position, value) in enumerate(entry[end]):
+                li = items.nth(k)
+                shown = "—" if value is None else f"{value:.4f}"
+                assert li.locator(".num").inner_text() == shown
+                if position in by_position:  # a link to its page at this head
+                    href = li.locator("a").get_attribute("href")
+                    assert href.split("#")[0].endswith(f"/{by_position[position]['page']}.html")
+                    linked += 1
+                else:  # its corpus number and value, no link
+                    assert li.locator("a").count() == 0
+                    assert li.get_attribute("class") == "no-page"
+                    assert li.locator(".exemplar-text").inner_text() == (
+                        f"sentence {position + 1:,} of the corpus (no page: the site's size limit)")
+                    unlinked += 1
+        # no dead link anywhere on the page
+        for href in page.eval_on_selector_all("a[href]", "as => as.map(a => a.href)"):
+            if href.startswith("file://"):
+                assert Path(href[len("file://"):].split("#")[0]).is_file(), href
+    assert linked and unlinked
+    page.evaluate("key => window.atlasHead.show(key)", "entropy")
+    page.wait_for_function("[...document.querySelectorAll('#top canvas')].every(c => c.width > 0)")
+    page.screenshot(path=str(artifacts / "budget-head-no-pages.png"), full_page=True)
+    watched.assert_clean_file()
+    # the index says how many of the head pages' sentences have pages
+    page.goto(f"file://{site}/index.html")
+    watched.wait_ready()
+    note = page.locator("#n-exemplar-pages").inner_text()
+    assert re.fullmatch(r"[\d,]+ of [\d,]+ with pages", note)
+    with_pages, named = (int(x.replace(",", "")) for x in re.findall(r"[\d,]+", note))
+    assert with_pages == summary.with_pages < named
     watched.assert_clean_file()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import pytest
 
 from pipeline.site.build import build_site
@@ -119,4 +120,44 @@ def test_a_head_page_links_its_sentences_at_that_head(watched, stats_site, artif
     back.click()
     page.wait_for_url("**/heads/attention/l2h6.html*")
     watched.wait_ready()
+    watched.assert_clean_file()
+
+
+# JS: a head page's first small map, pixel by pixel, next to the colour Vega gives each of those
+# word pairs on a colour bar of the page's domain (as the sentence page's detail draws them)
+MINI_MAP_VS_VEGA = """async () => {
+  const page = JSON.parse(document.getElementById("atlas-head").textContent);
+  const canvas = document.querySelector("#top canvas");
+  const name = decodeURIComponent(canvas.closest("a").getAttribute("href").split("/").pop().split(".html")[0]);
+  const { fetchBytes, parseMaps, toValue } = window.atlasMaps;
+  const maps = parseMaps(await fetchBytes(page.data.replace("{page}", encodeURIComponent(name))));
+  const { H, W, codes } = maps;
+  const k = (page.layer - 1) * H + (Math.min(page.head, H) - 1);
+  const spec = { data: { values: [{ v: 0 }] }, mark: "rect",
+    encoding: { color: { field: "v", type: "quantitative",
+                         scale: { scheme: "viridis", domain: page.domain, clamp: true } } } };
+  const view = (await window.vegaEmbed(document.createElement("div"), spec, { mode: "vega-lite", actions: false })).view;
+  const scale = view.scale("color");
+  const pixels = canvas.getContext("2d").getImageData(0, 0, W, W).data;
+  const out = [];
+  for (let i = 0; i < W * W; i++) {
+    const vega = scale(toValue(codes[k * W * W + i])).match(/\\d+/g).slice(0, 3).map(Number);
+    out.push([Array.from(pixels.subarray(4 * i, 4 * i + 3)), vega]);
+  }
+  return [canvas.width, W, out];
+}"""
+
+
+def test_a_head_pages_small_maps_are_in_the_sentence_pages_colours(watched, stats_site):
+    """A head page paints its maps with the site's one viridis table: Vega's colours, not a
+    table of its own that could drift from the sentence pages' detail."""
+    page = watched.page
+    page.goto(f"file://{stats_site}/heads/attention/l2h5.html#s=entropy")
+    watched.wait_ready()
+    page.wait_for_function("[...document.querySelectorAll('#top canvas')].every(c => c.width > 0)")
+    width, words, pairs = page.evaluate(MINI_MAP_VS_VEGA)
+    pairs = np.array(pairs)
+    assert width == words and pairs.shape == (words * words, 2, 3)
+    assert np.abs(pairs[:, 0] - pairs[:, 1]).max() <= 1
+    assert len({tuple(c) for c in pairs[:, 1]}) > 1  # a map, not one colour
     watched.assert_clean_file()

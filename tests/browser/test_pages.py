@@ -181,6 +181,78 @@ def test_maps_js_decodes_the_golden_file(watched):
     watched.assert_clean()
 
 
+# JS: Vega's colour for each of the 256 codes on a chart with `scheme: viridis` over `domain`,
+# clamped (as pipeline.site.charts.colour_scale), next to the colours every canvas of the site paints
+# (assets/paint.js's codeColours, from maps.js's one table): [[vega rgb, painted rgb], ...]
+VEGA_VS_TABLE = """async (domain) => {
+  const spec = { data: { values: [{ v: 0 }] }, mark: "rect",
+    encoding: { color: { field: "v", type: "quantitative",
+                         scale: { scheme: "viridis", domain, clamp: true } } } };
+  const element = document.createElement("div");
+  const view = (await window.vegaEmbed(element, spec, { mode: "vega-lite", actions: false })).view;
+  const scale = view.scale("color");
+  const painted = new Uint8Array(window.atlasPaint.codeColours(domain).buffer);
+  const out = [];
+  for (let code = 0; code < 256; code++) {
+    const vega = scale(window.atlasMaps.toValue(code)).match(/\\d+/g).slice(0, 3).map(Number);
+    out.push([vega, Array.from(painted.subarray(4 * code, 4 * code + 3))]);
+  }
+  view.finalize();
+  return out;
+}"""
+
+
+def test_the_one_viridis_table_matches_vega(watched):
+    """maps.js's viridis, which every canvas paints with, is Vega's `scheme: viridis`: every code
+    on colour bars of several domains, and the table itself at t in [0, 1]."""
+    page = open_sentence(watched)
+    for domain in ([0.0, 0.3], [0.0, 1.0], [0.1, 0.7], [0.25, 0.5]):
+        pairs = np.array(page.evaluate(VEGA_VS_TABLE, domain))
+        assert pairs.shape == (256, 2, 3)
+        assert np.abs(pairs[:, 0] - pairs[:, 1]).max() <= 1, domain
+        assert len({tuple(c) for c in pairs[:, 0]}) > 8, domain  # not one colour: a real bar
+    vega = np.array([c[0] for c in page.evaluate(VEGA_VS_TABLE, [0.0, 1.0])])
+    table = np.array(page.evaluate("() => Array.from({ length: 256 }, (_, i) => window.atlasMaps.viridis(i / 255))"))
+    assert np.abs(vega - table).max() <= 1
+    assert table[0].tolist() == [68, 1, 84] and table[-1].tolist() == [253, 231, 37]
+    watched.assert_clean()
+
+
+# JS: the grid's thumbnail of the selected head, pixel by pixel, next to the colour the detail's
+# own Vega scale gives each of those word pairs: [[thumbnail rgb, detail rgb], ...]
+THUMBNAIL_VS_DETAIL = """async () => {
+  const atlas = window.atlas;
+  const { H, W, codes } = atlas.maps;
+  const k = (atlas.layer - 1) * H + (atlas.head - 1);
+  const cell = atlas.cells.find((c) => c.layer === atlas.layer && c.head === atlas.head);
+  const image = new Image();
+  image.src = cell.url;
+  await image.decode();
+  const ctx = Object.assign(document.createElement("canvas"), { width: W, height: W }).getContext("2d");
+  ctx.drawImage(image, 0, 0);
+  const pixels = ctx.getImageData(0, 0, W, W).data;
+  const scale = atlas.detail.scale("color");
+  const out = [];
+  for (let i = 0; i < W * W; i++) {
+    const detail = scale(window.atlasMaps.toValue(codes[k * W * W + i])).match(/\\d+/g).slice(0, 3).map(Number);
+    out.push([Array.from(pixels.subarray(4 * i, 4 * i + 3)), detail]);
+  }
+  return out;
+}"""
+
+
+def test_grid_thumbnails_are_painted_in_the_details_colours(watched):
+    """The canvas-painted thumbnails do not drift from the detail Vega draws, for any measure."""
+    page = open_sentence(watched, n=1, fragment="#l2h3", mount="/measures/")
+    for measure in ("attention", "grad", "rollout"):
+        page.evaluate("(m) => window.atlas.showMeasure(m)", measure)
+        pairs = np.array(page.evaluate(THUMBNAIL_VS_DETAIL))
+        assert pairs.ndim == 3 and len(pairs) > 4, measure
+        assert np.abs(pairs[:, 0] - pairs[:, 1]).max() <= 1, measure
+        assert len({tuple(c) for c in pairs[:, 1]}) > 1, measure  # a map, not one colour
+    watched.assert_clean()
+
+
 def test_causal_site(watched, artifacts):
     page = open_sentence(watched, mount="/causal/", fragment="#l2h4")
     page.screenshot(path=str(artifacts / "causal.png"))

@@ -20,10 +20,14 @@ Ray is imported here only, and only when a run has something to compute.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
+import re
 import socket
+import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field, replace
@@ -51,6 +55,15 @@ from pipeline.store.writer import StoreWriter
 log = logging.getLogger(__name__)
 
 RETRIES = 2  # times a dead worker is restarted and its region retried before the run fails
+# Ray Data's actor pools restart dead actors and pass their constructor arguments through the
+# object store, so Ray's C++ core logs this error line once per worker on every run, successful
+# ones included (ray-project/ray#53727): known and harmless here, it is kept off the terminal
+RAY_NOISE = re.compile(rb"\[[^\]\n]* E \d+ \d+\] core_worker\.cc:\d+: Actor with class name: "
+                       rb"[^\n]*has constructor arguments in the object store[^\n]*\n?")
+# Ray's notes that a local cluster it starts uses token authentication, and that Ray Data's
+# progress bars are off (ours counts sentences): Python loggers, quieted to errors
+QUIET_LOGGERS = ("ray._private.authentication.authentication_token_setup",
+                 "ray.data._internal.progress")
 
 
 @dataclass(frozen=True)
@@ -208,7 +221,9 @@ class RayEngine:
             self.report = replace(self.report, workers=workers, cpus_per_worker=cpus,
                                   gpus_per_worker=gpus, regions=len(regions), codes_bytes=total,
                                   padding_bytes=sum(r.padding for r in regions))
-            self._execute(ray, regions, by_key, writer, row_bytes, workers, cpus, gpus, progress)
+            with _without(RAY_NOISE):
+                self._execute(ray, regions, by_key, writer, row_bytes, workers, cpus, gpus,
+                              progress)
         finally:
             if started:
                 ray.shutdown()
@@ -225,6 +240,8 @@ class RayEngine:
         if ray.is_initialized():
             return False
         began = time.perf_counter()
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).setLevel(logging.ERROR)
         try:
             ray.init(address=self.address, include_dashboard=False,
                      logging_level=logging.WARNING, log_to_driver=True)
@@ -312,6 +329,42 @@ class RayEngine:
         self.report.run_seconds = time.perf_counter() - began
         if landed != len(regions):
             raise EngineError(f"the Ray engine returned {landed} of {len(regions)} regions")
+
+
+@contextlib.contextmanager
+def _without(noise: re.Pattern):
+    """Pass this process's standard error (file descriptor 2: Python's and Ray's C++ logging
+    alike) through a filter that drops what `noise` matches and passes the rest on as it comes.
+    A log line is one write of under PIPE_BUF bytes, so it arrives whole."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no standard error to filter
+        yield
+        return
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def pump() -> None:
+        try:
+            while chunk := os.read(read, 1 << 16):
+                kept = memoryview(noise.sub(b"", chunk))
+                while kept:
+                    kept = kept[os.write(saved, kept):]
+        except OSError:  # the terminal went away: nothing left to show it on
+            pass
+
+    thread = threading.Thread(target=pump, name="atlas-stderr", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last write end: the pump reads to its end
+        thread.join(timeout=5)
+        os.close(read)
+        os.close(saved)
 
 
 def _atlas_cause(exc: BaseException) -> AtlasError | None:

@@ -1,0 +1,29 @@
+// Word maps painted on canvases, one pixel per word pair, in the colours of the site's one
+// viridis table (assets/maps.js): the sentence page's grid thumbnails and overview, and a head
+// page's small maps. Shared by both pages (after maps.js); a classic script: window.atlasPaint.
+(() => {
+  const { toValue, viridis } = window.atlasMaps;
+
+  // code -> RGBA (one 32-bit word, in the byte order of ImageData) through a colour bar's
+  // domain, clamped: what Vega draws for the code's value on the chart with that domain (its
+  // scale maps a value to (value - lo) * (1 / (hi - lo)), as computed here)
+  function codeColours([lo, hi]) {
+    const bytes = new Uint8Array(4 * 256);
+    const k = 1 / (hi - lo);
+    for (let code = 0; code < 256; code++) bytes.set([...viridis((toValue(code) - lo) * k), 255], 4 * code);
+    return new Uint32Array(bytes.buffer);
+  }
+
+  // map k of a maps' codes (W x W each, as parseMaps gives them) drawn into a W x W canvas
+  function paint(canvas, { W, codes }, k, colours) {
+    canvas.width = W;
+    canvas.height = W;
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(W, W);
+    const pixels = new Uint32Array(image.data.buffer);
+    for (let i = 0; i < W * W; i++) pixels[i] = colours[codes[k * W * W + i]];
+    ctx.putImageData(image, 0, 0);
+  }
+
+  window.atlasPaint = { codeColours, paint };
+})();
