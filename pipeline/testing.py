@@ -201,7 +201,8 @@ def write_store(path: Path, rows: Iterable[tuple[Any, Any]], n_layers: int, n_he
     for several `measures`; the catalog is their order. On an existing store this is the next
     run: stored sentences are reused, the rest added."""
     from pipeline.store.layout import quantize
-    from pipeline.store.writer import StoreLock, StoreWriter
+    from pipeline.store.lock import StoreLock
+    from pipeline.store.writer import StoreWriter
 
     info = {"name": name, "revision": None, "weights_sha256": "0" * 64, "tokenizer_sha256": None,
             "n_layers": n_layers, "n_heads": n_heads, "causal": causal, "max_length": 512,

@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from pipeline.cli import main
 from pipeline.errors import LockError, StoreError
 from pipeline.store import AtlasStore
-from pipeline.store.location import CREATING, StoreLocation, StoreLock
+from pipeline.store.location import CREATING, FsspecLocation, LocalLocation, StoreLocation
+from pipeline.store.lock import StoreLock
 from pipeline.store.verify import verify_store
 from pipeline.testing import TINY, write_jsonl
 
@@ -248,3 +249,60 @@ def test_a_location_is_its_folder_however_named(tmp_path):
     assert str(url) == (tmp_path / "atlas.zarr").as_uri() and url.path == tmp_path / "atlas.zarr"
     spaced = StoreLocation.of((tmp_path / "my atlas.zarr").as_uri())  # percent-encoded
     assert spaced.path == tmp_path / "my atlas.zarr"
+
+
+# --- one class per backend ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["relative", "path", "file-url", "file-localhost"])
+def test_a_path_or_a_file_url_is_a_local_location(form, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "atlas.zarr"
+    given = {"relative": "atlas.zarr", "path": folder, "file-url": folder.as_uri(),
+             "file-localhost": f"file://localhost{folder}"}[form]
+    location = StoreLocation.of(given)
+    assert type(location) is LocalLocation and location.is_local
+    assert location.key == str(folder) and location.name == "atlas.zarr"  # absolute, for workers
+    assert location.lock_object() is None and location.filesystem is None  # the OS lock is all
+    assert location.shared_by_processes
+    assert type(location.zarr_store()).__name__ == "LocalStore"
+    assert StoreLocation.of(location) is location  # a location passes through
+    assert repr(location) == f"LocalLocation({str(given)!r})"
+
+
+@pytest.mark.parametrize("scheme", ["memory", "s3"])
+def test_any_other_url_is_an_fsspec_location(scheme):
+    url = f"{scheme}://bucket/data/atlas.zarr/"  # a trailing slash names the same store
+    location = StoreLocation.of(url)
+    assert type(location) is FsspecLocation and not location.is_local
+    assert location.key == url.rstrip("/") and location.name == "atlas.zarr"
+    assert location.lock_object().endswith("bucket/data/.atlas.zarr.lock")
+    assert location.lock_file() != StoreLocation.of(url.replace("data", "other")).lock_file()
+    assert location.shared_by_processes == (scheme != "memory")  # memory:// is this process's
+    assert StoreLocation.of(url) == location and str(location) == url
+    assert repr(location) == f"FsspecLocation({url!r})"
+
+
+def test_a_location_is_one_of_its_backends():
+    with pytest.raises(TypeError, match="abstract"):
+        StoreLocation("atlas.zarr")
+
+
+@pytest.mark.parametrize("backend", ["local", "memory"])
+def test_side_files_are_written_whole_read_and_removed_alike(backend, tmp_path, memory_url):
+    if backend == "local":
+        (tmp_path / "atlas.zarr").mkdir()
+    location = StoreLocation.of(tmp_path / "atlas.zarr" if backend == "local" else memory_url)
+    assert location.read_text("plan.json") is None  # absent
+    location.write_text("plan.json", "{\"rows\": 1}")
+    location.write_text("plan.json", "{\"rows\": 2}")  # replaced whole
+    assert location.read_text("plan.json") == "{\"rows\": 2}"
+    assert location.bytes_used() == len("{\"rows\": 2}")  # no temporary file left
+    if backend == "local":
+        (tmp_path / "atlas.zarr" / "odd.json").write_bytes(b"\xff")
+    else:
+        MEMORY.pipe_file("/" + memory_url.split("://", 1)[1] + "/odd.json", b"\xff")
+    assert location.read_text("odd.json") is None  # unreadable
+    location.remove("plan.json")
+    location.remove("plan.json")  # absent: nothing to do
+    assert location.read_text("plan.json") is None

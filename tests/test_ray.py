@@ -36,9 +36,10 @@ from pipeline.site.build import build_site
 from pipeline.site.data_format import decode_script
 from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store.layout import round_up
+from pipeline.store.lock import lock_path
 from pipeline.store.regions import LockGuard, RegionOut, layout_regions, region_target
 from pipeline.store.verify import verify_store
-from pipeline.store.writer import PLAN_FILE, lock_path
+from pipeline.store.writer import PLAN_FILE
 from pipeline.testing import make_gpt2, random_corpus, write_jsonl
 
 # 2 layers x 16 heads and 20-58 words: 160 sentences make about 6 chunks of codes, so with

@@ -21,8 +21,8 @@ from pipeline.corpus import read_corpus
 from pipeline.extract.run import extract
 from pipeline.model.loading import load_model
 from pipeline.store import CODES_CHUNK, AtlasStore
+from pipeline.store.lock import lock_path
 from pipeline.store.verify import verify_store
-from pipeline.store.writer import lock_path
 from pipeline.testing import TINY, make_gpt2, write_jsonl
 
 TINY_IDS = [item["id"] for item in TINY]
@@ -349,7 +349,7 @@ def test_verify_on_a_garbled_index_array_names_it(chunked, tmp_path):
 HOLD_LOCK = """
 import sys, time
 from pathlib import Path
-from pipeline.store.writer import StoreLock
+from pipeline.store.lock import StoreLock
 store = Path(sys.argv[1])
 with StoreLock(store):
     print("locked", flush=True)

@@ -27,7 +27,8 @@ from pipeline.model.loading import LoadedModel, ModelSpec
 from pipeline.records import Sentence, Skip
 from pipeline.store.layout import finished_run, open_group_meta
 from pipeline.store.location import StoreLocation
-from pipeline.store.writer import StoreLock, StoreWriter, model_mismatch
+from pipeline.store.lock import StoreLock
+from pipeline.store.writer import StoreWriter, model_mismatch
 
 log = logging.getLogger(__name__)
 

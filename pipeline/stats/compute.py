@@ -45,7 +45,8 @@ import zarr
 from pipeline.stats.catalog import Sums, write_means, write_per_sentence
 from pipeline.stats.definitions import OFFSETS, batch_stats, list_statistics
 from pipeline.store.layout import catalog_name, stats_group
-from pipeline.store.location import StoreLocation, StoreLock
+from pipeline.store.location import StoreLocation
+from pipeline.store.lock import StoreLock
 from pipeline.store.reader import AtlasStore
 
 log = logging.getLogger(__name__)
@@ -227,7 +228,7 @@ def update_stats(path: str | Path | StoreLocation, *, measures: list[str] | None
     with StoreLock(path, wait), contextlib.ExitStack() as stack:
         store = AtlasStore.open(path)
         measures = measures or store.measures
-        parallel = COMPUTE_WORKERS > 1 and not str(path.url).startswith("memory://")
+        parallel = COMPUTE_WORKERS > 1 and path.shared_by_processes
         pool = _Pool(stack) if parallel else None  # a memory:// store lives in this process only
         computed = reused = 0
         for measure in measures:
@@ -271,7 +272,7 @@ def _update_measure(store, measure: str, progress: bool, pool) -> tuple[int, int
             out.add(block, _compute_rows(store, measure, block))
     else:
         in_flight: deque = deque()
-        where = str(store.location.url or store.location.local)
+        where = store.location.key
         for block in blocks:
             in_flight.append((block, pool.get().submit(_compute_in_worker, where, measure, block)))
             while len(in_flight) > 2 * COMPUTE_WORKERS:

@@ -1,11 +1,13 @@
 """The Zarr store, sole owner of the on-disk format (docs/store.md).
 
-    location  StoreLocation: a folder, a file:// URL or an fsspec URL; opening, locking (StoreLock),
-              creating and the side files there
+    location  StoreLocation, one class per backend (LocalLocation: a folder or a file:// URL;
+              FsspecLocation: an fsspec URL); opening, creating, the side files and the lock's
+              pieces there
+    lock      StoreLock: the one writer's lock (an OS file lock; a lock object at a URL)
     layout    array names, chunk arithmetic, quantization, index loading, commits, catalogs
     sentence  StoredSentence: what a row records besides its codes, with to_json/from_json
     reader    AtlasStore and SentenceRecord: the read API
-    writer    StoreLock and StoreWriter: the one writer, appends, reuse, the batch plan
+    writer    StoreWriter: the one writer, appends, reuse, the batch plan
     regions   chunk-aligned regions of codes that other processes (Ray workers) write
     verify    verify_store: checksums and repair
     head_stats  HeadStats: reading the per-head statistics (store.head_stats()), which

@@ -129,7 +129,7 @@ class LockGuard:
 
     def __init__(self, store: str | os.PathLike | StoreLocation) -> None:
         location = StoreLocation.of(store)
-        self.store = str(location.url or location.local)
+        self.store = location.key
         self.seen = self._state(location)
 
     def _state(self, location: StoreLocation) -> tuple[bytes, int] | None:

@@ -26,7 +26,8 @@ from pipeline.store.layout import (
     row_size,
     write_catalog,
 )
-from pipeline.store.location import StoreLocation, StoreLock
+from pipeline.store.location import StoreLocation
+from pipeline.store.lock import StoreLock
 from pipeline.store.sentence import StoredSentence
 
 log = logging.getLogger(__name__)

@@ -38,18 +38,13 @@ from pipeline.store.layout import (
     write_catalog,
     write_commit,
 )
-from pipeline.store.location import StoreLocation, StoreLock
+from pipeline.store.location import StoreLocation
 from pipeline.store.sentence import StoredSentence
 
 log = logging.getLogger(__name__)
 
 PLAN_FILE = "atlas-plan.json"
-__all__ = ["PLAN_FILE", "StoreLock", "StoreWriter", "lock_path", "model_mismatch"]
-
-
-def lock_path(store: str | os.PathLike | StoreLocation) -> Path:
-    """The OS lock file of a store: beside a local one (see StoreLocation.lock_file)."""
-    return StoreLocation.of(store).lock_file()
+__all__ = ["PLAN_FILE", "StoreWriter", "model_mismatch"]
 
 
 def model_mismatch(path: Path, stored: dict, model_info: dict, fingerprint: dict) -> str | None:

@@ -276,7 +276,7 @@ class RayEngine:
         context.print_on_execution_start = False
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         location = writer.location  # a worker's working folder is not ours: absolute
-        store = location.url or str(location.local.resolve())
+        store = location.key
         guard = LockGuard(location)
         rows = [{"task": pickle.dumps(RegionTask(
             r, {k: by_key[k].input_ids for b in r.batches for k in b}, store, guard))}
