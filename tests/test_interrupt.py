@@ -225,3 +225,38 @@ def test_ctrl_c_before_a_run_commits_says_nothing_new_was_committed(gpt2_dir, ti
     assert result.output == (f"interrupted: nothing new was committed to {store}; rerun the same "
                              "command to resume: it computes only the rest; until then the store "
                              "has no finished run to build from\n")
+
+
+def test_ctrl_c_mid_run_commits_every_row_computed_so_far(gpt2, tmp_path, monkeypatch):
+    """Ctrl-C keeps what was computed, not only what the last timed commit wrote: the rows
+    queued in a chunk not yet full are written and committed before the run stops, and the
+    rerun computes only the rest, to the codes of an uninterrupted run."""
+    import numpy as np
+
+    from pipeline.errors import Interrupted
+    from pipeline.store.writer import StoreWriter
+
+    sentences = read_corpus(write_jsonl(tmp_path / "c.jsonl", random_corpus(60, seed=3, words=(5, 30)))).sentences
+    original_add, added = StoreWriter.add, []
+
+    def ctrl_c_add(self, record, codes):
+        if len(added) == 23:
+            raise KeyboardInterrupt
+        added.append(record.key)
+        return original_add(self, record, codes)
+
+    monkeypatch.setattr(StoreWriter, "add", ctrl_c_add)
+    store = tmp_path / "atlas.zarr"
+    with pytest.raises(Interrupted, match="keeps the 23 sentence"):  # commit_every: never timed
+        extract(sentences, store, gpt2, batch_size=4, progress=False, commit_every=3600)
+    commit = json.loads((store / "zarr.json").read_text())["attributes"]["atlas"]["commit"]
+    assert commit["rows"] == 23 and commit["catalog"] == 0
+    monkeypatch.undo()
+    summary = extract(sentences, store, gpt2, batch_size=4, progress=False)
+    assert summary.computed == len(sentences) - 23 and summary.reused == 23
+    clean = tmp_path / "clean.zarr"
+    extract(sentences, clean, gpt2, batch_size=4, progress=False)
+    resumed, reference = AtlasStore.open(store), AtlasStore.open(clean)
+    assert resumed.ids == reference.ids
+    for sid in reference.ids:  # the same machine and batches: equal codes
+        assert np.array_equal(resumed[sid].codes(), reference[sid].codes()), sid

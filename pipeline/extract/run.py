@@ -160,7 +160,11 @@ def _extract_loaded(sentences: list[Sentence], store_path: StoreLocation, model,
         batches = resume_or_plan(writer.load_plan(), to_compute, {e.key for e in encoded},
                                  batch_size, info["n_layers"], info["n_heads"])
         writer.save_plan(batches)
-        engine.run(batches, {e.key: e for e in encoded}, wanted, writer, progress)
+        try:
+            engine.run(batches, {e.key: e for e in encoded}, wanted, writer, progress)
+        except KeyboardInterrupt:  # keep what was computed: the rows queued so far, committed
+            writer.flush()
+            raise
     writer.flush()
     # a text that occurs under several ids was computed once: the others share its codes
     rows = [row if row is not None else writer.place(e.stored)
