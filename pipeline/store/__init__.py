@@ -7,7 +7,10 @@
     layout    array names, chunk arithmetic, quantization, index loading, commits, catalogs
     sentence  StoredSentence: what a row records besides its codes, with to_json/from_json
     reader    AtlasStore and SentenceRecord: the read API
-    writer    StoreWriter: the one writer, appends, reuse, the batch plan
+    writer    StoreWriter: the one writer: opening (or upgrading), appends, commits
+    chunks    ChunkBuffer: a measure's codes written as whole chunks; what `codes_end` means
+    rows      RowIndex: the committed rows a writer reuses, and the rows queued for its commit
+    plan      the batches of an unfinished run (atlas-plan.json), for exact resumption
     regions   chunk-aligned regions of codes that other processes (Ray workers) write
     verify    verify_store: checksums and repair
     head_stats  HeadStats: reading the per-head statistics (store.head_stats()), which

@@ -104,6 +104,13 @@ def read_chunk(group: zarr.Group, measure: str, k: int) -> np.ndarray:
     return group[f"measures/{measure}/codes"][k * CODES_CHUNK:(k + 1) * CODES_CHUNK]
 
 
+def write_at(array: zarr.Array, at: int, values) -> None:
+    """Write values at [at, at + len) of a 1-D array, growing it when needed (never shrinking)."""
+    if array.shape[0] < at + len(values):
+        array.resize((at + len(values),))
+    array[at:at + len(values)] = values
+
+
 def row_size(model: dict, n_tokens: int, heads: int | None = None) -> int:
     """Bytes of codes in a row of T tokens: L * H * T * T (H: the measure's maps per layer)."""
     return model["n_layers"] * (model["n_heads"] if heads is None else heads) * n_tokens * n_tokens

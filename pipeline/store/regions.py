@@ -8,17 +8,20 @@ regions, and each worker writes its regions' codes straight into the store.
              about `target` bytes of codes; each measure's part of a region starts on a
              chunk boundary, right after the previous region's (sizes are known before
              the forward pass: `row_size`). `reserve` grows the codes arrays to cover them.
-    worker   `RegionOut`: appends rows' codes, writes whole chunks only (the last one
-             padded with zeros), so no two workers ever write one chunk and no chunk is
-             read back; returns each row's offset and CRC-32 and each chunk's CRC-32.
-    driver   `land`: in region order, records the chunk CRCs, queues the rows with the
-             writer (exactly as `StoreWriter.add` would have) and commits. The driver
+    worker   `RegionOut`: appends rows' codes to a chunk buffer (pipeline/store/chunks.py),
+             which writes whole chunks only (the last one padded with zeros), so no two
+             workers ever write one chunk and no chunk is read back; returns each row's
+             offset and CRC-32 and each chunk's CRC-32.
+    driver   `land`: in region order, moves the writer's chunk buffer of each measure over
+             the region (`ChunkBuffer.land`, which records the chunk CRCs), queues the rows
+             with the writer (exactly as `StoreWriter.add` would have) and commits. The driver
              remains the only process that writes the index, the metadata and the catalog.
 
 A region's padding (its last chunk's tail, per measure) is zeros, which compress to
-almost nothing; it costs address space, not disk. A region is committed only when
-every region before it is, so `codes_end` keeps its meaning (every chunk below it is
-written and checked); chunks a killed worker wrote above it are pointed to by no
+almost nothing; it costs address space, not disk. The writer's chunk buffer takes a
+region only where its written chunks end, so a region is committed only when every
+region before it is and `codes_end` keeps its meaning (every chunk below it is written
+and checked: the rule is `pipeline/store/chunks.py`'s); chunks a killed worker wrote above it are pointed to by no
 committed row, and the next run writes over them (it starts at `codes_end`).
 """
 
@@ -32,7 +35,8 @@ import numpy as np
 import zarr
 
 from pipeline.errors import StoreError
-from pipeline.store.layout import CODES_CHUNK, crc32, round_up
+from pipeline.store.chunks import ChunkBuffer
+from pipeline.store.layout import round_up
 from pipeline.store.location import StoreLocation
 from pipeline.store.sentence import StoredSentence
 
@@ -151,59 +155,31 @@ class LockGuard:
 
 
 class RegionOut:
-    """One measure's part of a region, written by a worker: whole chunks only, the last one
-    padded with zeros; at most one chunk and one row are buffered."""
+    """One measure's part [start, end) of a region, written by a worker: a chunk buffer
+    (pipeline/store/chunks.py) that writes each chunk as soon as it is full, so at most one
+    chunk and one row are buffered, and pads the last one with zeros."""
 
     def __init__(self, array: zarr.Array, start: int, end: int,
                  before_chunk: Callable[[], None] = lambda: None,
                  after_chunk: Callable[[], None] = lambda: None) -> None:
-        if start % CODES_CHUNK or end % CODES_CHUNK:
-            raise StoreError(f"region [{start}, {end}) of {array.path} is not chunk-aligned")
-        self.array, self.start, self.end = array, start, end
-        self.written = start  # bytes below are in the store
-        self.buffer: list[np.ndarray] = []
-        self.buffered = 0
-        self.chunk_crcs: list[int] = []
-        self.before_chunk, self.after_chunk = before_chunk, after_chunk
+        self.buffer = ChunkBuffer(lambda: array, start, end=end, before_chunk=before_chunk,
+                                  after_chunk=after_chunk, name=f"region of {array.path}")
 
     def append(self, codes: np.ndarray) -> tuple[int, int]:
-        """Queue a row's codes; returns (offset, CRC-32)."""
-        flat = np.ascontiguousarray(codes).reshape(-1)
-        offset = self.written + self.buffered
-        if offset + flat.size > self.end:
-            raise StoreError(f"{self.array.path}: a row of {flat.size} bytes at {offset} runs "
-                             f"past its region's end {self.end}")
-        self.buffer.append(flat)
-        self.buffered += flat.size
-        if self.buffered >= CODES_CHUNK:
-            self._write(final=False)
-        return offset, crc32(flat)
-
-    def _write(self, final: bool) -> None:
-        data = np.concatenate(self.buffer) if len(self.buffer) > 1 else self.buffer[0]
-        n = data.size // CODES_CHUNK
-        if final and data.size % CODES_CHUNK:
-            n += 1
-            data = np.concatenate([data, np.zeros(n * CODES_CHUNK - data.size, np.uint8)])
-        out = data[: n * CODES_CHUNK]
-        for i in range(n):  # chunk by chunk: the guard is asked before each
-            self.before_chunk()
-            part = out[i * CODES_CHUNK:(i + 1) * CODES_CHUNK]
-            self.array[self.written:self.written + CODES_CHUNK] = part
-            self.chunk_crcs.append(crc32(part))
-            self.written += CODES_CHUNK
-            self.after_chunk()
-        rest = data[out.size:]
-        self.buffer, self.buffered = ([rest] if rest.size else []), int(rest.size)
+        """Queue a row's codes (writing the chunks it fills); returns (offset, CRC-32)."""
+        offset, crc, _ = self.buffer.append(codes)
+        if self.buffer.full:
+            self.buffer.write()
+        return offset, crc
 
     def close(self) -> list[int]:
         """Write the tail (padded); returns the CRC-32 of each chunk written, in order."""
-        if self.buffered:
-            self._write(final=True)
-        if self.written != self.end:
-            raise StoreError(f"{self.array.path}: region [{self.start}, {self.end}) ends at "
-                             f"{self.written}: its rows are not the ones planned")
-        return self.chunk_crcs
+        out = self.buffer
+        out.write(final=True)
+        if out.written != out.end:
+            raise StoreError(f"{out.name}: [{out.start}, {out.end}) ends at {out.written}: its "
+                             "rows are not the ones planned")
+        return out.chunk_crcs
 
 
 @dataclass
@@ -227,18 +203,10 @@ def land(writer, region: Region, result: RegionResult, stored: dict[str, StoredS
     if [k for k, _ in result.rows] != [k for k, _ in region.rows]:
         raise StoreError(f"region {region.index}: the worker returned other rows than planned")
     for m in region.start:
-        state = writer._codes[m]
-        if state.buffered or state.written != region.start[m]:
-            raise StoreError(f"region {region.index} of measure {m!r} starts at "
-                             f"{region.start[m]}, the store's codes end at {state.written}")
-        crcs = result.chunk_crcs.get(m, [])
-        if len(crcs) != round_up(region.size[m]) // CODES_CHUNK:
-            raise StoreError(f"region {region.index} of measure {m!r}: {len(crcs)} chunks "
-                             "written, not the planned ones")
-        if crcs:
-            writer._append(f"measures/{m}/chunk_crc32", state.chunks, np.array(crcs, np.uint32))
-        state.chunks += len(crcs)
-        state.written = region.end(m)
+        try:
+            writer._codes[m].land(region.start[m], region.end(m), result.chunk_crcs.get(m, []))
+        except StoreError as exc:
+            raise StoreError(f"region {region.index}: {exc}") from exc
     for (key, measures), (_, placed) in zip(region.rows, result.rows, strict=True):
         if set(placed) != set(measures):
             raise StoreError(f"region {region.index}: {key} came back with {sorted(placed)}, "
