@@ -165,3 +165,25 @@ def test_two_fresh_extractions_are_byte_identical(tiny_corpus, gpt2, gpt2_store,
         if path.is_file():
             assert path.read_bytes() == (again / chunk_dir / path.relative_to(gpt2_store / chunk_dir)
                                          ).read_bytes(), path.name
+
+
+def test_a_command_ends_without_zarrs_exit_traceback_while_its_io_thread_is_busy(tmp_path):
+    """zarr's exit handler gives its I/O thread 0.2 s, then closes the loop: on a busy
+    machine that printed "Cannot close a running event loop" after a command that worked.
+    The store's own handler (registered after zarr's, so run first) waits for the thread."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, time\n"
+        "import zarr\n"
+        "if sys.argv[1] == 'atlas':\n"
+        "    import pipeline.store.layout\n"
+        "from zarr.core import sync\n"
+        "zarr.open_group(sys.argv[2], mode='w').attrs['x'] = 1\n"
+        "sync.loop[0].call_soon_threadsafe(time.sleep, 1.0)  # busy as the process exits\n")
+    runs = {which: subprocess.run([sys.executable, "-c", script, which, str(tmp_path / which)],
+                                  capture_output=True, text=True, timeout=120)
+            for which in ("zarr", "atlas")}
+    assert "Cannot close a running event loop" in runs["zarr"].stderr  # what it guards against
+    assert runs["atlas"].returncode == 0 and runs["atlas"].stderr == ""

@@ -21,6 +21,7 @@ codes always start on a chunk boundary, so a committed chunk is never rewritten.
 
 from __future__ import annotations
 
+import atexit
 import os
 import zlib
 from collections.abc import Callable
@@ -319,3 +320,20 @@ def _fill_new_store(group: zarr.Group, model_info: dict, measures: list[str],
         "commit": {"rows": 0, "catalog": 0, "codes_end": {m: 0 for m in measures},
                    "chunks": {m: 0 for m in measures}},
     }
+
+
+def _stop_zarr_io(timeout: float = 30.0) -> None:
+    """At exit, stop zarr's I/O thread and wait for it to end. zarr's own exit handler waits
+    0.2 s for that thread and then closes its event loop: on a busy machine the loop is still
+    running then, and the exit prints a traceback ("Cannot close a running event loop").
+    Registered after zarr's (atexit runs the last registered first), this leaves it nothing
+    to wait for."""
+    from zarr.core import sync
+
+    loop, thread = sync.loop[0], sync.iothread[0]
+    if loop is not None and thread is not None and thread.is_alive():
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+
+
+atexit.register(_stop_zarr_io)
