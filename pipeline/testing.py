@@ -1,4 +1,5 @@
-"""Helpers for tests and benchmarks (like numpy.testing): a tiny corpus, a random GPT-2, a fake store.
+"""Helpers for tests and benchmarks (like numpy.testing): a tiny corpus, a random GPT-2, a fake
+store, a synthetic store written by the real writer, and readers of a built site.
 
 FakeStore satisfies pipeline.site.contexts.SiteStore, so a site can be built and
 measured without a model or a Zarr store. Nothing here imports torch or
@@ -7,6 +8,7 @@ transformers at module level: building a site must never import them.
 
 from __future__ import annotations
 
+import html.parser
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -243,3 +245,40 @@ def read_index(site: Path) -> list[dict[str, Any]]:
                         if code >= 0}
         rows.append(item)
     return rows
+
+
+class PageParser(html.parser.HTMLParser):
+    """Collects a page's tags, attributes, text, and the raw text of its script elements."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.links, self.text, self.scripts = [], [], [], []
+        self._script = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        for name in ("href", "src", "data-src"):
+            if name in attrs:
+                self.links.append(attrs[name])
+        if tag == "script":
+            self._script = [attrs, ""]
+
+    def handle_endtag(self, tag):
+        if tag == "script" and self._script is not None:
+            self.scripts.append(tuple(self._script))
+            self._script = None
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self._script[1] += data
+        else:
+            self.text.append(data)
+
+
+def parse_page(path: Path) -> PageParser:
+    """A built page, parsed: its tags, links, text and scripts."""
+    parser = PageParser()
+    parser.feed(path.read_text(encoding="utf-8"))
+    parser.close()
+    return parser

@@ -14,11 +14,8 @@ from pipeline.model.loading import load_model
 from pipeline.records import Sentence
 from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store.writer import StoreWriter
-from pipeline.testing import write_jsonl
+from pipeline.testing import VOCAB, random_corpus, write_jsonl
 from pipeline.words import split_words
-
-VOCAB = ["the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",
-         "favorite", "animal", "is", "sit", "down", "look", "here", "and", "of"]
 
 # Very different lengths, so that short sentences are padded in a batch with long ones.
 MIXED = [
@@ -37,12 +34,8 @@ def sentences(pairs) -> list[Sentence]:
 
 
 def random_pairs(n: int, seed: int, words: tuple[int, int] = (3, 20)) -> list[tuple[str, str]]:
-    """n distinct sentences of random lengths from VOCAB, ids s0000..."""
-    rng = np.random.default_rng(seed)
-    texts: dict[str, None] = {}
-    while len(texts) < n:
-        texts[" ".join(rng.choice(VOCAB, rng.integers(*words)))] = None
-    return [(f"s{i:04d}", t) for i, t in enumerate(texts)]
+    """n distinct sentences of random lengths from VOCAB, as (id, text), ids s0000..."""
+    return [(item["id"], item["text"]) for item in random_corpus(n, seed, words)]
 
 
 def direct(loaded, text: str) -> np.ndarray:
@@ -168,7 +161,7 @@ def test_a_sentence_longer_than_the_model_is_truncated_flagged_and_counted(gpt2,
     assert len(rec.tokens) == 64
     assert rec.attention().shape == (2, 4, 64, 64)
     assert len(rec.words) < len(report.sentences[0].words)
-    assert rec.words[: len(VOCAB)] == VOCAB
+    assert rec.words[: len(VOCAB)] == list(VOCAB)
     # HEAD is whole, TAIL clipped to the last stored word, END (wholly cut off) is gone
     assert rec.spans == [("HEAD", 0, len(VOCAB)), ("TAIL", len(VOCAB), len(rec.words))]
     assert (rec.word_index >= 0).all() and rec.word_index.max() == len(rec.words) - 1

@@ -39,7 +39,11 @@ from pipeline.store.layout import round_up
 from pipeline.store.regions import LockGuard, RegionOut, layout_regions, region_target
 from pipeline.store.verify import verify_store
 from pipeline.store.writer import PLAN_FILE, lock_path
-from pipeline.testing import make_gpt2, random_corpus, write_jsonl
+from pipeline.testing import random_corpus, write_jsonl
+
+# One local Ray instance (2 CPUs) at a time: under pytest-xdist (--dist loadgroup) every test
+# here runs in one worker, one after the other
+pytestmark = pytest.mark.xdist_group("ray")
 
 # 2 layers x 16 heads and 20-58 words: 160 sentences make about 6 chunks of codes, so with
 # one-chunk regions the two workers share several regions and a killed one leaves work behind
@@ -82,8 +86,8 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return make_gpt2(tmp_path_factory.mktemp("gpt2-16"), n_head=16)
+def model_dir(gpt2_16_dir) -> Path:
+    return gpt2_16_dir
 
 
 @pytest.fixture(scope="module")
