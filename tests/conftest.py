@@ -15,6 +15,18 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items):
+    """The Ray tests first, then the rest of the integration tier, the unit tier last (each file
+    in its own order): under pytest-xdist (`--dist loadfile`, noxfile.py) the longest file starts
+    at once on one worker, and the many short unit tests fill both workers' last seconds."""
+    def rank(item) -> int:
+        if item.path.name == "test_ray.py":
+            return 0
+        return {"integration": 1, "unit": 2}.get(item.path.parent.name, 3)
+
+    items.sort(key=rank)  # a stable sort: the order within a file stays
+
+
 def pytest_configure(config):
     """The `fidelity` marker: .ci/run runs these tests again under each ATEN_CPU_CAPABILITY."""
     config.addinivalue_line("markers", "fidelity: output against a reference: golden files, or a "

@@ -3,6 +3,9 @@ the lock, a worker killed mid-region; and the regions its workers write, without
 
 One local Ray instance (2 CPUs) for the module; a few small runs, each of which starts its
 workers (a Python process importing torch and loading the tiny model, several seconds here).
+Every Ray test stays in this file: pytest-xdist's `--dist loadfile` (noxfile.py) gives a file to
+one worker, so no two Ray instances compete for the 2 cores (`xdist_group` with `--dist
+loadgroup` would say so too, but pytest 9.2 silently ignores it: pytest-xdist issue 1386).
 """
 
 from __future__ import annotations
@@ -40,10 +43,6 @@ from pipeline.store.regions import LockGuard, RegionOut, layout_regions, region_
 from pipeline.store.verify import verify_store
 from pipeline.store.writer import PLAN_FILE, lock_path
 from pipeline.testing import random_corpus, write_jsonl
-
-# One local Ray instance (2 CPUs) at a time: under pytest-xdist (--dist loadgroup) every test
-# here runs in one worker, one after the other
-pytestmark = pytest.mark.xdist_group("ray")
 
 # 2 layers x 16 heads and 20-58 words: 160 sentences make about 6 chunks of codes, so with
 # one-chunk regions the two workers share several regions and a killed one leaves work behind
