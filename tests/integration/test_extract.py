@@ -12,7 +12,7 @@ from pipeline.extract.run import extract
 from pipeline.model import identity as model_module
 from pipeline.model.loading import load_model
 from pipeline.records import Sentence
-from pipeline.store import CODES_CHUNK, AtlasStore
+from pipeline.store import AtlasStore
 from pipeline.store.writer import StoreWriter
 from pipeline.testing import VOCAB, random_corpus, write_jsonl
 from pipeline.words import split_words
@@ -251,31 +251,6 @@ def test_another_model_on_an_existing_store_is_refused_naming_both(minilm, gpt2_
     assert lines[-1].startswith("A store holds one model")
 
 
-# --- memory stays flat -------------------------------------------------------
-
-
-def test_the_writer_never_buffers_more_than_one_chunk(gpt2, tmp_path, monkeypatch):
-    pairs = random_pairs(400, seed=4, words=(40, 58))  # about 8 x 50^2 bytes each: 3+ chunks
-    seen: list[int] = []
-    chunks_at_add: list[int] = []
-    original = StoreWriter.add
-
-    def add(self, record, codes):
-        row = original(self, record, codes)
-        seen.append(self._codes["attention"].buffered)
-        chunks_at_add.append(self._codes["attention"].chunks)
-        return row
-
-    monkeypatch.setattr(StoreWriter, "add", add)
-    extract(sentences(pairs), tmp_path / "atlas.zarr", gpt2, batch_size=32, progress=False)
-    assert len(seen) == len(pairs)
-    assert max(seen) < CODES_CHUNK
-    # whole chunks were written (and committed) while sentences were still coming in
-    assert chunks_at_add[-1] >= 2
-    store = AtlasStore.open(tmp_path / "atlas.zarr")
-    assert len(store) == len(pairs)
-
-
 def test_the_same_model_files_in_another_folder_are_the_same_model(gpt2_dir, gpt2, tmp_path):
     import shutil
 
@@ -307,7 +282,6 @@ def test_inserting_a_line_appends_one_row_not_one_per_later_sentence(gpt2, tmp_p
                          ids=["every-chunk", "hourly"])
 def test_commits_while_streaming_follow_commit_every(gpt2, tmp_path, monkeypatch, commit_every,
                                                      commits_mid_run):
-    from pipeline.store.writer import StoreWriter
 
     items = [{"id": f"s{i}", "text": f"{i} " + " ".join(["word"] * (30 + i % 20))} for i in range(300)]
     sentences = read_corpus(write_jsonl(tmp_path / "c.jsonl", items)).sentences
