@@ -1,4 +1,5 @@
-"""Extraction: fidelity to a direct forward pass, metadata, truncation, incremental runs, memory."""
+"""Extraction: fidelity to a direct forward pass, metadata, truncation, incremental runs, commits
+(the writer's memory on synthetic codes: tests/unit/test_writer.py)."""
 
 from __future__ import annotations
 
