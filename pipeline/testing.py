@@ -1,4 +1,5 @@
-"""Helpers for tests and benchmarks (like numpy.testing): a tiny corpus, a random GPT-2, a fake store.
+"""Helpers for tests and benchmarks (like numpy.testing): a tiny corpus, a random GPT-2, a fake
+store, a synthetic store written by the real writer, and readers of a built site.
 
 FakeStore satisfies pipeline.site.contexts.SiteStore, so a site can be built and
 measured without a model or a Zarr store. Nothing here imports torch or
@@ -7,6 +8,7 @@ transformers at module level: building a site must never import them.
 
 from __future__ import annotations
 
+import html.parser
 import json
 import re
 from collections.abc import Iterable, Sequence
@@ -222,6 +224,35 @@ def write_store(path: Path, rows: Iterable[tuple[Any, Any]], n_layers: int, n_he
     return path
 
 
+def synthetic_rows(n: int, n_layers: int, n_heads: int, *, seed: int, lengths: int = 7,
+                   span_every: int = 1) -> list[tuple[Any, np.ndarray]]:
+    """n sentences s000, s001, ... of 3 to 2 + `lengths` words (`w{k}x{i}`: every text unique),
+    each with peaked random token maps (L, H, T, T): a MOT span on the first word of every
+    `span_every`-th one, meta speaker_role Mother (odd k) or Child. Rows for write_store."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n):
+        words = [f"w{k}x{i}" for i in range(3 + k % lengths)]
+        tokens = len(words) + 2
+        maps = rng.dirichlet(np.full(tokens, 0.3), size=(n_layers, n_heads, tokens))
+        spans = [("MOT", 0, 1)] if k % span_every == 0 else []
+        meta = {"speaker_role": "Mother" if k % 2 else "Child"}
+        rows.append((synthetic_sentence(f"s{k:03d}", words, spans, (), meta), maps.astype(np.float32)))
+    return rows
+
+
+def synthetic_store(path: Path, n: int, n_layers: int, n_heads: int, *, seed: int,
+                    lengths: int = 7, span_every: int = 1) -> Path:
+    """A store of synthetic_rows(...) written by the real writer, its statistics computed: a
+    corpus of any size for the site and its size limit, without a model."""
+    from pipeline.stats.compute import update_stats
+
+    write_store(path, synthetic_rows(n, n_layers, n_heads, seed=seed, lengths=lengths,
+                                     span_every=span_every), n_layers, n_heads)
+    update_stats(path)
+    return path
+
+
 def read_js_global(path: Path, name: str) -> Any:
     """The JSON value a site script (`window.NAME=JSON.parse('...');`, pipeline.site.data_format.js_global) sets."""
     text = path.read_text(encoding="utf-8")
@@ -244,3 +275,40 @@ def read_index(site: Path) -> list[dict[str, Any]]:
                         if code >= 0}
         rows.append(item)
     return rows
+
+
+class PageParser(html.parser.HTMLParser):
+    """Collects a page's tags, attributes, text, and the raw text of its script elements."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.links, self.text, self.scripts = [], [], [], []
+        self._script = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        for name in ("href", "src", "data-src"):
+            if name in attrs:
+                self.links.append(attrs[name])
+        if tag == "script":
+            self._script = [attrs, ""]
+
+    def handle_endtag(self, tag):
+        if tag == "script" and self._script is not None:
+            self.scripts.append(tuple(self._script))
+            self._script = None
+
+    def handle_data(self, data):
+        if self._script is not None:
+            self._script[1] += data
+        else:
+            self.text.append(data)
+
+
+def parse_page(path: Path) -> PageParser:
+    """A built page, parsed: its tags, links, text and scripts."""
+    parser = PageParser()
+    parser.feed(path.read_text(encoding="utf-8"))
+    parser.close()
+    return parser

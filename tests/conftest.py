@@ -15,6 +15,18 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 REPO = Path(__file__).resolve().parents[1]
 
 
+def pytest_collection_modifyitems(items):
+    """The Ray tests first, then the rest of the integration tier, the unit tier last (each file
+    in its own order): under pytest-xdist (`--dist loadfile`, noxfile.py) the longest file starts
+    at once on one worker, and the many short unit tests fill both workers' last seconds."""
+    def rank(item) -> int:
+        if item.path.name == "test_ray.py":
+            return 0
+        return {"integration": 1, "unit": 2}.get(item.path.parent.name, 3)
+
+    items.sort(key=rank)  # a stable sort: the order within a file stays
+
+
 def pytest_configure(config):
     """The `fidelity` marker: .ci/run runs these tests again under each ATEN_CPU_CAPABILITY."""
     config.addinivalue_line("markers", "fidelity: output against a reference: golden files, or a "
@@ -41,6 +53,22 @@ def gpt2(gpt2_dir):
     from pipeline.model.loading import load_model
 
     return load_model(str(gpt2_dir))
+
+
+@pytest.fixture(scope="session")
+def gpt2_lm(gpt2_dir):
+    """The tiny random GPT-2 with its (tied) language-model head, loaded once: what a measure
+    with a backward pass (grad) needs."""
+    from pipeline.model.loading import load_model
+
+    return load_model(str(gpt2_dir), causal_lm=True)
+
+
+@pytest.fixture(scope="session")
+def gpt2_16_dir(tmp_path_factory) -> Path:
+    """A tiny random GPT-2 of 2 layers x 16 heads (64 positions): 32 maps per sentence, so a
+    few dozen long sentences fill a 4 MiB chunk of codes and a run commits several times."""
+    return make_gpt2(tmp_path_factory.mktemp("gpt2-16"), n_head=16)
 
 
 @pytest.fixture(scope="session")
@@ -71,16 +99,15 @@ def gpt2_store(tmp_path_factory, tiny_corpus, gpt2) -> Path:
 
 
 @pytest.fixture(scope="session")
-def gpt2_all_measures_store(tmp_path_factory, tiny_corpus, gpt2_dir) -> Path:
+def gpt2_all_measures_store(tmp_path_factory, tiny_corpus, gpt2_lm) -> Path:
     """The tiny corpus through the tiny random GPT-2 with its LM head, every measure stored:
     attention, rollout, norm and grad. Read-only: copy it to modify."""
     from pipeline.corpus import read_corpus
     from pipeline.extract.run import extract
-    from pipeline.model.loading import load_model
 
     store = tmp_path_factory.mktemp("gpt2all") / "atlas.zarr"
-    extract(read_corpus(tiny_corpus).sentences, store, load_model(str(gpt2_dir), causal_lm=True),
-            progress=False, measures="attention,rollout,norm,grad")
+    extract(read_corpus(tiny_corpus).sentences, store, gpt2_lm, progress=False,
+            measures="attention,rollout,norm,grad")
     return store
 
 

@@ -7,39 +7,22 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from pipeline.errors import SiteError
 from pipeline.site.build import build_site
-from pipeline.stats.compute import update_stats
-from pipeline.testing import read_index, synthetic_sentence, write_store
+from pipeline.testing import read_index, synthetic_store
 
 pytestmark = pytest.mark.browser
 
 N = 150
 
 
-def synthetic_store(root: Path) -> Path:
-    """N synthetic sentences (1 layer x 2 heads) with statistics."""
-    rng = np.random.default_rng(3)
-    rows = []
-    for k in range(N):
-        n = 3 + k % 5
-        words = [f"w{k}x{i}" for i in range(n)]
-        maps = rng.dirichlet(np.full(n + 2, 0.3), size=(1, 2, n + 2)).astype(np.float32)
-        rows.append((synthetic_sentence(f"s{k:03d}", words, [("MOT", 0, 1)], (),
-                                        {"speaker_role": "Mother" if k % 2 else "Child"}), maps))
-    store = write_store(root / "atlas.zarr", rows, 1, 2)
-    update_stats(store)
-    return store
-
-
 @pytest.fixture(scope="module")
 def partial_site(tmp_path_factory):
     """The synthetic store's site within a limit that holds about two thirds of it."""
     root = tmp_path_factory.mktemp("budget-browser")
-    store = synthetic_store(root)
+    store = synthetic_store(root / "atlas.zarr", N, 1, 2, seed=3, lengths=5)  # 1 x 2 heads
     full = build_site(store, root / "full", max_site_bytes=None, progress=False)
     budget = full.bytes - (full.bytes - 10**6) // 4
     summary = build_site(store, root / "site", max_site_bytes=budget, progress=False)
@@ -118,7 +101,7 @@ def cut_site(tmp_path_factory):
     """The synthetic store's site within a limit just above its fixed part: a few of the
     sentences the head pages name have pages, the others none."""
     root = tmp_path_factory.mktemp("budget-cut")
-    store = synthetic_store(root)
+    store = synthetic_store(root / "atlas.zarr", N, 1, 2, seed=3, lengths=5)  # 1 x 2 heads
     with pytest.raises(SiteError) as info:
         build_site(store, root / "tiny", max_site_bytes=1000, progress=False)
     fixed = int(re.search(r"--max-site-bytes (\d+) or more", info.value.message).group(1))

@@ -144,7 +144,7 @@ class RegionWorker:
 
     def after_chunk(self) -> None:
         """Called after each chunk this worker writes (a hook for tests that kill a worker
-        mid-region: DyingRegionWorker in tests/test_ray.py)."""
+        mid-region: DyingRegionWorker in tests/integration/test_ray.py)."""
 
 
 @dataclass

@@ -1,14 +1,11 @@
-"""The static site without a browser: layout, escaping, relative links, values, publication."""
+"""The static site without a browser, from fake stores: layout, escaping, relative links, values,
+publication (sites from extracted stores: tests/integration/test_site_stores.py)."""
 
 from __future__ import annotations
 
 import gzip
-import html.parser
 import json
-import os
 import re
-import subprocess
-import sys
 import urllib.parse
 from pathlib import Path
 
@@ -21,11 +18,9 @@ from pipeline.errors import SiteError
 from pipeline.site.build import MARKER, build_site, check_target
 from pipeline.site.contexts import get_page_names, get_span_tracks, slugify
 from pipeline.site.data_format import decode_maps, decode_script
-from pipeline.store import AtlasStore
-from pipeline.testing import FakeStore, read_index, read_js_global
+from pipeline.testing import FakeStore, parse_page, read_index, read_js_global
 
 TOLERANCE = 1 / 510 + 1e-6
-REPO = Path(__file__).resolve().parents[1]
 
 TRICKY_IDS = ["a/b", "a-b", "../../etc/passwd", "with space", "<b>bold</b>", "ünïcødé 😀", "x" * 300,
               "A", "a", "", "..", "CON", "-_-"]
@@ -53,42 +48,6 @@ def built(store, tmp_path):
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under a folder, by relative path."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-class PageParser(html.parser.HTMLParser):
-    """Collects a page's tags, attributes, text, and the raw text of its script elements."""
-
-    def __init__(self):
-        super().__init__(convert_charrefs=True)
-        self.tags, self.links, self.text, self.scripts = [], [], [], []
-        self._script = None
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        self.tags.append((tag, attrs))
-        for name in ("href", "src", "data-src"):
-            if name in attrs:
-                self.links.append(attrs[name])
-        if tag == "script":
-            self._script = [attrs, ""]
-
-    def handle_endtag(self, tag):
-        if tag == "script" and self._script is not None:
-            self.scripts.append(tuple(self._script))
-            self._script = None
-
-    def handle_data(self, data):
-        if self._script is not None:
-            self._script[1] += data
-        else:
-            self.text.append(data)
-
-
-def parse(path: Path) -> PageParser:
-    parser = PageParser()
-    parser.feed(path.read_text(encoding="utf-8"))
-    parser.close()
-    return parser
 
 
 @pytest.mark.parametrize("sid", TRICKY_IDS, ids=range(len(TRICKY_IDS)))
@@ -132,7 +91,7 @@ def test_layout_and_summary(built, store):
 def test_pages_escape_corpus_text(built, store):
     _, site = built
     for rec, name in zip(store, get_page_names(store.ids), strict=True):
-        page = parse(site / "sentences" / f"{name}.html")
+        page = parse_page(site / "sentences" / f"{name}.html")
         assert rec.text in "".join(page.text)  # markup in the corpus comes back as text
         assert [t for t, _ in page.tags].count("img") == 0
         assert not [a for _, attrs in page.tags for a in attrs if a.startswith("on")]
@@ -147,7 +106,7 @@ def test_pages_escape_corpus_text(built, store):
         assert payload["id"] == rec.id and payload["words"] == rec.words and payload["page"] == name
         assert [s[:3] for s in payload["spans"]] == [list(s) for s in rec.spans]
         assert ["speaker", "MOT"] in [[k, v] for k, v in zip(page.text, page.text[1:], strict=False)]  # meta listed
-    index = parse(site / "index.html")
+    index = parse_page(site / "index.html")
     assert "fake/bert <b>" in "".join(index.text) and "/secret/folder" not in (site / "index.html").read_text()
 
 
@@ -162,7 +121,7 @@ def test_links_are_relative_and_resolve(built):
     _, site = built
     pages = [site / "index.html", *sorted((site / "sentences").glob("*.html"))]
     for path in pages:
-        for link in parse(path).links:
+        for link in parse_page(path).links:
             url = urllib.parse.urlsplit(link)
             if url.scheme == "data":
                 continue
@@ -317,101 +276,7 @@ def test_data_file_is_small(tmp_path):
     assert len(gzip.decompress(blob)) == 12 + 6 * 12 * 25 * 25 + 6 * 12 * 25
 
 
-@pytest.mark.parametrize("fixture", ["minilm_store", "gpt2_store"])
-def test_real_store_end_to_end(request, fixture, tmp_path):
-    """A store written by the pipeline: values within 1/510, text escaped, pages small."""
-    path = request.getfixturevalue(fixture)
-    summary = build_site(path, tmp_path / "site", progress=False)
-    store = AtlasStore.open(path)
-    assert summary.sentences == len(store)
-    names = get_page_names(store.ids)
-    for rec, name in zip(store, names, strict=True):
-        maps, special = decode_maps(decode_script((tmp_path / "site" / "data" / f"{name}.js").read_bytes()))
-        stored, stored_special = rec.word_maps("attention")
-        assert np.abs(maps - stored).max() <= TOLERANCE
-        assert np.abs(special - stored_special).max() <= TOLERANCE
-        page = parse(tmp_path / "site" / "sentences" / f"{name}.html")
-        assert rec.text in "".join(page.text)
-        if store.model["causal"]:
-            assert not np.triu(maps, k=1).any()  # shown as they are: lower-triangular
-    horse = names[store.ids.index("pair-2")]
-    size = sum((tmp_path / "site" / sub / f"{horse}{ext}").stat().st_size
-               for sub, ext in (("sentences", ".html"), ("data", ".js")))
-    assert size < 40_000  # BertViz's model_view: about 1 MB for a sentence like it
-
-
-def test_every_stored_measure_gets_its_data_file_specs_and_selector(gpt2_all_measures_store,
-                                                                   tmp_path):
-    site = tmp_path / "site"
-    build_site(gpt2_all_measures_store, site, measure="grad", progress=False)
-    store = AtlasStore.open(gpt2_all_measures_store)
-    names = get_page_names(store.ids)
-    suffixes = {"grad": "", "attention": ".attention", "rollout": ".rollout", "norm": ".norm"}
-    for rec, name in zip(store, names, strict=True):
-        for measure, suffix in suffixes.items():
-            maps, special = decode_maps(decode_script((site / "data" / f"{name}{suffix}.js").read_bytes()))
-            stored, stored_special = rec.word_maps(measure)
-            assert maps.shape == stored.shape and maps.shape[1] == (1 if measure == "rollout" else 4)
-            assert np.abs(maps - stored).max() <= TOLERANCE, (rec.id, measure)
-            assert np.abs(special - stored_special).max() <= TOLERANCE
-    html_text = (site / "sentences" / f"{names[0]}.html").read_text()
-    payload = json.loads(re.search(r'id="atlas-sentence">(.*?)</script>', html_text).group(1))
-    offered = [(m["name"], m["title"], m["heads"], m["detail"], m["grid"]) for m in payload["measures"]]
-    assert offered == [("grad", "saliency", 4, "detail", "grid"),  # the default first
-                       ("attention", "attention", 4, "detail-attention", "grid"),
-                       ("rollout", "rollout", 1, "detail-rollout", "grid-layers"),
-                       ("norm", "norm", 4, "detail-norm", "grid")]
-    assert [m["data"] for m in payload["measures"]] == [
-        f"../data/{names[0]}{suffix}.js" for suffix in suffixes.values()]
-    specs = read_js_global(site / "assets" / "specs.js", "atlasSpecs")  # every spec, in one script
-    assert sorted(specs) == sorted(["grid", "grid-layers", "detail", "detail-attention",
-                                    "detail-rollout", "detail-norm", "figure", "figure-attention",
-                                    "figure-rollout", "figure-norm", "corpus", "histogram"])
-    options = re.findall(r'<option value="(\w+)">', html_text)
-    assert options == ["grad", "attention", "rollout", "norm"]
-    for view in payload["measures"]:  # each colour bar titled with the measure's title
-        spec = specs[view["detail"]]
-        assert spec["layer"][0]["encoding"]["color"]["title"] == view["title"]
-        # and the figure the page downloads for that measure: its colour bar, its grid
-        figure = specs[view["figure"]]
-        grid, detail = figure["hconcat"]
-        assert view["title"] in json.dumps(detail["layer"][0]["encoding"]["color"])
-        assert grid["layer"][0]["encoding"]["x"]["scale"]["domain"] == list(
-            range(1, view["heads"] + 1))
-    assert [m["figure"] for m in payload["measures"]] == [
-        "figure", "figure-attention", "figure-rollout", "figure-norm"]
-    layers = specs["grid-layers"]
-    assert layers["layer"][0]["encoding"]["x"]["scale"]["domain"] == [1]  # one column, a map per layer
-
-
-def test_a_store_with_attention_only_offers_only_attention(minilm_store, tmp_path):
-    build_site(minilm_store, tmp_path / "site", progress=False)
-    page = next((tmp_path / "site" / "sentences").iterdir()).read_text()
-    assert re.findall(r'<option value="(\w+)">', page) == ["attention"]
-    assert sorted(read_js_global(tmp_path / "site" / "assets" / "specs.js", "atlasSpecs")) == [
-        "corpus", "detail", "figure", "grid", "histogram"]
-    names = get_page_names(AtlasStore.open(minilm_store).ids)
-    assert sorted(p.name for p in (tmp_path / "site" / "data").iterdir()) == sorted(
-        ["_index.js", *(f"{name}.js" for name in names)])  # one data script per sentence
-
-
-def test_building_a_site_never_imports_torch(tmp_path):
-    """The site is built from the store alone: no model, no torch, no Ray (pipeline.testing
-    included)."""
-    code = ("import sys; from pipeline.site.build import build_site; from pipeline.testing import FakeStore; "
-            f"build_site(FakeStore([('a', 'b c', [])]), {str(tmp_path / 'site')!r}, progress=False); "
-            "assert not {'torch', 'transformers', 'ray'} & set(sys.modules), 'torch or ray imported'; "
-            "assert not [m for m in sys.modules if m.startswith(('pipeline.extract', 'pipeline.model'))]")
-    subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
-
-
-def test_build_takes_a_store_path_as_str(minilm_store, tmp_path):
-    summary = build_site(str(minilm_store), tmp_path / "site", progress=False)
-    assert summary.sentences == len(AtlasStore.open(minilm_store))
-
-
 def test_empty_store_builds_an_index(tmp_path):
     summary = build_site(FakeStore([]), tmp_path / "site", progress=False)
     assert summary.sentences == 0 and summary.pages == 1
     assert read_index(tmp_path / "site") == []
-

@@ -20,7 +20,7 @@ from pipeline.corpus import read_corpus
 from pipeline.extract.run import extract
 from pipeline.model.loading import ModelSpec
 from pipeline.store import AtlasStore
-from pipeline.testing import make_gpt2, random_corpus, write_jsonl
+from pipeline.testing import random_corpus, write_jsonl
 
 # One torch thread: on 2 cores a tiny model runs several times faster so.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -56,11 +56,11 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, gpt2_16_dir):
     """(model folder, the corpus of N sentences, a store holding a finished run of its first
     FIRST sentences). Read-only: copy the store to change it."""
     folder = tmp_path_factory.mktemp("interrupt")
-    model = make_gpt2(folder / "gpt2-16", n_head=16)
+    model = gpt2_16_dir
     items = random_corpus(N, seed=19, words=(20, 58))
     corpus = write_jsonl(folder / "corpus.jsonl", items)
     first = write_jsonl(folder / "first.jsonl", items[:FIRST])

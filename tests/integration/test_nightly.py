@@ -16,7 +16,7 @@ import yaml
 from pipeline.config import load_config, model_cache_key
 from pipeline.testing import TINY, make_gpt2, write_jsonl
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 WORKFLOW = REPO / ".github/workflows/pages.yml"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 SUMMARY = re.compile(r"^extract: (\d+) sentences in the store: (\d+) computed .*?, (\d+) reused, "

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import math
-import shutil
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
-from pipeline.cli import main
 from pipeline.corpus import read_corpus
 from pipeline.errors import StaleStatsError, StoreError
 from pipeline.extract.encode import remap_arcs
@@ -284,19 +281,6 @@ def test_statistics_of_an_earlier_corpus_are_refused(tmp_path):
         AtlasStore.open(path).head_stats()
 
 
-def test_the_stats_command_on_an_extracted_store(minilm_store, tmp_path):
-    store = tmp_path / "atlas.zarr"
-    shutil.copytree(minilm_store, store)
-    result = CliRunner().invoke(main, ["stats", "--store", str(store), "-q"])
-    assert result.exit_code == 0, result.output
-    assert "stats: 6 sentences x 1 measure(s) (attention): 6 computed" in result.output
-    again = CliRunner().invoke(main, ["stats", "--store", str(store), "-q"])
-    assert "0 computed" in again.output and "6 reused" in again.output
-    stats = AtlasStore.open(store).head_stats()
-    assert stats["prev"].shape == (6, 12)
-    assert ("MOT", "CHI") in stats.span_pairs and ("ENV", "LAN") in stats.span_pairs
-
-
 def test_a_batch_of_mixed_lengths_gives_each_sentence_its_own_statistics():
     rng = np.random.default_rng(11)
     sentences = [(["a", ",", "b"], [("X", 0, 2)], [(0, 2, "r")]), (["solo"], [], []),
@@ -392,26 +376,6 @@ def test_extremes_are_the_largest_and_smallest_values_with_ties_by_position():
             assert bottom[layer, head] == sorted(valid, key=lambda p: (col[p], p))[:10]
     np.testing.assert_array_equal(ranks(np.array([[0.5, np.nan, 0.9], [0.5, 0.1, 0.2]])),
                                   [[2, 0, 1], [2, 5, 4]])
-
-
-def test_every_stored_measure_gets_statistics_per_layer_ones_one_column(gpt2_all_measures_store,
-                                                                         tmp_path):
-    path = tmp_path / "atlas.zarr"
-    shutil.copytree(gpt2_all_measures_store, path)
-    store = AtlasStore.open(path)
-    summary = update_stats(path)
-    assert summary.measures == store.measures and len(store.measures) == 4
-    assert summary.computed == 4 * len(store)
-    for measure in store.measures:
-        stats = AtlasStore.open(path).head_stats(measure)
-        heads = store.measure_heads(measure)
-        assert stats["prev"].shape == (2, heads), measure
-        per = stats.per_sentence("self")
-        for i, rec in enumerate(store):
-            want = sentence_stats(rec.word_attention(measure), rec.words, rec.spans, ())
-            np.testing.assert_allclose(per[i], want.values[list_statistics().index("self")],
-                                       rtol=1e-5)
-    assert AtlasStore.open(path).head_stats("rollout").shape == (2, 1)
 
 
 def test_statistics_computed_by_worker_processes_equal_those_computed_in_process(tmp_path,

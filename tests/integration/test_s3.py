@@ -32,7 +32,7 @@ from pipeline.errors import LockError, StoreError
 from pipeline.store import AtlasStore
 from pipeline.store.location import StoreLocation
 from pipeline.store.verify import verify_store
-from pipeline.testing import TINY, make_gpt2, random_corpus, write_jsonl
+from pipeline.testing import TINY, random_corpus, write_jsonl
 
 
 class Requests(logging.Handler):
@@ -268,10 +268,10 @@ def one_torch_thread():
         torch.set_num_threads(threads)
 
 
-def test_sigkill_mid_extract_on_s3_then_rerun_equals_an_uninterrupted_run(s3, tmp_path):
+def test_sigkill_mid_extract_on_s3_then_rerun_equals_an_uninterrupted_run(s3, gpt2_16_dir, tmp_path):
     # 2 layers x 16 heads, sentences of 40 words or more cut at 64 tokens: ~32 sentences fill a
     # 4 MiB chunk, so a run with a commit after every chunk commits several times before it ends
-    model = make_gpt2(tmp_path / "gpt2-16", n_head=16)
+    model = gpt2_16_dir
     items = random_corpus(100, seed=19, words=(40, 58))
     corpus = write_jsonl(tmp_path / "corpus.jsonl", items)
     bucket = s3.bucket()

@@ -23,21 +23,20 @@ from pipeline.errors import ModelError
 from pipeline.extract.run import extract
 from pipeline.records import Sentence
 from pipeline.store import AtlasStore
+from pipeline.testing import VOCAB
 from pipeline.words import split_words
 
 pytestmark = pytest.mark.fidelity  # .ci/run runs these under every ATEN_CPU_CAPABILITY too
 
 TOLERANCE = 1 / 510 + 1e-6  # half a step, and float32 rounding of the reference itself
 
-WORDS = ["the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",
-         "favorite", "animal", "is", "sit", "down", "look", "here", "and", "of"]
 # very different lengths in one batch: the short ones are padded beside the long ones
 MIXED = [
     ("one", "oh ."),
     ("medium", "<CHI> painted a picture of a horse ."),
-    ("long", " ".join(WORDS) + " ."),
+    ("long", " ".join(VOCAB) + " ."),
     ("two", "Sit down ."),
-    ("longer", " ".join(WORDS + WORDS[:8]) + " !"),
+    ("longer", " ".join(VOCAB + VOCAB[:8]) + " !"),
     ("tags", "<MOT> who's that ? <CHI> oh yeah ."),
 ]
 ALL = "attention,rollout,norm,grad"
@@ -45,14 +44,6 @@ ALL = "attention,rollout,norm,grad"
 
 def sentences() -> list[Sentence]:
     return [Sentence(sid, text, split_words(text)) for sid, text in MIXED]
-
-
-@pytest.fixture(scope="module")
-def gpt2_lm(gpt2_dir):
-    """The tiny random GPT-2 with its (tied) language-model head."""
-    from pipeline.model.loading import load_model
-
-    return load_model(str(gpt2_dir), causal_lm=True)
 
 
 @pytest.fixture(scope="module")

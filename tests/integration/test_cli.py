@@ -20,7 +20,7 @@ from pipeline.cli import main
 from pipeline.store import AtlasStore
 from pipeline.testing import TINY
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COMMANDS = sorted(main.commands)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_workflow_paths_and_cache_key_come_from_the_config_step(workflow):
     assert "${{ steps.config.outputs.model_key }}" in restore["with"]["restore-keys"]
     assert restore["with"]["key"].startswith(restore["with"]["restore-keys"])
     assert "build/" not in yaml.safe_dump(steps)  # no path hard-coded beside the config
-    assert any(s.get("id") == "install" for s in steps)  # tests/test_nightly.py skips it
+    assert any(s.get("id") == "install" for s in steps)  # tests/integration/test_nightly.py skips it
 
 
 def test_ci_runs_the_readme_test_command():

@@ -3,6 +3,9 @@ the lock, a worker killed mid-region; and the regions its workers write, without
 
 One local Ray instance (2 CPUs) for the module; a few small runs, each of which starts its
 workers (a Python process importing torch and loading the tiny model, several seconds here).
+Every Ray test stays in this file: pytest-xdist's `--dist loadfile` (noxfile.py) gives a file to
+one worker, so no two Ray instances compete for the 2 cores (`xdist_group` with `--dist
+loadgroup` would say so too, but pytest 9.2 silently ignores it: pytest-xdist issue 1386).
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from pipeline.store.lock import lock_path
 from pipeline.store.regions import LockGuard, RegionOut, layout_regions, region_target
 from pipeline.store.verify import verify_store
 from pipeline.store.writer import PLAN_FILE
-from pipeline.testing import make_gpt2, random_corpus, write_jsonl
+from pipeline.testing import random_corpus, write_jsonl
 
 # 2 layers x 16 heads and 20-58 words: 160 sentences make about 6 chunks of codes, so with
 # one-chunk regions the two workers share several regions and a killed one leaves work behind
@@ -83,8 +86,8 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory) -> Path:
-    return make_gpt2(tmp_path_factory.mktemp("gpt2-16"), n_head=16)
+def model_dir(gpt2_16_dir) -> Path:
+    return gpt2_16_dir
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,13 @@ def stats_site(tmp_path_factory):
     return store, root / "site"
 
 
+@pytest.fixture(scope="module")
+def plain_store(tmp_path_factory, stats_site):
+    """The same sentences and maps, without statistics."""
+    rows = [(rec.sentence, rec.attention()) for rec in AtlasStore.open(stats_site[0])]
+    return write_store(tmp_path_factory.mktemp("plain") / "atlas.zarr", rows, 2, 3)
+
+
 def test_the_index_carries_every_selectable_statistic_of_every_head(stats_site):
     store_path, site = stats_site
     stats = AtlasStore.open(store_path).head_stats()
@@ -116,20 +123,20 @@ def test_the_sentence_links_of_a_head_page_open_at_that_head(stats_site):
         assert (site / "data" / f"{pages[position]}.js").is_file()
 
 
-def test_sentence_pages_link_the_head_pages_only_where_they_exist(stats_site, minilm_store,
+def test_sentence_pages_link_the_head_pages_only_where_they_exist(stats_site, plain_store,
                                                                   tmp_path):
     _, site = stats_site
     page = next((site / "sentences").glob("*.html")).read_text()
     payload = json.loads(re.search(r'id="atlas-sentence">(.*?)</script>', page, re.S).group(1))
     assert payload["measures"][0]["headPage"] == "../heads/attention/l{layer}h{head}.html"
-    build_site(minilm_store, tmp_path / "site", progress=False)  # no statistics: no link
+    build_site(plain_store, tmp_path / "site", progress=False)  # no statistics: no link
     page = next((tmp_path / "site" / "sentences").glob("*.html")).read_text()
     payload = json.loads(re.search(r'id="atlas-sentence">(.*?)</script>', page, re.S).group(1))
     assert payload["measures"][0]["headPage"] is None
 
 
-def test_a_store_without_statistics_says_how_to_make_them(minilm_store, tmp_path):
-    build_site(minilm_store, tmp_path / "site", progress=False)
+def test_a_store_without_statistics_says_how_to_make_them(plain_store, tmp_path):
+    build_site(plain_store, tmp_path / "site", progress=False)
     html = (tmp_path / "site" / "index.html").read_text()
     assert "No corpus view" in html and "attention-atlas stats" in html
     assert not (tmp_path / "site" / "heads").exists()

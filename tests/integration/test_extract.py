@@ -1,4 +1,5 @@
-"""Extraction: fidelity to a direct forward pass, metadata, truncation, incremental runs, memory."""
+"""Extraction: fidelity to a direct forward pass, metadata, truncation, incremental runs, commits
+(the writer's memory on synthetic codes: tests/unit/test_writer.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +13,10 @@ from pipeline.extract.run import extract
 from pipeline.model import identity as model_module
 from pipeline.model.loading import load_model
 from pipeline.records import Sentence
-from pipeline.store import CODES_CHUNK, AtlasStore
+from pipeline.store import AtlasStore
 from pipeline.store.writer import StoreWriter
-from pipeline.testing import write_jsonl
+from pipeline.testing import VOCAB, random_corpus, write_jsonl
 from pipeline.words import split_words
-
-VOCAB = ["the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",
-         "favorite", "animal", "is", "sit", "down", "look", "here", "and", "of"]
 
 # Very different lengths, so that short sentences are padded in a batch with long ones.
 MIXED = [
@@ -37,12 +35,8 @@ def sentences(pairs) -> list[Sentence]:
 
 
 def random_pairs(n: int, seed: int, words: tuple[int, int] = (3, 20)) -> list[tuple[str, str]]:
-    """n distinct sentences of random lengths from VOCAB, ids s0000..."""
-    rng = np.random.default_rng(seed)
-    texts: dict[str, None] = {}
-    while len(texts) < n:
-        texts[" ".join(rng.choice(VOCAB, rng.integers(*words)))] = None
-    return [(f"s{i:04d}", t) for i, t in enumerate(texts)]
+    """n distinct sentences of random lengths from VOCAB, as (id, text), ids s0000..."""
+    return [(item["id"], item["text"]) for item in random_corpus(n, seed, words)]
 
 
 def direct(loaded, text: str) -> np.ndarray:
@@ -168,7 +162,7 @@ def test_a_sentence_longer_than_the_model_is_truncated_flagged_and_counted(gpt2,
     assert len(rec.tokens) == 64
     assert rec.attention().shape == (2, 4, 64, 64)
     assert len(rec.words) < len(report.sentences[0].words)
-    assert rec.words[: len(VOCAB)] == VOCAB
+    assert rec.words[: len(VOCAB)] == list(VOCAB)
     # HEAD is whole, TAIL clipped to the last stored word, END (wholly cut off) is gone
     assert rec.spans == [("HEAD", 0, len(VOCAB)), ("TAIL", len(VOCAB), len(rec.words))]
     assert (rec.word_index >= 0).all() and rec.word_index.max() == len(rec.words) - 1
@@ -258,31 +252,6 @@ def test_another_model_on_an_existing_store_is_refused_naming_both(minilm, gpt2_
     assert lines[-1].startswith("A store holds one model")
 
 
-# --- memory stays flat -------------------------------------------------------
-
-
-def test_the_writer_never_buffers_more_than_one_chunk(gpt2, tmp_path, monkeypatch):
-    pairs = random_pairs(400, seed=4, words=(40, 58))  # about 8 x 50^2 bytes each: 3+ chunks
-    seen: list[int] = []
-    chunks_at_add: list[int] = []
-    original = StoreWriter.add
-
-    def add(self, record, codes):
-        row = original(self, record, codes)
-        seen.append(self._codes["attention"].buffered)
-        chunks_at_add.append(self._codes["attention"].chunks)
-        return row
-
-    monkeypatch.setattr(StoreWriter, "add", add)
-    extract(sentences(pairs), tmp_path / "atlas.zarr", gpt2, batch_size=32, progress=False)
-    assert len(seen) == len(pairs)
-    assert max(seen) < CODES_CHUNK
-    # whole chunks were written (and committed) while sentences were still coming in
-    assert chunks_at_add[-1] >= 2
-    store = AtlasStore.open(tmp_path / "atlas.zarr")
-    assert len(store) == len(pairs)
-
-
 def test_the_same_model_files_in_another_folder_are_the_same_model(gpt2_dir, gpt2, tmp_path):
     import shutil
 
@@ -314,7 +283,6 @@ def test_inserting_a_line_appends_one_row_not_one_per_later_sentence(gpt2, tmp_p
                          ids=["every-chunk", "hourly"])
 def test_commits_while_streaming_follow_commit_every(gpt2, tmp_path, monkeypatch, commit_every,
                                                      commits_mid_run):
-    from pipeline.store.writer import StoreWriter
 
     items = [{"id": f"s{i}", "text": f"{i} " + " ".join(["word"] * (30 + i % 20))} for i in range(300)]
     sentences = read_corpus(write_jsonl(tmp_path / "c.jsonl", items)).sentences

@@ -26,7 +26,7 @@ from pipeline.site.data_format import (
 from pipeline.store import dequantize
 from pipeline.testing import random_maps
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 TOLERANCE = 1 / 510 + 1e-6
 
 

@@ -17,7 +17,7 @@ from pipeline.corpus import bundled_corpus_path, list_readers, read_corpus
 from pipeline.errors import CorpusError
 from pipeline.records import Span
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SARAH = REPO / "data" / "sarah_brown-ud-gold.conllu"  # the source treebank, vendored
 
 

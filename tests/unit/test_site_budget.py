@@ -10,7 +10,6 @@ import re
 import urllib.parse
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from pipeline.errors import SiteError
@@ -23,9 +22,8 @@ from pipeline.site.contexts import (
 )
 from pipeline.site.corpus_view import exemplar_order, measure_view, sentence_cases
 from pipeline.site.pages import build_sentence, page_cost
-from pipeline.stats.compute import update_stats
 from pipeline.store import AtlasStore
-from pipeline.testing import FakeStore, read_index, read_js_global, synthetic_sentence, write_store
+from pipeline.testing import FakeStore, read_index, read_js_global, synthetic_store
 
 N = 300
 
@@ -43,17 +41,7 @@ def corpus(tmp_path_factory):
     """N synthetic sentences through 1 layer x 2 heads, with statistics (so a corpus view and
     its exemplars, about half the corpus), and the site of every sentence."""
     root = tmp_path_factory.mktemp("budget")
-    rng = np.random.default_rng(7)
-    rows = []
-    for k in range(N):
-        n = 3 + k % 7
-        words = [f"w{k}x{i}" for i in range(n)]
-        maps = rng.dirichlet(np.full(n + 2, 0.3), size=(1, 2, n + 2)).astype(np.float32)
-        rows.append((synthetic_sentence(f"s{k:03d}", words, [("MOT", 0, 1)] if k % 3 == 0 else [],
-                                        (), {"speaker_role": "Mother" if k % 2 else "Child"}),
-                     maps))
-    store = write_store(root / "atlas.zarr", rows, 1, 2)
-    update_stats(store)
+    store = synthetic_store(root / "atlas.zarr", N, 1, 2, seed=7, lengths=7, span_every=3)
     full = build_site(store, root / "full", max_site_bytes=None, progress=False)
     atlas = AtlasStore.open(store)
     cases = sentence_cases([len(rec.words) for rec in atlas], [rec.spans for rec in atlas])

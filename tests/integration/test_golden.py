@@ -6,7 +6,7 @@ Two kinds of golden file, because only one kind of output is the same on every p
   The store is synthetic (pipeline.testing.write_store: the real writer, codes from a formula,
   no model), so these bytes depend on the pipeline's code alone. A change to the site's assets
   or templates, or to the store's format, moves them: regenerate them with
-  `ATLAS_UPDATE_GOLDEN=1 pytest tests/test_golden.py` and say why in the commit.
+  `ATLAS_UPDATE_GOLDEN=1 pytest tests/integration/test_golden.py` and say why in the commit.
 - golden/codes-minilm.npz, golden/codes-gpt2.npz: the codes the tiny corpus (pipeline.testing.TINY)
   got through each model. A forward pass rounds differently on another processor's kernels (torch
   picks them by CPU: ATEN_CPU_CAPABILITY), so extraction is compared within one code step, and the
@@ -36,7 +36,7 @@ from pipeline.testing import synthetic_sentence, write_store
 
 pytestmark = pytest.mark.fidelity  # .ci/run runs these under every ATEN_CPU_CAPABILITY too
 
-GOLDEN_DIR = Path(__file__).parent / "golden"
+GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
 GOLDEN = GOLDEN_DIR / "checksums.json"
 UPDATE = bool(os.environ.get("ATLAS_UPDATE_GOLDEN"))
 # Off by one step is rounding on another CPU's kernels: rare. Every code shifted (a change of
@@ -152,7 +152,7 @@ def test_store_format_and_site_are_byte_identical_to_the_golden_checksums(case, 
         changed = sorted(k for k in expected[part].keys() | got[part].keys()
                          if expected[part].get(k) != got[part].get(k))
         assert not changed, (f"{case}: {part} differs from the golden checksums in {changed} (if "
-                             "that is meant: ATLAS_UPDATE_GOLDEN=1 pytest tests/test_golden.py)")
+                             "that is meant: ATLAS_UPDATE_GOLDEN=1 pytest tests/integration/test_golden.py)")
 
 
 def test_the_golden_store_has_what_it_is_meant_to_cover(tmp_path):
@@ -229,7 +229,7 @@ def test_extraction_is_within_one_code_step_of_the_golden_codes(model, request):
         write_npz(path, got)
         why, line = compare_codes(got, dict(np.load(path, allow_pickle=False)))
     assert why is None, (f"{model}: the tiny corpus's codes against {path.name}: {why}; {line} (if "
-                         "that is meant: ATLAS_UPDATE_GOLDEN=1 pytest tests/test_golden.py)")
+                         "that is meant: ATLAS_UPDATE_GOLDEN=1 pytest tests/integration/test_golden.py)")
 
 
 def test_the_comparison_fails_past_one_step_and_on_a_shifted_map():

@@ -23,20 +23,9 @@ from pipeline.model.loading import load_model
 from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store.lock import lock_path
 from pipeline.store.verify import verify_store
-from pipeline.testing import TINY, make_gpt2, write_jsonl
+from pipeline.testing import TINY, random_corpus, write_jsonl
 
 TINY_IDS = [item["id"] for item in TINY]
-VOCAB = ["the", "a", "picture", "horse", "painted", "who's", "that", "oh", "yeah", "my",
-         "favorite", "animal", "is", "sit", "down", "look", "here", "and", "of"]
-
-
-def corpus_items(n: int, seed: int, words: tuple[int, int]) -> list[dict]:
-    """n distinct sentences of random lengths from VOCAB, ids s0000..."""
-    rng = np.random.default_rng(seed)
-    texts: dict[str, None] = {}
-    while len(texts) < n:
-        texts[" ".join(rng.choice(VOCAB, rng.integers(*words)))] = None
-    return [{"id": f"s{i:04d}", "text": t} for i, t in enumerate(texts)]
 
 
 # One torch thread: on 2 cores a tiny model runs several times faster so, and the
@@ -73,12 +62,12 @@ def wait_for(condition, proc: subprocess.Popen, timeout: float = 60.0) -> None:
 # --- crash safety ------------------------------------------------------------
 
 
-def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(tmp_path):
+def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(gpt2_16_dir, tmp_path):
     # 2 layers x 16 heads: 32 maps per sentence, so 360 sentences fill several 4 MiB chunks
     # and a run commits several times before it ends. Each run spends ~3.5 s starting up
     # (torch, transformers): three kills, each once the run computes, and a final run.
-    model_dir = make_gpt2(tmp_path / "gpt2-16", n_head=16)
-    items = corpus_items(360, seed=5, words=(20, 58))
+    model_dir = gpt2_16_dir
+    items = random_corpus(360, seed=5, words=(20, 58))
     corpus = write_jsonl(tmp_path / "corpus.jsonl", items)
     store = tmp_path / "crashed" / "atlas.zarr"
     command = cli("-q", "extract", "--corpus", corpus, "--store", store, "--model", model_dir,
@@ -131,7 +120,7 @@ def test_a_resumed_run_repeats_the_interrupted_runs_batches(gpt2, tmp_path, monk
     import pipeline.extract.forward as forward_module
     from pipeline.store.writer import PLAN_FILE, StoreWriter
 
-    items = corpus_items(400, seed=6, words=(40, 58))  # three chunks: commits happen mid-run
+    items = random_corpus(400, seed=6, words=(40, 58))  # three chunks: commits happen mid-run
     sentences = read_corpus(write_jsonl(tmp_path / "c.jsonl", items)).sentences
     store = tmp_path / "atlas.zarr"
     original_add, added = StoreWriter.add, []
@@ -203,7 +192,7 @@ def test_a_run_killed_while_creating_the_store_leaves_nothing_that_blocks_the_ne
 def chunked(tmp_path_factory, gpt2):
     """(corpus, store): 400 long sentences through the tiny GPT-2, three 4 MiB codes chunks."""
     folder = tmp_path_factory.mktemp("chunked")
-    corpus = write_jsonl(folder / "corpus.jsonl", corpus_items(400, seed=4, words=(40, 58)))
+    corpus = write_jsonl(folder / "corpus.jsonl", random_corpus(400, seed=4, words=(40, 58)))
     store = folder / "atlas.zarr"
     extract(read_corpus(corpus).sentences, store, gpt2, progress=False)
     assert AtlasStore.open(store).info["codes_chunk"] == CODES_CHUNK
@@ -402,7 +391,7 @@ def test_concurrent_writers_queue_behind_the_lock_and_never_interleave(gpt2, tmp
     import threading
 
     store = tmp_path / "atlas.zarr"
-    corpora = [corpus_items(60, seed=s, words=(30, 58)) for s in (10, 11)]
+    corpora = [random_corpus(60, seed=s, words=(30, 58)) for s in (10, 11)]
     corpora[1] = [{**item, "id": f"b{i}"} for i, item in enumerate(corpora[1])]
     sentences = [read_corpus(write_jsonl(tmp_path / f"c{i}.jsonl", c)).sentences
                  for i, c in enumerate(corpora)]

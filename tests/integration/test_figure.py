@@ -27,8 +27,8 @@ from pipeline.site.figure import (
 from pipeline.testing import FakeSentence, FakeStore
 
 SVG = "{http://www.w3.org/2000/svg}"
-GOLDEN = Path(__file__).parent / "golden" / "figure.svg"
-ARTIFACTS = Path(__file__).parent / "artifacts"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "figure.svg"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 
 
 def figure(store, sentence="pair-2", layer=2, head=3, fmt="svg", **options) -> bytes:
@@ -144,7 +144,7 @@ def test_svg_is_byte_identical_and_matches_the_golden_figure():
         (ARTIFACTS / "figure.svg").write_bytes(svg)
         pytest.fail("the figure differs from tests/golden/figure.svg (this one is in "
                     "tests/artifacts/figure.svg); if the change is meant, regenerate it with "
-                    "ATLAS_UPDATE_GOLDEN=1 pytest tests/test_figure.py and say why in the commit")
+                    "ATLAS_UPDATE_GOLDEN=1 pytest tests/integration/test_figure.py and say why in the commit")
     root = ET.fromstring(svg)
     assert axis_labels(root, "from (attending word)") == store["pair-9"].words
     assert "Liberation Sans" in root.find(f".//{SVG}text").get("font-family")  # the shipped font
