@@ -11,7 +11,9 @@ from __future__ import annotations
 import html.parser
 import json
 import re
-from collections.abc import Iterable, Sequence
+import subprocess
+import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -312,3 +314,18 @@ def parse_page(path: Path) -> PageParser:
     parser.feed(path.read_text(encoding="utf-8"))
     parser.close()
     return parser
+
+
+def wait_for(condition: Callable[[], bool], proc: subprocess.Popen,
+             timeout: float = 120.0) -> None:
+    """Poll until condition() holds, for a test that signals a running process at that point;
+    AssertionError (a test failure) if the process ends first or time runs out (it is killed)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended (rc {proc.returncode}) before it could be "
+                                 f"signalled:\n{proc.communicate()[1]}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError("timed out waiting for the run")
+        time.sleep(0.02)

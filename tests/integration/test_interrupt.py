@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from pipeline.corpus import read_corpus
 from pipeline.extract.run import extract
 from pipeline.model.loading import ModelSpec
 from pipeline.store import AtlasStore
-from pipeline.testing import random_corpus, write_jsonl
+from pipeline.testing import random_corpus, wait_for, write_jsonl
 
 # One torch thread: on 2 cores a tiny model runs several times faster so.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -42,17 +41,6 @@ def rows_of(store: Path) -> int:
         return 0
 
 
-def wait_for(condition, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    """Poll until condition() holds; fail if the process ends first or time runs out."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended (rc {proc.returncode}) before its signal:\n"
-                        f"{proc.communicate()[1]}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("timed out waiting for the run")
-        time.sleep(0.01)
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from pipeline.model.loading import load_model
 from pipeline.store import CODES_CHUNK, AtlasStore
 from pipeline.store.lock import lock_path
 from pipeline.store.verify import verify_store
-from pipeline.testing import TINY, random_corpus, write_jsonl
+from pipeline.testing import TINY, random_corpus, wait_for, write_jsonl
 
 TINY_IDS = [item["id"] for item in TINY]
 
@@ -46,17 +46,6 @@ def commit_of(store: Path) -> dict:
         return {"rows": 0}
 
 
-def wait_for(condition, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    """Poll until condition() holds; fail if the process ends first or time runs out."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"the run ended (rc {proc.returncode}) before it could be killed:\n{err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("timed out waiting for the run")
-        time.sleep(0.01)
 
 
 # --- crash safety ------------------------------------------------------------

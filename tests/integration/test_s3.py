@@ -32,7 +32,7 @@ from pipeline.errors import LockError, StoreError
 from pipeline.store import AtlasStore
 from pipeline.store.location import StoreLocation
 from pipeline.store.verify import verify_store
-from pipeline.testing import TINY, random_corpus, write_jsonl
+from pipeline.testing import TINY, random_corpus, wait_for, write_jsonl
 
 
 class Requests(logging.Handler):
@@ -241,17 +241,6 @@ def commit_rows(s3: S3, prefix: str) -> int:
         return 0
 
 
-def wait_for(condition, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    """Poll until condition() holds; fail if the process ends first or time runs out."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            pytest.fail(f"the run ended (rc {proc.returncode}) before it could be killed:\n{err}")
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("timed out waiting for the run")
-        time.sleep(0.05)
 
 
 @contextlib.contextmanager
