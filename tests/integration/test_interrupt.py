@@ -24,7 +24,10 @@ from pipeline.testing import random_corpus, wait_for, write_jsonl
 # One torch thread: on 2 cores a tiny model runs several times faster so.
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 FIRST = 20  # sentences of the finished run a later run starts from
-N = 120  # 2 layers x 16 heads, 20-58 words: about 36 sentences a 4 MiB chunk, 3 commits a run
+# 2 layers x 16 heads, 20-58 words: about 36 sentences a 4 MiB chunk, 10 commits a run. A
+# Ctrl-C sent after the first commit lands a chunk or two later, and later still on a busy
+# machine: with 3 chunks (120 sentences) the run sometimes finished first (exit 0)
+N = 360
 RERUN = "rerun `attention-atlas extract`"
 
 
