@@ -11,6 +11,11 @@ from pipeline.testing import TINY, make_gpt2, write_jsonl
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in the tests may reach a model hub
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# One torch thread a process, set before torch is imported and inherited by the processes the
+# tests start: the models here are tiny, two pytest-xdist workers already fill both cores, and
+# on a busy machine OpenMP threads waiting on each other make a forward pass many times slower
+# (test_a_resumed_run_repeats_the_interrupted_runs_batches, load 7: 2 s on one, 13-55 s on two).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 
