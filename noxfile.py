@@ -1,6 +1,6 @@
 """Sessions: tests, browser, lint, quick, bench, site. `nox -l` lists them.
 
-tests, browser, bench and site share one environment, `.nox/atlas`, which this file
+tests, quick, browser, bench and site share one environment, `.nox/atlas`, which this file
 creates once and installs into again only when pyproject.toml or the torch requirement
 changes: torch and the package are most of a run's time, and nox (no venv_location)
 would otherwise build one environment per session.
