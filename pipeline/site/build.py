@@ -168,7 +168,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
                measure: str = DEFAULT_MEASURE, measure_label: str | None = None,
                domain: tuple[float, float] | None = None,
                max_site_bytes: int | None = DEFAULT_SITE_BYTES,
-               progress: bool = True) -> BuildSummary:
+               progress: bool = True, series=None) -> BuildSummary:
     """Build the site for a store (a path, or an open store) beside site_dir, then swap it in.
 
     The colour bar's title and domain default to the measure's (pipeline.measures).
@@ -176,7 +176,9 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
     site's file sizes: when every sentence's page does not fit, the corpus view's exemplars
     get pages in rank order, then other sentences in the order of their ids' SHA-256, as many
     as fit (choose_pages); the index and the statistics still cover every sentence. SiteError
-    when even the site's fixed part (assets, index, corpus view) does not fit.
+    when even the site's fixed part (assets, index, corpus view) does not fit. `series` (a
+    pipeline.site.series_view.SeriesView whose reference checkpoint is `store`) makes it the
+    site of a series (pipeline.site.series_site.build_series_site).
     """
     started = time.perf_counter()
     site_dir = Path(site_dir)
@@ -200,7 +202,8 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
     tmp = Path(tempfile.mkdtemp(prefix=f".{site_dir.name}.tmp-", dir=site_dir.parent))
     try:
         os.chmod(tmp, 0o755)  # mkdtemp makes it private; a site is for serving
-        site = get_site_context(store, measure=measure, measure_label=measure_label, domain=domain)
+        site = get_site_context(store, measure=measure, measure_label=measure_label, domain=domain,
+                                series=series)
         sentences, with_pages = _build_into(store, tmp, site, budget=max_site_bytes,
                                             progress=progress)
         files = sorted(p for p in tmp.rglob("*") if p.is_file())

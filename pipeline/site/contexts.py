@@ -111,6 +111,7 @@ class SiteContext:
     pipeline_version: str
     quantization: dict[str, Any]
     measures: tuple[MeasureView, ...] = ()  # the stored measures the pages offer, default first
+    series: Any = None  # a series site: pipeline.site.series_view.SeriesView; None: one model
 
 
 @dataclass(frozen=True)
@@ -249,8 +250,9 @@ def get_measure_views(store: SiteStore, default: str, label: str,
 
 
 def get_site_context(store: SiteStore, *, measure: str, measure_label: str,
-                     domain: tuple[float, float]) -> SiteContext:
-    """The site-wide context from the store's model and info."""
+                     domain: tuple[float, float], series: Any = None) -> SiteContext:
+    """The site-wide context from the store's model and info (`series`: a SeriesView, for the
+    site of a series built from this store, its reference checkpoint)."""
     model = dict(store.model)
     model.pop("path", None)  # a local folder: says nothing to a reader, leaks the build machine
     for key in MODEL_CARD:  # the card shows these when the store has them
@@ -263,7 +265,7 @@ def get_site_context(store: SiteStore, *, measure: str, measure_label: str,
         measure_label=measure_label, domain=(float(domain[0]), float(domain[1])),
         pipeline_version=str(info.get("pipeline_version", __version__)),
         quantization=dict(info.get("quantization") or {}),
-        measures=get_measure_views(store, measure, measure_label, domain),
+        measures=get_measure_views(store, measure, measure_label, domain), series=series,
     )
 
 
