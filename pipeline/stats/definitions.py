@@ -8,8 +8,10 @@ that belong to no word ([CLS], [SEP], ...). Each returns an (L, H) array, NaN
 where the statistic is not defined for the sentence. Sources: Clark et al.
 (2019) "What Does BERT Look At?" (special, punct, dependency accuracy and its
 fixed-offset baseline), Vig & Belinkov (2019) (distance), Voita et al. (2019)
-(confidence). docs/store.md lists the definitions; pipeline.stats.compute keeps
-the results in the store and reads them back.
+(confidence), and from the training-dynamics literature (Olsson et al. 2022; Xiao
+et al. 2024 for the sink on the first word) `first`, `duplicate` and `induction`,
+which compare word forms (case-folded). docs/store.md lists the definitions;
+pipeline.stats.compute keeps the results in the store and reads them back.
 """
 
 from __future__ import annotations
@@ -33,6 +35,14 @@ def is_punct(word: str) -> bool:
     return all(unicodedata.category(c).startswith("P") for c in word)
 
 
+def form_ids(words: list[str]) -> np.ndarray:
+    """Each word's form, case-folded, as the position of its first occurrence in the sentence:
+    int32 (n,). Two words have one form when their ids are equal."""
+    first: dict[str, int] = {}
+    return np.array([first.setdefault(w.casefold(), i) for i, w in enumerate(words)],
+                    dtype=np.int32)
+
+
 class WordMaps:
     """Word maps of one or more sentences of n words, with what statistics share.
 
@@ -45,7 +55,7 @@ class WordMaps:
     batch (a sentence's values must not depend on the sentences computed with it).
     """
 
-    def __init__(self, words: np.ndarray | None, punct: np.ndarray, *,
+    def __init__(self, words: np.ndarray | None, punct: np.ndarray, forms: np.ndarray, *,
                  columns: np.ndarray | None = None, lead: tuple[int, ...] = ()) -> None:
         if columns is None:
             W = np.asarray(words, dtype=np.float32)
@@ -57,15 +67,17 @@ class WordMaps:
         punct = np.asarray(punct, dtype=bool)  # (n,) for one sentence, (B, n) for a batch
         self.heads = self.lead if punct.ndim == 1 else self.lead[1:]  # one sentence's (L, H)
         self.punct = np.atleast_2d(punct)  # (B, n)
+        self.forms = np.atleast_2d(np.asarray(forms)).reshape(self.punct.shape)  # (B, n): form_ids
 
     @classmethod
-    def stack(cls, maps: list[np.ndarray], punct: np.ndarray) -> WordMaps:
-        """B sentences' word maps (L, H, n, n) of one length."""
+    def stack(cls, maps: list[np.ndarray], punct: np.ndarray, forms: np.ndarray) -> WordMaps:
+        """B sentences' word maps (L, H, n, n) of one length; punct and forms (B, n)."""
         n, inner = maps[0].shape[-1], maps[0].shape[:-2]
         columns = np.empty((n, n, len(maps), int(np.prod(inner))), dtype=np.float32)
         for b, W in enumerate(maps):  # one copy, straight into place
             columns[:, :, b] = W.reshape(-1, n, n).transpose(2, 1, 0)
-        return cls(None, punct, columns=columns.reshape(n, n, -1), lead=(len(maps), *inner))
+        return cls(None, punct, forms, columns=columns.reshape(n, n, -1),
+                   lead=(len(maps), *inner))
 
     def per_head(self, x: np.ndarray) -> np.ndarray:
         """(M,) -> the leading axes of W."""
@@ -107,6 +119,32 @@ class WordMaps:
     def nan(self) -> np.ndarray:
         """An array of NaN: the statistic is not defined for these sentences."""
         return np.full(self.lead, np.nan, dtype=np.float32)
+
+    @functools.cached_property
+    def earlier(self) -> np.ndarray:
+        """E[j, i, b]: word j < i has the form of word i, which is no punctuation, (n, n, B)."""
+        same = self.forms[:, None, :] == self.forms[:, :, None]  # (B, i, j)
+        same &= np.tri(self.n, k=-1, dtype=bool)  # j < i
+        same &= ~self.punct[:, :, None]
+        return np.ascontiguousarray(same.transpose(2, 1, 0))
+
+    def pick(self, cells: np.ndarray) -> np.ndarray:
+        """Over the rows i where some j has cells[j, i, b] (bool (n, n, B)), the mean of
+        sum_j cells[j, i] W[i, j]; NaN for a sentence without such a row. Only the cells are
+        read (few: words repeat rarely); each row's terms are added in order of j, then the
+        rows in order of i (np.add.at and a sum over the leading axis add in order), so a
+        sentence's value does not depend on the sentences computed with it."""
+        j, i, b = np.nonzero(cells)  # in order of j, then i, then b
+        if not len(j):
+            return self.nan()
+        B = len(self.punct)
+        rows = np.zeros((self.n, B, self.C.shape[-1] // B), dtype=np.float32)  # (i, B, heads)
+        np.add.at(rows, (i, b), self.sentences(self.C)[j, i, b])
+        count = cells.any(axis=0).sum(axis=0)  # (B,): the rows each sentence counts
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = rows.sum(axis=0) / count[:, None].astype(np.float32)
+        mean[count == 0] = np.nan
+        return mean.reshape(self.lead)
 
 
 LN2 = np.float32(np.log(2.0))
@@ -180,6 +218,28 @@ def confidence(m: WordMaps) -> np.ndarray:
     return m.per_head(m.row_mean(m.row_max))
 
 
+def first(m: WordMaps) -> np.ndarray:
+    """Mean over i = 1..n-1 of W[i, 0]: the attention sink on the first word; needs two words."""
+    if m.n < 2:
+        return m.nan()
+    return m.per_head(m.row_mean(m.C[0, 1:]))
+
+
+def duplicate(m: WordMaps) -> np.ndarray:
+    """Over the words i (no punctuation) whose form occurs earlier, the mean of the attention
+    paid to those earlier occurrences, sum_{j < i, form j == form i} W[i, j]."""
+    return m.pick(m.earlier)
+
+
+def induction(m: WordMaps) -> np.ndarray:
+    """Over the words i (no punctuation) with an earlier occurrence j < i - 1 of their form,
+    the mean of sum_j W[i, j + 1]: attention to the word that followed the earlier occurrence
+    (prefix matching, Olsson et al. 2022)."""
+    shifted = np.zeros_like(m.earlier)  # shifted[j + 1, i] = earlier[j, i] for j < i - 1
+    shifted[1:] = m.earlier[:-1] & ~np.eye(m.n, k=1, dtype=bool)[:-1, :, None]  # i != j + 1
+    return m.pick(shifted)
+
+
 @dataclass(frozen=True)
 class Statistic:
     """One per-head statistic: its name, what it says, how it is computed and read."""
@@ -203,6 +263,13 @@ STATISTICS: dict[str, Statistic] = {s.name: s for s in (
     Statistic("punct", "attention paid to punctuation words, mean over words", punct),
     Statistic("confidence", "largest attention a word pays, mean over words (Voita et al. 2019)",
               confidence),
+    Statistic("first", "attention a word pays the sentence's first word (the attention sink), "
+              "mean over the words after it", first),
+    Statistic("duplicate", "attention a repeated word pays its earlier occurrences, mean over "
+              "the repeated words (case-folded forms, punctuation left out)", duplicate),
+    Statistic("induction", "attention a repeated word pays the word after an earlier occurrence "
+              "of it (prefix matching, Olsson et al. 2022), mean over the repeated words",
+              induction),
 )}
 
 
@@ -318,7 +385,9 @@ def batch_stats(maps: list[np.ndarray], word_strings: list[list[str]], spans: li
             group = members[lo:lo + step]
             punct_mask = np.array([[is_punct(w) for w in word_strings[i]] for i in group],
                                   dtype=bool).reshape(len(group), n)
-            m = WordMaps.stack([maps[i] for i in group], punct_mask)
+            forms = np.array([form_ids(word_strings[i]) for i in group],
+                             dtype=np.int32).reshape(len(group), n)
+            m = WordMaps.stack([maps[i] for i in group], punct_mask, forms)
             values = head_statistics(m)  # (K, B, L, H)
             masses = span_mass_batch(m, [spans[i] for i in group])
             deps = dependency_batch(m, [arcs[i] for i in group])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 
 import numpy as np
 import pytest
@@ -38,6 +39,30 @@ def direct(W: np.ndarray, words: list[str]) -> dict[str, float]:
         "special": sum(s) / n,
         "punct": sum(sum(W[i][j] for j in punct) for i in range(n)) / n,
         "confidence": sum(max(W[i]) for i in range(n)) / n,
+        **direct_repeats(W, words),
+    }
+
+
+def direct_repeats(W, words: list[str]) -> dict[str, float]:
+    """`first`, `duplicate` and `induction` of one head, with loops, as issue 21 defines them:
+    punctuation words are made only of Unicode punctuation (P*), forms compare case-folded."""
+    n = len(words)
+    forms = [w.casefold() for w in words]
+    punct = [bool(w) and all(unicodedata.category(c).startswith("P") for c in w) for w in words]
+    dup, ind = [], []
+    for i in range(n):
+        if punct[i]:
+            continue
+        earlier = [j for j in range(i) if forms[j] == forms[i]]
+        if earlier:
+            dup.append(sum(W[i][j] for j in earlier))
+        before = [j for j in earlier if j < i - 1]
+        if before:
+            ind.append(sum(W[i][j + 1] for j in before))
+    return {
+        "first": sum(W[i][0] for i in range(1, n)) / (n - 1) if n >= 2 else math.nan,
+        "duplicate": sum(dup) / len(dup) if dup else math.nan,
+        "induction": sum(ind) / len(ind) if ind else math.nan,
     }
 
 
@@ -60,6 +85,8 @@ def maps_with_special(rng, L, H, n, causal=False, zero_head=None):
     (["a", "b"], False),
     (["no", "punctuation", "here"], False),
     (["«", "quoted", "»", "...", "x"], True),
+    (["<CHI>", "painted", "a", "horse", "<chi>", "my", "Horse", ",", "a", ","], True),  # repeats
+    (["The", "cat", "the", "CAT", "the", "—", "—", "cat"], False),
 ])
 def test_every_statistic_matches_a_direct_computation(words, causal):
     rng = np.random.default_rng(len(words) + causal)
@@ -409,3 +436,85 @@ def test_statistics_computed_by_worker_processes_equal_those_computed_in_process
     write_store(pooled, rows + list(corpus_rows(3, seed=22, start=30)), 2, 3)
     used.clear()
     assert update_stats(pooled).computed == 3 and used == []
+
+
+# --- first, duplicate, induction (issue 21): natural repeats of word forms -----------------
+
+VOCABULARY = ["the", "The", "THE", "dog", "Dog", "a", "ball", "<CHI>", "<chi>", "ß", "SS", ",",
+              ".", "!?", "«", "»", "—", "ǅ", "ǆ"]
+
+
+def random_sentences(rng, count: int, lengths=(1, 2, 3, 5, 8, 13)) -> list[list[str]]:
+    """Sentences drawn from a small vocabulary: repeats, case differences, punctuation; some of
+    every length, and for each length one sentence without any repeat."""
+    out = [["only"], ["one", "two"], ["no", "repeat", "in", "this", "one"]]
+    for k in range(count):
+        n = lengths[k % len(lengths)]
+        out.append([VOCABULARY[v] for v in rng.integers(0, len(VOCABULARY), n)])
+    return out
+
+
+def test_first_duplicate_and_induction_match_plain_loops_over_random_sentences():
+    rng = np.random.default_rng(21)
+    sentences = random_sentences(rng, 60)
+    maps = [maps_with_special(rng, 2, 3, len(w), causal=bool(k % 2)) for k, w in enumerate(sentences)]
+    got = batch_stats(maps, sentences, [()] * len(maps), [()] * len(maps))
+    k = {name: list_statistics().index(name) for name in ("first", "duplicate", "induction")}
+    defined = dict.fromkeys(k, 0)
+    for words, W, res in zip(sentences, maps, got, strict=True):
+        for layer in range(2):
+            for head in range(3):
+                want = direct_repeats(W[layer, head].astype(np.float64).tolist(), words)
+                for name, index in k.items():
+                    value = float(res.values[index, layer, head])
+                    if math.isnan(want[name]):
+                        assert math.isnan(value), (name, words)
+                    else:
+                        defined[name] += 1
+                        assert value == pytest.approx(want[name], abs=1e-6), (name, words)
+    assert min(defined.values()) > 50  # the draw has repeats of every kind, and sentences without
+
+
+@pytest.mark.parametrize("words,first,duplicate,induction", [
+    (["solo"], False, False, False),  # one word: nothing is defined
+    (["no", "repeat", "here"], True, False, False),
+    ([",", "a", ","], True, False, False),  # only punctuation repeats
+    (["a", "A"], True, True, False),  # the repeat is right after: j = i - 1 has no j + 1 < i
+    (["a", "b", "A"], True, True, True),
+])
+def test_where_each_is_defined(words, first, duplicate, induction):
+    W = maps_with_special(np.random.default_rng(1), 1, 2, len(words))
+    values = dict(zip(list_statistics(), sentence_stats(W, words, (), ()).values, strict=True))
+    for name, defined in (("first", first), ("duplicate", duplicate), ("induction", induction)):
+        assert (~np.isnan(values[name])).all() == defined and np.isnan(values[name]).all() != defined
+
+
+def test_an_induction_head_scores_one_and_a_duplicate_head_too():
+    """<CHI> painted a horse <CHI> my: the second <CHI> looks at `painted` (induction) or at the
+    first <CHI> (duplicate); every other word at the first word (the sink)."""
+    words = ["<CHI>", "painted", "a", "horse", "<chi>", "my"]
+    W = np.zeros((1, 2, 6, 6), np.float32)
+    W[0, :, :, 0] = 1.0
+    W[0, 0, 4] = 0.0
+    W[0, 0, 4, 1] = 1.0  # head 1: induction
+    values = dict(zip(list_statistics(), sentence_stats(W, words, (), ()).values, strict=True))
+    assert values["induction"][0].tolist() == [1.0, 0.0]
+    assert values["duplicate"][0].tolist() == [0.0, 1.0]
+    assert values["first"][0].tolist() == pytest.approx([4 / 5, 1.0])
+
+
+def test_a_sentence_gets_the_same_values_in_any_batch():
+    """Computed alone, or among other sentences of its length with and without repeats, or in
+    another order: bit for bit the same (the values must not depend on the batch)."""
+    rng = np.random.default_rng(5)
+    sentences = [w for w in random_sentences(rng, 40, lengths=(8,)) if len(w) == 8]
+    sentences.append([f"w{i}" for i in range(8)])  # no repeat
+    maps = [maps_with_special(rng, 2, 3, 8, causal=True) for _ in sentences]
+    together = batch_stats(maps, sentences, [()] * len(maps), [()] * len(maps))
+    order = rng.permutation(len(maps))
+    shuffled = batch_stats([maps[i] for i in order], [sentences[i] for i in order],
+                           [()] * len(maps), [()] * len(maps))
+    for i, words in enumerate(sentences):
+        alone = sentence_stats(maps[i], words, (), ()).values
+        np.testing.assert_array_equal(together[i].values, alone)
+        np.testing.assert_array_equal(shuffled[int(np.flatnonzero(order == i)[0])].values, alone)
