@@ -265,22 +265,41 @@ def show_config(ctx: click.Context, **flags) -> None:
 @click.option("--font", metavar="FAMILY",
               help="Font family of every text [default: Liberation Sans, which vl-convert ships, "
                    "so the figure lays out alike on every machine].")
-@click.option("--width", type=int, default=440, show_default=True, metavar="PX",
-              help="The word x word map's side in pixels; the grid scales with it.")
+@click.option("--width", type=int, metavar="PX",
+              help="The word x word map's side in pixels; the grid scales with it [default: 440; "
+                   "with --series each checkpoint's map 200, the --stat plot's width 420].")
 @click.option("--scale", type=float, default=2.0, show_default=True,
               help="PNG pixels per figure pixel.")
 @click.option("--batch", type=click.Path(dir_okay=False), metavar="FILE",
               help="A file of 'SENTENCE LAYER HEAD' lines: one figure each, named by -o's pattern.")
+@click.option("--series", "series_dir", type=click.Path(file_okay=False), metavar="OUT",
+              help="A series of checkpoints (the OUT of `run --checkpoints`): draw the head of "
+                   "--sentence, --layer, --head in each of --checkpoints, or with --stat the "
+                   "statistic of --heads over training.")
+@click.option("--checkpoints", metavar="LIST",
+              help="With --series: the checkpoints to draw, labels or steps, comma-separated "
+                   "(e.g. step-0,step-100) [default: all].")
+@click.option("--stat", metavar="NAME",
+              help="With --series: draw this statistic over training, one line per head of "
+                   "--heads (prev, first, induction, ...; span:MOT>CHI; dep:nsubj).")
+@click.option("--heads", metavar="LIST",
+              help="With --stat: the heads, l<layer>h<head> comma-separated, 1-based (l1h2,l3h4).")
+@click.option("--columns", type=int, metavar="N",
+              help="With --series: checkpoints' maps per row, at most [default: 4].")
 @QUIET
 @click.pass_context
 def figure(ctx: click.Context, sentence: str | None, layer: int | None, head: int | None,
-           output: str, words_only: bool, no_grid: bool, font: str | None, width: int,
-           scale: float, batch: str | None, **flags) -> None:
+           output: str, words_only: bool, no_grid: bool, font: str | None, width: int | None,
+           scale: float, batch: str | None, series_dir: str | None, checkpoints: str | None,
+           stat: str | None, heads: str | None, columns: int | None, **flags) -> None:
     """Write the sentence figure for a paper: the layer x head grid with the selected head
     outlined, its word x word map with the spans bracketed, and the colour bar.
 
-    Rendered from the site's own chart specs by vl-convert (no browser, no network);
-    the same store and arguments give byte-identical SVG.
+    With --series, the figures of a series of checkpoints instead: one head of one sentence
+    across checkpoints (one map each, one colour bar), or with --stat chosen heads'
+    statistic over training (a line per head over the steps). Rendered from the site's own
+    chart specs by vl-convert (no browser, no network); the same store and arguments give
+    byte-identical SVG.
     """
     from pathlib import Path
 
@@ -290,6 +309,16 @@ def figure(ctx: click.Context, sentence: str | None, layer: int | None, head: in
 
     cfg = _config(ctx, **flags)
     single = {"--sentence": sentence, "--layer": layer, "--head": head}
+    series_only = {"--checkpoints": checkpoints, "--stat": stat, "--heads": heads,
+                   "--columns": columns}
+    if series_dir:
+        path = _series_figure(series_dir, single, series_only, Path(output), cfg, font=font,
+                              width=width, scale=scale, batch=batch or words_only or no_grid)
+        click.echo(f"figure: {path} ({path.stat().st_size:,} bytes)")
+        return
+    given = [name for name, value in series_only.items() if value is not None]
+    if given:
+        raise ConfigError(f"{', '.join(given)}: only with --series OUT (a series of checkpoints)")
     if batch:
         if any(v is not None for v in single.values()):
             raise ConfigError("give either --batch FILE or --sentence, --layer and --head")
@@ -301,8 +330,57 @@ def figure(ctx: click.Context, sentence: str | None, layer: int | None, head: in
         requests = [FigureRequest(sentence, layer, head, Path(output))]
     options = FigureOptions(measure=cfg.measure, measure_label=cfg.measure_label,
                             domain=cfg.domain, note=not words_only, grid=not no_grid,
-                            width=width, scale=scale, **({"font": font} if font else {}))
+                            width=width or 440, scale=scale, **({"font": font} if font else {}))
     written = write_figures(open_store(cfg.store_path), requests, options,
                             progress=ctx.obj["progress"])
     for path in written:
         click.echo(f"figure: {path} ({path.stat().st_size:,} bytes)")
+
+
+def _series_figure(series_dir: str, single: dict, series_only: dict, out, cfg: Config, *,
+                   font: str | None, width: int | None, scale: float, batch: bool):
+    """`figure --series`: the checkpoints figure, or with --stat the training figure; the file."""
+    from pipeline.errors import ConfigError
+    from pipeline.series import Series  # helper 1's reader of OUT/series.json
+    from pipeline.site.series_figure import (
+        SeriesFigureOptions,
+        get_checkpoints_figure,
+        get_training_figure,
+        output_format,
+        parse_heads,
+        write_series_figure,
+    )
+
+    if batch:
+        raise ConfigError("--batch, --words-only and --no-grid are for the sentence figure of "
+                          "one store, not with --series")
+    fmt = output_format(out)
+    size = {"size": width} if width and not series_only["--stat"] else {}
+    plot = {"width": width} if width and series_only["--stat"] else {}
+    options = SeriesFigureOptions(
+        measure=cfg.measure, measure_label=cfg.measure_label, domain=cfg.domain, scale=scale,
+        **({"font": font} if font else {}), **size, **plot,
+        **({"columns": series_only["--columns"]} if series_only["--columns"] else {}))
+    series = Series.open(series_dir)
+    if series_only["--stat"]:
+        extra = [name for name, value in {**single, "--checkpoints": series_only["--checkpoints"]}
+                 .items() if value is not None]
+        if extra:
+            raise ConfigError(f"{', '.join(extra)}: --stat draws --heads over every checkpoint "
+                              "of the series")
+        if not series_only["--heads"]:
+            raise ConfigError("--stat: name the heads to draw with --heads (e.g. l1h2,l3h4)")
+        data = get_training_figure(series.labels, series.steps, series.stores, fmt,
+                                   stat=series_only["--stat"],
+                                   heads=parse_heads(series_only["--heads"]), options=options)
+    else:
+        missing = [name for name, value in single.items() if value is None]
+        if missing or series_only["--heads"]:
+            raise ConfigError(f"missing {', '.join(missing)} (the head across checkpoints), or "
+                              "give --stat NAME --heads LIST (a statistic over training)")
+        data = get_checkpoints_figure(series.labels, series.steps, series.stores, fmt,
+                                      sentence=single["--sentence"], layer=single["--layer"],
+                                      head=single["--head"],
+                                      checkpoints=series_only["--checkpoints"] or "all",
+                                      options=options)
+    return write_series_figure(out, data)
