@@ -59,7 +59,7 @@
         { w: 104, h: 26, dots: true, mark: data.reference }));
       rank.title = r.map((p) => `${p.checkpoint}: rank ${p.rank ?? "—"} of ${p.ranked}`).join("\n");
       const [first, last] = [r[0], r[r.length - 1]];
-      const ends = Object.assign(document.createElement("td"), { className: "num" });
+      const ends = Object.assign(document.createElement("td"), { className: "num about" }); // hidden on phones, as "about"
       ends.textContent = `${fmt(first.value)} → ${fmt(last.value)} (rank ${first.rank ?? "—"} → ${last.rank ?? "—"})`;
       tr.append(name, value, rank, ends);
       return tr;
@@ -67,6 +67,7 @@
   }
 
   function chartSpec(s) {
+    const r = rows(s);
     const known = cps.every((c) => c.step !== null);
     const logx = known && data.logStep;
     const x = known
@@ -77,14 +78,14 @@
     const line = (y, extra = {}) => ({
       mark: { type: "line", point: true, ...extra.mark },
       encoding: { x, y, color: { field: "who", type: "nominal", title: null, scale: { domain: ["this head", "the leading head"], range: ["#3b1f6e", "#21918c"] }, legend: { orient: "bottom" } },
-        strokeDash: { field: "who", type: "nominal", legend: null },
+        strokeDash: { field: "who", type: "nominal", legend: null, scale: { domain: ["this head", "the leading head"], range: [[1, 0], [4, 3]] } },
         tooltip: [{ field: "checkpoint" }, { field: "who", title: "head" }, { field: "value", format: ".4f", title: s.label }, { field: "rank" }] },
     });
     return {
       vconcat: [
         { width, height: 150, data: { name: "points" }, ...line({ field: "value", type: "quantitative", title: s.label, scale: { zero: false } }) },
         { width, height: 110, data: { name: "points" }, transform: [{ filter: "datum.who === 'this head'" }],
-          ...line({ field: "rank", type: "quantitative", title: "rank (1 = highest)", scale: { reverse: true, domainMin: 1, nice: false }, axis: { tickMinStep: 1 } }) },
+          ...line({ field: "rank", type: "quantitative", title: "rank (1 = highest)", scale: { reverse: true, domain: [1, Math.max(2, ...r.map((p) => p.ranked))], nice: false }, axis: { tickMinStep: 1 } }) },
       ],
       config: { font: "system-ui, sans-serif", view: { stroke: null }, axis: { labelFontSize: 11, titleFontWeight: "normal" } },
     };
