@@ -63,8 +63,8 @@
       spec.encoding.color.scale = { scheme: "blueorange", domain: [-most, most], clamp: true };
       title = `${s.label}: ${cps[state.b].label} − ${cps[state.a].label}`;
       $("corpus-description").textContent = `${s.label}, the change from ${cps[state.a].label} to ` +
-        `${cps[state.b].label} (orange: higher at ${cps[state.b].label}; blue: lower). Across the heads: ` +
-        `${lo.toFixed(4)} to ${hi.toFixed(4)}.`;
+        `${cps[state.b].label} (orange: higher at ${cps[state.b].label}; blue: lower; blank: a head one ` +
+        `of the two models lacks). Across the heads: ${lo.toFixed(4)} to ${hi.toFixed(4)}.`;
     } else {
       if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
       spec.encoding.color.scale.domain = [lo, hi];
