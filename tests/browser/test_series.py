@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.site.serve import start
 from pipeline.site.series_site import build_series_site
+from pipeline.site.serve import start
 from pipeline.testing import read_js_global, series_stores
 
 pytestmark = pytest.mark.browser
@@ -69,12 +69,12 @@ def test_the_checkpoint_selector_colours_the_grid_by_the_chosen_checkpoint(chrom
     try:
         assert page.input_value("#series-a") == "3"  # the reference
         prev = stat_values(data, "prev")
-        assert page.evaluate(GRID) == [[l + 1, h + 1, prev[3][l][h]] for l in range(6) for h in range(12)]
+        assert page.evaluate(GRID) == [[y + 1, h + 1, prev[3][y][h]] for y in range(6) for h in range(12)]
         page.select_option("#series-a", "0")
         page.wait_for_function("window.atlasSeriesView.a === 0")
         page.wait_for_timeout(200)
         got = page.evaluate(GRID)
-        assert got == [[l + 1, h + 1, prev[0][l][h]] for l in range(6) for h in range(12)]
+        assert got == [[y + 1, h + 1, prev[0][y][h]] for y in range(6) for h in range(12)]
         assert all(v is None for l_, h, v in got if h > 8)  # heads the first model lacks
         assert "prev at step-0" in page.text_content("#corpus-description")
         page.locator(".corpus-view").screenshot(path=str(artifacts / "series-checkpoint.png"))
