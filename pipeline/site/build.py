@@ -74,6 +74,8 @@ from pipeline.site.pages import (
     index_row_bytes,
     sentence_room,
 )
+from pipeline.site.series_corpus import SERIES_DATA, series_data
+from pipeline.site.series_plan import list_firsts, plan_site
 from pipeline.sizes import DEFAULT_SITE_BYTES, folder_bytes, format_size
 from pipeline.store import AtlasStore
 from pipeline.store.location import StoreLocation
@@ -84,6 +86,7 @@ MARKER = ".atlas-site"
 BUNDLE_SNIPPET = "window.vegaEmbed = vegaEmbed;"  # `vega` in a snippet is null with Vega 6: use the view API
 INDEX_DATA = "data/_index.js"  # no page is named _index: page names never start with "_"
 CORPUS_DATA = "data/_corpus.js"  # the corpus view's statistics, every head (pipeline.site.corpus_view)
+SERIES_ASSETS = "series-"  # assets/series-*.js: copied to the site of a series only
 
 
 @dataclass(frozen=True)
@@ -253,6 +256,9 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     # as many as the budget holds), then the index of those with a page.
     _build_assets(out, site)
     corpus = _build_corpus_view(out, env, views, missing, site, len(names))
+    if site.series is not None and views:  # every checkpoint's statistics (assets/series-*.js)
+        (out / SERIES_DATA).write_text(js_global("atlasSeries", series_data(site.series, views, cases)),
+                                       encoding="utf-8")
     (out / MARKER).write_text(dumps({"generator": "attention-atlas", "format": 1}) + "\n")
     (out / ".nojekyll").write_text("")  # GitHub Pages: serve the files as they are
     ctx = get_index_context(site, rows, span_counts, n_exemplars=len(named),
@@ -262,6 +268,9 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     # the order in which sentences get pages: the exemplars in rank order, then the others by
     # id hash
     order = named + sorted(set(range(len(names))) - set(named), key=lambda i: id_hash(rows[i].id))
+    if site.series is not None:  # which checkpoints get sentence data (docs/site.md, "A series")
+        site = plan_site(site, names, rows, env, order, named,
+                         list_firsts([corpus for _, corpus in views]), room)
     chosen = choose_pages(SentenceWriter(store, out, site, names, env, storage, rows, progress),
                           order, room, index_row_bytes(rows))
     n_named = len(set(named).intersection(chosen))
@@ -306,6 +315,8 @@ def _build_assets(out: Path, site: SiteContext) -> None:
                                                     per_layer=per_layer)
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
     for path in sorted((templates_dir() / "assets").iterdir()):
+        if path.name.startswith(SERIES_ASSETS) and site.series is None:
+            continue  # a series site's scripts: a site of one model stays as it was
         if path.is_file():
             shutil.copyfile(path, out / "assets" / path.name)
 

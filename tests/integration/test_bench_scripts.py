@@ -18,3 +18,23 @@ def test_a_benchmark_script_imports(script, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # the imports and definitions; main() is not called
     assert callable(module.main)
+
+
+def test_the_series_site_benchmark_runs_on_a_small_series():
+    """bench_series_site.py end to end on 40 sentences and 3 tiny checkpoints: its tables, every
+    site within its limit (the script asserts it), and the 100,000 x 20 plan."""
+    import os
+    import subprocess
+    import sys
+
+    root = BENCH.parent
+    run = subprocess.run([sys.executable, str(BENCH / "bench_series_site.py"), "--sentences", "40",
+                          "--checkpoints", "3", "--layers", "2", "--heads", "2"],
+                         capture_output=True, text=True, cwd=root, timeout=600,
+                         env={**os.environ, "PYTHONPATH": str(root)})
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = run.stdout
+    assert "step-100 of 3 checkpoints (step-0, step-10, step-100)" in out
+    assert "3/3: step-0, step-10, step-100" in out  # no limit: every checkpoint
+    assert "20 checkpoints (steps 0 to 100,000, log-spaced) x 100,000 sentences" in out
+    assert "sentence data:" in out and "statistics: all 20 checkpoints" in out
