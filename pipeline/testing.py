@@ -255,6 +255,32 @@ def synthetic_store(path: Path, n: int, n_layers: int, n_heads: int, *, seed: in
     return path
 
 
+def checkpoint_stores(folder: Path, steps: Sequence[int], n: int, n_layers: int, n_heads: int, *,
+                      seed: int = 0, measures: Sequence[str] = ("attention",)) -> list[Path]:
+    """Stores of one corpus through a model "training": step-<s>.zarr for each of `steps`, the
+    sentences of synthetic_rows, each checkpoint's token maps drifting from near uniform (the
+    first) to peaked ones (the last), a measure's maps its own mix. For series of checkpoints
+    (pipeline.site.series_view) without a model."""
+    rows = synthetic_rows(n, n_layers, n_heads, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    targets = {m: [rng.dirichlet(np.full(maps.shape[-1], 0.3), size=maps.shape[:-1])
+                   for _, maps in rows] for m in measures}
+    paths = []
+    for k, step in enumerate(steps):
+        t = k / max(1, len(steps) - 1)
+        stored = []
+        for j, (sentence, _) in enumerate(rows):
+            mixed = {}
+            for m in measures:
+                target = targets[m][j]
+                noise = rng.dirichlet(np.full(target.shape[-1], 2.0), size=target.shape[:-1])
+                mixed[m] = ((1 - t) * 0.8 * noise + (0.2 + 0.8 * t) * target).astype(np.float32)
+            stored.append((sentence, mixed))
+        paths.append(write_store(folder / f"step-{step}.zarr", stored, n_layers, n_heads,
+                                 f"synthetic/step-{step}", measures=measures))
+    return paths
+
+
 def read_js_global(path: Path, name: str) -> Any:
     """The JSON value a site script (`window.NAME=JSON.parse('...');`, pipeline.site.data_format.js_global) sets."""
     text = path.read_text(encoding="utf-8")
