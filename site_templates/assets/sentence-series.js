@@ -87,11 +87,17 @@
     $("figure").dataset.minus = maps.minus || "";
   }
 
-  // the address names what is on show, and only what is not the default (sentence-state.js)
+  // the address names what is on show, and only what is not the default, after the measure
+  // (`#l8h8&m=grad&c=step-2000&d=step-100`; sentence-state.js calls this as it sets `m`)
   function syncSeriesParams() {
     const c = state.checkpoint === series.current ? null : state.checkpoint;
-    if (S.param("c") !== c) S.setParam("c", c);
-    if (S.param("d") !== state.minus) S.setParam("d", state.minus);
+    const want = [...(c ? [["c", c]] : []), ...(state.minus ? [["d", state.minus]] : [])];
+    const rest = state.params.filter(([key]) => key !== "c" && key !== "d");
+    const params = [...rest, ...want];
+    if (JSON.stringify(params) !== JSON.stringify(state.params)) {
+      state.params = params;
+      S.writeFragment();
+    }
   }
 
   // the address names other checkpoints than those on show (sentence-nav.js's hashchange)
