@@ -175,7 +175,11 @@ class FakeStore:
         return iter(self.records)
 
     def __getitem__(self, key: int | str) -> FakeSentence:
-        return self.records[self.ids.index(key) if isinstance(key, str) else key]
+        if isinstance(key, str):
+            if key not in self.ids:  # as AtlasStore says it
+                raise KeyError(f"no sentence with id {key!r} in this fake store")
+            key = self.ids.index(key)
+        return self.records[key]
 
     def storage_order(self) -> list[int]:
         """Reverse corpus order: a fake has no storage, and the site must not depend on the order."""
