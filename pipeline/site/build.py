@@ -304,13 +304,8 @@ def _build_assets(out: Path, site: SiteContext) -> None:
         specs[view.figure] = charts.get_figure_spec(site.n_layers, view.heads,
                                                     measure_label=view.title, domain=view.domain,
                                                     per_layer=per_layer)
-    from pipeline.site.series_sentence import DIFFERENCE_DETAIL, DIFFERENCE_FIGURE, offered
-
-    if offered(site.series):  # a series: the difference of two checkpoints (sentence-series.js)
-        specs[DIFFERENCE_DETAIL] = charts.get_difference_detail_spec()
-        for view in site.measures:
-            specs[view.figure + DIFFERENCE_FIGURE] = charts.get_difference_figure_spec(
-                site.n_layers, view.heads, per_layer=view.grid != "grid")
+    from pipeline.site.series_sentence import difference_specs  # a series: sentence-series.js
+    specs.update(difference_specs(site))
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
     for path in sorted((templates_dir() / "assets").iterdir()):
         if path.is_file():

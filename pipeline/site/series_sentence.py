@@ -15,6 +15,7 @@ import logging
 from typing import Any
 
 from pipeline.measures import stored_measures
+from pipeline.site import charts
 from pipeline.site.series_view import SeriesView, series_data_path
 
 log = logging.getLogger(__name__)
@@ -95,3 +96,15 @@ def series_payload(series: SeriesView, measures, page: str) -> dict[str, Any]:
     if not series.same_tokenizer:
         payload["note"] = tokenizer_note(series)
     return payload
+
+
+def difference_specs(site) -> dict[str, Any]:
+    """The specs of a difference of two checkpoints (assets/specs.js, beside the site's others):
+    its detail, and each measure's figure; none on a site that offers no other checkpoint."""
+    if not offered(site.series):
+        return {}
+    specs = {DIFFERENCE_DETAIL: charts.get_difference_detail_spec()}
+    for view in site.measures:
+        specs[view.figure + DIFFERENCE_FIGURE] = charts.get_difference_figure_spec(
+            site.n_layers, view.heads, per_layer=view.grid != "grid")
+    return specs
