@@ -150,7 +150,7 @@
   // what its colours are and how the special tokens' share moved (sentence.js's describe)
   function describeSeries(layer, head) {
     const title = $("detail-title");
-    const { c, d } = { c: state.checkpoint, d: state.minus };
+    const [c, d] = [state.checkpoint, state.minus];
     title.textContent += d ? ` \u00b7 ${c} \u2212 ${d}` : ` \u00b7 ${c}`;
     if (!d) return;
     const { H, W, special } = state.maps;
