@@ -175,7 +175,11 @@ class FakeStore:
         return iter(self.records)
 
     def __getitem__(self, key: int | str) -> FakeSentence:
-        return self.records[self.ids.index(key) if isinstance(key, str) else key]
+        if isinstance(key, str):
+            if key not in self.ids:  # as AtlasStore says it
+                raise KeyError(f"no sentence with id {key!r} in this fake store")
+            key = self.ids.index(key)
+        return self.records[key]
 
     def storage_order(self) -> list[int]:
         """Reverse corpus order: a fake has no storage, and the site must not depend on the order."""
@@ -253,6 +257,32 @@ def synthetic_store(path: Path, n: int, n_layers: int, n_heads: int, *, seed: in
                                      span_every=span_every), n_layers, n_heads)
     update_stats(path)
     return path
+
+
+def checkpoint_stores(folder: Path, steps: Sequence[int], n: int, n_layers: int, n_heads: int, *,
+                      seed: int = 0, measures: Sequence[str] = ("attention",)) -> list[Path]:
+    """Stores of one corpus through a model "training": step-<s>.zarr for each of `steps`, the
+    sentences of synthetic_rows, each checkpoint's token maps drifting from near uniform (the
+    first) to peaked ones (the last), a measure's maps its own mix. For series of checkpoints
+    (pipeline.site.series_view) without a model."""
+    rows = synthetic_rows(n, n_layers, n_heads, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    targets = {m: [rng.dirichlet(np.full(maps.shape[-1], 0.3), size=maps.shape[:-1])
+                   for _, maps in rows] for m in measures}
+    paths = []
+    for k, step in enumerate(steps):
+        t = k / max(1, len(steps) - 1)
+        stored = []
+        for j, (sentence, _) in enumerate(rows):
+            mixed = {}
+            for m in measures:
+                target = targets[m][j]
+                noise = rng.dirichlet(np.full(target.shape[-1], 2.0), size=target.shape[:-1])
+                mixed[m] = ((1 - t) * 0.8 * noise + (0.2 + 0.8 * t) * target).astype(np.float32)
+            stored.append((sentence, mixed))
+        paths.append(write_store(folder / f"step-{step}.zarr", stored, n_layers, n_heads,
+                                 f"synthetic/step-{step}", measures=measures))
+    return paths
 
 
 def read_js_global(path: Path, name: str) -> Any:

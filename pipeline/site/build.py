@@ -313,6 +313,8 @@ def _build_assets(out: Path, site: SiteContext) -> None:
         specs[view.figure] = charts.get_figure_spec(site.n_layers, view.heads,
                                                     measure_label=view.title, domain=view.domain,
                                                     per_layer=per_layer)
+    from pipeline.site.series_sentence import difference_specs  # a series: sentence-series.js
+    specs.update(difference_specs(site))
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
     for path in sorted((templates_dir() / "assets").iterdir()):
         if path.name.startswith(SERIES_ASSETS) and site.series is None:

@@ -56,9 +56,9 @@ def vl_convert_version() -> str | None:
     return version if version in vl_convert.get_vegalite_versions() else None
 
 
-def colour_scale(domain: tuple[float, float]) -> alt.Scale:
-    """Viridis over a fixed domain; values above it are clamped to yellow."""
-    return alt.Scale(scheme="viridis", domain=list(domain), clamp=True)
+def colour_scale(domain: tuple[float, float], scheme: str = "viridis") -> alt.Scale:
+    """Viridis (or `scheme`) over a fixed domain; values beyond it are clamped to its ends."""
+    return alt.Scale(scheme=scheme, domain=list(domain), clamp=True)
 
 
 def colour_ticks(domain: tuple[float, float]) -> tuple[list[float], str]:
@@ -183,7 +183,8 @@ def _detail_params() -> list[alt.Parameter]:
 
 
 def _detail_layers(*, measure_label: str, domain: tuple[float, float],
-                   size: int = DETAIL_PX, resizable: bool = False) -> alt.LayerChart:
+                   size: int = DETAIL_PX, resizable: bool = False,
+                   scheme: str = "viridis") -> alt.LayerChart:
     """The selected head, words x words (rows = from, columns = to), spans bracketed on both axes.
 
     `size` is the map's side in pixels; `resizable`: the page may set another width and height
@@ -201,7 +202,7 @@ def _detail_layers(*, measure_label: str, domain: tuple[float, float],
                 axis=alt.Axis(**common))
     ticks, tick_format = colour_ticks(domain)
     colour = alt.Color(
-        "value:Q", title=measure_label, scale=colour_scale(domain),
+        "value:Q", title=measure_label, scale=colour_scale(domain, scheme),
         legend=alt.Legend(gradientLength={"expr": height} if resizable else size,
                           gradientThickness=14, titleFontWeight="normal",
                           orient="right", direction="vertical", titleOrient="top",
@@ -234,6 +235,30 @@ def get_detail_spec(
     return _finish(chart.add_params(*_detail_params()), PAGE_FONT)
 
 
+# A series' difference of two checkpoints (assets/sentence-series.js): a diverging scheme (maps.js
+# holds its table, BLUE_ORANGE, for the canvases), over a domain symmetric around 0 that the page
+# sets with the colour bar's title (the measure and the two checkpoints) before drawing
+DIVERGING = "blueorange"
+DIFFERENCE_TITLE = "difference"
+DIFFERENCE_DOMAIN = (-1.0, 1.0)
+
+
+def get_difference_detail_spec(size: int = DETAIL_PX) -> dict[str, Any]:
+    """The detail of the page showing one checkpoint's maps minus another's: the word x word
+    map on the diverging scheme; the page sets the colour bar's domain and title."""
+    chart = _detail_layers(measure_label=DIFFERENCE_TITLE, domain=DIFFERENCE_DOMAIN, size=size,
+                           resizable=True, scheme=DIVERGING)
+    return _finish(chart.add_params(*_detail_params()), PAGE_FONT)
+
+
+def get_difference_figure_spec(n_layers: int, n_heads: int, *,
+                               per_layer: bool = False) -> dict[str, Any]:
+    """The figure (grid beside detail) of a difference of two checkpoints, as the page downloads
+    it; the page sets the colour bar's domain and title, as for its detail."""
+    return get_figure_spec(n_layers, n_heads, measure_label=DIFFERENCE_TITLE,
+                           domain=DIFFERENCE_DOMAIN, per_layer=per_layer, scheme=DIVERGING)
+
+
 def _special_note() -> alt.Chart:
     """A line above the map: the share of the head's attention that went to special tokens,
     averaged over the from-words (each pair row carries its from-word's share)."""
@@ -256,11 +281,12 @@ def _special_note() -> alt.Chart:
 def get_figure_spec(n_layers: int, n_heads: int, *, measure_label: str,
                     domain: tuple[float, float], size: int = DETAIL_PX, grid: bool = True,
                     note: bool = True, font: str = FIGURE_FONT,
-                    per_layer: bool = False) -> dict[str, Any]:
+                    per_layer: bool = False, scheme: str = "viridis") -> dict[str, Any]:
     """The reference figure: the grid (selected head outlined) beside the detail, titled with
     the head, the special-share note above the map; `grid=False` gives the detail alone;
-    `per_layer`: a measure with one map per layer (one grid column, "all heads")."""
-    detail = _detail_layers(measure_label=measure_label, domain=domain, size=size)
+    `per_layer`: a measure with one map per layer (one grid column, "all heads"); `scheme`: the
+    colour scheme (DIVERGING for a series' difference of two checkpoints)."""
+    detail = _detail_layers(measure_label=measure_label, domain=domain, size=size, scheme=scheme)
     if note:
         detail = alt.layer(*detail.layer, _special_note()).properties(width=size, height=size)
     head = alt.ExprRef(expr=f"'layer ' + {SEL_LAYER} + ', head ' + {SEL_HEAD}")

@@ -21,6 +21,7 @@ from pipeline import __version__
 from pipeline.errors import SiteError
 from pipeline.measures import MEASURES, get_measure, stored_measures
 from pipeline.site.names import head_page_pattern
+from pipeline.site.series_sentence import series_payload
 
 log = logging.getLogger(__name__)
 
@@ -363,6 +364,8 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
                       "figure": m.figure}
                      for m in site.measures],
     }
+    if site.series is not None:  # the checkpoints it offers (pipeline.site.series_sentence)
+        payload["series"] = series_payload(site.series, site.measures, page)
     rows = [SpanRow(label, a + 1, b, " ".join(words[a:b])) for label, a, b in spans]
     return SentenceContext(
         site=site, position=position, number=position + 1, total=len(names), id=rec.id,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import numpy as np
 from tqdm import tqdm
 
 from pipeline.errors import SiteError
@@ -31,6 +32,8 @@ from pipeline.site.contexts import (
     rel_url,
 )
 from pipeline.site.data_format import _js_quoted, encode_maps, encode_script, js_global
+from pipeline.site.series_sentence import checkpoint_measures
+from pipeline.site.series_view import SERIES_DATA, series_data_path
 from pipeline.sizes import format_size
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,10 @@ class SentenceWriter:
                  progress: bool) -> None:
         self.store, self.out, self.site, self.names, self.rows = store, out, site, names, rows
         self.template = env.get_template("sentence.html")
+        # a series: the other checkpoints whose maps the pages carry, with the measures each holds
+        self.checkpoints = checkpoint_measures(site.series, site.measures)
+        for checkpoint, _ in self.checkpoints:
+            (out / SERIES_DATA / checkpoint.label).mkdir(parents=True, exist_ok=True)
         self.rank = {p: r for r, p in enumerate(storage)}
         self.longest = max(map(len, names), default=0)  # page names are ASCII
         self.bar = tqdm(total=len(names), unit="sentence", desc="site", disable=not progress)
@@ -89,7 +96,7 @@ class SentenceWriter:
             for n, i in enumerate(todo):
                 rec = self.store[i]
                 # per measure: word maps (L, H, W, W) and special shares (L, H, W)
-                maps = [(view.suffix, *rec.word_maps(view.name)) for view in self.site.measures]
+                maps = self.data_maps(rec, self.names[i])
                 n_words = maps[0][1].shape[-1]
                 near = _neighbours(around, i)
                 ctx = get_sentence_context(rec, i, self.names, self.site, n_words, near)
@@ -101,6 +108,23 @@ class SentenceWriter:
                     self.bar.update()
         return written
 
+    def data_maps(self, rec, page: str) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """A sentence's data scripts: (path in the site, word maps (L, H, W, W), special shares
+        (L, H, W)) per measure, data/<page><suffix>.js; on a series site also each other
+        checkpoint's with sentence data, series/<label>/<page><suffix>.js per measure it holds."""
+        maps = [(f"data/{page}{view.suffix}.js", *rec.word_maps(view.name))
+                for view in self.site.measures]
+        for checkpoint, views in self.checkpoints:
+            try:
+                other = checkpoint.store[rec.id]
+            except KeyError as exc:
+                raise SiteError(f"checkpoint {checkpoint.label!r} of the series has no sentence "
+                                f"{rec.id!r}: every checkpoint must hold the corpus of the "
+                                f"reference, {self.site.series.current.label!r}") from exc
+            maps += [(series_data_path(checkpoint.label, page, view.suffix),
+                      *other.word_maps(view.name)) for view in views]
+        return maps
+
     def relink(self, i: int, n_words: int, near: tuple[int | None, int | None]) -> None:
         """Write a sentence's page again, with other neighbours (its data stays)."""
         ctx = get_sentence_context(self.store[i], i, self.names, self.site, n_words, near)
@@ -110,6 +134,9 @@ class SentenceWriter:
         """Remove a sentence's files (it gets no page after all)."""
         for view in self.site.measures:
             (self.out / "data" / f"{self.names[i]}{view.suffix}.js").unlink()
+        for checkpoint, views in self.checkpoints:
+            for view in views:
+                (self.out / series_data_path(checkpoint.label, self.names[i], view.suffix)).unlink()
         (self.out / "sentences" / f"{self.names[i]}.html").unlink()
 
     def estimate(self, i: int) -> float:
@@ -117,8 +144,8 @@ class SentenceWriter:
         codes at their raw size (compression and the script's ~3 % roughly cancel) and a
         page. Only the size of a block of work depends on it, never which sentences get pages."""
         words = self.rows[i].n_words
-        cells = sum(self.site.n_layers * view.heads * (words * words + words)
-                    for view in self.site.measures)
+        views = [*self.site.measures, *(v for _, vs in self.checkpoints for v in vs)]
+        cells = sum(self.site.n_layers * view.heads * (words * words + words) for view in views)
         return cells + 4000 + 4 * len(self.rows[i].text)
 
 
@@ -194,12 +221,14 @@ def choose_pages(writer: SentenceWriter, order: list[int], room: int | None,
 
 def build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja2.Template,
                     longest: int = PAGE_NAME_MAX) -> int:
-    """Write one sentence's data files (one script per measure) and page; returns the bytes the
-    budget counts of them (the page by page_cost, links to names of `longest` characters)."""
+    """Write one sentence's data files (one script per measure, and per other checkpoint of a
+    series: `maps` holds (path in the site, word maps, special shares) each) and page; returns the
+    bytes the budget counts of them (the page by page_cost, links to names of `longest`
+    characters)."""
     size = 0
-    for suffix, word_maps, special in maps:
+    for path, word_maps, special in maps:
         blob = encode_script(encode_maps(word_maps, special))
-        (out / "data" / f"{ctx.page}{suffix}.js").write_bytes(blob)
+        (out / path).write_bytes(blob)
         size += len(blob)
     return size + page_cost(write_page(out, ctx, template), ctx, longest)
 

@@ -22,7 +22,8 @@
   function figureSpec(atlas) {
     const spec = window.atlasSpecs && window.atlasSpecs[atlas.figure];
     if (!spec) throw new Error(`assets/specs.js has no figure ${atlas.figure}`);
-    return structuredClone(spec);
+    // a series' difference of two checkpoints: its colour bar (sentence-series.js)
+    return atlas.prepareFigure ? atlas.prepareFigure(structuredClone(spec)) : structuredClone(spec);
   }
 
   async function figureView(atlas) {
@@ -66,7 +67,7 @@
     const view = await figureView(atlas);
     try {
       const page = decodeURIComponent(location.pathname.split("/").pop().replace(/\.html$/, ""));
-      const name = `figure-${page}-l${atlas.layer}h${atlas.head}-${atlas.measure}.${format}`;
+      const name = `figure-${page}-l${atlas.layer}h${atlas.head}-${atlas.measure}${atlas.figureTag || ""}.${format}`;
       if (format === "svg") {
         const url = URL.createObjectURL(new Blob([await view.toSVG()], { type: "image/svg+xml" }));
         save(url, name);

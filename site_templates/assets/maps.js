@@ -3,8 +3,9 @@
 // tests/golden/sentence.bin is a tiny file that both readers must decode to the same codes.
 // The bytes come as a script, atlasData("<chars>", N), because a page opened from disk may load
 // scripts but not fetch files; this classic script defines atlasData and window.atlasMaps.
-// It also holds the site's one viridis table (VIRIDIS, viridis): every map painted on a canvas
-// (the grid's thumbnails, the overview, a head page's small maps) takes its colours from it.
+// It also holds the site's palettes, one table each (VIRIDIS, viridis; BLUE_ORANGE, blueOrange for
+// a series' differences): every map painted on a canvas (the grid's thumbnails, the overview, a
+// head page's small maps) takes its colours from them.
 (() => {
   const SCALE = 255; // code = round(value * 255), as pipeline.store.quantize writes it
   const HEADER = 12; // "ATLS", then <u2 version, L, H, W>
@@ -14,24 +15,29 @@
   const SMALL = [0x00, 0x0a, 0x0d, 0x22, 0x5c, 0x2028, 0x2029];
   const escaped = (k) => (k < SMALL.length ? SMALL[k] : 0xd800 + k - SMALL.length);
   const loaded = new Map(); // a data script's URL -> its bytes (still gzipped)
-  // Vega's viridis, stop for stop (vega-scale's `viridis`, 31 colours as RRGGBB), which the charts
-  // draw for `scheme: viridis`; tests/browser/test_pages.py checks it against Vega's own scale
-  const VIRIDIS = ("440154470e61481a6c482575472f7d443a834144873d4e8a39568c35608d31688e2d708e2a788e27818e23" +
-    "888e21918d1f988b1fa08822a8842ab07f35b77943bf7154c56866cc5d7ad1518fd744a5db36bcdf27d2e21be9e51afde725")
-    .match(/.{6}/g).map((hex) => [0, 2, 4].map((at) => parseInt(hex.slice(at, at + 2), 16)));
+  // Vega's palettes, stop for stop (vega-scale's schemes as RRGGBB), which the charts draw for
+  // `scheme: viridis` (31 colours: every map) and `scheme: blueorange` (11 colours: a series'
+  // difference of two checkpoints, symmetric around 0); tests/browser/test_pages.py and
+  // test_series_sentence.py check each against Vega's own scale
+  const stops = (hex) => hex.match(/.{6}/g).map((rgb) => [0, 2, 4].map((at) => parseInt(rgb.slice(at, at + 2), 16)));
+  const VIRIDIS = stops("440154470e61481a6c482575472f7d443a834144873d4e8a39568c35608d31688e2d708e2a788e27818e23" +
+    "888e21918d1f988b1fa08822a8842ab07f35b77943bf7154c56866cc5d7ad1518fd744a5db36bcdf27d2e21be9e51afde725");
+  const BLUE_ORANGE = stops("134b852f78b35da2cb9dcae1d2e5eff2f0ebfce0bafbbf74e8932fc5690d994a07");
 
   // a code back to its value (pipeline.store.dequantize), within 1/510 of the store's
   const toValue = (code) => code / SCALE;
 
   // t in [0, 1] (clamped) -> [r, g, b], as Vega computes it: linear in RGB between the two
   // stops around t (d3's piecewise interpolateRgb), each channel rounded
-  function viridis(t) {
-    const n = VIRIDIS.length - 1;
+  const ramp = (table) => (t) => {
+    const n = table.length - 1;
     const x = Math.min(1, Math.max(0, t)) * n;
     const i = Math.max(0, Math.min(n - 1, Math.floor(x)));
-    const [a, b] = [VIRIDIS[i], VIRIDIS[i + 1]];
+    const [a, b] = [table[i], table[i + 1]];
     return a.map((v, k) => Math.round(v + (x - i) * (b[k] - v)));
-  }
+  };
+  const viridis = ramp(VIRIDIS);
+  const blueOrange = ramp(BLUE_ORANGE);
 
   // a data script's string -> its N bytes (pipeline.site.data_format.decode_script)
   function unpack(units, size) {
@@ -91,5 +97,5 @@
     return { L, H, W, codes: bytes.subarray(HEADER, HEADER + size), special: bytes.subarray(HEADER + size) };
   }
 
-  window.atlasMaps = { SCALE, VIRIDIS, toValue, viridis, unpack, loadScript, inflate, fetchBytes, parseMaps };
+  window.atlasMaps = { SCALE, VIRIDIS, BLUE_ORANGE, toValue, viridis, blueOrange, unpack, loadScript, inflate, fetchBytes, parseMaps };
 })();

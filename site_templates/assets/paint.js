@@ -1,8 +1,9 @@
-// Word maps painted on canvases, one pixel per word pair, in the colours of the site's one
-// viridis table (assets/maps.js): the sentence page's grid thumbnails and overview, and a head
-// page's small maps. Shared by both pages (after maps.js); a classic script: window.atlasPaint.
+// Word maps painted on canvases, one pixel per word pair, in the colours of the site's viridis
+// table (assets/maps.js; a series' differences in its diverging one): the sentence page's grid
+// thumbnails and overview, and a head page's small maps. Shared by both pages (after maps.js);
+// a classic script: window.atlasPaint.
 (() => {
-  const { toValue, viridis } = window.atlasMaps;
+  const { toValue, viridis, blueOrange } = window.atlasMaps;
 
   // code -> RGBA (one 32-bit word, in the byte order of ImageData) through a colour bar's
   // domain, clamped: what Vega draws for the code's value on the chart with that domain (its
@@ -14,16 +15,26 @@
     return new Uint32Array(bytes.buffer);
   }
 
-  // map k of a maps' codes (W x W each, as parseMaps gives them) drawn into a W x W canvas
-  function paint(canvas, { W, codes }, k, colours) {
+  // the same for a difference of two maps' codes (-255..255, at index code + 255), on the
+  // diverging palette over a domain symmetric around 0
+  function differenceColours([lo, hi]) {
+    const bytes = new Uint8Array(4 * 511);
+    const k = 1 / (hi - lo);
+    for (let code = -255; code <= 255; code++) bytes.set([...blueOrange((toValue(code) - lo) * k), 255], 4 * (code + 255));
+    return new Uint32Array(bytes.buffer);
+  }
+
+  // map k of a maps' codes (W x W each, as parseMaps gives them; a difference's codes are
+  // offset by its `offset`, 255, into its colours) drawn into a W x W canvas
+  function paint(canvas, { W, codes, offset = 0 }, k, colours) {
     canvas.width = W;
     canvas.height = W;
     const ctx = canvas.getContext("2d");
     const image = ctx.createImageData(W, W);
     const pixels = new Uint32Array(image.data.buffer);
-    for (let i = 0; i < W * W; i++) pixels[i] = colours[codes[k * W * W + i]];
+    for (let i = 0; i < W * W; i++) pixels[i] = colours[codes[k * W * W + i] + offset];
     ctx.putImageData(image, 0, 0);
   }
 
-  window.atlasPaint = { codeColours, paint };
+  window.atlasPaint = { codeColours, differenceColours, paint };
 })();

@@ -64,10 +64,13 @@
   function syncMeasureParam() {
     const value = state.measure === DEFAULT ? null : state.measure;
     if (param("m") !== value) setParam("m", value);
+    if (S.syncSeriesParams) S.syncSeriesParams(); // a series: the checkpoints (sentence-series.js)
   }
 
-  // a measure's maps, read once (the default's data script is already on the page)
+  // a measure's maps, read once (the default's data script is already on the page); a series'
+  // page: of the checkpoint the address names, or its difference with another (sentence-series.js)
   function loadMeasure(name) {
+    if (S.loadSeriesMaps) return S.loadSeriesMaps(name);
     if (!state.loaded[name]) state.loaded[name] = fetchBytes(measureView(name).data).then(parseMaps);
     return state.loaded[name];
   }
@@ -88,6 +91,7 @@
     state.maps = maps;
     $("measure").value = name;
     $("figure").dataset.measure = name;
+    if (S.showSeries) S.showSeries(maps);
     await S.drawCharts(S.clamp(layer, 1, maps.L), S.clamp(head, 1, maps.H));
     syncMeasureParam();
     S.describe(state.layer, state.head);

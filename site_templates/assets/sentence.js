@@ -60,6 +60,7 @@
         "averaged over the words; each word's share is in the tooltip. Rows show the rest."
       : `No ${title} goes to special tokens in this ${unit}.`;
     $("figure").dataset.selected = `l${layer}h${head}`;
+    if (S.describeSeries) S.describeSeries(layer, head); // a series: the checkpoints on show
     if ($("overview")) paint($("overview-map"), k);
     headLink(layer, head);
   }
@@ -146,7 +147,7 @@
     state.head = head;
     state.size = S.detailSize(state.tracks);
     S.setWindow(...(state.window || [0, W, 0, W]));
-    const detailSpec = structuredClone(specs[view.detail]);
+    const detailSpec = (S.detailSpec && S.detailSpec(view)) || structuredClone(specs[view.detail]);
     detailSpec.width = state.size;
     detailSpec.height = state.size;
     const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
@@ -157,7 +158,7 @@
     state.detail = detail.view;
     if (!state.timings.detail) state.timings.detail = performance.now();
     // the thumbnails in the detail's colours: its colour bar's domain, through maps.js's viridis
-    state.colours = P.codeColours(state.detail.scale("color").domain());
+    state.colours = (S.colourTable || P.codeColours)(state.detail.scale("color").domain());
     state.cells = gridRows();
     state.gridSpec = specs[view.grid];
     await embedGrid(state.gridSpec);
@@ -177,6 +178,7 @@
     state.measure = S.wantedMeasure();
     state.figure = S.measureView(state.measure).figure;
     state.maps = await S.loadMeasure(state.measure);
+    if (S.showSeries) S.showSeries(state.maps);
     state.timings.loaded = performance.now(); // scripts and data in
     const { L: layers, H } = state.maps;
     const [layer, headNumber] = head || [1, 1];
@@ -205,7 +207,7 @@
       }, 150);
     });
     describe(state.layer, state.head);
-    if (head || S.param("m") !== null) { // a head out of range, an unknown measure: corrected
+    if (head || S.param("m") !== null || (S.seriesNamed && S.seriesNamed())) { // a head out of range, an unknown measure: corrected
       S.syncMeasureParam();
       S.writeFragment();
     } else {

@@ -307,7 +307,7 @@ def test_a_page_counts_as_if_its_links_were_to_the_longest_name(tmp_path):
 
     def cost(position, near):
         ctx = get_sentence_context(store[position], position, names, site, 2, near)
-        maps = [("", *store[position].word_maps("attention"))]
+        maps = [(f"data/{names[position]}.js", *store[position].word_maps("attention"))]
         size = build_sentence(tmp_path, ctx, maps, template)
         data = (tmp_path / "data" / f"{names[position]}.js").stat().st_size
         page = (tmp_path / "sentences" / f"{names[position]}.html").stat().st_size
