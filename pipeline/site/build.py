@@ -76,6 +76,7 @@ from pipeline.site.pages import (
 )
 from pipeline.site.series_corpus import SERIES_DATA, series_data
 from pipeline.site.series_plan import list_firsts, plan_site
+from pipeline.site.series_sentence import difference_specs
 from pipeline.sizes import DEFAULT_SITE_BYTES, folder_bytes, format_size
 from pipeline.store import AtlasStore
 from pipeline.store.location import StoreLocation
@@ -313,8 +314,7 @@ def _build_assets(out: Path, site: SiteContext) -> None:
         specs[view.figure] = charts.get_figure_spec(site.n_layers, view.heads,
                                                     measure_label=view.title, domain=view.domain,
                                                     per_layer=per_layer)
-    from pipeline.site.series_sentence import difference_specs  # a series: sentence-series.js
-    specs.update(difference_specs(site))
+    specs.update(difference_specs(site))  # a series' difference views (series-sentence.js)
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
     for path in sorted((templates_dir() / "assets").iterdir()):
         if path.name.startswith(SERIES_ASSETS) and site.series is None:

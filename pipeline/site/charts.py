@@ -235,7 +235,7 @@ def get_detail_spec(
     return _finish(chart.add_params(*_detail_params()), PAGE_FONT)
 
 
-# A series' difference of two checkpoints (assets/sentence-series.js): a diverging scheme (maps.js
+# A series' difference of two checkpoints (assets/series-sentence.js): a diverging scheme (maps.js
 # holds its table, BLUE_ORANGE, for the canvases), over a domain symmetric around 0 that the page
 # sets with the colour bar's title (the measure and the two checkpoints) before drawing
 DIVERGING = "blueorange"

@@ -32,7 +32,7 @@ from pipeline.site.contexts import (
     rel_url,
 )
 from pipeline.site.data_format import _js_quoted, encode_maps, encode_script, js_global
-from pipeline.site.series_sentence import checkpoint_measures
+from pipeline.site.series_sentence import checkpoint_measures, checkpoint_record
 from pipeline.site.series_view import SERIES_DATA, series_data_path
 from pipeline.sizes import format_size
 
@@ -115,12 +115,7 @@ class SentenceWriter:
         maps = [(f"data/{page}{view.suffix}.js", *rec.word_maps(view.name))
                 for view in self.site.measures]
         for checkpoint, views in self.checkpoints:
-            try:
-                other = checkpoint.store[rec.id]
-            except KeyError as exc:
-                raise SiteError(f"checkpoint {checkpoint.label!r} of the series has no sentence "
-                                f"{rec.id!r}: every checkpoint must hold the corpus of the "
-                                f"reference, {self.site.series.current.label!r}") from exc
+            other = checkpoint_record(self.site.series, checkpoint, rec.id)
             maps += [(series_data_path(checkpoint.label, page, view.suffix),
                       *other.word_maps(view.name)) for view in views]
         return maps

@@ -22,6 +22,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pipeline.measures import stored_measures
+from pipeline.site.contexts import get_sentence_context
+from pipeline.site.data_format import encode_maps, encode_script
+from pipeline.site.pages import index_row_bytes, page_cost
+from pipeline.site.series_sentence import checkpoint_measures, checkpoint_record
+
 log = logging.getLogger(__name__)
 
 SAMPLE = 64  # sentences whose files are encoded to measure what a sentence costs
@@ -122,15 +128,13 @@ def measure_costs(series, sample: Sequence[int], ids: Sequence[str], measures: S
     """A sentence's cost, the mean over `sample` (corpus positions): each checkpoint's data
     scripts as encoded (one per measure it holds: `measures`, the site's MeasureViews), and
     `page_bytes` (per sampled sentence: its page and its index line)."""
-    from pipeline.measures import stored_measures
-    from pipeline.site.data_format import encode_maps, encode_script
 
     data = []
     for ck in series.checkpoints:
         held = stored_measures(ck.store.info)
         total = 0
         for i in sample:
-            rec = ck.store[ids[i]]
+            rec = checkpoint_record(series, ck, ids[i])
             for view in measures:
                 if view.name in held:
                     total += len(encode_script(encode_maps(*rec.word_maps(view.name))))
@@ -166,8 +170,6 @@ def plan_site(site, names: list[str], rows, env, order: list[int], named: list[i
     """The site of a series with its plan applied (`site.series`'s checkpoints' sentence_data):
     the costs measured on a sample of `order` (the order in which sentences get pages),
     `named` the exemplars. Logs what each checkpoint got."""
-    from pipeline.site.contexts import get_sentence_context
-    from pipeline.site.pages import index_row_bytes, page_cost
 
     series = site.series
     if not series.same_tokenizer:  # the reference's sentences only (series_site)
@@ -184,10 +186,18 @@ def plan_site(site, names: list[str], rows, env, order: list[int], named: list[i
         ctx = get_sentence_context(rec, i, names, site, n_words)
         html = template.render(page=ctx, site=ctx.site, root=ctx.root).encode("utf-8")
         pages.append(page_cost(len(html), ctx, longest) + lines[i])
-    costs = measure_costs(series, sample, [row.id for row in rows], site.measures, pages)
-    plan = plan_checkpoints([ck.step for ck in series.checkpoints], page_bytes=costs.page,
+    # the candidates: the reference, and the checkpoints the caller offers whose maps the pages
+    # can set beside it (checkpoint_measures: one shape); in series order, the reference last
+    offered = {id(ck) for ck, _ in checkpoint_measures(series, site.measures)}
+    candidates = [k for k, ck in enumerate(series.checkpoints)
+                  if k == series.reference or id(ck) in offered]
+    sub = dataclasses.replace(series, checkpoints=tuple(series.checkpoints[k] for k in candidates),
+                              reference=len(candidates) - 1)
+    costs = measure_costs(sub, sample, [row.id for row in rows], site.measures, pages)
+    plan = plan_checkpoints([ck.step for ck in sub.checkpoints], page_bytes=costs.page,
                             data_bytes=costs.data, room=room, n_sentences=len(rows),
                             n_exemplars=len(named), n_firsts=len(firsts))
+    plan = dataclasses.replace(plan, chosen=tuple(candidates[k] for k in plan.chosen))
     labels = [series.checkpoints[k].label for k in plan.chosen]
     log.info("series: sentence data for %d of %d checkpoints (%s), sized for the %s: about %s "
              "sentences at %.0f bytes each", len(labels), len(series.checkpoints), ", ".join(labels),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from pipeline.errors import SiteError
 from pipeline.measures import stored_measures
 from pipeline.site import charts
 from pipeline.site.series_view import SeriesView, series_data_path
@@ -51,6 +52,17 @@ def checkpoint_measures(series: SeriesView | None, measures) -> list[tuple[Any, 
         if views:
             out.append((checkpoint, views))
     return out
+
+
+def checkpoint_record(series: SeriesView, checkpoint, sid: str):
+    """A checkpoint's record of a sentence of the reference's corpus; SiteError naming both
+    when the checkpoint's store lacks it."""
+    try:
+        return checkpoint.store[sid]
+    except KeyError as exc:
+        raise SiteError(f"checkpoint {checkpoint.label!r} of the series has no sentence {sid!r}: "
+                        f"every checkpoint must hold the corpus of the reference, "
+                        f"{series.current.label!r}") from exc
 
 
 def _model_name(checkpoint) -> str:

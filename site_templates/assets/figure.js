@@ -22,7 +22,7 @@
   function figureSpec(atlas) {
     const spec = window.atlasSpecs && window.atlasSpecs[atlas.figure];
     if (!spec) throw new Error(`assets/specs.js has no figure ${atlas.figure}`);
-    // a series' difference of two checkpoints: its colour bar (sentence-series.js)
+    // a series' difference of two checkpoints: its colour bar (series-sentence.js)
     return atlas.prepareFigure ? atlas.prepareFigure(structuredClone(spec)) : structuredClone(spec);
   }
 

@@ -64,11 +64,11 @@
   function syncMeasureParam() {
     const value = state.measure === DEFAULT ? null : state.measure;
     if (param("m") !== value) setParam("m", value);
-    if (S.syncSeriesParams) S.syncSeriesParams(); // a series: the checkpoints (sentence-series.js)
+    if (S.syncSeriesParams) S.syncSeriesParams(); // a series: the checkpoints (series-sentence.js)
   }
 
   // a measure's maps, read once (the default's data script is already on the page); a series'
-  // page: of the checkpoint the address names, or its difference with another (sentence-series.js)
+  // page: of the checkpoint the address names, or its difference with another (series-sentence.js)
   function loadMeasure(name) {
     if (S.loadSeriesMaps) return S.loadSeriesMaps(name);
     if (!state.loaded[name]) state.loaded[name] = fetchBytes(measureView(name).data).then(parseMaps);
