@@ -56,9 +56,10 @@ def write_jsonl(path: Path, items: list[dict]) -> Path:
 
 
 def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: int = 64,
-              n_embd: int = 32, texts: list[str] | None = None, vocab_size: int = 400) -> Path:
-    """Save a GPT-2 with random weights and a byte-level BPE tokenizer trained here (on `texts`,
-    by default the tiny corpus): tiny by default, any size from the arguments."""
+              n_embd: int = 32, texts: list[str] | None = None, vocab_size: int = 400,
+              seed: int = 0) -> Path:
+    """Save a GPT-2 with random weights (from `seed`) and a byte-level BPE tokenizer trained here
+    (on `texts`, by default the tiny corpus): tiny by default, any size from the arguments."""
     import torch  # here, not above: importing this module must not import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2Model, GPT2TokenizerFast
@@ -77,7 +78,7 @@ def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: i
     eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     config = GPT2Config(n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_positions=n_positions,
                         vocab_size=bpe.get_vocab_size(), bos_token_id=eos, eos_token_id=eos)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     GPT2Model(config).save_pretrained(folder)
     return folder
 
