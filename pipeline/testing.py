@@ -256,6 +256,25 @@ def synthetic_store(path: Path, n: int, n_layers: int, n_heads: int, *, seed: in
     return path
 
 
+def synthetic_series(out: Path, steps: Sequence[int | None], n: int, *,
+                     shapes: Sequence[tuple[int, int]] | None = None, seed: int = 0,
+                     labels: Sequence[str] | None = None) -> Path:
+    """A series without a model: one synthetic_store per step (seed + its position; every store
+    holds the same sentences and tokens), OUT/stores/<label>.zarr each (label: `step-<N>`, or
+    `model-<i>` for a step of None, unless `labels`), and OUT/series.json. `shapes`: (layers,
+    heads) of each [default: (2, 3) for all]. Returns OUT."""
+    from pipeline.series import Member, write_manifest
+
+    shapes = shapes or [(2, 3)] * len(steps)
+    labels = labels or [f"step-{s}" if s is not None else f"model-{i}" for i, s in enumerate(steps)]
+    members = [Member(label, step, f"synthetic/{label}")
+               for label, step in zip(labels, steps, strict=True)]
+    for i, (member, (n_layers, n_heads)) in enumerate(zip(members, shapes, strict=True)):
+        synthetic_store(member.store(out), n, n_layers, n_heads, seed=seed + i)
+    write_manifest(out, members)
+    return out
+
+
 def read_js_global(path: Path, name: str) -> Any:
     """The JSON value a site script (`window.NAME=JSON.parse('...');`, pipeline.site.data_format.js_global) sets."""
     text = path.read_text(encoding="utf-8")
