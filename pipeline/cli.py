@@ -305,13 +305,17 @@ def verify(ctx: click.Context, repair: bool, **flags) -> None:
     """Check a store: counts, offsets, metadata and every chunk's checksum.
 
     Exits 0 when the store is sound, 1 when it has problems (each one named).
+    A series (atlas.toml's, or OUT/series.json): every store of it.
     """
     from pipeline.store.verify import verify_store
 
     cfg = _config(ctx, **flags)
-    report = verify_store(cfg.store_path, repair=repair, wait=cfg.wait)
-    click.echo(str(report))
-    if not report.ok and not report.repaired:
+    failed = False
+    for store in _series_stores(cfg, detect=True) or [cfg.store_path]:
+        report = verify_store(store, repair=repair, wait=cfg.wait)
+        click.echo(str(report))
+        failed = failed or (not report.ok and not report.repaired)
+    if failed:
         ctx.exit(1)
 
 

@@ -18,3 +18,18 @@ def test_a_benchmark_script_imports(script, monkeypatch):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)  # the imports and definitions; main() is not called
     assert callable(module.main)
+
+
+def test_the_series_benchmark_runs_in_its_quick_mode(monkeypatch, capsys):
+    """bench_series.py --quick: C = 1 and 2 on 20 sentences; the second series run computes the
+    new checkpoint's store alone and reuses the first."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    monkeypatch.setattr("sys.argv", ["bench_series.py", "--quick"])
+    spec = importlib.util.spec_from_file_location("_bench_series_quick", BENCH / "bench_series.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["1", "2"]
+    assert rows[0][4:] == ["20", "in", "the", "new", "store,", "0", "of", "0", "others", "reused"]
+    assert rows[1][4:] == ["20", "in", "the", "new", "store,", "1", "of", "1", "others", "reused"]
