@@ -131,7 +131,8 @@ class Config:
 
     corpus: str | None = _setting(None, "Corpus file: .txt, .jsonl or .conllu "
                                         "[default: the bundled example].", _text, "PATH")
-    model: str | None = _setting(None, "Hugging Face id or local model folder "
+    model: str | None = _setting(None, "Hugging Face id or local model folder; more than once: a "
+                                       "series, one store each (docs/series.md) "
                                        "[default: the embedded all-MiniLM-L6-v2].", _text, "ID|PATH")
     revision: str | None = _setting(None, "Hub revision (commit, tag, branch) of --model.", _text)
     checkpoints: str | None = _setting(
