@@ -110,11 +110,29 @@ def test_models_given_one_by_one_keep_their_order_and_labels(workdir):
     assert np.isnan(series.stats("entropy")[1, :, 2:]).all()  # the 2-head model, no head 3
 
 
-def test_tokenizers_that_differ_are_an_error_naming_the_two_models(workdir):
+def fake_series_site(monkeypatch) -> list:
+    """pipeline.site.series_site (the series' site, built elsewhere) replaced by a recorder."""
+    import sys
+    import types
+
+    calls: list = []
+    fake = types.ModuleType("pipeline.site.series_site")
+    fake.build_series_site = lambda series, site, **kw: calls.append((series, site, kw)) or "built"
+    monkeypatch.setitem(sys.modules, "pipeline.site.series_site", fake)
+    return calls
+
+
+def test_tokenizers_that_differ_are_an_error_naming_the_two_models(workdir, monkeypatch, caplog):
     make_gpt2(workdir / "ckpts-b" / "checkpoint-5", seed=5)
     make_gpt2(workdir / "ckpts-b" / "checkpoint-50", seed=50, vocab_size=300)  # another BPE
-    cli(*EXTRACT, "--checkpoints", "ckpts-b")
-    cli("stats", "--out", "out")
+    calls = fake_series_site(monkeypatch)
+    output = cli("run", "--corpus", "tiny.jsonl", "--out", "out", "--device", "cpu",
+                 "--checkpoints", "ckpts-b")
+    assert "build: built -> out/site" in output
+    (built, site, _), = calls
+    assert built.labels == ["step-5", "step-50"] and site == Path("out/site")
+    assert re.search(r"the tokenizers of step-5 \(\S*checkpoint-5\) and step-50 "
+                     r"\(\S*checkpoint-50\) differ; the site compares them", caplog.text)
     series = Series.open(workdir / "out")
     assert not series.same_tokenizer
     with pytest.raises(SeriesError, match=r"the tokenizers of step-5 \(\S*checkpoint-5\) and "
