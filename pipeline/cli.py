@@ -93,9 +93,7 @@ def _config(ctx: click.Context, **flags) -> Config:
     if labels and len(labels) != len(models):
         raise ConfigError(f"--label: {len(labels)} label(s) for {len(models)} --model(s); give "
                           "one --label per --model, in order, or none")
-    if isinstance(models, str):  # a command with the single --model
-        flags["model"] = models
-    elif len(models) > 1 or labels:
+    if len(models) > 1 or labels:
         flags["models"] = [{"model": m, **({"label": labels[i]} if labels else {})}
                            for i, m in enumerate(models)]
     elif models:

@@ -31,5 +31,5 @@ def test_the_series_benchmark_runs_in_its_quick_mode(monkeypatch, capsys):
     module.main()
     rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
     assert [row[0] for row in rows] == ["1", "2"]
-    assert rows[0][4:] == ["20", "in", "the", "new", "store,", "0", "of", "0", "others", "reused"]
-    assert rows[1][4:] == ["20", "in", "the", "new", "store,", "1", "of", "1", "others", "reused"]
+    assert rows[0][5:] == ["20", "in", "the", "new", "store,", "0", "of", "0", "others", "reused"]
+    assert rows[1][5:] == ["20", "in", "the", "new", "store,", "1", "of", "1", "others", "reused"]
