@@ -267,12 +267,17 @@ def check_setting(key: str, value: Any, where: str) -> Any:
 SOURCES = ("model", "checkpoints", "models")  # what the models are: one of these, or none
 
 
-def _one_source(settings: dict[str, Any], where: str) -> None:
+FLAG_SOURCES = {"model": "--model", "checkpoints": "--checkpoints",
+                "models": "--model more than once"}
+
+
+def _one_source(settings: dict[str, Any], where: str, names: dict[str, str] | None = None) -> None:
     """ConfigError when one level (the file, or the flags) names the models twice."""
-    given = [k for k in SOURCES if settings.get(k) is not None]
+    names = names or {k: k for k in SOURCES}
+    given = [names[k] for k in SOURCES if settings.get(k) is not None]
     if len(given) > 1:
-        raise ConfigError(f"{where}: give one of {', '.join(SOURCES)} (one model, a folder of "
-                          f"checkpoints, or a list of models), not {' and '.join(given)}")
+        raise ConfigError(f"{where}: give one of {', '.join(names.values())} (one model, a folder "
+                          f"of checkpoints, or a list of models), not {' and '.join(given)}")
 
 
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
@@ -296,7 +301,7 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             settings[key] = check_setting(key, value, str(file))
         _one_source(settings, str(file))
     flags = {k: v for k, v in (overrides or {}).items() if v is not None}
-    _one_source(flags, "the flags")
+    _one_source(flags, "the flags", FLAG_SOURCES)
     if any(k in flags for k in SOURCES):
         settings = {k: v for k, v in settings.items() if k not in SOURCES}
     for key, value in flags.items():
