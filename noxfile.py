@@ -112,8 +112,9 @@ def lint(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: extraction vs ceiling and naive loop, measures vs attention alone, store size,
-    site build and draw speed, the corpus view's statistics, a site with a size limit, a series'
-    site against size limits, the Ray engine beside the local one."""
+    site build and draw speed, the corpus view's statistics, a site with a size limit, the Ray
+    engine beside the local one, a series' added checkpoint beside one model, a series' site
+    against size limits."""
     env = _atlas(session)
     _run(session, "pip", "install", "bertviz", env=env)  # the site's size reference (model_view)
     _run(session, "python", "bench/bench_extract.py", *session.posargs, env=env)
@@ -124,6 +125,7 @@ def bench(session: nox.Session) -> None:
     _run(session, "python", "bench/bench_budget.py", env=env)
     _run(session, "python", "bench/bench_series_site.py", env=env)
     _run(session, "python", "bench/bench_ray.py", env=env)
+    _run(session, "python", "bench/bench_series.py", env=env)
 
 
 @nox.session(venv_backend="none", default=False)

@@ -15,9 +15,9 @@ from pipeline.sizes import format_size
 log = logging.getLogger("pipeline")
 
 
-def _option(name: str, *aliases: str):
+def _option(name: str, *aliases: str, **extra):
     """The flag of a setting (and any other names for it), with its help text, default and type
-    from pipeline.config."""
+    from pipeline.config; `extra`: more click.option arguments (multiple=True, ...)."""
     spec = SETTINGS[name]
     help_text = spec.metadata["help"]
     if spec.default is not None:
@@ -36,7 +36,7 @@ def _option(name: str, *aliases: str):
         kwargs["type"] = str  # "1GB", "500MB", "2.5GiB" or bytes: pipeline.sizes.parse_size
     elif isinstance(spec.default, bool | int | float):
         kwargs["type"] = type(spec.default)
-    return click.option("--" + name.replace("_", "-"), *aliases, name, **kwargs)
+    return click.option("--" + name.replace("_", "-"), *aliases, name, **kwargs, **extra)
 
 
 def _options(*names):
@@ -75,8 +75,29 @@ class AtlasGroup(click.Group):
             ctx.exit(Interrupted.exit_code)
 
 
+def _models(func):
+    """--model (repeatable), --label (repeatable, one per --model, in order) and --checkpoints:
+    one --model is one model, as ever; more (or any --label) or --checkpoints make a series."""
+    func = _option("checkpoints")(func)
+    func = click.option("--label", "labels", multiple=True, metavar="LABEL",
+                        help="The label of each --model of a series, in order (letters, digits, "
+                             ". _ -) [default: the model's folder or hub name].")(func)
+    return _option("model", multiple=True)(func)
+
+
 def _config(ctx: click.Context, **flags) -> Config:
     """The config file (--config or ./atlas.toml) overridden by the flags given."""
+    from pipeline.errors import ConfigError
+
+    models, labels = flags.pop("model", None) or (), flags.pop("labels", None) or ()
+    if labels and len(labels) != len(models):
+        raise ConfigError(f"--label: {len(labels)} label(s) for {len(models)} --model(s); give "
+                          "one --label per --model, in order, or none")
+    if len(models) > 1 or labels:
+        flags["models"] = [{"model": m, **({"label": labels[i]} if labels else {})}
+                           for i, m in enumerate(models)]
+    elif models:
+        flags["model"] = models[0]
     return load_config(ctx.obj["config"], flags)
 
 
@@ -101,44 +122,100 @@ def main(ctx: click.Context, config_path: str | None, quiet: bool, verbose: bool
 
 
 def _extract(cfg: Config, progress: bool) -> None:
-    """Read the corpus, load the model, extract into the store, print the summary."""
+    """Read the corpus, then extract it into the store of the model, or of each model of a series
+    in order (then write the series' manifest); print each summary."""
     from pipeline.corpus import bundled_corpus_path, read_corpus
     from pipeline.extract.engines import make_engine
-    from pipeline.extract.run import extract
-    from pipeline.model.loading import ModelSpec
 
     engine = make_engine(cfg.engine, ray_address=cfg.ray_address, workers=cfg.workers,
                          gpus_per_worker=cfg.gpus_per_worker)  # without Ray: how to install it
     corpus = cfg.corpus or str(bundled_corpus_path())
     report = read_corpus(corpus, on_error=cfg.on_error)  # it logs each skip, with file:line
-    model = ModelSpec(cfg.model, revision=cfg.revision, device=cfg.device, dtype=cfg.dtype)
-    summary = extract(report.sentences, cfg.store_path, model, batch_size=cfg.batch_size,
+    if not cfg.series:
+        _extract_one(cfg, report, engine, cfg.model, cfg.revision, cfg.store_path, progress)
+        return
+    from pipeline.extract.run import forget_changed_model
+    from pipeline.series import write_manifest
+    from pipeline.store.location import StoreLocation
+
+    members = cfg.series_members()
+    for m in members:
+        store = StoreLocation.of(m.store(cfg.out))
+        forget_changed_model(store, m.model, m.revision, wait=cfg.wait, label=m.label)
+        _extract_one(cfg, report, engine, m.model, m.revision, store, progress, m.label)
+    path = write_manifest(cfg.out, members)
+    click.echo(f"series: {len(members)} models ({', '.join(m.label for m in members)}) -> {path}")
+
+
+def _extract_one(cfg: Config, report, engine, model: str | None, revision: str | None, store,
+                 progress: bool, label: str | None = None) -> None:
+    """Extract the corpus into one model's store and print the summary."""
+    from pipeline.extract.run import extract
+    from pipeline.model.loading import ModelSpec
+
+    if label:
+        log.info("series: %s (%s)", label, model)
+    spec = ModelSpec(model, revision=revision, device=cfg.device, dtype=cfg.dtype)
+    summary = extract(report.sentences, store, spec, batch_size=cfg.batch_size,
                       lock_wait=cfg.wait, progress=progress, skipped=report.skipped,
                       commit_every=cfg.commit_every, measures=cfg.measures, engine=engine)
-    click.echo(f"extract: {summary} -> {cfg.store_path}")
+    click.echo(f"extract: {summary} -> {store}")
 
 
-def _stats(cfg: Config, progress: bool) -> None:
-    """Bring the store's per-head statistics up to date (the corpus view) and print the summary."""
+def _series_stores(cfg: Config, detect: bool) -> list | None:
+    """The stores of the series the settings name; with `detect`, of OUT/series.json when the
+    settings name no model and no --store; None: one model, as ever."""
+    from pathlib import Path
+
+    from pipeline.series import manifest_path, read_manifest
+
+    if cfg.series:
+        return [m.store(cfg.out) for m in cfg.series_members()]
+    if detect and cfg.model is None and cfg.store is None and manifest_path(cfg.out).is_file():
+        return [Path(cfg.out) / e["store"] for e in read_manifest(cfg.out)]
+    return None
+
+
+def _stats(cfg: Config, progress: bool, detect: bool = False) -> None:
+    """Bring the per-head statistics (the corpus view) of the store, or of every store of a
+    series, up to date and print the summary."""
     from pipeline.stats.compute import update_stats
 
-    summary = update_stats(cfg.store_path, wait=cfg.wait, progress=progress)
-    click.echo(f"stats: {summary} -> {cfg.store_path}")
+    for store in _series_stores(cfg, detect) or [cfg.store_path]:
+        summary = update_stats(store, wait=cfg.wait, progress=progress)
+        click.echo(f"stats: {summary} -> {store}")
+    if cfg.series:  # the identities are the stores': written again, as extract wrote them
+        from pipeline.series import write_manifest
+
+        write_manifest(cfg.out, cfg.series_members())
 
 
-def _build(cfg: Config, progress: bool) -> None:
-    """Bring the statistics up to date, build the site from the store and print the summary."""
-    from pipeline.site.build import build_site
+def _build(cfg: Config, progress: bool, detect: bool = False) -> None:
+    """Bring the statistics up to date, build the site from the store (or the series' site from
+    its stores) and print the summary."""
+    _stats(cfg, progress, detect)
+    options = {"measure": cfg.measure, "measure_label": cfg.colour_title,
+               "domain": cfg.colour_domain, "max_site_bytes": cfg.max_site_bytes,
+               "progress": progress}
+    if _series_stores(cfg, detect) is None:
+        from pipeline.site.build import build_site
 
-    _stats(cfg, progress)
-    summary = build_site(cfg.store_path, cfg.site_path, measure=cfg.measure,
-                         measure_label=cfg.colour_title, domain=cfg.colour_domain,
-                         max_site_bytes=cfg.max_site_bytes, progress=progress)
+        summary = build_site(cfg.store_path, cfg.site_path, **options)
+    else:
+        from pipeline.series import Series
+        from pipeline.site.series_site import build_series_site  # the site of a series
+
+        series = Series.open(cfg.out)
+        if not series.same_tokenizer:  # the corpus view and the head pages compare any models
+            log.warning("%s; the site compares them on the corpus view", series.tokenizers_differ())
+        summary = build_series_site(series, cfg.site_path, **options)
     click.echo(f"build: {summary} -> {cfg.site_path}")
 
 
 @main.command()
-@_options("corpus", "model", "out", "store", "site", "revision", "batch_size", "device", "dtype",
+@_options("corpus")
+@_models
+@_options("out", "store", "site", "revision", "batch_size", "device", "dtype",
           "on_error", "wait", "commit_every", "measures", "engine", "ray_address", "workers",
           "gpus_per_worker", "measure", "domain", "measure_label", "max_site_bytes")
 @QUIET
@@ -148,6 +225,8 @@ def run(ctx: click.Context, **flags) -> None:
 
     Only new or changed sentences are computed; sentences gone from the corpus
     leave the site. Preview the result with `attention-atlas serve build/site`.
+    With --checkpoints DIR, or --model given more than once, a series: each model
+    into OUT/stores/<label>.zarr, OUT/series.json, and one site (docs/series.md).
     """
     cfg = _config(ctx, **flags)
     _extract(cfg, ctx.obj["progress"])
@@ -157,13 +236,19 @@ def run(ctx: click.Context, **flags) -> None:
 
 
 @main.command()
-@_options("corpus", "model", "out", "store", "revision", "batch_size", "device", "dtype",
+@_options("corpus")
+@_models
+@_options("out", "store", "revision", "batch_size", "device", "dtype",
           "on_error", "wait", "commit_every", "measures", "engine", "ray_address", "workers",
           "gpus_per_worker")
 @QUIET
 @click.pass_context
 def extract(ctx: click.Context, **flags) -> None:
-    """Run a corpus through a model and store every layer x head attention map."""
+    """Run a corpus through a model and store every layer x head attention map.
+
+    With --checkpoints DIR, or --model given more than once, each model of the
+    series into its own store, OUT/stores/<label>.zarr, and OUT/series.json.
+    """
     _extract(_config(ctx, **flags), ctx.obj["progress"])
 
 
@@ -174,13 +259,14 @@ def extract(ctx: click.Context, **flags) -> None:
 def build(ctx: click.Context, **flags) -> None:
     """Build the static site from a store (the model is not needed).
 
-    Brings the per-head statistics up to date first (as `stats` does).
+    Brings the per-head statistics up to date first (as `stats` does). An OUT
+    holding series.json gets the site of its series.
     """
-    _build(_config(ctx, **flags), ctx.obj["progress"])
+    _build(_config(ctx, **flags), ctx.obj["progress"], detect=True)
 
 
 @main.command()
-@_options("out", "store", "wait")
+@_options("out", "store", "checkpoints", "wait")
 @QUIET
 @click.pass_context
 def stats(ctx: click.Context, **flags) -> None:
@@ -189,9 +275,10 @@ def stats(ctx: click.Context, **flags) -> None:
     Entropy, distance, self/previous/next word, special tokens, punctuation,
     confidence, span mass between span labels and, for .conllu corpora, dependency
     accuracy per relation. Only sentences not computed before are computed;
-    `build` and `run` do this too. Read them with `store.head_stats()`.
+    `build` and `run` do this too. Read them with `store.head_stats()`. A series
+    (--checkpoints, atlas.toml's, or OUT/series.json): every store of it.
     """
-    _stats(_config(ctx, **flags), ctx.obj["progress"])
+    _stats(_config(ctx, **flags), ctx.obj["progress"], detect=True)
 
 
 @main.command()
@@ -216,18 +303,24 @@ def verify(ctx: click.Context, repair: bool, **flags) -> None:
     """Check a store: counts, offsets, metadata and every chunk's checksum.
 
     Exits 0 when the store is sound, 1 when it has problems (each one named).
+    A series (atlas.toml's, or OUT/series.json): every store of it.
     """
     from pipeline.store.verify import verify_store
 
     cfg = _config(ctx, **flags)
-    report = verify_store(cfg.store_path, repair=repair, wait=cfg.wait)
-    click.echo(str(report))
-    if not report.ok and not report.repaired:
+    failed = False
+    for store in _series_stores(cfg, detect=True) or [cfg.store_path]:
+        report = verify_store(store, repair=repair, wait=cfg.wait)
+        click.echo(str(report))
+        failed = failed or (not report.ok and not report.repaired)
+    if failed:
         ctx.exit(1)
 
 
 @main.command("config")
-@_options("corpus", "model", "out", "store", "site", "revision")
+@_options("corpus")
+@_models
+@_options("out", "store", "site", "revision")
 @click.pass_context
 def show_config(ctx: click.Context, **flags) -> None:
     """Print the resolved settings as key=value lines: corpus, model, paths and the model's key.
@@ -235,7 +328,9 @@ def show_config(ctx: click.Context, **flags) -> None:
     Defaults are filled in (the bundled corpus, the embedded model as `default`).
     `model_key` is a short hash of the model's name, revision and, for a local
     folder, its weight and tokenizer files: the nightly workflow appends these
-    lines to $GITHUB_OUTPUT and keys its cached store on `model_key`.
+    lines to $GITHUB_OUTPUT and keys its cached store on `model_key`. For a
+    series, `store` is the folder of its stores and `model_key` names the series
+    (docs/series.md).
     """
     from pipeline.config import resolved_settings
     from pipeline.errors import ConfigError

@@ -7,6 +7,7 @@ file, the flags and `--help` cannot disagree.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
@@ -92,6 +93,23 @@ def _measures(value: Any) -> str | None:
     return None if ok else f"measure names from {', '.join(list_measures())}, e.g. attention,rollout"
 
 
+def _models(value: Any) -> str | None:
+    """A non-empty list of models: strings, or tables {model = "...", label = "...", revision =
+    "..."} (label and revision optional)."""
+    expected = ('a non-empty list of models: "ID|PATH" strings, or tables {model = "...", '
+                'label = "...", revision = "..."}')
+    if not isinstance(value, list | tuple) or not value:
+        return expected
+    for item in value:
+        if isinstance(item, dict):
+            if (set(item) - {"model", "label", "revision"} or _text(item.get("model"))
+                    or any(k in item and _text(item[k]) for k in ("label", "revision"))):
+                return expected
+        elif _text(item):
+            return expected
+    return None
+
+
 def _size(value: Any) -> str | None:
     """A size: see parse_size."""
     try:
@@ -113,9 +131,17 @@ class Config:
 
     corpus: str | None = _setting(None, "Corpus file: .txt, .jsonl or .conllu "
                                         "[default: the bundled example].", _text, "PATH")
-    model: str | None = _setting(None, "Hugging Face id or local model folder "
+    model: str | None = _setting(None, "Hugging Face id or local model folder; more than once: a "
+                                       "series, one store each (docs/series.md) "
                                        "[default: the embedded all-MiniLM-L6-v2].", _text, "ID|PATH")
     revision: str | None = _setting(None, "Hub revision (commit, tag, branch) of --model.", _text)
+    checkpoints: str | None = _setting(
+        None, "A series: every checkpoint under this folder (checkpoint-<step>/, or any subfolder "
+              "with a config.json whose name ends in its step), in step order; each into "
+              "OUT/stores/step-<N>.zarr (docs/series.md).", _folder, "DIR")
+    models: tuple[tuple[str, str | None, str | None], ...] | None = _setting(
+        None, "A series of any models, in order: (model, label, revision) each; atlas.toml's "
+              "`models = [...]`, or --model given more than once.", _models)
     out: str = _setting("build", "Output folder: OUT/atlas.zarr and OUT/site.", _folder, "DIR")
     store: str | None = _setting(None, "The Zarr store: a folder, or a URL: file:///abs/path, or "
                                        "s3://, gs://, ... through fsspec (its package installed) "
@@ -167,6 +193,26 @@ class Config:
                                       _number(0, 64), "G")
 
     @property
+    def series(self) -> bool:
+        """Whether the settings name a series (checkpoints or models), not one model."""
+        return bool(self.checkpoints or self.models)
+
+    def series_members(self) -> list:
+        """The series' models in order (pipeline.series.Member each); SeriesError for a folder
+        without checkpoints, a bad or repeated label."""
+        from pipeline.series import discover_checkpoints, explicit_members
+
+        if self.checkpoints:
+            return discover_checkpoints(self.checkpoints)
+        return explicit_members([(m, label, rev or self.revision) for m, label, rev in self.models],
+                                "models" if self.models else "--model")
+
+    @property
+    def stores_path(self) -> Path:
+        """Where a series keeps its stores: OUT/stores."""
+        return Path(self.out) / "stores"
+
+    @property
     def store_path(self):
         """Where the store goes: a StoreLocation (a folder, or a URL); str() is as given."""
         from pipeline.store.location import StoreLocation  # zarr: not for `--help`
@@ -212,11 +258,33 @@ def check_setting(key: str, value: Any, where: str) -> Any:
         return parse_measures(value)
     if key == "gpus_per_worker":
         return float(value)
+    if key == "models":
+        return tuple((v, None, None) if isinstance(v, str)
+                     else (v["model"], v.get("label"), v.get("revision")) for v in value)
     return float(value) if spec.metadata["check"] is _seconds else value
 
 
+SOURCES = ("model", "checkpoints", "models")  # what the models are: one of these, or none
+
+
+FLAG_SOURCES = {"model": "--model", "checkpoints": "--checkpoints",
+                "models": "--model more than once"}
+
+
+def _one_source(settings: dict[str, Any], where: str, names: dict[str, str] | None = None) -> None:
+    """ConfigError when one level (the file, or the flags) names the models twice."""
+    names = names or {k: k for k in SOURCES}
+    given = [names[k] for k in SOURCES if settings.get(k) is not None]
+    if len(given) > 1:
+        raise ConfigError(f"{where}: give one of {', '.join(names.values())} (one model, a folder "
+                          f"of checkpoints, or a list of models), not {' and '.join(given)}")
+
+
 def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
-    """Defaults, then the TOML file (`path`, or ./atlas.toml when present), then non-None overrides."""
+    """Defaults, then the TOML file (`path`, or ./atlas.toml when present), then non-None overrides.
+
+    The models are named by one of `model`, `checkpoints` or `models`: two in the file, or two
+    among the flags, is a ConfigError; any of them among the flags replaces the file's."""
     settings: dict[str, Any] = {}
     file = Path(path) if path else Path(CONFIG_FILE)
     if path and not file.is_file():
@@ -231,10 +299,53 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
                 raise ConfigError(f"{file}: unknown key {key!r}; valid keys: "
                                   f"{', '.join(sorted(SETTINGS))}")
             settings[key] = check_setting(key, value, str(file))
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            settings[key] = check_setting(key, value, f"--{key.replace('_', '-')}")
-    return replace(Config(), **settings)
+        _one_source(settings, str(file))
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    _one_source(flags, "the flags", FLAG_SOURCES)
+    if any(k in flags for k in SOURCES):
+        settings = {k: v for k, v in settings.items() if k not in SOURCES}
+    for key, value in flags.items():
+        where = "--model/--label" if key == "models" else f"--{key.replace('_', '-')}"
+        settings[key] = check_setting(key, value, where)
+    cfg = replace(Config(), **settings)
+    if cfg.series and cfg.store:
+        raise ConfigError("store: a series keeps one store per model under OUT/stores/; give "
+                          "--out (or out = ...) instead of --store")
+    return cfg
+
+
+def series_cache_key(cfg: Config) -> str:
+    """The nightly workflow's cache key of a series: `series-` and a short hash of where its
+    models come from (the checkpoints folder, or the models as given), not of their weights: a
+    new checkpoint keeps the key, so the next run restores every store computed before and
+    computes the new one alone (a store whose label now holds another model is recomputed)."""
+    import hashlib
+    import json
+
+    source = ({"checkpoints": os.path.normpath(cfg.checkpoints)} if cfg.checkpoints
+              else {"models": [list(m) for m in cfg.models]})
+    return "series-" + hashlib.sha256(json.dumps(source, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def series_identity_key(cfg: Config) -> str:
+    """A short hash over every model's identity in the series (label, step, and what the store
+    checks of the model: pipeline.model.identity), read from files: changes when a checkpoint
+    is added, removed or retrained."""
+    import hashlib
+    import json
+
+    keys = [[m.label, m.step, _model_key_source(m.model, m.revision)]
+            for m in cfg.series_members()]
+    return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _model_key_source(model: str | None, revision: str | None) -> dict:
+    """What identifies a model, from its files when it is embedded or a local folder."""
+    from pipeline.model.identity import identify_model
+
+    if model in (None, "default") or Path(os.path.expanduser(model)).exists():
+        return identify_model(model, revision).fingerprint  # embedded or a local folder
+    return {"name": model, "revision": revision}
 
 
 def model_cache_key(cfg: Config) -> str:
@@ -245,14 +356,8 @@ def model_cache_key(cfg: Config) -> str:
     # without torch (pipeline.model.identify_model); a hub id by its name and revision.
     import hashlib
     import json
-    import os
 
-    from pipeline.model.identity import identify_model
-
-    if cfg.model in (None, "default") or Path(os.path.expanduser(cfg.model)).exists():
-        key = identify_model(cfg.model, cfg.revision).fingerprint  # embedded or a local folder
-    else:
-        key = {"name": cfg.model, "revision": cfg.revision}
+    key = _model_key_source(cfg.model, cfg.revision)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -260,6 +365,16 @@ def resolved_settings(cfg: Config) -> dict[str, str]:
     """The settings a run uses, defaults resolved, as strings: corpus, model, paths, model_key."""
     from pipeline.corpus import bundled_corpus_path
 
-    return {"corpus": cfg.corpus or str(bundled_corpus_path()), "model": cfg.model or "default",
+    corpus = cfg.corpus or str(bundled_corpus_path())
+    if cfg.series:  # `store`: the folder of the stores, which the workflow caches
+        from pipeline.series import MANIFEST
+
+        members = cfg.series_members()
+        return {"corpus": corpus, "model": " ".join(m.model for m in members),
+                "revision": cfg.revision or "", "out": cfg.out, "store": str(cfg.stores_path),
+                "site": str(cfg.site_path), "model_key": series_cache_key(cfg),
+                "series": " ".join(m.label for m in members),
+                "manifest": str(Path(cfg.out) / MANIFEST), "identity_key": series_identity_key(cfg)}
+    return {"corpus": corpus, "model": cfg.model or "default",
             "revision": cfg.revision or "", "out": cfg.out, "store": str(cfg.store_path),
             "site": str(cfg.site_path), "model_key": model_cache_key(cfg)}

@@ -68,6 +68,14 @@ class EngineError(AtlasError):
     exit_code = 8
 
 
+class SeriesError(AtlasError):
+    """A series that cannot be made or read: no checkpoint under a folder, two with one step, a bad
+    label, a missing or garbled series.json, a missing store, tokenizers that differ where one is
+    needed; names the folder, file or models; exit code 9."""
+
+    exit_code = 9
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C (SIGINT) during a run, saying what was kept and how to go on. Still a
     KeyboardInterrupt, so Python callers stop as before; the CLI prints its message alone and

@@ -56,9 +56,10 @@ def write_jsonl(path: Path, items: list[dict]) -> Path:
 
 
 def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: int = 64,
-              n_embd: int = 32, texts: list[str] | None = None, vocab_size: int = 400) -> Path:
-    """Save a GPT-2 with random weights and a byte-level BPE tokenizer trained here (on `texts`,
-    by default the tiny corpus): tiny by default, any size from the arguments."""
+              n_embd: int = 32, texts: list[str] | None = None, vocab_size: int = 400,
+              seed: int = 0) -> Path:
+    """Save a GPT-2 with random weights (from `seed`) and a byte-level BPE tokenizer trained here
+    (on `texts`, by default the tiny corpus): tiny by default, any size from the arguments."""
     import torch  # here, not above: importing this module must not import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2Model, GPT2TokenizerFast
@@ -77,7 +78,7 @@ def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: i
     eos = tokenizer.convert_tokens_to_ids("<|endoftext|>")
     config = GPT2Config(n_layer=n_layer, n_head=n_head, n_embd=n_embd, n_positions=n_positions,
                         vocab_size=bpe.get_vocab_size(), bos_token_id=eos, eos_token_id=eos)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     GPT2Model(config).save_pretrained(folder)
     return folder
 
@@ -283,6 +284,25 @@ def checkpoint_stores(folder: Path, steps: Sequence[int], n: int, n_layers: int,
         paths.append(write_store(folder / f"step-{step}.zarr", stored, n_layers, n_heads,
                                  f"synthetic/step-{step}", measures=measures))
     return paths
+
+
+def synthetic_series(out: Path, steps: Sequence[int | None], n: int, *,
+                     shapes: Sequence[tuple[int, int]] | None = None, seed: int = 0,
+                     labels: Sequence[str] | None = None) -> Path:
+    """A series without a model: one synthetic_store per step (seed + its position; every store
+    holds the same sentences and tokens), OUT/stores/<label>.zarr each (label: `step-<N>`, or
+    `model-<i>` for a step of None, unless `labels`), and OUT/series.json. `shapes`: (layers,
+    heads) of each [default: (2, 3) for all]. Returns OUT."""
+    from pipeline.series import Member, write_manifest
+
+    shapes = shapes or [(2, 3)] * len(steps)
+    labels = labels or [f"step-{s}" if s is not None else f"model-{i}" for i, s in enumerate(steps)]
+    members = [Member(label, step, f"synthetic/{label}")
+               for label, step in zip(labels, steps, strict=True)]
+    for i, (member, (n_layers, n_heads)) in enumerate(zip(members, shapes, strict=True)):
+        synthetic_store(member.store(out), n, n_layers, n_heads, seed=seed + i)
+    write_manifest(out, members)
+    return out
 
 
 def read_js_global(path: Path, name: str) -> Any:

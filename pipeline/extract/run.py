@@ -173,6 +173,30 @@ def _extract_loaded(sentences: list[Sentence], store_path: StoreLocation, model,
     writer.clear_plan()
 
 
+def forget_changed_model(store: StoreLocation, model: str | None, revision: str | None, *,
+                         wait: float = 0.0, label: str = "") -> bool:
+    """Remove a series' store whose model changed, so that it is computed afresh; True if it did.
+
+    A series' store is the cache of its label: when the label's model is another now (a
+    checkpoint retrained into the same folder), as its files tell without loading it, the
+    store is removed with a warning. (The store of one model refuses another: exit 5.)"""
+    import shutil
+
+    from pipeline.model.identity import identify_model
+
+    identity = identify_model(model, revision) if store.is_store() else None
+    if identity is None:  # no store yet, or a hub model not downloaded: loading it decides
+        return False
+    with StoreLock(store, wait=wait):
+        stored = open_group_meta(store, mode="r")[1]["model"]
+        why = model_mismatch(store.path, stored, {"name": identity.name}, identity.fingerprint)
+        if why:
+            log.warning("%s (%s) is another model now: its store is computed afresh\n%s",
+                        label or store, model, why.rsplit("\n", 1)[0])
+            shutil.rmtree(store.path)
+    return bool(why)
+
+
 def _commit(store: StoreLocation) -> dict:
     """The store's last commit; {} when there is no store yet (or none that can be read)."""
     try:

@@ -38,3 +38,18 @@ def test_the_series_site_benchmark_runs_on_a_small_series():
     assert "3/3: step-0, step-10, step-100" in out  # no limit: every checkpoint
     assert "20 checkpoints (steps 0 to 100,000, log-spaced) x 100,000 sentences" in out
     assert "sentence data:" in out and "statistics: all 20 checkpoints" in out
+
+
+def test_the_series_benchmark_runs_in_its_quick_mode(monkeypatch, capsys):
+    """bench_series.py --quick: C = 1 and 2 on 20 sentences; the second series run computes the
+    new checkpoint's store alone and reuses the first."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    monkeypatch.setattr("sys.argv", ["bench_series.py", "--quick"])
+    spec = importlib.util.spec_from_file_location("_bench_series_quick", BENCH / "bench_series.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[2:]]
+    assert [row[0] for row in rows] == ["1", "2"]
+    assert rows[0][5:] == ["20", "in", "the", "new", "store,", "0", "of", "0", "others", "reused"]
+    assert rows[1][5:] == ["20", "in", "the", "new", "store,", "1", "of", "1", "others", "reused"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -256,3 +257,66 @@ def test_the_model_key_follows_name_revision_and_local_weights(tmp_path, monkeyp
     assert before == model_cache_key(load_config(overrides={"model": "mine"}))
     make_gpt2(folder, n_embd=16)  # retrained into the same folder
     assert model_cache_key(load_config(overrides={"model": "mine"})) != before
+
+
+STORE_SUMMARY = re.compile(r"^extract: \d+ sentences in the store: (\d+) computed .*?, (\d+) reused"
+                           r".* -> \S*/(\S+)\.zarr$", re.M)
+
+
+def _computed_by_label(run: Run) -> dict[str, tuple[int, int]]:
+    """Each store's (computed, reused) from a series run's extract summaries, by label."""
+    log = run.logs["Extract (only new or changed sentences are computed)"]
+    return {m.group(3): (int(m.group(1)), int(m.group(2))) for m in STORE_SUMMARY.finditer(log)}
+
+
+@pytest.fixture()
+def series_repo(tmp_path) -> Path:
+    """A repository publishing a series: atlas.toml's `checkpoints`, a Trainer's output folder
+    with two checkpoints (and its other files), a corpus of three sentences."""
+    repo = tmp_path / "repo"
+    (repo / "data").mkdir(parents=True)
+    write_jsonl(repo / "data/tiny.jsonl", TINY[:3])
+    for step in (10, 2):
+        make_gpt2(repo / f"training/checkpoint-{step}", seed=step)
+    (repo / "training/trainer_state.json").write_text("{}")
+    (repo / "atlas.toml").write_text('corpus = "data/tiny.jsonl"\ncheckpoints = "training"\n')
+    return repo
+
+
+def test_nightly_runs_of_a_series_compute_only_a_new_or_retrained_checkpoint(series_repo, tmp_path):
+    """Three nights of a training run: two checkpoints, a third appears, one is retrained."""
+    nightly = Nightly(series_repo, tmp_path / "runner")
+
+    first = nightly.run()
+    assert first.failed is None, first.logs
+    config = first.outputs["config"]
+    assert config["store"] == "build/stores" and config["series"] == "step-2 step-10"
+    assert config["manifest"] == "build/series.json"
+    key = config["model_key"]
+    assert first.restored is None
+    assert _computed_by_label(first) == {"step-2": (3, 0), "step-10": (3, 0)}
+    verified = first.logs["Verify the store (each store of a series)"]
+    assert verified.count(": 3 sentences") == 2 and verified.count("OK") == 2
+    assert (first.uploaded / "index.html").is_file()
+    assert nightly.entries() == [f"atlas-store-Linux-{key}-1001"]
+
+    make_gpt2(series_repo / "training/checkpoint-100", seed=100)  # training went on
+    added = nightly.run()
+    assert added.failed is None, added.logs
+    assert added.outputs["config"]["model_key"] == key  # the same series: its cache carries over
+    assert added.outputs["config"]["identity_key"] != config["identity_key"]
+    assert added.restored == f"atlas-store-Linux-{key}-1001"
+    assert _computed_by_label(added) == {"step-2": (0, 3), "step-10": (0, 3), "step-100": (3, 0)}
+    manifest = json.loads((added.workspace / "build/series.json").read_text())
+    assert [m["label"] for m in manifest["models"]] == ["step-2", "step-10", "step-100"]
+    assert (added.uploaded / "index.html").is_file()
+
+    make_gpt2(series_repo / "training/checkpoint-10", seed=11)  # retrained in place
+    retrained = nightly.run()
+    assert retrained.failed is None, retrained.logs
+    assert retrained.restored == f"atlas-store-Linux-{key}-1002"
+    assert _computed_by_label(retrained) == {"step-2": (0, 3), "step-10": (3, 0),
+                                             "step-100": (0, 3)}
+    assert "step-10 (training/checkpoint-10) is another model now" in retrained.logs[
+        "Extract (only new or changed sentences are computed)"]
+    assert nightly.entries() == [f"atlas-store-Linux-{key}-{n}" for n in (1001, 1002, 1003)]
