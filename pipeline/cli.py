@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from pipeline import __version__
+from pipeline import __version__, jobs
 from pipeline.config import SETTINGS, Config, load_config
 from pipeline.sizes import format_size
 
@@ -121,97 +121,6 @@ def main(ctx: click.Context, config_path: str | None, quiet: bool, verbose: bool
     ctx.obj = {"config": config_path, "progress": not quiet}
 
 
-def _extract(cfg: Config, progress: bool) -> None:
-    """Read the corpus, then extract it into the store of the model, or of each model of a series
-    in order (then write the series' manifest); print each summary."""
-    from pipeline.corpus import bundled_corpus_path, read_corpus
-    from pipeline.extract.engines import make_engine
-
-    engine = make_engine(cfg.engine, ray_address=cfg.ray_address, workers=cfg.workers,
-                         gpus_per_worker=cfg.gpus_per_worker)  # without Ray: how to install it
-    corpus = cfg.corpus or str(bundled_corpus_path())
-    report = read_corpus(corpus, on_error=cfg.on_error)  # it logs each skip, with file:line
-    if not cfg.series:
-        _extract_one(cfg, report, engine, cfg.model, cfg.revision, cfg.store_path, progress)
-        return
-    from pipeline.extract.run import forget_changed_model
-    from pipeline.series import write_manifest
-    from pipeline.store.location import StoreLocation
-
-    members = cfg.series_members()
-    for m in members:
-        store = StoreLocation.of(m.store(cfg.out))
-        forget_changed_model(store, m.model, m.revision, wait=cfg.wait, label=m.label)
-        _extract_one(cfg, report, engine, m.model, m.revision, store, progress, m.label)
-    path = write_manifest(cfg.out, members)
-    click.echo(f"series: {len(members)} models ({', '.join(m.label for m in members)}) -> {path}")
-
-
-def _extract_one(cfg: Config, report, engine, model: str | None, revision: str | None, store,
-                 progress: bool, label: str | None = None) -> None:
-    """Extract the corpus into one model's store and print the summary."""
-    from pipeline.extract.run import extract
-    from pipeline.model.loading import ModelSpec
-
-    if label:
-        log.info("series: %s (%s)", label, model)
-    spec = ModelSpec(model, revision=revision, device=cfg.device, dtype=cfg.dtype)
-    summary = extract(report.sentences, store, spec, batch_size=cfg.batch_size,
-                      lock_wait=cfg.wait, progress=progress, skipped=report.skipped,
-                      commit_every=cfg.commit_every, measures=cfg.measures, engine=engine)
-    click.echo(f"extract: {summary} -> {store}")
-
-
-def _series_stores(cfg: Config, detect: bool) -> list | None:
-    """The stores of the series the settings name; with `detect`, of OUT/series.json when the
-    settings name no model and no --store; None: one model, as ever."""
-    from pathlib import Path
-
-    from pipeline.series import manifest_path, read_manifest
-
-    if cfg.series:
-        return [m.store(cfg.out) for m in cfg.series_members()]
-    if detect and cfg.model is None and cfg.store is None and manifest_path(cfg.out).is_file():
-        return [Path(cfg.out) / e["store"] for e in read_manifest(cfg.out)]
-    return None
-
-
-def _stats(cfg: Config, progress: bool, detect: bool = False) -> None:
-    """Bring the per-head statistics (the corpus view) of the store, or of every store of a
-    series, up to date and print the summary."""
-    from pipeline.stats.compute import update_stats
-
-    for store in _series_stores(cfg, detect) or [cfg.store_path]:
-        summary = update_stats(store, wait=cfg.wait, progress=progress)
-        click.echo(f"stats: {summary} -> {store}")
-    if cfg.series:  # the identities are the stores': written again, as extract wrote them
-        from pipeline.series import write_manifest
-
-        write_manifest(cfg.out, cfg.series_members())
-
-
-def _build(cfg: Config, progress: bool, detect: bool = False) -> None:
-    """Bring the statistics up to date, build the site from the store (or the series' site from
-    its stores) and print the summary."""
-    _stats(cfg, progress, detect)
-    options = {"measure": cfg.measure, "measure_label": cfg.colour_title,
-               "domain": cfg.colour_domain, "max_site_bytes": cfg.max_site_bytes,
-               "progress": progress}
-    if _series_stores(cfg, detect) is None:
-        from pipeline.site.build import build_site
-
-        summary = build_site(cfg.store_path, cfg.site_path, **options)
-    else:
-        from pipeline.series import Series
-        from pipeline.site.series_site import build_series_site  # the site of a series
-
-        series = Series.open(cfg.out)
-        if not series.same_tokenizer:  # the corpus view and the head pages compare any models
-            log.warning("%s; the site compares them on the corpus view", series.tokenizers_differ())
-        summary = build_series_site(series, cfg.site_path, **options)
-    click.echo(f"build: {summary} -> {cfg.site_path}")
-
-
 @main.command()
 @_options("corpus")
 @_models
@@ -229,8 +138,8 @@ def run(ctx: click.Context, **flags) -> None:
     into OUT/stores/<label>.zarr, OUT/series.json, and one site (docs/series.md).
     """
     cfg = _config(ctx, **flags)
-    _extract(cfg, ctx.obj["progress"])
-    _build(cfg, ctx.obj["progress"])
+    jobs.extract(cfg, ctx.obj["progress"])
+    jobs.build(cfg, ctx.obj["progress"])
     click.echo(f"open: {cfg.site_path / 'index.html'} (works from disk), "
                f"or serve: attention-atlas serve {cfg.site_path}")
 
@@ -249,7 +158,7 @@ def extract(ctx: click.Context, **flags) -> None:
     With --checkpoints DIR, or --model given more than once, each model of the
     series into its own store, OUT/stores/<label>.zarr, and OUT/series.json.
     """
-    _extract(_config(ctx, **flags), ctx.obj["progress"])
+    jobs.extract(_config(ctx, **flags), ctx.obj["progress"])
 
 
 @main.command()
@@ -262,7 +171,7 @@ def build(ctx: click.Context, **flags) -> None:
     Brings the per-head statistics up to date first (as `stats` does). An OUT
     holding series.json gets the site of its series.
     """
-    _build(_config(ctx, **flags), ctx.obj["progress"], detect=True)
+    jobs.build(_config(ctx, **flags), ctx.obj["progress"], detect=True)
 
 
 @main.command()
@@ -278,7 +187,7 @@ def stats(ctx: click.Context, **flags) -> None:
     `build` and `run` do this too. Read them with `store.head_stats()`. A series
     (--checkpoints, atlas.toml's, or OUT/series.json): every store of it.
     """
-    _stats(_config(ctx, **flags), ctx.obj["progress"], detect=True)
+    jobs.stats(_config(ctx, **flags), ctx.obj["progress"], detect=True)
 
 
 @main.command()
@@ -309,7 +218,7 @@ def verify(ctx: click.Context, repair: bool, **flags) -> None:
 
     cfg = _config(ctx, **flags)
     failed = False
-    for store in _series_stores(cfg, detect=True) or [cfg.store_path]:
+    for store in jobs.series_stores(cfg, detect=True) or [cfg.store_path]:
         report = verify_store(store, repair=repair, wait=cfg.wait)
         click.echo(str(report))
         failed = failed or (not report.ok and not report.repaired)
@@ -407,7 +316,9 @@ def figure(ctx: click.Context, sentence: str | None, layer: int | None, head: in
     series_only = {"--checkpoints": checkpoints, "--stat": stat, "--heads": heads,
                    "--columns": columns}
     if series_dir:
-        path = _series_figure(series_dir, single, series_only, Path(output), cfg, font=font,
+        from pipeline.site.series_figure import draw_series_figure
+
+        path = draw_series_figure(series_dir, single, series_only, Path(output), cfg, font=font,
                               width=width, scale=scale, batch=batch or words_only or no_grid)
         click.echo(f"figure: {path} ({path.stat().st_size:,} bytes)")
         return
@@ -430,52 +341,3 @@ def figure(ctx: click.Context, sentence: str | None, layer: int | None, head: in
                             progress=ctx.obj["progress"])
     for path in written:
         click.echo(f"figure: {path} ({path.stat().st_size:,} bytes)")
-
-
-def _series_figure(series_dir: str, single: dict, series_only: dict, out, cfg: Config, *,
-                   font: str | None, width: int | None, scale: float, batch: bool):
-    """`figure --series`: the checkpoints figure, or with --stat the training figure; the file."""
-    from pipeline.errors import ConfigError
-    from pipeline.series import Series  # helper 1's reader of OUT/series.json
-    from pipeline.site.series_figure import (
-        SeriesFigureOptions,
-        get_checkpoints_figure,
-        get_training_figure,
-        output_format,
-        parse_heads,
-        write_series_figure,
-    )
-
-    if batch:
-        raise ConfigError("--batch, --words-only and --no-grid are for the sentence figure of "
-                          "one store, not with --series")
-    fmt = output_format(out)
-    size = {"size": width} if width and not series_only["--stat"] else {}
-    plot = {"width": width} if width and series_only["--stat"] else {}
-    options = SeriesFigureOptions(
-        measure=cfg.measure, measure_label=cfg.measure_label, domain=cfg.domain, scale=scale,
-        **({"font": font} if font else {}), **size, **plot,
-        **({"columns": series_only["--columns"]} if series_only["--columns"] else {}))
-    series = Series.open(series_dir)
-    if series_only["--stat"]:
-        extra = [name for name, value in {**single, "--checkpoints": series_only["--checkpoints"]}
-                 .items() if value is not None]
-        if extra:
-            raise ConfigError(f"{', '.join(extra)}: --stat draws --heads over every checkpoint "
-                              "of the series")
-        if not series_only["--heads"]:
-            raise ConfigError("--stat: name the heads to draw with --heads (e.g. l1h2,l3h4)")
-        data = get_training_figure(series.labels, series.steps, series.stores, fmt,
-                                   stat=series_only["--stat"],
-                                   heads=parse_heads(series_only["--heads"]), options=options)
-    else:
-        missing = [name for name, value in single.items() if value is None]
-        if missing or series_only["--heads"]:
-            raise ConfigError(f"missing {', '.join(missing)} (the head across checkpoints), or "
-                              "give --stat NAME --heads LIST (a statistic over training)")
-        data = get_checkpoints_figure(series.labels, series.steps, series.stores, fmt,
-                                      sentence=single["--sentence"], layer=single["--layer"],
-                                      head=single["--head"],
-                                      checkpoints=series_only["--checkpoints"] or "all",
-                                      options=options)
-    return write_series_figure(out, data)

@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.errors import AtlasError, StoreError
+from pipeline.errors import AtlasError, ConfigError, StoreError
 from pipeline.measures import DEFAULT_MEASURE, get_measure
+from pipeline.series import Series
 from pipeline.site import charts, series_charts
 from pipeline.site.contexts import get_spans
 from pipeline.site.figure import FigureError, check_measure, find_sentence, output_format, render
@@ -261,3 +262,43 @@ def write_series_figure(out: Path, data: bytes) -> Path:
 
 __all__ = ["SeriesFigureOptions", "get_checkpoints_figure", "get_training_figure",
            "output_format", "parse_heads", "select_checkpoints", "write_series_figure"]
+
+
+def draw_series_figure(series_dir: str, single: dict, series_only: dict, out: Path, cfg, *,
+                       font: str | None, width: int | None, scale: float, batch: bool) -> Path:
+    """`attention-atlas figure --series OUT`: the checkpoints figure (`single`: --sentence,
+    --layer, --head), or with --stat the training figure (`series_only`: the series' flags);
+    `cfg` the settings (measure, label, domain). Writes `out` and returns it."""
+    if batch:
+        raise ConfigError("--batch, --words-only and --no-grid are for the sentence figure of "
+                          "one store, not with --series")
+    fmt = output_format(out)
+    size = {"size": width} if width and not series_only["--stat"] else {}
+    plot = {"width": width} if width and series_only["--stat"] else {}
+    options = SeriesFigureOptions(
+        measure=cfg.measure, measure_label=cfg.measure_label, domain=cfg.domain, scale=scale,
+        **({"font": font} if font else {}), **size, **plot,
+        **({"columns": series_only["--columns"]} if series_only["--columns"] else {}))
+    series = Series.open(series_dir)
+    if series_only["--stat"]:
+        extra = [name for name, value in {**single, "--checkpoints": series_only["--checkpoints"]}
+                 .items() if value is not None]
+        if extra:
+            raise ConfigError(f"{', '.join(extra)}: --stat draws --heads over every checkpoint "
+                              "of the series")
+        if not series_only["--heads"]:
+            raise ConfigError("--stat: name the heads to draw with --heads (e.g. l1h2,l3h4)")
+        data = get_training_figure(series.labels, series.steps, series.stores, fmt,
+                                   stat=series_only["--stat"],
+                                   heads=parse_heads(series_only["--heads"]), options=options)
+    else:
+        missing = [name for name, value in single.items() if value is None]
+        if missing or series_only["--heads"]:
+            raise ConfigError(f"missing {', '.join(missing)} (the head across checkpoints), or "
+                              "give --stat NAME --heads LIST (a statistic over training)")
+        data = get_checkpoints_figure(series.labels, series.steps, series.stores, fmt,
+                                      sentence=single["--sentence"], layer=single["--layer"],
+                                      head=single["--head"],
+                                      checkpoints=series_only["--checkpoints"] or "all",
+                                      options=options)
+    return write_series_figure(out, data)

@@ -1,0 +1,104 @@
+"""The main job's steps for the command line: extract, statistics and the site, for one model
+or for each model of a series (docs/series.md), each step's summary printed. The commands in
+pipeline.cli parse the flags and call these; the stages do the work."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from pipeline.config import Config
+
+log = logging.getLogger("pipeline")
+
+
+def extract(cfg: Config, progress: bool) -> None:
+    """Read the corpus, then extract it into the store of the model, or of each model of a series
+    in order (then write the series' manifest); print each summary."""
+    from pipeline.corpus import bundled_corpus_path, read_corpus
+    from pipeline.extract.engines import make_engine
+
+    engine = make_engine(cfg.engine, ray_address=cfg.ray_address, workers=cfg.workers,
+                         gpus_per_worker=cfg.gpus_per_worker)  # without Ray: how to install it
+    corpus = cfg.corpus or str(bundled_corpus_path())
+    report = read_corpus(corpus, on_error=cfg.on_error)  # it logs each skip, with file:line
+    if not cfg.series:
+        _extract_one(cfg, report, engine, cfg.model, cfg.revision, cfg.store_path, progress)
+        return
+    from pipeline.extract.run import forget_changed_model
+    from pipeline.series import write_manifest
+    from pipeline.store.location import StoreLocation
+
+    members = cfg.series_members()
+    for m in members:
+        store = StoreLocation.of(m.store(cfg.out))
+        forget_changed_model(store, m.model, m.revision, wait=cfg.wait, label=m.label)
+        _extract_one(cfg, report, engine, m.model, m.revision, store, progress, m.label)
+    path = write_manifest(cfg.out, members)
+    click.echo(f"series: {len(members)} models ({', '.join(m.label for m in members)}) -> {path}")
+
+
+def _extract_one(cfg: Config, report, engine, model: str | None, revision: str | None, store,
+                 progress: bool, label: str | None = None) -> None:
+    """Extract the corpus into one model's store and print the summary."""
+    from pipeline.extract.run import extract
+    from pipeline.model.loading import ModelSpec
+
+    if label:
+        log.info("series: %s (%s)", label, model)
+    spec = ModelSpec(model, revision=revision, device=cfg.device, dtype=cfg.dtype)
+    summary = extract(report.sentences, store, spec, batch_size=cfg.batch_size,
+                      lock_wait=cfg.wait, progress=progress, skipped=report.skipped,
+                      commit_every=cfg.commit_every, measures=cfg.measures, engine=engine)
+    click.echo(f"extract: {summary} -> {store}")
+
+
+def series_stores(cfg: Config, detect: bool) -> list | None:
+    """The stores of the series the settings name; with `detect`, of OUT/series.json when the
+    settings name no model and no --store; None: one model, as ever."""
+    from pathlib import Path
+
+    from pipeline.series import manifest_path, read_manifest
+
+    if cfg.series:
+        return [m.store(cfg.out) for m in cfg.series_members()]
+    if detect and cfg.model is None and cfg.store is None and manifest_path(cfg.out).is_file():
+        return [Path(cfg.out) / e["store"] for e in read_manifest(cfg.out)]
+    return None
+
+
+def stats(cfg: Config, progress: bool, detect: bool = False) -> None:
+    """Bring the per-head statistics (the corpus view) of the store, or of every store of a
+    series, up to date and print the summary."""
+    from pipeline.stats.compute import update_stats
+
+    for store in series_stores(cfg, detect) or [cfg.store_path]:
+        summary = update_stats(store, wait=cfg.wait, progress=progress)
+        click.echo(f"stats: {summary} -> {store}")
+    if cfg.series:  # the identities are the stores': written again, as extract wrote them
+        from pipeline.series import write_manifest
+
+        write_manifest(cfg.out, cfg.series_members())
+
+
+def build(cfg: Config, progress: bool, detect: bool = False) -> None:
+    """Bring the statistics up to date, build the site from the store (or the series' site from
+    its stores) and print the summary."""
+    stats(cfg, progress, detect)
+    options = {"measure": cfg.measure, "measure_label": cfg.colour_title,
+               "domain": cfg.colour_domain, "max_site_bytes": cfg.max_site_bytes,
+               "progress": progress}
+    if series_stores(cfg, detect) is None:
+        from pipeline.site.build import build_site
+
+        summary = build_site(cfg.store_path, cfg.site_path, **options)
+    else:
+        from pipeline.series import Series
+        from pipeline.site.series_site import build_series_site  # the site of a series
+
+        series = Series.open(cfg.out)
+        if not series.same_tokenizer:  # the corpus view and the head pages compare any models
+            log.warning("%s; the site compares them on the corpus view", series.tokenizers_differ())
+        summary = build_series_site(series, cfg.site_path, **options)
+    click.echo(f"build: {summary} -> {cfg.site_path}")
