@@ -223,3 +223,23 @@ def test_the_specs_are_a_series_sites_only(site, series):
     assert data["figure"]["usermeta"]["datasets"] == ["lines"]
     assert next(s for s in data["measures"][0]["stats"] if s["key"] == "entropy")["axis"] == \
         "entropy (nats)"
+
+
+def test_both_downloads_work_from_disk(series, site, browser_page):
+    """Opened from disk (file://, where nothing may be fetched): the checkpoints' data scripts
+    load as scripts, the specs come from assets/specs.js and data/_series.js."""
+    page, errors = browser_page
+    name = get_page_names(list(series.stores[-1].ids))[0]
+    page.goto((site / "sentences" / f"{name}.html").as_uri() + "#l1h1")
+    page.evaluate("window.atlas.ready")
+    page.wait_for_function("!document.querySelector('#checkpoints-download button').disabled")
+    file, svg = download(page, "checkpoints-download", "svg")
+    assert file == f"figure-{name}-l1h1-attention-checkpoints.svg"
+    assert {"step 0", "step 10", "step 100", "step 1,000", "layer 1, head 1"} <= set(texts(svg))
+    page.goto((site / "heads" / "attention" / "l2h1.html").as_uri() + "#s=span%3AMOT%3ECHI")
+    page.evaluate("window.atlasSeriesHead.ready")
+    page.wait_for_function("!document.querySelector('#training-download button').disabled")
+    file, svg = download(page, "training-download", "svg")
+    assert file == "training-l2h1-attention-span_MOT_CHI.svg"
+    assert {"span mass MOT → CHI", "L2 H1"} <= set(texts(svg))
+    assert errors == []
