@@ -75,6 +75,7 @@ from pipeline.site.pages import (
     sentence_room,
 )
 from pipeline.site.series_corpus import SERIES_DATA, series_data
+from pipeline.site.series_downloads import checkpoints_figure_specs
 from pipeline.site.series_plan import list_firsts, plan_site
 from pipeline.site.series_sentence import difference_specs
 from pipeline.sizes import DEFAULT_SITE_BYTES, folder_bytes, format_size
@@ -272,6 +273,7 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     if site.series is not None:  # which checkpoints get sentence data (docs/site.md, "A series")
         site = plan_site(site, names, rows, env, order, named,
                          list_firsts([corpus for _, corpus in views]), room)
+        _write_specs(out, site)  # the checkpoints figures of those chosen (no larger)
     chosen = choose_pages(SentenceWriter(store, out, site, names, env, storage, rows, progress),
                           order, room, index_row_bytes(rows))
     n_named = len(set(named).intersection(chosen))
@@ -300,6 +302,16 @@ def _build_assets(out: Path, site: SiteContext) -> None:
     """The shared assets: JS bundle, the chart specs (assets/specs.js), and the static files."""
     (out / "assets" / "vega.js").write_text(get_vega_script(charts.vl_convert_version()),
                                             encoding="utf-8")
+    _write_specs(out, site)
+    for path in sorted((templates_dir() / "assets").iterdir()):
+        if path.name.startswith(SERIES_ASSETS) and site.series is None:
+            continue  # a series site's scripts: a site of one model stays as it was
+        if path.is_file():
+            shutil.copyfile(path, out / "assets" / path.name)
+
+
+def _write_specs(out: Path, site: SiteContext) -> None:
+    """assets/specs.js: the chart specs, shared by every page (window.atlasSpecs)."""
     specs = {"grid": charts.get_grid_spec(site.n_layers, site.n_heads),
              # the corpus view's: its grid for every head, or every layer (per-layer measures)
              "corpus": {f"{site.n_layers}x{h}": charts.get_corpus_grid_spec(site.n_layers, h)
@@ -315,12 +327,8 @@ def _build_assets(out: Path, site: SiteContext) -> None:
                                                     measure_label=view.title, domain=view.domain,
                                                     per_layer=per_layer)
     specs.update(difference_specs(site))  # a series' difference views (series-sentence.js)
+    specs.update(checkpoints_figure_specs(site))  # a series' figure of a head (series-figures.js)
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
-    for path in sorted((templates_dir() / "assets").iterdir()):
-        if path.name.startswith(SERIES_ASSETS) and site.series is None:
-            continue  # a series site's scripts: a site of one model stays as it was
-        if path.is_file():
-            shutil.copyfile(path, out / "assets" / path.name)
 
 
 def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow],

@@ -19,6 +19,8 @@ from pipeline.errors import StoreError
 from pipeline.site.charts import get_corpus_grid_spec
 from pipeline.site.corpus_view import Cases, _round, selectables
 from pipeline.site.names import HEAD_PAGE
+from pipeline.site.series_downloads import training_figure_spec
+from pipeline.site.series_figure import statistic_label
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +77,7 @@ def measure_series(series, measure: str, title: str, selected: list, cases: Case
         sel = about.get(key)
         stats.append({"key": key, "label": sel.label if sel else key,
                       "description": sel.description if sel else "",
-                      "note": sel.note if sel else "",
+                      "note": sel.note if sel else "", "axis": statistic_label(key),
                       "values": _nested(series_values(per, key, shape))})
     ref = series.current.store.head_stats(measure).shape
     return {"measure": measure, "title": title, "layers": shape[0], "heads": shape[1],
@@ -85,7 +87,8 @@ def measure_series(series, measure: str, title: str, selected: list, cases: Case
 def series_data(series, views: list, cases: Cases) -> dict:
     """data/_series.js: the checkpoints and, for each measure with a corpus view (`views`:
     (MeasureView, CorpusView) pairs of the reference), every statistic over the checkpoints,
-    with the grid specs the index needs for the series' largest shape."""
+    with the grid specs the index needs for the series' largest shape and the head pages'
+    training figure (pipeline.site.series_downloads; each statistic's `axis`: its y title)."""
     measures = [measure_series(series, view.name, view.title, corpus.stats, cases)
                 for view, corpus in views]
     specs = {f"{m['layers']}x{m['heads']}": get_corpus_grid_spec(m["layers"], m["heads"])
@@ -94,4 +97,4 @@ def series_data(series, views: list, cases: Cases) -> dict:
     return {"checkpoints": [{"label": ck.label, "step": ck.step, "layers": ck.shape[0],
                              "heads": ck.shape[1]} for ck in series.checkpoints],
             "reference": series.reference, "logStep": log_steps(steps), "pattern": HEAD_PAGE,
-            "measures": measures, "specs": specs}
+            "measures": measures, "specs": specs, "figure": training_figure_spec(steps)}
