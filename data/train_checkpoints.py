@@ -7,10 +7,11 @@ and `OUT/checkpoint-<step>/` folders (model and tokenizer, safetensors) at log-s
 `attention-atlas extract --model OUT/checkpoint-<step>` and all of them by
 `attention-atlas run --checkpoints OUT`. Deterministic: the same arguments give the same
 weights, byte for byte, on one machine (fixed seeds and thread count, deterministic
-algorithms). Needs torch, transformers and tokenizers (the package's dependencies).
+algorithms; another thread count gives other weights). Needs torch, transformers and
+tokenizers (the package's dependencies).
 
     python data/train_checkpoints.py --out checkpoints \
-        [--steps 2000] [--layers 12] [--heads 12] [--width 96] [--seed 0] [--threads 2]
+        [--steps 2000] [--layers 12] [--heads 12] [--width 96] [--seed 0] [--threads 1]
 """
 
 from __future__ import annotations
@@ -239,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heads", type=int, default=12)
     parser.add_argument("--width", type=int, default=96, help="n_embd, a multiple of --heads")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (results depend "
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (results depend "
                         "on it: keep it fixed to reproduce a run)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
                         help="a .jsonl corpus [default: the bundled one]")
