@@ -42,12 +42,11 @@ import jinja2
 import vl_convert
 
 import pipeline
-from pipeline.errors import SiteError, StaleStatsError, StoreError
+from pipeline.errors import SiteError
 from pipeline.measures import DEFAULT_MEASURE, check_stored, get_measure, stored_measures
 from pipeline.site import charts
 from pipeline.site.contexts import (
     IndexRow,
-    MeasureView,
     SiteContext,
     SiteStore,
     dumps,
@@ -60,14 +59,11 @@ from pipeline.site.contexts import (
     rel_url,
 )
 from pipeline.site.corpus_view import (
-    Cases,
-    CorpusView,
     exemplar_order,
-    measure_view,
     sentence_cases,
 )
 from pipeline.site.data_format import js_global, script_dumps
-from pipeline.site.names import HEAD_PAGE, head_page_name
+from pipeline.site.head_pages import corpus_views, current_stats, write_corpus_view
 from pipeline.site.pages import (
     SentenceWriter,
     choose_pages,
@@ -87,7 +83,6 @@ log = logging.getLogger(__name__)
 MARKER = ".atlas-site"
 BUNDLE_SNIPPET = "window.vegaEmbed = vegaEmbed;"  # `vega` in a snippet is null with Vega 6: use the view API
 INDEX_DATA = "data/_index.js"  # no page is named _index: page names never start with "_"
-CORPUS_DATA = "data/_corpus.js"  # the corpus view's statistics, every head (pipeline.site.corpus_view)
 SERIES_ASSETS = "series-"  # assets/series-*.js: copied to the site of a series only
 
 
@@ -237,7 +232,7 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     names = get_page_names(list(store.ids))
     for sub in ("assets", "sentences", "data"):  # and heads/, for the corpus view
         (out / sub).mkdir()
-    stats = _current_stats(store, [v.name for v in site.measures])
+    stats = current_stats(store, [v.name for v in site.measures])
     # sentence pages link the heads' pages, where the corpus view will have them
     site = dataclasses.replace(site, measures=tuple(
         dataclasses.replace(v, head_pages=not isinstance(stats[v.name], str)) for v in site.measures))
@@ -252,12 +247,12 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
         span_counts.update(label for label, _, _ in rec.spans)
     # the cases behind each sentence's values order the corpus view's ties
     cases = sentence_cases([row.n_words for row in rows], spans)
-    views, missing = _corpus_views(stats, site, cases)
+    views, missing = corpus_views(stats, site, cases)
     named = exemplar_order([corpus for _, corpus in views])
     # Write: what every site has (assets, the corpus view), then the sentences (choose_pages:
     # as many as the budget holds), then the index of those with a page.
     _build_assets(out, site)
-    corpus = _build_corpus_view(out, env, views, missing, site, len(names))
+    corpus = write_corpus_view(out, env, views, missing, site, len(names))
     if site.series is not None and views:  # every checkpoint's statistics (assets/series-*.js)
         (out / SERIES_DATA).write_text(js_global("atlasSeries", series_data(site.series, views, cases)),
                                        encoding="utf-8")
@@ -340,71 +335,6 @@ def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow],
     html = env.get_template("index.html").render(page=ctx, site=ctx.site, root=ctx.root,
                                                   corpus=corpus)
     (out / "index.html").write_text(html, encoding="utf-8")
-
-
-def _current_stats(store: SiteStore, measures) -> dict[str, object]:
-    """Each measure's statistics (HeadStats) where the store holds them for its current corpus,
-    else why not (a sentence without the store's path: the site must not show it)."""
-    head_stats = getattr(store, "head_stats", None)
-    found: dict[str, object] = {}
-    for measure in measures:
-        if head_stats is None:
-            found[measure] = "this store keeps no per-head statistics"
-            continue
-        try:
-            found[measure] = head_stats(measure)
-        except StoreError as exc:
-            log.warning("no corpus view of %r: %s", measure, exc)
-            found[measure] = ("its statistics were computed for an earlier corpus"
-                              if isinstance(exc, StaleStatsError) else "the store has no statistics")
-    return found
-
-
-def _corpus_views(stats: dict[str, object], site: SiteContext, cases: Cases
-                  ) -> tuple[list[tuple[MeasureView, CorpusView]], list[str]]:
-    """Each measure's corpus view where the store holds its statistics (ties ordered by the
-    corpus's `cases`), and why not for the others."""
-    views, missing = [], []
-    for view in site.measures:
-        if isinstance(stats[view.name], str):
-            missing.append(stats[view.name])
-            continue
-        views.append((view, measure_view(stats[view.name], view.title, cases)))
-    return views, missing
-
-
-def _build_corpus_view(out: Path, env: jinja2.Environment,
-                       views: list[tuple[MeasureView, CorpusView]], missing: list[str],
-                       site: SiteContext, n_sentences: int) -> dict:
-    """The corpus view: data/_corpus.js for the index, and a page per head and measure under
-    heads/<measure>/. Returns what the index says of it: {"measures": [...]} or {"missing": why}.
-
-    Only from statistics the store holds for its current corpus (`attention-atlas stats`;
-    `build` and `run` bring them up to date first): a store without them gets no corpus view,
-    and the index says how to make one. The statistics cover every sentence, whether or not it
-    has a page; the head pages name sentences by position (the exemplars): assets/head.js links
-    those with a page and names the others as text.
-    """
-    if not views:
-        return {"measures": [], "missing": missing[0] if missing else "no statistics",
-                "sentences": n_sentences}
-    template = env.get_template("head.html")
-    for view, corpus in views:
-        about = {sel.key: (sel.description, sel.note) for sel in corpus.stats}
-        for (layer, head), payload in corpus.heads.items():
-            # {page} is filled in by head.js from the index data (data/_index.js)
-            payload = {**payload, "data": f"../../data/{{page}}{view.suffix}.js",
-                       "sentence": f"../../sentences/{{page}}.html#l{layer}h{head}"
-                                   + (f"&m={view.name}" if view.suffix else ""),
-                       "domain": list(view.domain)}
-            html = template.render(page=payload, site=site, root="../../", measure=view.name,
-                                   about=about)
-            page = out / head_page_name(view.name, layer, head)
-            page.parent.mkdir(parents=True, exist_ok=True)
-            page.write_text(html, encoding="utf-8")
-    data = {"measures": [corpus.index for _, corpus in views], "pattern": HEAD_PAGE}
-    (out / CORPUS_DATA).write_text(js_global("atlasCorpus", data), encoding="utf-8")
-    return {"measures": [view.name for view, _ in views], "sentences": n_sentences, "missing": ""}
 
 
 def publish(tmp: Path, site_dir: Path) -> None:
