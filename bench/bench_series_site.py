@@ -8,8 +8,8 @@ attention sharpens as a trained model's does), each extracted to its own store w
 statistics. Then the series' site is built without a limit and against limits of 80 %, 50 % and
 30 % of that size and of the fixed part plus a little; for each, the bytes against the limit,
 the sentences with pages (and how many of the head pages' exemplars), and which checkpoints
-got sentence data (pipeline.site.series_plan: the reference, the first, then log-spaced; sized
-for the exemplars, else for the lists' firsts).
+got sentence data (pipeline.site.series_plan: the reference, the first, then log-spaced; as
+many as let the lists' firsts all have pages with them).
 
 Last, the plan of a 20-checkpoint series of a 100,000-sentence corpus through a 12 x 12 model
 within 1 GB, from this corpus's measured sizes: a sentence's page and index line as measured,
@@ -159,8 +159,7 @@ def main() -> None:
         steps = [0] + [round(10 ** (k * 5 / (BIG_CHECKPOINTS - 2))) for k in range(BIG_CHECKPOINTS - 1)]
         big = series_plan.plan_checkpoints(
             steps, page_bytes=page + data_bytes, data_bytes=[data_bytes] * BIG_CHECKPOINTS,
-            room=BIG_BUDGET - big_fixed, n_sentences=BIG_SENTENCES, n_exemplars=exemplars,
-            n_firsts=firsts)
+            room=BIG_BUDGET - big_fixed, n_sentences=BIG_SENTENCES, n_firsts=firsts)
         print(f"\n{BIG_CHECKPOINTS} checkpoints (steps {steps[0]} to {steps[-1]:,}, log-spaced) x "
               f"{BIG_SENTENCES:,} sentences x 12 x 12 heads within {format_size(BIG_BUDGET)}, from "
               f"these sizes: a page {page / 1e3:.1f} kB, data {data_bytes / 1e3:.1f} kB a sentence "

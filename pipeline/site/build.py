@@ -266,7 +266,7 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     # id hash
     order = named + sorted(set(range(len(names))) - set(named), key=lambda i: id_hash(rows[i].id))
     if site.series is not None:  # which checkpoints get sentence data (docs/site.md, "A series")
-        site = plan_site(site, names, rows, env, order, named,
+        site = plan_site(site, names, rows, env, order,
                          list_firsts([corpus for _, corpus in views]), room)
         _write_specs(out, site)  # the checkpoints figures of those chosen (no larger)
     chosen = choose_pages(SentenceWriter(store, out, site, names, env, storage, rows, progress),

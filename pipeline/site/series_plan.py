@@ -6,9 +6,10 @@ them. Sentence data costs a data script per sentence, measure and checkpoint, so
 checkpoints costs up to C times the data of one model. The checkpoints get sentence data in a
 priority order (`checkpoint_priority`: the reference, the last; then the first; then the one
 farthest in log-step from those already taken, and so on), and `plan_checkpoints` takes as
-many of them as let the corpus view's exemplars all get pages with every checkpoint taken; when
-not even two do, as many as let every list's first (each head's highest and lowest sentence of
-every statistic) get pages. The room left goes to more sentences (pipeline.site.pages.choose_pages).
+many of them as let every list's first (each head's highest and lowest sentence of every
+statistic) get a page with every checkpoint taken, at least two, else the reference alone: the
+more room, the more checkpoints. The room left goes to more sentences, the other exemplars first
+(pipeline.site.pages.choose_pages).
 
 `measure_costs` measures what a sentence costs (its page and its data per checkpoint) on a
 sample, so the plan is a pure function of sizes (`plan_checkpoints`), testable as such.
@@ -64,26 +65,28 @@ class Plan:
     """Which checkpoints get sentence data, and why."""
 
     chosen: tuple[int, ...]  # checkpoint indices, in series order (the reference always)
-    target: str  # "exemplars", "firsts" or "reference": what the chosen ones were sized for
+    target: str  # "corpus", "firsts" or "reference": what the chosen ones were sized for
     sentences: int  # how many sentences the room holds with them (estimated)
     per_sentence: float  # estimated bytes of one sentence with them
 
 
 def plan_checkpoints(steps: Sequence[int | None], *, page_bytes: float,
                      data_bytes: Sequence[float], room: float | None, n_sentences: int,
-                     n_exemplars: int, n_firsts: int) -> Plan:
+                     n_firsts: int) -> Plan:
     """The checkpoints that get sentence data: a pure function of sizes.
 
     `page_bytes`: a sentence's page, its index line and the reference's data (what a sentence
     costs with no other checkpoint); `data_bytes[k]`: a sentence's data of checkpoint k (the
     reference's included, not counted again); `room`: the budget less the site's fixed part
-    (None: no limit); `n_exemplars`: the sentences the head pages name, `n_firsts`: those that
-    are the first of a list (each head's highest and lowest of every statistic).
+    (None: no limit); `n_firsts`: the sentences that are the first of a list on the head pages
+    (each head's highest and lowest of every statistic).
 
-    The checkpoints are taken in checkpoint_priority's order for as long as the exemplars all
-    fit with them (at least two taken: the reference and the first); else for as long as the
-    lists' firsts fit; else the reference alone. Every checkpoint without a limit, or when the
-    whole corpus fits with all of them.
+    The checkpoints are taken in checkpoint_priority's order for as long as the lists' firsts
+    all fit with them (every head's extremes of every statistic shown at each of them), if that
+    is at least two (the reference and the first); else the reference alone. Every checkpoint
+    without a limit, or when the whole corpus fits with all of them. The more room, the more
+    checkpoints (never fewer); the room they leave goes to more sentences, the other exemplars
+    first.
     """
     order = checkpoint_priority(steps)
     n = len(order)
@@ -101,11 +104,9 @@ def plan_checkpoints(steps: Sequence[int | None], *, page_bytes: float,
     if n == 0:
         return Plan((), "reference", 0, 0.0)
     if room is None or n_sentences * cost(n) <= room:
-        k, target = n, "exemplars"
+        k, target = n, "corpus"
     else:
-        k, target = most(min(n_exemplars, n_sentences)), "exemplars"
-        if k < min(2, n):
-            k, target = most(min(n_firsts, n_sentences)), "firsts"
+        k, target = most(min(n_firsts, n_sentences)), "firsts"
         if k < min(2, n):
             k, target = 1, "reference"
     chosen = tuple(sorted(order[:k]))
@@ -165,11 +166,11 @@ def list_firsts(views) -> set[int]:
             for entry in payload["stats"] for end in ("top", "bottom") if entry[end]}
 
 
-def plan_site(site, names: list[str], rows, env, order: list[int], named: list[int],
-              firsts: set[int], room: int | None):
+def plan_site(site, names: list[str], rows, env, order: list[int], firsts: set[int],
+              room: int | None):
     """The site of a series with its plan applied (`site.series`'s checkpoints' sentence_data):
     the costs measured on a sample of `order` (the order in which sentences get pages),
-    `named` the exemplars. Logs what each checkpoint got."""
+    `firsts` the lists' firsts. Logs what each checkpoint got."""
 
     series = site.series
     if not series.same_tokenizer:  # the reference's sentences only (series_site)
@@ -196,7 +197,7 @@ def plan_site(site, names: list[str], rows, env, order: list[int], named: list[i
     costs = measure_costs(sub, sample, [row.id for row in rows], site.measures, pages)
     plan = plan_checkpoints([ck.step for ck in sub.checkpoints], page_bytes=costs.page,
                             data_bytes=costs.data, room=room, n_sentences=len(rows),
-                            n_exemplars=len(named), n_firsts=len(firsts))
+                            n_firsts=len(firsts))
     plan = dataclasses.replace(plan, chosen=tuple(candidates[k] for k in plan.chosen))
     labels = [series.checkpoints[k].label for k in plan.chosen]
     log.info("series: sentence data for %d of %d checkpoints (%s), sized for the %s: about %s "

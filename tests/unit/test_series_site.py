@@ -31,45 +31,44 @@ def test_the_priority_is_the_last_the_first_then_log_spaced_steps():
     assert sorted(order) == list(range(20)) and order[:2] == [19, 0]
 
 
-def plan(room, *, n=1000, exemplars=400, firsts=100, page=1000.0, data=None, steps=None):
+def plan(room, *, n=1000, firsts=100, page=1000.0, data=None, steps=None):
     steps = steps or [0, 10, 100, 1000, 10000]
     data = data or [2000.0] * len(steps)
     return plan_checkpoints(steps, page_bytes=page, data_bytes=data, room=room, n_sentences=n,
-                            n_exemplars=exemplars, n_firsts=firsts)
+                            n_firsts=firsts)
 
 
 def test_without_a_limit_or_with_room_for_everything_every_checkpoint_gets_sentence_data():
     assert plan(None).chosen == (0, 1, 2, 3, 4)
     # the whole corpus with all five: 1000 x (1000 + 4 x 2000) bytes
     assert plan(9_000_000).chosen == (0, 1, 2, 3, 4)
-    assert plan(9_000_000).sentences == 1000
+    assert plan(9_000_000).sentences == 1000 and plan(9_000_000).target == "corpus"
 
 
-def test_the_most_checkpoints_that_give_every_exemplar_a_page():
-    # 400 exemplars: with k checkpoints a sentence costs 1000 + 2000 (k - 1)
-    assert plan(400 * 5000).chosen == (0, 2, 4)  # 3 checkpoints: 5000 each
-    assert plan(400 * 5000 - 1).chosen == (0, 4)  # the reference and the first
-    assert plan(400 * 7000).chosen == (0, 2, 3, 4)
-    p = plan(400 * 5000)
-    assert p.target == "exemplars" and p.sentences == 400 and p.per_sentence == 5000
-
-
-def test_when_the_exemplars_cannot_have_two_checkpoints_the_lists_firsts_are_the_target():
-    # room for 400 sentences at 3000 (two checkpoints) minus a byte: not the exemplars
-    p = plan(400 * 3000 - 1)
-    assert p.target == "firsts" and p.chosen == (0, 1, 2, 3, 4)  # 100 x 9000 fits
-    assert plan(100 * 5000).chosen == (0, 2, 4)
-    # not even the firsts with two: the reference alone
+def test_the_most_checkpoints_that_give_every_lists_first_a_page():
+    # 100 firsts: with k checkpoints a sentence costs 1000 + 2000 (k - 1)
+    assert plan(100 * 5000).chosen == (0, 2, 4)  # 3 checkpoints: 5000 each
+    assert plan(100 * 5000 - 1).chosen == (0, 4)  # the reference and the first
+    assert plan(100 * 7000).chosen == (0, 2, 3, 4)
+    p = plan(100 * 5000)
+    assert p.target == "firsts" and p.sentences == 100 and p.per_sentence == 5000
+    # not even the firsts with two: the reference alone, and as many sentences as fit with it
     p = plan(100 * 3000 - 1)
     assert p.target == "reference" and p.chosen == (4,) and p.sentences == 299
 
 
+def test_more_room_never_gives_fewer_checkpoints():
+    data = [6000.0, 2000.0, 500.0, 2000.0, 2000.0]
+    counts = [len(plan(room, data=data).chosen) for room in range(100_000, 2_000_000, 7_919)]
+    assert counts == sorted(counts) and counts[0] == 1 and counts[-1] == 5
+
+
 def test_the_plan_weighs_each_checkpoints_own_bytes():
-    # a big first checkpoint (a wider model): the exemplars cannot have it; the lists' firsts
-    # (100 x 13000) can have all five
-    p = plan(400 * 5000, data=[6000.0, 2000.0, 2000.0, 2000.0, 2000.0])
-    assert p.target == "firsts" and p.chosen == (0, 1, 2, 3, 4) and p.per_sentence == 13000
-    assert plan(400 * 7000, data=[6000.0, 2000.0, 2000.0, 2000.0, 2000.0]).chosen == (0, 4)
+    # a big first checkpoint (a wider model): 100 x (1000 + 6000) for the reference and it
+    data = [6000.0, 2000.0, 2000.0, 2000.0, 2000.0]
+    assert plan(100 * 7000 - 1, data=data).chosen == (4,)
+    assert plan(100 * 7000, data=data).chosen == (0, 4)
+    assert plan(100 * 13000, data=data).chosen == (0, 1, 2, 3, 4)
 
 
 def test_a_sample_spreads_over_the_order():
