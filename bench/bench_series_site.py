@@ -1,6 +1,7 @@
 """Series site benchmark: a series' site against size limits, and what a large series gets.
 
     python bench/bench_series_site.py [--sentences 1092] [--checkpoints 5] [--layers 2] [--heads 4]
+                                      [--percents 80,50,30]
 
 The bundled corpus (its first `--sentences`) through `--checkpoints` small random GPT-2
 checkpoints (steps 0, 10, 100, ...; checkpoint k's attention weights scaled by 1 + k, so its
@@ -115,6 +116,8 @@ def main() -> None:
     parser.add_argument("--checkpoints", type=int, default=5)
     parser.add_argument("--layers", type=int, default=2)
     parser.add_argument("--heads", type=int, default=4)
+    parser.add_argument("--percents", default="80,50,30",
+                        help="the limits to build against, as percents of the whole site")
     args = parser.parse_args()
     logging.getLogger("pipeline").setLevel(logging.ERROR)
     work = Path(tempfile.mkdtemp(prefix="atlas-series-site-"))
@@ -127,7 +130,8 @@ def main() -> None:
         data = read_js_global(work / "site-full" / "data" / "_series.js", "atlasSeries")
         n_stats = len(data["measures"][0]["stats"])
         floor = sum(fixed.values())
-        limits = [("none", None)] + [(f"{p} %", full.bytes * p // 100) for p in (80, 50, 30)]
+        percents = [int(p) for p in args.percents.split(",") if p]
+        limits = [("none", None)] + [(f"{p} %", full.bytes * p // 100) for p in percents]
         limits.append(("fixed + 5 %", int(floor * 1.02) + full.bytes // 20))
         print(f"{series.labels[-1]} of {len(series.labels)} checkpoints ({', '.join(series.labels)}), "
               f"{args.layers} x {args.heads} heads, {full.sentences:,} sentences of the bundled corpus; "

@@ -20,22 +20,22 @@ def test_a_benchmark_script_imports(script, monkeypatch):
     assert callable(module.main)
 
 
-def test_the_series_site_benchmark_runs_on_a_small_series():
-    """bench_series_site.py end to end on 40 sentences and 3 tiny checkpoints: its tables, every
-    site within its limit (the script asserts it), and the 100,000 x 20 plan."""
-    import os
-    import subprocess
-    import sys
-
-    root = BENCH.parent
-    run = subprocess.run([sys.executable, str(BENCH / "bench_series_site.py"), "--sentences", "40",
-                          "--checkpoints", "3", "--layers", "2", "--heads", "2"],
-                         capture_output=True, text=True, cwd=root, timeout=600,
-                         env={**os.environ, "PYTHONPATH": str(root)})
-    assert run.returncode == 0, run.stderr[-3000:]
-    out = run.stdout
+def test_the_series_site_benchmark_runs_on_a_small_series(monkeypatch, capsys):
+    """bench_series_site.py end to end, in this process, on 40 sentences, 3 tiny checkpoints and
+    one limit: its tables, every site within its limit (the script asserts it), and the
+    100,000 x 20 plan."""
+    monkeypatch.syspath_prepend(str(BENCH))
+    monkeypatch.setattr("sys.argv", ["bench_series_site.py", "--sentences", "40", "--checkpoints",
+                                     "3", "--layers", "2", "--heads", "2", "--percents", "50"])
+    spec = importlib.util.spec_from_file_location("_bench_series_site_small",
+                                                  BENCH / "bench_series_site.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
+    out = capsys.readouterr().out
     assert "step-100 of 3 checkpoints (step-0, step-10, step-100)" in out
     assert "3/3: step-0, step-10, step-100" in out  # no limit: every checkpoint
+    assert len([line for line in out.splitlines() if "/3: " in line]) >= 2  # none, and 50 %
     assert "20 checkpoints (steps 0 to 100,000, log-spaced) x 100,000 sentences" in out
     assert "sentence data:" in out and "statistics: all 20 checkpoints" in out
 

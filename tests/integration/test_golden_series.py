@@ -46,10 +46,17 @@ def golden_series(folder: Path):
     return series_stores(folder, [0, 100, 10000], n=12, shapes=[(2, 3), (2, 3), (3, 2)])
 
 
-def test_the_site_of_a_series_is_byte_identical_to_the_golden_checksums(tmp_path):
-    build_series_site(golden_series(tmp_path), tmp_path / "site", max_site_bytes=None,
+@pytest.fixture(scope="module")
+def golden_site(tmp_path_factory) -> Path:
+    """The golden series' site, built once for the tests of this file."""
+    folder = tmp_path_factory.mktemp("golden-series")
+    build_series_site(golden_series(folder / "stores"), folder / "site", max_site_bytes=None,
                       progress=False)
-    got = site_checksums(tmp_path / "site")
+    return folder / "site"
+
+
+def test_the_site_of_a_series_is_byte_identical_to_the_golden_checksums(golden_site):
+    got = site_checksums(golden_site)
     assert "data/_series.js" in got and "assets/series-corpus.js" in got
     if UPDATE:
         GOLDEN.write_text(json.dumps(got, indent=1, sort_keys=True) + "\n")
@@ -60,8 +67,8 @@ def test_the_site_of_a_series_is_byte_identical_to_the_golden_checksums(tmp_path
                          "tests/integration/test_golden_series.py)")
 
 
-def test_the_same_series_gives_the_same_site_twice(tmp_path):
-    series = golden_series(tmp_path / "stores")
-    build_series_site(series, tmp_path / "a", max_site_bytes=None, progress=False)
-    build_series_site(series, tmp_path / "b", max_site_bytes=None, progress=False)
-    assert site_checksums(tmp_path / "a") == site_checksums(tmp_path / "b")
+def test_the_same_series_gives_the_same_site_twice(golden_site, tmp_path):
+    """Stores made again and the site built again: the same files, byte for byte."""
+    build_series_site(golden_series(tmp_path / "stores"), tmp_path / "again", max_site_bytes=None,
+                      progress=False)
+    assert site_checksums(tmp_path / "again") == site_checksums(golden_site)

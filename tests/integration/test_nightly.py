@@ -284,7 +284,8 @@ def series_repo(tmp_path) -> Path:
 
 
 def test_nightly_runs_of_a_series_compute_only_a_new_or_retrained_checkpoint(series_repo, tmp_path):
-    """Three nights of a training run: two checkpoints, a third appears, one is retrained."""
+    """Two nights of a training run: two checkpoints; then a third appears and one is retrained
+    in place, and only those two are computed."""
     nightly = Nightly(series_repo, tmp_path / "runner")
 
     first = nightly.run()
@@ -301,22 +302,16 @@ def test_nightly_runs_of_a_series_compute_only_a_new_or_retrained_checkpoint(ser
     assert nightly.entries() == [f"atlas-store-Linux-{key}-1001"]
 
     make_gpt2(series_repo / "training/checkpoint-100", seed=100)  # training went on
-    added = nightly.run()
-    assert added.failed is None, added.logs
-    assert added.outputs["config"]["model_key"] == key  # the same series: its cache carries over
-    assert added.outputs["config"]["identity_key"] != config["identity_key"]
-    assert added.restored == f"atlas-store-Linux-{key}-1001"
-    assert _computed_by_label(added) == {"step-2": (0, 3), "step-10": (0, 3), "step-100": (3, 0)}
-    manifest = json.loads((added.workspace / "build/series.json").read_text())
-    assert [m["label"] for m in manifest["models"]] == ["step-2", "step-10", "step-100"]
-    assert (added.uploaded / "index.html").is_file()
-
-    make_gpt2(series_repo / "training/checkpoint-10", seed=11)  # retrained in place
-    retrained = nightly.run()
-    assert retrained.failed is None, retrained.logs
-    assert retrained.restored == f"atlas-store-Linux-{key}-1002"
-    assert _computed_by_label(retrained) == {"step-2": (0, 3), "step-10": (3, 0),
-                                             "step-100": (0, 3)}
-    assert "step-10 (training/checkpoint-10) is another model now" in retrained.logs[
+    make_gpt2(series_repo / "training/checkpoint-10", seed=11)  # and step 10 was retrained
+    second = nightly.run()
+    assert second.failed is None, second.logs
+    assert second.outputs["config"]["model_key"] == key  # the same series: its cache carries over
+    assert second.outputs["config"]["identity_key"] != config["identity_key"]
+    assert second.restored == f"atlas-store-Linux-{key}-1001"
+    assert _computed_by_label(second) == {"step-2": (0, 3), "step-10": (3, 0), "step-100": (3, 0)}
+    assert "step-10 (training/checkpoint-10) is another model now" in second.logs[
         "Extract (only new or changed sentences are computed)"]
-    assert nightly.entries() == [f"atlas-store-Linux-{key}-{n}" for n in (1001, 1002, 1003)]
+    manifest = json.loads((second.workspace / "build/series.json").read_text())
+    assert [m["label"] for m in manifest["models"]] == ["step-2", "step-10", "step-100"]
+    assert (second.uploaded / "index.html").is_file()
+    assert nightly.entries() == [f"atlas-store-Linux-{key}-{n}" for n in (1001, 1002)]
