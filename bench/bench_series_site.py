@@ -97,7 +97,12 @@ class PlanSpy:
             self.costs.append(real_costs(*args, **kwargs))
             return self.costs[-1]
 
+        self._real = real_plan, real_costs
         series_plan.plan_checkpoints, series_plan.measure_costs = plan, costs
+
+    def restore(self) -> None:
+        """Put the real functions back (main may run inside another program: the smoke test)."""
+        series_plan.plan_checkpoints, series_plan.measure_costs = self._real
 
 
 def fixed_part(site: Path) -> dict[str, int]:
@@ -119,8 +124,11 @@ def main() -> None:
     parser.add_argument("--percents", default="80,50,30",
                         help="the limits to build against, as percents of the whole site")
     args = parser.parse_args()
-    logging.getLogger("pipeline").setLevel(logging.ERROR)
+    quiet = logging.getLogger("pipeline")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # put back at the end, as the plan functions the spy wraps
     work = Path(tempfile.mkdtemp(prefix="atlas-series-site-"))
+    spy = None
     try:
         series = build_series(work, args.sentences, args.checkpoints, args.layers, args.heads)
         get_vega_bundle(charts.vl_convert_version())
@@ -175,6 +183,9 @@ def main() -> None:
               f"(with the reference alone: "
               f"{int((BIG_BUDGET - big_fixed) // (page + data_bytes)):,})")
     finally:
+        if spy is not None:
+            spy.restore()
+        quiet.setLevel(level)
         shutil.rmtree(work, ignore_errors=True)
 
 

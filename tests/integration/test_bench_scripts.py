@@ -31,7 +31,17 @@ def test_the_series_site_benchmark_runs_on_a_small_series(monkeypatch, capsys):
                                                   BENCH / "bench_series_site.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    import logging
+
+    from pipeline.site import series_plan
+
+    def state():  # what main changes while it runs, and must put back in a program it runs in
+        return (logging.getLogger("pipeline").level, series_plan.plan_checkpoints,
+                series_plan.measure_costs)
+
+    before = state()
     module.main()
+    assert state() == before
     out = capsys.readouterr().out
     assert "step-100 of 3 checkpoints (step-0, step-10, step-100)" in out
     assert "3/3: step-0, step-10, step-100" in out  # no limit: every checkpoint
