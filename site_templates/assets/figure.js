@@ -10,7 +10,6 @@
 (() => {
   const FIGURE_MIN_CELL = 7; // px: the figure's word labels stay legible (its font is cell - 1)
   const box = document.getElementById("figure-download");
-  const buttons = box ? [...box.querySelectorAll("button[data-format]")] : [];
   const plain = (rows) => JSON.parse(JSON.stringify(rows)); // no Vega ids or derived fields
 
   // the figure's detail side in pixels (the last chart of its concat, or the figure itself)
@@ -41,6 +40,11 @@
       selLayer: atlas.layer, selHead: atlas.head, words: atlas.detail.signal("words"),
       tracks: atlas.tracks, rows: [r0, r1], cols: [c0, c1],
     };
+    return draw(spec, data, params);
+  }
+
+  // a spec bound to its datasets (spec.usermeta.datasets) and params, drawn off the page
+  async function draw(spec, data, params) {
     spec.datasets = {};
     for (const name of spec.usermeta.datasets) {
       if (!(name in data)) throw new Error(`the figure needs a dataset ${name} the page lacks`);
@@ -49,7 +53,7 @@
     for (const param of spec.params || []) {
       if (param.name in params) param.value = params[param.name];
     }
-    const element = document.createElement("div"); // drawn off the page
+    const element = document.createElement("div");
     const options = { mode: "vega-lite", actions: false, renderer: "svg" };
     return (await window.vegaEmbed(element, spec, options)).view;
   }
@@ -61,41 +65,55 @@
     link.remove();
   }
 
-  async function download(format) {
-    const atlas = window.atlas;
-    await atlas.ready;
-    const view = await figureView(atlas);
+  // a drawn figure as a file: SVG, or PNG at twice its pixels (the command's --scale); the view
+  // is finalized
+  async function saveView(view, name, format) {
     try {
-      const page = decodeURIComponent(location.pathname.split("/").pop().replace(/\.html$/, ""));
-      const name = `figure-${page}-l${atlas.layer}h${atlas.head}-${atlas.measure}${atlas.figureTag || ""}.${format}`;
       if (format === "svg") {
         const url = URL.createObjectURL(new Blob([await view.toSVG()], { type: "image/svg+xml" }));
         save(url, name);
         setTimeout(() => URL.revokeObjectURL(url), 60_000);
       } else {
-        save(await view.toImageURL("png", 2), name); // twice the page's pixels, as the CLI's --scale
+        save(await view.toImageURL("png", 2), name);
       }
     } finally {
       view.finalize();
     }
   }
 
-  for (const button of buttons) {
-    button.addEventListener("click", async () => {
-      const status = box.querySelector("[role=status]");
-      status.textContent = "";
-      buttons.forEach((b) => { b.disabled = true; });
-      try {
-        await download(button.dataset.format);
-      } catch (error) {
-        status.textContent = `could not make the figure: ${error.message}`;
-      } finally {
-        buttons.forEach((b) => { b.disabled = false; });
-      }
-    });
+  // the buttons of a download box: each makes its format's file (`make(format)`), saying why
+  // not; returns what enables them
+  function wire(downloads, make) {
+    const all = [...downloads.querySelectorAll("button[data-format]")];
+    const status = downloads.querySelector("[role=status]");
+    for (const button of all) {
+      button.addEventListener("click", async () => {
+        status.textContent = "";
+        all.forEach((b) => { b.disabled = true; });
+        try {
+          await make(button.dataset.format);
+        } catch (error) {
+          status.textContent = `could not make the figure: ${error.message}`;
+        } finally {
+          all.forEach((b) => { b.disabled = false; });
+        }
+      });
+    }
+    return () => all.forEach((b) => { b.disabled = false; });
   }
-  window.atlasFigure = { view: () => figureView(window.atlas) }; // for tests: the figure, drawn
-  if (window.atlas) {
-    window.atlas.ready.then(() => buttons.forEach((b) => { b.disabled = false; }), () => {});
+
+  async function download(format) {
+    const atlas = window.atlas;
+    await atlas.ready;
+    const page = decodeURIComponent(location.pathname.split("/").pop().replace(/\.html$/, ""));
+    const name = `figure-${page}-l${atlas.layer}h${atlas.head}-${atlas.measure}${atlas.figureTag || ""}.${format}`;
+    await saveView(await figureView(atlas), name, format);
+  }
+
+  // shared with a series' downloads (series-figures.js); view: for tests, the figure drawn
+  window.atlasFigure = { view: () => figureView(window.atlas), draw, saveView, wire };
+  if (box && window.atlas) {
+    const enable = wire(box, download);
+    window.atlas.ready.then(enable, () => {});
   }
 })();

@@ -8,70 +8,15 @@
 // - a head page's "over training": the chosen statistic of this head and, unless unticked, of the
 //   heads that lead it at some checkpoint (in the order they first lead, MAX_LINES in all), from
 //   data/_series.js (its values, 4 significant digits; its spec, `figure`).
-// A classic script, on a series site's sentence pages (after figure.js) and head pages (after
-// series-head.js); the Vega code is the site's assets/vega.js.
+// A classic script, on a series site's sentence pages and head pages, after figure.js (whose
+// drawing, saving and buttons it shares) and series-head.js; the Vega code is assets/vega.js.
 (() => {
   const CHECKPOINTS_FIGURE = ":checkpoints"; // pipeline/site/series_downloads.py
   const MAX_LINES = 6; // this head and up to five leaders: tableau10 tells them apart
   const plain = (rows) => JSON.parse(JSON.stringify(rows)); // no Vega ids or derived fields
   const fileSafe = (text) => text.replace(/[^A-Za-z0-9._-]+/g, "_");
 
-  // a spec bound to its datasets (spec.usermeta.datasets) and params, drawn off the page
-  async function draw(spec, data, params) {
-    spec.datasets = {};
-    for (const name of spec.usermeta.datasets) {
-      if (!(name in data)) throw new Error(`the figure needs a dataset ${name} the page lacks`);
-      spec.datasets[name] = data[name];
-    }
-    for (const param of spec.params || []) {
-      if (param.name in params) param.value = params[param.name];
-    }
-    const element = document.createElement("div");
-    const options = { mode: "vega-lite", actions: false, renderer: "svg" };
-    return (await window.vegaEmbed(element, spec, options)).view;
-  }
-
-  function save(url, name) {
-    const link = Object.assign(document.createElement("a"), { href: url, download: name });
-    document.body.append(link);
-    link.click();
-    link.remove();
-  }
-
-  // a drawn figure as a file: SVG, or PNG at twice its pixels (the command's --scale)
-  async function saveView(view, name, format) {
-    try {
-      if (format === "svg") {
-        const url = URL.createObjectURL(new Blob([await view.toSVG()], { type: "image/svg+xml" }));
-        save(url, name);
-        setTimeout(() => URL.revokeObjectURL(url), 60_000);
-      } else {
-        save(await view.toImageURL("png", 2), name);
-      }
-    } finally {
-      view.finalize();
-    }
-  }
-
-  // the buttons of a download box: each makes its format's file (`make(format)`), saying why not
-  function wire(box, make) {
-    const buttons = [...box.querySelectorAll("button[data-format]")];
-    const status = box.querySelector("[role=status]");
-    for (const button of buttons) {
-      button.addEventListener("click", async () => {
-        status.textContent = "";
-        buttons.forEach((b) => { b.disabled = true; });
-        try {
-          await make(button.dataset.format);
-        } catch (error) {
-          status.textContent = `could not make the figure: ${error.message}`;
-        } finally {
-          buttons.forEach((b) => { b.disabled = false; });
-        }
-      });
-    }
-    return () => buttons.forEach((b) => { b.disabled = false; });
-  }
+  const { draw, saveView, wire } = window.atlasFigure; // figure.js: drawing, saving, buttons
 
   // ---- the sentence page: this head across the checkpoints ----
   async function checkpointsView(atlas) {
