@@ -44,22 +44,18 @@ class FigureError(ConfigError):
 
 
 @dataclass(frozen=True)
-class FigureOptions:
-    """How every figure of a run looks: the measure and its colour bar, and the paper's options."""
+class ColourOptions:
+    """What every figure shares: the measure and its colour bar, the font and the PNG scale
+    (FigureOptions, and pipeline.site.series_figure.SeriesFigureOptions)."""
 
     measure: str = DEFAULT_MEASURE
     measure_label: str | None = None  # the colour bar's title; None: the measure's
     domain: tuple[float, float] | None = None  # the colour bar's domain; None: the measure's
-    note: bool = True  # the special-share note above the map (--words-only drops it)
-    grid: bool = True  # the layer x head grid beside the map (--no-grid drops it)
     font: str = charts.FIGURE_FONT
-    width: int = charts.DETAIL_PX  # the map's side in pixels; the grid scales with it
     scale: float = 2.0  # PNG pixels per figure pixel
 
-    def check(self) -> None:
-        """FigureError naming the first option out of range."""
-        if not 100 <= self.width <= 4000:
-            raise FigureError(f"--width {self.width}: give the map's side in pixels, 100 to 4000")
+    def check_shared(self) -> None:
+        """FigureError naming the scale or the font where it is out of range."""
         if not 0 < self.scale <= 10:
             raise FigureError(f"--scale {self.scale}: give a factor above 0, at most 10")
         if not self.font.strip():
@@ -75,6 +71,21 @@ class FigureOptions:
         """The colour bar's domain: the option, else the measure's."""
         low, high = self.domain or get_measure(self.measure).domain
         return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class FigureOptions(ColourOptions):
+    """How every sentence figure of a run looks: the colour bar, and the paper's options."""
+
+    note: bool = True  # the special-share note above the map (--words-only drops it)
+    grid: bool = True  # the layer x head grid beside the map (--no-grid drops it)
+    width: int = charts.DETAIL_PX  # the map's side in pixels; the grid scales with it
+
+    def check(self) -> None:
+        """FigureError naming the first option out of range."""
+        if not 100 <= self.width <= 4000:
+            raise FigureError(f"--width {self.width}: give the map's side in pixels, 100 to 4000")
+        self.check_shared()
 
 
 @dataclass(frozen=True)

@@ -22,29 +22,30 @@ from typing import Any
 import numpy as np
 
 from pipeline.errors import AtlasError, ConfigError, StoreError
-from pipeline.measures import DEFAULT_MEASURE, get_measure
 from pipeline.series import Series
 from pipeline.site import charts, series_charts
 from pipeline.site.contexts import get_spans
-from pipeline.site.figure import FigureError, check_measure, find_sentence, output_format, render
+from pipeline.site.figure import (
+    ColourOptions,
+    FigureError,
+    check_measure,
+    find_sentence,
+    output_format,
+    render,
+)
 from pipeline.stats.definitions import STATISTICS
 from pipeline.store import quantize
 
 
 @dataclass(frozen=True)
-class SeriesFigureOptions:
-    """How a series figure looks: the measure and its colour bar (the checkpoints figure), the
-    sizes, the font and the PNG scale."""
+class SeriesFigureOptions(ColourOptions):
+    """How a series figure looks: the colour bar (the checkpoints figure), the font and the PNG
+    scale (ColourOptions), and the sizes."""
 
-    measure: str = DEFAULT_MEASURE
-    measure_label: str | None = None  # the colour bar's title; None: the measure's
-    domain: tuple[float, float] | None = None  # the colour bar's domain; None: the measure's
-    font: str = charts.FIGURE_FONT
     size: int = series_charts.PANEL_PX  # each map's side (the checkpoints figure)
     columns: int = series_charts.COLUMNS  # maps per row, at most
     width: int = series_charts.LINE_WIDTH  # the training figure's plot
     height: int = series_charts.LINE_HEIGHT
-    scale: float = 2.0  # PNG pixels per figure pixel
 
     def check(self) -> None:
         """FigureError naming the first option out of range."""
@@ -55,19 +56,7 @@ class SeriesFigureOptions:
                               "wide, 60 to 4000 high")
         if self.columns < 1:
             raise FigureError(f"--columns {self.columns}: give 1 or more")
-        if not 0 < self.scale <= 10:
-            raise FigureError(f"--scale {self.scale}: give a factor above 0, at most 10")
-        if not self.font.strip():
-            raise FigureError("--font: give a font family (e.g. 'Liberation Sans')")
-
-    @property
-    def colour_title(self) -> str:
-        return self.measure_label or get_measure(self.measure).title
-
-    @property
-    def colour_domain(self) -> tuple[float, float]:
-        low, high = self.domain or get_measure(self.measure).domain
-        return float(low), float(high)
+        self.check_shared()
 
 
 def select_checkpoints(labels: Sequence[str], steps: Sequence[int | None],
