@@ -41,7 +41,8 @@ from pipeline.site.build import get_vega_bundle
 from pipeline.site.series_site import build_series_site
 from pipeline.sizes import folder_bytes, format_size
 from pipeline.stats.compute import update_stats
-from pipeline.testing import StoreSeries, make_gpt2, read_js_global
+from pipeline.testing import make_gpt2, read_js_global
+from pipeline.testing.series import StoreSeries
 
 BIG_SENTENCES, BIG_CHECKPOINTS, BIG_HEADS, BIG_BUDGET = 100_000, 20, 12 * 12, 10**9
 

@@ -8,7 +8,8 @@ import pytest
 
 from pipeline.site.series_site import build_series_site
 from pipeline.site.serve import start
-from pipeline.testing import read_js_global, series_stores
+from pipeline.testing import read_js_global
+from pipeline.testing.series import series_stores
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ from pipeline.site.contexts import get_page_names
 from pipeline.site.series_view import CheckpointView, SeriesView
 from pipeline.site.serve import start
 from pipeline.store import AtlasStore
-from pipeline.testing import checkpoint_stores
+from pipeline.testing.series import checkpoint_stores
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""Golden output of a series' site: a fixed tiny series (pipeline.testing.series_stores: three
+"""Golden output of a series' site: a fixed tiny series (pipeline.testing.series.series_stores: three
 checkpoints of one corpus, the last of another shape; maps in exact arithmetic, so the same
 on every machine) gives the same site, byte for byte, file by file (tests/golden/series-checksums.json).
 
@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.site.data_format import decode_script
 from pipeline.site.series_site import build_series_site
-from pipeline.testing import series_stores
+from pipeline.testing.series import series_stores
 
 pytestmark = pytest.mark.fidelity
 

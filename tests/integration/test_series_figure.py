@@ -251,8 +251,8 @@ def test_series_flags_need_a_series(tmp_path, gpt2_store):
 
 
 def test_the_command_draws_both_figures_of_a_series(tmp_path):
-    """Needs pipeline.series (helper 1's Series and testing.synthetic_series)."""
-    from pipeline.testing import synthetic_series
+    """The command on a series (pipeline.series.Series over pipeline.testing.series.synthetic_series)."""
+    from pipeline.testing.series import synthetic_series
 
     out = synthetic_series(tmp_path / "out", [0, 10, 100], 6)
     runner = CliRunner()

@@ -13,7 +13,8 @@ from pipeline.site.build import build_site
 from pipeline.site.series_downloads import CHECKPOINTS_FIGURE
 from pipeline.site.series_figure import statistic_label
 from pipeline.site.series_site import build_series_site
-from pipeline.testing import read_js_global, series_stores
+from pipeline.testing import read_js_global
+from pipeline.testing.series import series_stores
 
 
 @pytest.fixture(scope="module")

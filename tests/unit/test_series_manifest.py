@@ -23,7 +23,7 @@ from pipeline.series import (
     write_manifest,
 )
 from pipeline.store import AtlasStore
-from pipeline.testing import synthetic_series
+from pipeline.testing.series import synthetic_series
 
 
 def checkpoint(folder: Path) -> Path:

@@ -14,7 +14,8 @@ from pipeline.site.corpus_view import selectables, sentence_cases
 from pipeline.site.series_corpus import log_steps
 from pipeline.site.series_plan import checkpoint_priority, plan_checkpoints, sample_positions
 from pipeline.site.series_site import build_series_site, series_view
-from pipeline.testing import StoreSeries, read_js_global, series_stores
+from pipeline.testing import read_js_global
+from pipeline.testing.series import StoreSeries, series_stores
 
 # --- the plan: a pure function of sizes ------------------------------------------------------
 
