@@ -1,18 +1,14 @@
 // The index's corpus view: every head as one cell coloured by a statistic's corpus value
 // (data/_corpus.js, written by pipeline.site.corpus_view from the store's statistics), a selector for
 // the statistic (and the measure), exact values in tooltips; a cell opens its head page.
-// A classic script (the site also works opened from disk); runs after vega.js and specs.js.
+// A classic script (the site also works opened from disk); runs after vega.js and specs.js. On a
+// series' site it only lends its statistic selector to series-corpus.js.
 (() => {
   const $ = (id) => document.getElementById(id);
-  const data = window.atlasCorpus;
-  const specs = window.atlasSpecs;
-  const state = { view: null, measure: null, stat: null };
-  window.atlasCorpusView = state; // for tests: state.show(measure, key), state.ready
   const GROUPS = [["statistics", (k) => !k.includes(":")], ["span mass", (k) => k.startsWith("span:")],
     ["dependency accuracy", (k) => k.startsWith("dep:")]];
 
-  const measureData = (name) => data.measures.find((m) => m.measure === name) || data.measures[0];
-
+  // the statistic selector of a measure's statistics (m.stats), grouped as GROUPS
   function fillStats(m) {
     const select = $("corpus-stat");
     select.replaceChildren();
@@ -24,6 +20,16 @@
       select.append(group);
     }
   }
+
+  // shared with a series' corpus view (series-corpus.js), which draws in this one's place
+  window.atlasCorpusStats = { fillStats };
+  if (window.atlasSeries) return;
+
+  const data = window.atlasCorpus;
+  const specs = window.atlasSpecs;
+  const state = { view: null, measure: null, stat: null };
+  window.atlasCorpusView = state; // for tests: state.show(measure, key), state.ready
+  const measureData = (name) => data.measures.find((m) => m.measure === name) || data.measures[0];
 
   // 1 for the highest value among the heads; ties share the better rank
   function ranks(values) {

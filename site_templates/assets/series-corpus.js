@@ -1,9 +1,9 @@
-// The index's corpus view of a series (in place of corpus.js): every head as one cell coloured
+// The index's corpus view of a series (in place of corpus.js's, whose statistic selector it uses): every head as one cell coloured
 // by a statistic's corpus value at the chosen checkpoint (default: the reference), or by its
 // change between two checkpoints (B minus A, a diverging scale symmetric around 0), or, over
 // training, as a small line of the statistic over the steps (one y scale for every cell). A
 // cell opens its head page (the reference's heads; a head only another model has is not linked).
-// Data: data/_series.js (pipeline.site.series_corpus). A classic script, after vega.js.
+// Data: data/_series.js (pipeline.site.series_corpus). A classic script, after vega.js and corpus.js.
 (() => {
   const $ = (id) => document.getElementById(id);
   const data = window.atlasSeries;
@@ -11,22 +11,9 @@
   const cps = data.checkpoints;
   const state = { view: null, measure: null, stat: null, mode: "checkpoint", a: data.reference, b: data.reference };
   window.atlasSeriesView = state; // for tests: state.show(measure, key), state.setMode(mode, a, b), state.ready
-  const GROUPS = [["statistics", (k) => !k.includes(":")], ["span mass", (k) => k.startsWith("span:")],
-    ["dependency accuracy", (k) => k.startsWith("dep:")]];
+  const { fillStats } = window.atlasCorpusStats; // corpus.js: the statistic selector
   const measureData = (name) => data.measures.find((m) => m.measure === name) || data.measures[0];
   const name = (k) => cps[k].label + (k === data.reference ? " (reference)" : "");
-
-  function fillStats(m) {
-    const select = $("corpus-stat");
-    select.replaceChildren();
-    for (const [title, test] of GROUPS) {
-      const stats = m.stats.filter((s) => test(s.key));
-      if (!stats.length) continue;
-      const group = Object.assign(document.createElement("optgroup"), { label: title });
-      for (const s of stats) group.append(new Option(s.label, s.key)); // text, never markup
-      select.append(group);
-    }
-  }
 
   function fillCheckpoints() {
     for (const id of ["series-a", "series-b"]) {
