@@ -57,6 +57,12 @@ def open_index(chromium, url, options):
     return context, page, errors
 
 
+def show_mode(page, mode: str) -> None:
+    """Choose the corpus view's mode and wait until the view has taken it."""
+    page.select_option("#series-mode", mode)
+    page.wait_for_function(f"window.atlasSeriesView.mode === '{mode}'")
+
+
 GRID = "window.atlasSeriesView.view.data('heads').map((d) => [d.layer, d.head, d.value])"
 
 
@@ -69,6 +75,8 @@ def test_the_checkpoint_selector_colours_the_grid_by_the_chosen_checkpoint(chrom
     context, page, errors = open_index(chromium, f"{origin}/series/index.html", DESKTOP)
     try:
         assert page.input_value("#series-a") == "3"  # the reference
+        # corpus.js lends its statistic selector and leaves the grid to the series' view
+        assert page.evaluate("window.atlasCorpusView === undefined && !!window.atlasCorpusStats")
         prev = stat_values(data, "prev")
         assert page.evaluate(GRID) == [[y + 1, h + 1, prev[3][y][h]] for y in range(6) for h in range(12)]
         page.select_option("#series-a", "0")
@@ -88,8 +96,7 @@ def test_the_change_mode_shows_b_minus_a_on_a_scale_symmetric_around_zero(chromi
                                                                         artifacts):
     context, page, errors = open_index(chromium, f"{origin}/series/index.html", DESKTOP)
     try:
-        page.select_option("#series-mode", "change")
-        page.wait_for_function("window.atlasSeriesView.mode === 'change'")
+        show_mode(page, "change")
         page.wait_for_timeout(200)
         assert page.input_value("#series-a") == "0" and page.input_value("#series-b") == "3"
         assert page.is_visible("#series-b-pick")
@@ -123,8 +130,7 @@ def test_the_over_training_grid_draws_every_head_and_a_tap_opens_its_page(chromi
                                                                          artifacts):
     context, page, errors = open_index(chromium, f"{origin}/series/index.html", PHONE)
     try:
-        page.select_option("#series-mode", "training")
-        page.wait_for_function("window.atlasSeriesView.mode === 'training'")
+        show_mode(page, "training")
         assert page.is_hidden("#corpus-grid") and page.is_visible("#series-training")
         assert page.locator("#series-training .cell").count() == 6 * 12
         assert page.locator("#series-training a.cell").count() == 6 * 12  # the reference's heads
@@ -186,8 +192,7 @@ def test_a_head_page_draws_every_statistic_over_training_and_the_leading_head(
 def test_the_series_views_work_opened_from_disk(chromium, series_site):
     context, page, errors = open_index(chromium, (series_site / "index.html").as_uri(), DESKTOP)
     try:
-        page.select_option("#series-mode", "training")
-        page.wait_for_function("window.atlasSeriesView.mode === 'training'")
+        show_mode(page, "training")
         assert page.locator("#series-training .cell svg").count() == 6 * 12
         page.goto((series_site / "heads" / "attention" / "l1h1.html").as_uri())
         page.wait_for_function("window.atlasSeriesHead && window.atlasSeriesHead.stat")
