@@ -21,8 +21,34 @@
     }
   }
 
+  // ---- the grid's size: its cells fit the index's width (assets/grid-fit.js) ----
+  const G = window.atlasGridFit;
+  const LEGEND = 140; // px: a colour bar at the grid's right, with its title (the statistic's label)
+  const WIDE = 600; // px: below this the colour bar goes under the grid, across
+  const CHROME = 46; // px: the layer numbers, the corner title, the padding
+
+  // the grid's layout for a measure m ({layers, heads}) on this page: its cells, whether it
+  // scrolls sideways, where the colour bar goes; the spec set to it (before drawing)
+  function fitGrid(spec, m) {
+    const room = $("corpus-grid").parentElement.clientWidth;
+    const wide = room >= WIDE;
+    const step = G.cellStep(room - (wide ? LEGEND : 0), m.heads, CHROME, spec.width.step);
+    const layout = { layers: m.layers, heads: m.heads, step, wide, scrolls: step * m.heads + CHROME > room };
+    spec.width = { step };
+    spec.height = { step };
+    G.axes(spec.encoding, layout.scrolls);
+    if (!wide) { // under the grid, across the phone's width
+      Object.assign(spec.encoding.color.legend, { orient: "bottom", direction: "horizontal",
+        gradientLength: Math.min(320, room - 2 * CHROME) });
+    }
+    return layout;
+  }
+
+  // after drawing: the scrolling grid's rail and note (assets/grid-fit.js)
+  const placeGrid = (view, layout) => G.place($("corpus-grid"), view, layout);
+
   // shared with a series' corpus view (series-corpus.js), which draws in this one's place
-  window.atlasCorpusStats = { fillStats };
+  window.atlasCorpusStats = { fillStats, fitGrid, placeGrid };
   if (window.atlasSeries) return;
 
   const data = window.atlasCorpus;
@@ -66,9 +92,11 @@
     for (const tip of spec.encoding.tooltip) if (tip.field === "value") tip.title = s.label;
     if (m.heads === 1) spec.encoding.x.title = "all heads";
     spec.datasets = { heads: rows(m, s) };
+    state.layout = fitGrid(spec, m);
     const result = await window.vegaEmbed("#corpus-grid", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     if (state.view) state.view.finalize();
     state.view = result.view;
+    placeGrid(state.view, state.layout);
     $("corpus-grid").setAttribute("aria-busy", "false");
   }
 
@@ -77,6 +105,16 @@
     const first = data.measures[0];
     $("corpus-stat").addEventListener("change", (e) => show(state.measure, e.target.value));
     $("corpus-measure")?.addEventListener("change", (e) => show(e.target.value, state.stat));
+    let resizing = null;
+    window.addEventListener("resize", () => { // a phone turned: redrawn when the layout changes
+      clearTimeout(resizing);
+      resizing = setTimeout(() => {
+        const m = measureData(state.measure);
+        const now = fitGrid(structuredClone(specs.corpus[`${m.layers}x${m.heads}`]), m);
+        if (["step", "wide", "scrolls"].some((k) => now[k] !== state.layout[k])) show(state.measure, state.stat);
+        else placeGrid(state.view, state.layout); // the note of the heads in view
+      }, 150);
+    });
     return show(first.measure, first.stats.find((s) => s.key === "prev") ? "prev" : first.stats[0].key);
   }
 

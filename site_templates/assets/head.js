@@ -82,12 +82,17 @@
     $("top").replaceChildren(...s.top.map(([ref, v]) => item(ref, v)));
     $("bottom").replaceChildren(...s.bottom.map(([ref, v]) => item(ref, v)));
     const spec = structuredClone(window.atlasSpecs.histogram);
+    // narrower on a phone: the axes (about 60 px) and the plot within the page's width
+    spec.width = Math.max(160, Math.min(spec.width, $("histogram").parentElement.clientWidth - 60));
     spec.encoding.x.title = s.label;
     spec.datasets = { bins: s.hist.map((n, i) => ({ lo: s.edges[i], hi: s.edges[i + 1], sentences: n })) };
     const result = await window.vegaEmbed("#histogram", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     if (state.view) state.view.finalize();
     state.view = result.view;
     $("histogram").setAttribute("aria-busy", "false");
+    for (const link of document.querySelectorAll(".head-links a")) { // the neighbours: this statistic
+      link.setAttribute("href", `${link.getAttribute("href").split("#")[0]}#s=${encodeURIComponent(s.key)}`);
+    }
   }
 
   const chosen = () => new URLSearchParams(location.hash.slice(1)).get("s");

@@ -35,11 +35,13 @@
     return spec;
   }
 
-  function setGridStep(spec, step) {
+  // the grid's spec at the cell size of its layout (sentence-window.js: gridLayout)
+  function setGridStep(spec, { step, scrolls }) {
     spec.width = { step };
     spec.height = { step };
     for (const layer of spec.layer) {
       if (layer.mark.type === "image") Object.assign(layer.mark, { width: step - 4, height: step - 4 });
+      window.atlasGridFit.axes(layer.encoding, scrolls);
     }
     return spec;
   }
@@ -83,6 +85,7 @@
     state.head = clamp(Math.round(head) || 1, 1, H);
     if (H > 1) state.headBefore = null; // a head chosen: a per-layer measure's visit is over
     state.grid.signal("selLayer", state.layer).signal("selHead", state.head);
+    S.revealHead();
     describe(state.layer, state.head);
     if (hash) S.writeFragment();
     else S.updateNav();
@@ -122,11 +125,13 @@
   // ---- drawing ----
   async function embedGrid(spec) {
     const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
-    state.step = S.gridStep(spec);
-    const grid = await window.vegaEmbed("#grid", bind(setGridStep(structuredClone(spec), state.step),
+    state.gridLayout = S.gridLayout(spec);
+    state.step = state.gridLayout.step;
+    const grid = await window.vegaEmbed("#grid", bind(setGridStep(structuredClone(spec), state.gridLayout),
       { cells: state.cells }, { selLayer: state.layer, selHead: state.head }), options);
     if (state.grid) state.grid.finalize();
     state.grid = grid.view;
+    S.placeGrid();
   }
 
   // assets/vega.js runs after this script (see sentence.html): resolves once it has
@@ -190,7 +195,7 @@
     await vegaReady;
     await drawCharts(clamp(layer, 1, layers), clamp(headNumber, 1, H));
     $("grid").addEventListener("click", (event) => {
-      const cell = gridCell(event);
+      const cell = event.target.closest(".layer-rail") ? null : gridCell(event);
       if (cell) select(...cell);
     });
     tapTooltips($("detail"));
@@ -201,7 +206,12 @@
     window.addEventListener("resize", () => {
       clearTimeout(resizing);
       resizing = setTimeout(async () => {
-        if (S.gridStep(state.gridSpec) !== state.step) await embedGrid(state.gridSpec);
+        const layout = S.gridLayout(state.gridSpec);
+        if (layout.step !== state.step || layout.scrolls !== state.gridLayout.scrolls) await embedGrid(state.gridSpec);
+        else { // the same cells in another box
+          state.gridLayout = layout;
+          S.placeGrid();
+        }
         if (S.detailSize(state.tracks) !== state.size) await S.resizeDetail(S.detailSize(state.tracks));
         await S.fitDetail();
       }, 150);
