@@ -112,7 +112,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(venv_backend="none", default=False)
 def bench(session: nox.Session) -> None:
     """Benchmarks: extraction vs ceiling and naive loop, measures vs attention alone, store size,
-    site build and draw speed, the corpus view's statistics, a site with a size limit, the Ray
+    site build and draw speed, big grids' draw speed (32 x 32), the corpus view's statistics, a site with a size limit, the Ray
     engine beside the local one, a series' added checkpoint beside one model, a series' site
     against size limits."""
     env = _atlas(session)
@@ -121,6 +121,7 @@ def bench(session: nox.Session) -> None:
     _run(session, "python", "bench/bench_measures.py", env=env)
     _run(session, "python", "bench/bench_size.py", env=env)
     _run(session, "python", "bench/bench_site.py", env=env)
+    _run(session, "python", "bench/bench_grid.py", env=env)
     _run(session, "python", "bench/bench_stats.py", env=env)
     _run(session, "python", "bench/bench_budget.py", env=env)
     _run(session, "python", "bench/bench_series_site.py", env=env)

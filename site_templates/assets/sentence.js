@@ -13,18 +13,34 @@
   // one head's W x W map drawn into a canvas of W x W pixels
   const paint = (canvas, k) => P.paint(canvas, state.maps, k, state.colours);
 
-  // one W x W thumbnail per head, as data: URLs for the grid's image marks
+  // one W x W thumbnail per head: a canvas, which the grid's image marks draw as it is (see
+  // canvasImages), and its data: URL on demand (the downloaded figure's SVG holds it): a
+  // 32 x 32 model's 1,024 thumbnails are neither encoded nor decoded to be shown
   function gridRows() {
     const { L: layers, H } = state.maps;
-    const canvas = document.createElement("canvas");
     const rows = [];
     for (let l = 0; l < layers; l++) {
       for (let h = 0; h < H; h++) {
+        const canvas = document.createElement("canvas");
         paint(canvas, l * H + h);
-        rows.push({ layer: l + 1, head: h + 1, url: canvas.toDataURL() });
+        rows.push({ layer: l + 1, head: h + 1, canvas, get url() { return this.canvas.toDataURL(); } });
       }
     }
     return rows;
+  }
+
+  // the grid's compiled Vega spec, its image marks drawing each row's canvas (Vega draws an
+  // item's `image` when it has no `url` to load)
+  function canvasImages(vg) {
+    for (const mark of vg.marks || []) {
+      const update = mark.type === "image" && mark.encode && mark.encode.update;
+      if (update && update.url) {
+        delete update.url;
+        update.image = { field: "canvas" };
+      }
+      canvasImages(mark);
+    }
+    return vg;
   }
 
   function bind(spec, datasets, params) {
@@ -124,7 +140,7 @@
 
   // ---- drawing ----
   async function embedGrid(spec) {
-    const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
+    const options = { mode: "vega-lite", actions: false, renderer: "canvas", patch: canvasImages };
     state.gridLayout = S.gridLayout(spec);
     state.step = state.gridLayout.step;
     const grid = await window.vegaEmbed("#grid", bind(setGridStep(structuredClone(spec), state.gridLayout),
