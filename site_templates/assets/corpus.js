@@ -36,6 +36,9 @@
     const layout = { layers: m.layers, heads: m.heads, step, wide, scrolls: step * m.heads + CHROME > room };
     spec.width = { step };
     spec.height = { step };
+    for (const { scale } of [spec.encoding.x, spec.encoding.y]) { // a cell less its gap: a tap target
+      if (step * (1 - scale.paddingInner) < G.TAP) scale.paddingInner = (step - G.TAP) / step;
+    }
     G.axes(spec.encoding, layout.scrolls);
     if (!wide) { // under the grid, across the phone's width
       Object.assign(spec.encoding.color.legend, { orient: "bottom", direction: "horizontal",

@@ -1,0 +1,265 @@
+"""Big grids and phones (issues 22.4 and 23.6): a 24 x 16 and a 32 x 32 model's sentence page
+and corpus view (and the 32 x 32 one's head page) on a 1280 px screen and a 390 px phone, and a
+.conllu corpus of a 2 x 12 model on the phone. Cells are at least 24 px (a tap target; thumbnails
+of 24 px at 1280 px); a grid that cannot fit scrolls sideways in its own box, says so, and keeps
+the layer numbers in view; no page scrolls sideways. Synthetic maps (no model) throughout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.site.build import build_site
+from pipeline.testing import synthetic_store, write_store
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+SHAPES = {"24x16": (24, 16), "32x32": (32, 32)}
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True,
+         "device_scale_factor": 2}
+
+# JS: the sentence page's grid as laid out: its cell, scrolling, thumbnails, boxes, the rail's
+# numbers against the rows' centres, the note, and the page's own width
+SENTENCE_GRID = """() => {
+  const a = window.atlas, view = a.grid, box = document.getElementById("grid");
+  const canvas = box.querySelector("canvas").getBoundingClientRect();
+  const top = canvas.top + view.padding().top + view.origin()[1];
+  const y = view.scale("y");
+  const rail = [...box.querySelectorAll(".layer-rail span:not(.rail-title)")].map((s) => {
+    const r = s.getBoundingClientRect();
+    return [Number(s.textContent), r.top + r.height / 2 - (top + y(Number(s.textContent)) + y.bandwidth() / 2)];
+  });
+  let images = 0;
+  const walk = (n) => { if (n.marktype === "image" && n.role === "mark") images += n.items.length; (n.items || []).forEach(walk); };
+  walk(view.scenegraph().root);
+  const r = (e) => { const b = e.getBoundingClientRect(); return [b.left, b.right]; };
+  return { step: a.step, scrolls: box.classList.contains("scrolls"), images, rail,
+    box: r(box), detail: r(document.querySelector("#detail canvas")),
+    hint: box.previousElementSibling.classList.contains("scroll-hint") ? box.previousElementSibling.textContent : null,
+    page: [document.documentElement.scrollWidth, window.innerWidth] };
+}"""
+# JS: the centre of grid cell (layer, head) in page coordinates, and whether it shows (inside
+# the grid's box, right of the rail)
+CELL = """([l, h]) => {
+  const view = window.atlas.grid, box = document.getElementById("grid");
+  const canvas = box.querySelector("canvas").getBoundingClientRect();
+  const [ox, oy] = view.origin(), { left, top } = view.padding(), x = view.scale("x"), y = view.scale("y");
+  const cx = canvas.left + left + ox + x(h) + x.bandwidth() / 2, cy = canvas.top + top + oy + y(l) + y.bandwidth() / 2;
+  const b = box.getBoundingClientRect(), rail = box.querySelector(".layer-rail");
+  const from = rail ? rail.getBoundingClientRect().right : b.left;
+  return [cx, cy, cx - x.bandwidth() / 2 >= from - 1 && cx + x.bandwidth() / 2 <= b.right + 1];
+}"""
+# JS: the corpus view as laid out: its cell, scrolling, note, colour bar's box, page width
+CORPUS_GRID = """() => {
+  const view = window.atlasCorpusView.view, box = document.getElementById("corpus-grid");
+  const legend = box.querySelector("svg .role-legend").getBoundingClientRect();
+  const hint = box.previousElementSibling;
+  return { step: view.scale("x").step(), band: view.scale("x").bandwidth(), scrolls: box.classList.contains("scrolls"),
+    rail: box.querySelectorAll(".layer-rail span:not(.rail-title)").length,
+    hint: hint.classList.contains("scroll-hint") ? hint.textContent : null,
+    legend: [legend.left, legend.right, legend.top, legend.bottom],
+    grid: [box.getBoundingClientRect().left, box.getBoundingClientRect().right],
+    page: [document.documentElement.scrollWidth, window.innerWidth] };
+}"""
+# JS: every link's box on the page (text, width, height), hidden ones left out
+LINKS = """() => [...document.querySelectorAll("a[href]")].filter((a) => a.offsetParent !== null)
+  .map((a) => { const r = a.getBoundingClientRect(); return [a.textContent.trim(), r.width, r.height]; })"""
+
+
+@pytest.fixture(scope="module")
+def big_sites(tmp_path_factory) -> dict[str, Path]:
+    """A site per shape: three short synthetic sentences with statistics, so a corpus view and
+    every head page."""
+    root = tmp_path_factory.mktemp("big-grids")
+    sites = {}
+    for name, (layers, heads) in SHAPES.items():
+        store = synthetic_store(root / f"{name}.zarr", 3, layers, heads, seed=3, lengths=4)
+        build_site(store, root / name, progress=False)
+        sites[name] = (root / name).resolve()
+    return sites
+
+
+@pytest.fixture(scope="module")
+def conllu_site(tmp_path_factory) -> Path:
+    """The first 120 sentences of the bundled treebank, read by the .conllu reader (gold heads
+    and relations, metadata), with random peaked maps of a 2 x 12 model (the index's grid 12
+    heads wide, as the default model's is) and statistics: a site."""
+    from pipeline.corpus import read_corpus
+    from pipeline.extract.encode import content_key
+    from pipeline.stats.compute import update_stats
+    from pipeline.store import StoredSentence
+
+    root = tmp_path_factory.mktemp("conllu")
+    text = (REPO / "data" / "sarah_brown-ud-gold.conllu").read_text(encoding="utf-8")
+    corpus = root / "sarah-120.conllu"
+    corpus.write_text("\n\n".join(text.strip().split("\n\n")[:120]) + "\n", encoding="utf-8")
+    rng = np.random.default_rng(5)
+    rows = []
+    for s in read_corpus(corpus).sentences:  # one token a word, between [CLS] and [SEP]
+        stored = StoredSentence(
+            id=s.id, key=content_key(s.text), text=s.text, tokens=("[CLS]", *s.words, "[SEP]"),
+            word_ranges=s.word_ranges, word_index=(-1, *range(len(s.words)), -1), spans=(),
+            meta=dict(s.meta), arcs=s.arcs)
+        tokens = len(s.words) + 2
+        rows.append((stored, rng.dirichlet(np.full(tokens, 0.3), size=(2, 12, tokens)).astype(np.float32)))
+    store = write_store(root / "atlas.zarr", rows, 2, 12)
+    update_stats(store)
+    build_site(store, root / "site", progress=False)
+    return (root / "site").resolve()
+
+
+def open_page(chromium, options: dict, url: str, ready: str = "document.documentElement.dataset.ready"):
+    """A fresh context of `options` at `url`, waited on; the page and its console errors."""
+    context = chromium.new_context(**options)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_function(ready, timeout=20_000)
+    return page, errors
+
+
+def first_sentence(site: Path) -> Path:
+    """The first sentence page of a site (by file name)."""
+    return sorted((site / "sentences").glob("*.html"))[0]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_big_sentence_grid_on_a_desktop_screen(chromium, big_sites, shape, artifacts):
+    """At 1280 px: thumbnails of 24 px (28 px cells) beside the detail; a 32 x 32 grid scrolls
+    sideways in its box, says which heads are in view, keeps the layer numbers aligned with
+    the rows, and follows the selected head; a click selects the head under it."""
+    layers, heads = SHAPES[shape]
+    page, errors = open_page(chromium, DESKTOP, f"file://{first_sentence(big_sites[shape])}#l3h2")
+    grid = page.evaluate(SENTENCE_GRID)
+    assert grid["images"] == layers * heads and grid["step"] >= 28  # thumbnails: step - 4 px
+    assert grid["detail"][0] > grid["box"][1]  # the detail beside the grid
+    assert grid["page"][0] <= grid["page"][1]  # the page itself never scrolls sideways
+    assert grid["scrolls"] == (shape == "32x32")
+    page.screenshot(path=str(artifacts / f"grid-{shape}-desktop.png"), full_page=True)
+    if grid["scrolls"]:
+        assert grid["hint"].startswith("Scroll sideways for more heads: 1\u2013") and f"of {heads} in view" in grid["hint"]
+        assert [n for n, _ in grid["rail"]] == list(range(1, layers + 1))
+        assert all(abs(off) <= 1 for _, off in grid["rail"]), grid["rail"]  # row for row
+        assert not page.evaluate(CELL, [5, heads])[2]  # the last head is out of view...
+        for _ in range(heads - 2):
+            page.keyboard.press("ArrowRight")
+        page.wait_for_function(f"window.atlas.head === {heads}")
+        page.wait_for_timeout(100)
+        assert page.evaluate(CELL, [3, heads])[2]  # ...until it is selected: the grid follows
+        assert f"\u2013{heads} of {heads} in view" in page.evaluate(SENTENCE_GRID)["hint"]
+        page.screenshot(path=str(artifacts / f"grid-{shape}-desktop-scrolled.png"))
+    pick = heads - 1 if grid["scrolls"] else 2  # a head in view
+    x, y, shown = page.evaluate(CELL, [10, pick])
+    assert shown
+    page.mouse.click(x, y)
+    page.wait_for_function(f"window.atlas.layer === 10 && window.atlas.head === {pick}")
+    assert not errors, errors
+    page.context.close()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_big_sentence_grid_on_a_phone(chromium, big_sites, shape, artifacts):
+    """At 390 px the grid scrolls sideways in its box (the page does not), with the note and the
+    rail; its cells are tap targets of 24 px or more, and a tap selects the head under it."""
+    layers, heads = SHAPES[shape]
+    page, errors = open_page(chromium, PHONE, f"file://{first_sentence(big_sites[shape])}")
+    grid = page.evaluate(SENTENCE_GRID)
+    assert grid["scrolls"] and grid["step"] >= 24 and grid["images"] == layers * heads
+    assert grid["page"] == [390, 390] and grid["box"][1] <= 390
+    assert f"of {heads} in view" in grid["hint"]
+    assert all(abs(off) <= 1 for _, off in grid["rail"])
+    x, y, shown = page.evaluate(CELL, [5, 3])
+    assert shown and y < 844
+    page.touchscreen.tap(x, y)
+    page.wait_for_function("window.atlas.layer === 5 && window.atlas.head === 3")
+    page.screenshot(path=str(artifacts / f"grid-{shape}-phone.png"), full_page=True)
+    assert not errors, errors
+    page.context.close()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_big_corpus_view_on_a_desktop_screen_and_a_phone(chromium, big_sites, shape, artifacts):
+    """The index's grid: at 1280 px every head in view at 24 px or more, the colour bar beside;
+    at 390 px cells of 24 px or more scrolling in their box with the note and the rail, the
+    colour bar under the grid within the screen, and no sideways scroll of the page."""
+    layers, heads = SHAPES[shape]
+    for name, options, width in (("desktop", DESKTOP, 1280), ("phone", PHONE, 390)):
+        page, errors = open_page(chromium, options, f"file://{big_sites[shape]}/index.html",
+                                 "window.atlasCorpusView && window.atlasCorpusView.view")
+        view = page.evaluate(CORPUS_GRID)
+        assert view["band"] >= 24 and view["page"] == [width, width] and view["grid"][1] <= width
+        assert view["legend"][0] >= 0 and view["legend"][1] <= width  # the colour bar, in view
+        if name == "desktop":
+            assert not view["scrolls"] and view["hint"] is None
+            assert view["legend"][0] >= view["grid"][1] - 160  # beside the grid
+        else:
+            assert view["scrolls"] and view["rail"] == layers and f"of {heads} in view" in view["hint"]
+        page.locator(".corpus-view").screenshot(path=str(artifacts / f"corpus-{shape}-{name}.png"))
+        assert not errors, errors
+        page.context.close()
+
+
+def test_a_head_page_of_1024_heads(chromium, big_sites, artifacts):
+    """A 32 x 32 model's head page links its neighbouring heads (the statistic carried along)
+    and fits a phone, every link a tap target of 24 px or more."""
+    site = big_sites["32x32"]
+    page, errors = open_page(chromium, DESKTOP, f"file://{site}/heads/attention/l1h32.html#s=prev")
+    links = page.eval_on_selector_all(".head-links a", "as => as.map(a => [a.id, a.getAttribute('href')])")
+    assert links == [["prev-head", "l1h31.html#s=prev"], ["next-layer", "l2h32.html#s=prev"]]
+    assert "among the 1024 heads" in page.inner_text("main")
+    assert not errors, errors
+    page.context.close()
+    page, errors = open_page(chromium, PHONE, f"file://{site}/heads/attention/l2h2.html")
+    assert page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]") == [390, 390]
+    small = [link for link in page.evaluate(LINKS) if link[2] < 24 or link[1] < 24]
+    assert not small, small
+    page.screenshot(path=str(artifacts / "head-32x32-phone.png"), full_page=True)
+    assert not errors, errors
+    page.context.close()
+
+
+def test_a_conllu_corpus_on_a_phone(chromium, conllu_site, artifacts):
+    """A 12-head .conllu corpus at 390 px: the index's grid (12 heads, the case that was
+    560 px wide in a 366 px box) and its colour bar fit without scrolling, for a dependency
+    relation too; a head page and a sentence page fit, their links and cells 24 px or more."""
+    page, errors = open_page(chromium, PHONE, f"file://{conllu_site}/index.html",
+                             "window.atlasCorpusView && window.atlasCorpusView.view")
+    view = page.evaluate(CORPUS_GRID)
+    assert not view["scrolls"] and view["hint"] is None and view["band"] >= 24
+    assert view["page"] == [390, 390] and view["grid"][1] <= 390
+    assert view["legend"][0] >= 0 and view["legend"][1] <= 390
+    keys = page.eval_on_selector_all("#corpus-stat option", "os => os.map(o => o.value)")
+    dep = next(k for k in keys if k.startswith("dep:"))  # the treebank's relations are offered
+    page.evaluate(f"window.atlasCorpusView.show('attention', '{dep}')")
+    page.wait_for_function(f"window.atlasCorpusView.stat === '{dep}'")
+    view = page.evaluate(CORPUS_GRID)
+    assert view["page"] == [390, 390] and view["legend"][1] <= 390 and view["grid"][1] <= 390
+    small = [link for link in page.evaluate(LINKS) if link[2] < 24]
+    assert not small, small
+    page.locator(".corpus-view").screenshot(path=str(artifacts / "conllu-phone-index.png"))
+    assert not errors, errors
+    page.context.close()
+
+    page, errors = open_page(chromium, PHONE, f"file://{conllu_site}/heads/attention/l2h12.html#s={dep}")
+    assert page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]") == [390, 390]
+    histogram = page.locator("#histogram svg").bounding_box()
+    assert histogram["x"] >= 0 and histogram["x"] + histogram["width"] <= 390
+    small = [link for link in page.evaluate(LINKS) if link[2] < 24 or link[1] < 24]
+    assert not small, small
+    page.screenshot(path=str(artifacts / "conllu-phone-head.png"), full_page=True)
+    assert not errors, errors
+    page.context.close()
+
+    page, errors = open_page(chromium, PHONE, f"file://{first_sentence(conllu_site)}")
+    grid = page.evaluate(SENTENCE_GRID)
+    assert not grid["scrolls"] and grid["step"] >= 24 and grid["images"] == 2 * 12
+    assert grid["page"] == [390, 390] and grid["box"][1] <= 390 and grid["detail"][1] <= 390
+    page.screenshot(path=str(artifacts / "conllu-phone-sentence.png"), full_page=True)
+    assert not errors, errors
+    page.context.close()
