@@ -1,5 +1,5 @@
-"""Big grids and phones (issues 22.4 and 23.6): a 24 x 16 and a 32 x 32 model's sentence page
-and corpus view (and the 32 x 32 one's head page) on a 1280 px screen and a 390 px phone, and a
+"""Big grids and phones (issues 22.4 and 23.6): a 24 x 16 and a 32 x 32 model's sentence page,
+corpus view and head page on a 1280 px screen and a 390 px phone (one browser context each), and a
 .conllu corpus of a 2 x 12 model on the phone. Cells are at least 24 px (a tap target; thumbnails
 of 24 px at 1280 px); a grid that cannot fit scrolls sideways in its own box, says so, and keeps
 the layer numbers in view; no page scrolls sideways. Synthetic maps (no model) throughout."""
@@ -119,9 +119,14 @@ def open_page(chromium, options: dict, url: str, ready: str = "document.document
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda e: errors.append(str(e)))
+    goto(page, url, ready)
+    return page, errors
+
+
+def goto(page, url: str, ready: str = "document.documentElement.dataset.ready") -> None:
+    """The page at `url` (in the same context: its cache keeps the Vega bundle), waited on."""
     page.goto(url)
     page.wait_for_function(ready, timeout=20_000)
-    return page, errors
 
 
 def first_sentence(site: Path) -> Path:
@@ -130,12 +135,15 @@ def first_sentence(site: Path) -> Path:
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_a_big_sentence_grid_on_a_desktop_screen(chromium, big_sites, shape, artifacts):
-    """At 1280 px: thumbnails of 24 px (28 px cells) beside the detail; a 32 x 32 grid scrolls
-    sideways in its box, says which heads are in view, keeps the layer numbers aligned with
-    the rows, and follows the selected head; a click selects the head under it."""
+def test_a_big_model_on_a_desktop_screen(chromium, big_sites, shape, artifacts):
+    """At 1280 px. The sentence page: thumbnails of 24 px (28 px cells) beside the detail; a
+    32 x 32 grid scrolls sideways in its box, says which heads are in view, keeps the layer
+    numbers aligned with the rows, and follows the selected head; a click selects the head
+    under it. The corpus view: every head in view at 24 px or more, the colour bar beside. A
+    head page: links to its neighbours, the statistic carried along."""
     layers, heads = SHAPES[shape]
-    page, errors = open_page(chromium, DESKTOP, f"file://{first_sentence(big_sites[shape])}#l3h2")
+    site = big_sites[shape]
+    page, errors = open_page(chromium, DESKTOP, f"file://{first_sentence(site)}#l3h2")
     grid = page.evaluate(SENTENCE_GRID)
     assert grid["images"] == layers * heads and grid["step"] >= 28  # thumbnails: step - 4 px
     assert grid["detail"][0] > grid["box"][1]  # the detail beside the grid
@@ -159,16 +167,31 @@ def test_a_big_sentence_grid_on_a_desktop_screen(chromium, big_sites, shape, art
     assert shown
     page.mouse.click(x, y)
     page.wait_for_function(f"window.atlas.layer === 10 && window.atlas.head === {pick}")
+
+    goto(page, f"file://{site}/index.html", "window.atlasCorpusView && window.atlasCorpusView.view")
+    view = page.evaluate(CORPUS_GRID)
+    assert view["band"] >= 24 and not view["scrolls"] and view["hint"] is None
+    assert view["page"] == [1280, 1280] and view["grid"][1] <= 1280
+    assert view["legend"][0] >= view["grid"][1] - 160 and view["legend"][1] <= 1280  # beside
+    page.locator(".corpus-view").screenshot(path=str(artifacts / f"corpus-{shape}-desktop.png"))
+
+    goto(page, f"file://{site}/heads/attention/l1h{heads}.html#s=prev")
+    links = page.eval_on_selector_all(".head-links a", "as => as.map(a => [a.id, a.getAttribute('href')])")
+    assert links == [["prev-head", f"l1h{heads - 1}.html#s=prev"], ["next-layer", f"l2h{heads}.html#s=prev"]]
+    assert f"among the {layers * heads} heads" in page.inner_text("main")
     assert not errors, errors
     page.context.close()
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-def test_a_big_sentence_grid_on_a_phone(chromium, big_sites, shape, artifacts):
-    """At 390 px the grid scrolls sideways in its box (the page does not), with the note and the
-    rail; its cells are tap targets of 24 px or more, and a tap selects the head under it."""
+def test_a_big_model_on_a_phone(chromium, big_sites, shape, artifacts):
+    """At 390 px nothing scrolls sideways but the grids, in their boxes, with the note and the
+    rail. The sentence grid's cells are tap targets of 24 px or more, a tap selects the head
+    under it; so are the corpus view's, its colour bar under the grid within the screen; the
+    head page fits, every link a tap target of 24 px or more."""
     layers, heads = SHAPES[shape]
-    page, errors = open_page(chromium, PHONE, f"file://{first_sentence(big_sites[shape])}")
+    site = big_sites[shape]
+    page, errors = open_page(chromium, PHONE, f"file://{first_sentence(site)}")
     grid = page.evaluate(SENTENCE_GRID)
     assert grid["scrolls"] and grid["step"] >= 24 and grid["images"] == layers * heads
     assert grid["page"] == [390, 390] and grid["box"][1] <= 390
@@ -179,47 +202,20 @@ def test_a_big_sentence_grid_on_a_phone(chromium, big_sites, shape, artifacts):
     page.touchscreen.tap(x, y)
     page.wait_for_function("window.atlas.layer === 5 && window.atlas.head === 3")
     page.screenshot(path=str(artifacts / f"grid-{shape}-phone.png"), full_page=True)
-    assert not errors, errors
-    page.context.close()
 
+    goto(page, f"file://{site}/index.html", "window.atlasCorpusView && window.atlasCorpusView.view")
+    view = page.evaluate(CORPUS_GRID)
+    assert view["band"] >= 24 and view["scrolls"] and view["rail"] == layers
+    assert f"of {heads} in view" in view["hint"]
+    assert view["page"] == [390, 390] and view["grid"][1] <= 390
+    assert view["legend"][0] >= 0 and view["legend"][1] <= 390  # the colour bar, in view
+    page.locator(".corpus-view").screenshot(path=str(artifacts / f"corpus-{shape}-phone.png"))
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_a_big_corpus_view_on_a_desktop_screen_and_a_phone(chromium, big_sites, shape, artifacts):
-    """The index's grid: at 1280 px every head in view at 24 px or more, the colour bar beside;
-    at 390 px cells of 24 px or more scrolling in their box with the note and the rail, the
-    colour bar under the grid within the screen, and no sideways scroll of the page."""
-    layers, heads = SHAPES[shape]
-    for name, options, width in (("desktop", DESKTOP, 1280), ("phone", PHONE, 390)):
-        page, errors = open_page(chromium, options, f"file://{big_sites[shape]}/index.html",
-                                 "window.atlasCorpusView && window.atlasCorpusView.view")
-        view = page.evaluate(CORPUS_GRID)
-        assert view["band"] >= 24 and view["page"] == [width, width] and view["grid"][1] <= width
-        assert view["legend"][0] >= 0 and view["legend"][1] <= width  # the colour bar, in view
-        if name == "desktop":
-            assert not view["scrolls"] and view["hint"] is None
-            assert view["legend"][0] >= view["grid"][1] - 160  # beside the grid
-        else:
-            assert view["scrolls"] and view["rail"] == layers and f"of {heads} in view" in view["hint"]
-        page.locator(".corpus-view").screenshot(path=str(artifacts / f"corpus-{shape}-{name}.png"))
-        assert not errors, errors
-        page.context.close()
-
-
-def test_a_head_page_of_1024_heads(chromium, big_sites, artifacts):
-    """A 32 x 32 model's head page links its neighbouring heads (the statistic carried along)
-    and fits a phone, every link a tap target of 24 px or more."""
-    site = big_sites["32x32"]
-    page, errors = open_page(chromium, DESKTOP, f"file://{site}/heads/attention/l1h32.html#s=prev")
-    links = page.eval_on_selector_all(".head-links a", "as => as.map(a => [a.id, a.getAttribute('href')])")
-    assert links == [["prev-head", "l1h31.html#s=prev"], ["next-layer", "l2h32.html#s=prev"]]
-    assert "among the 1024 heads" in page.inner_text("main")
-    assert not errors, errors
-    page.context.close()
-    page, errors = open_page(chromium, PHONE, f"file://{site}/heads/attention/l2h2.html")
+    goto(page, f"file://{site}/heads/attention/l2h2.html")
     assert page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]") == [390, 390]
     small = [link for link in page.evaluate(LINKS) if link[2] < 24 or link[1] < 24]
     assert not small, small
-    page.screenshot(path=str(artifacts / "head-32x32-phone.png"), full_page=True)
+    page.screenshot(path=str(artifacts / f"head-{shape}-phone.png"), full_page=True)
     assert not errors, errors
     page.context.close()
 
@@ -243,20 +239,16 @@ def test_a_conllu_corpus_on_a_phone(chromium, conllu_site, artifacts):
     small = [link for link in page.evaluate(LINKS) if link[2] < 24]
     assert not small, small
     page.locator(".corpus-view").screenshot(path=str(artifacts / "conllu-phone-index.png"))
-    assert not errors, errors
-    page.context.close()
 
-    page, errors = open_page(chromium, PHONE, f"file://{conllu_site}/heads/attention/l2h12.html#s={dep}")
+    goto(page, f"file://{conllu_site}/heads/attention/l2h12.html#s={dep}")
     assert page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]") == [390, 390]
     histogram = page.locator("#histogram svg").bounding_box()
     assert histogram["x"] >= 0 and histogram["x"] + histogram["width"] <= 390
     small = [link for link in page.evaluate(LINKS) if link[2] < 24 or link[1] < 24]
     assert not small, small
     page.screenshot(path=str(artifacts / "conllu-phone-head.png"), full_page=True)
-    assert not errors, errors
-    page.context.close()
 
-    page, errors = open_page(chromium, PHONE, f"file://{first_sentence(conllu_site)}")
+    goto(page, f"file://{first_sentence(conllu_site)}")
     grid = page.evaluate(SENTENCE_GRID)
     assert not grid["scrolls"] and grid["step"] >= 24 and grid["images"] == 2 * 12
     assert grid["page"] == [390, 390] and grid["box"][1] <= 390 and grid["detail"][1] <= 390
