@@ -72,7 +72,7 @@ def head_dependency(entries: list[dict], baselines: dict[str, Any], layer: int,
     return out
 
 
-def get_dependency_spec(width: int = 320) -> dict[str, Any]:
+def get_dependency_spec(width: int = 360) -> dict[str, Any]:
     """A head page's chart: per relation, the head's dependency accuracy beside the best fixed
     offset's (grouped bars over 0 to 1); a bar opens that relation's statistic on the page.
     gold-head.js fills `relations` and sets the height (a step per relation)."""
@@ -88,5 +88,5 @@ def get_dependency_spec(width: int = 320) -> dict[str, Any]:
         tooltip=[alt.Tooltip("relation:N"), alt.Tooltip("series:N", title="whose"),
                  alt.Tooltip("accuracy:Q", format=".4f"), alt.Tooltip("about:N", title="which"),
                  alt.Tooltip("arcs:Q", title="arcs in the corpus", format=",")],
-    ).properties(width=width, height=alt.Step(11, **{"for": "offset"}))
+    ).properties(width=width, height=alt.Step(8, **{"for": "offset"}))
     return charts._finish(bars, charts.PAGE_FONT)

@@ -1,8 +1,8 @@
 // A head page of a corpus with gold arcs (.conllu): the head's dependency accuracy per relation
 // beside the relation's best fixed offset (the page's JSON `dependency`: pipeline/site/gold.py),
-// as grouped bars (the spec `dependency` of assets/specs.js). A bar opens the relation's
-// statistic on the page (#s=dep:<relation>), whose distribution and sentences head.js draws.
-// Copied to the site of a corpus with arcs only.
+// as grouped bars (the spec `dependency` of assets/specs.js), the relations with the most arcs
+// first. A bar opens the relation's statistic on the page (#s=dep:<relation>), whose
+// distribution and sentences head.js draws. Copied to the site of a corpus with arcs only.
 (() => {
   const $ = (id) => document.getElementById(id);
   const page = JSON.parse($("atlas-head").textContent);
@@ -10,9 +10,11 @@
   const state = { view: null };
   window.atlasDependency = state; // for tests: state.ready, state.view
 
+  // two bars per relation, the relations with the most arcs first
   function rows() {
     const out = [];
-    for (const r of page.dependency) {
+    const byArcs = [...page.dependency].sort((a, b) => b.arcs - a.arcs || (a.relation < b.relation ? -1 : 1));
+    for (const r of byArcs) {
       const href = `#s=${encodeURIComponent(r.key)}`;
       const rank = r.rank ? `rank ${r.rank} of ${r.ranked}` : "undefined";
       out.push({ relation: r.relation, series: "this head", accuracy: r.accuracy, about: rank, arcs: r.arcs, href },

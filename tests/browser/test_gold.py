@@ -1,9 +1,11 @@
 """Gold trees in a browser (a corpus with dependency arcs, as .conllu gives them): a sentence
 page's outlines, argmax marks and relation selector; the corpus view's marks of the heads above
-a relation's baseline; a head page's relations against their baselines. Screenshots go to
-tests/artifacts/gold-*.png."""
+a relation's baseline; a head page's relations against their baselines; the CSV downloads from
+disk. Screenshots go to tests/artifacts/gold-*.png."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -121,9 +123,10 @@ def test_a_sentence_page_outlines_the_gold_heads_and_marks_the_argmax(watched, g
 
 def test_the_corpus_view_and_a_head_page_set_heads_against_the_baseline(watched, gold_site,
                                                                          artifacts):
+    """From disk (file://), as the site must work: the marks, the chart and the CSV downloads."""
     _, site = gold_site
     page = watched.page
-    page.goto(f"{watched.origin}/gold/index.html")
+    page.goto(f"file://{site}/index.html")
     page.wait_for_function("window.atlasCorpusView && window.atlasCorpusView.view", timeout=15_000)
     page.evaluate("window.atlasCorpusView.show('attention', 'dep:nsubj')")
     entry = next(s for s in read_js_global(site / "data" / "_corpus.js", "atlasCorpus")["measures"][0]["stats"]
@@ -139,8 +142,12 @@ def test_the_corpus_view_and_a_head_page_set_heads_against_the_baseline(watched,
     page.locator("#corpus-grid").screenshot(path=str(artifacts / "gold-corpus.png"))
     page.evaluate("window.atlasCorpusView.show('attention', 'prev')")  # no relation: no dots
     assert "fixed offset" not in page.evaluate("window.atlasCorpusView.view.toSVG()")
+    csv = (site / "head-stats.csv").read_text()
+    with page.expect_download() as download:  # every head's statistics, from disk too
+        page.click("#stats-download a")
+    assert Path(download.value.path()).read_text(encoding="utf-8") == csv
     # the head page: per relation, this head's accuracy and the baseline's; a bar opens it
-    page.goto(f"{watched.origin}/gold/heads/attention/l1h2.html")
+    page.goto(f"file://{site}/heads/attention/l1h2.html")
     watched.wait_ready()
     page.evaluate("window.atlasDependency.ready")
     bars = page.evaluate("""() => { const out = [];
@@ -156,4 +163,7 @@ def test_the_corpus_view_and_a_head_page_set_heads_against_the_baseline(watched,
     page.locator("#dependency-chart svg path[aria-roledescription='bar']").first.click()
     page.wait_for_function("decodeURIComponent(location.hash) === '#s=dep:det'")
     page.wait_for_function("document.getElementById('chosen').textContent.startsWith('dependency: det')")
-    watched.assert_clean()
+    with page.expect_download() as download:
+        page.click("#stats-download a")
+    assert Path(download.value.path()).read_text(encoding="utf-8") == csv
+    watched.assert_clean_file()
