@@ -32,6 +32,8 @@
     $("dependency-note").textContent += ` This ${unit} is above the baseline for ${above} of the ${deps.length} relations.`;
     const spec = structuredClone(window.atlasSpecs.dependency);
     spec.datasets = { relations: rows() };
+    // a phone's page: the bars take what the relations' names leave
+    spec.width = Math.max(160, Math.min(spec.width, $("dependency-chart").clientWidth - 130));
     const result = await window.vegaEmbed("#dependency-chart", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     state.view = result.view;
     $("dependency-chart").setAttribute("aria-busy", "false");

@@ -138,10 +138,10 @@ def test_the_corpus_view_and_a_head_page_set_heads_against_the_baseline(watched,
     assert sorted(dots) == sorted(entry["baseline"]["above"]) and [1, 2] in dots
     svg = page.evaluate("window.atlasCorpusView.view.toSVG()")
     b = entry["baseline"]
-    assert f"above the best fixed offset (+{b['offset']}: {b['value']})" in svg
+    assert f"baseline (offset +{b['offset']}): {b['value']}" in svg and ">heads above it<" in svg
     page.locator("#corpus-grid").screenshot(path=str(artifacts / "gold-corpus.png"))
     page.evaluate("window.atlasCorpusView.show('attention', 'prev')")  # no relation: no dots
-    assert "fixed offset" not in page.evaluate("window.atlasCorpusView.view.toSVG()")
+    assert "baseline" not in page.evaluate("window.atlasCorpusView.view.toSVG()")
     csv = (site / "head-stats.csv").read_text()
     with page.expect_download() as download:  # every head's statistics, from disk too
         page.click("#stats-download a")
