@@ -21,7 +21,7 @@
 
   const relations = new Map(); // relation -> its arcs in this sentence
   for (const [, , rel] of arcs) relations.set(rel, (relations.get(rel) || 0) + 1);
-  // the relation the address names (`rel`; one this sentence lacks: every relation)
+  // the relation the address names (`rel`; one this sentence lacks: every relation, and `rel` stays)
   const relation = () => (relations.has(S.param("rel")) ? S.param("rel") : "");
   const shown = (rel) => !relation() || rel === relation();
 
@@ -102,7 +102,9 @@
     }
     const hits = rows.filter((r) => r.result === "hit").length;
     const what = relation() ? `${relation()} arcs` : "arcs";
-    note.textContent = `Gold heads are outlined. The argmax of ${unit} (the word each word attends to ` +
+    // a relation the address names that this sentence lacks stays there, for previous / next
+    const lacking = S.param("rel") && !relation() ? `This sentence has no ${S.param("rel")} arcs. ` : "";
+    note.textContent = `${lacking}Gold heads are outlined. The argmax of ${unit} (the word each word attends to ` +
       `most, itself aside) is the gold head for ${hits} of the ${rows.length} ${what} ` +
       "(\u25cf a hit, inside the outline; \u2715 a miss, where it is).";
     // one relation: its arcs, each a hit or a miss; every relation: how many of each it gets
@@ -140,8 +142,6 @@
 
   const before = S.detailSpec; // a series' difference, where it draws one
   S.detailSpec = (view) => {
-    // a relation this sentence lacks leaves the address when it is next written
-    if (S.param("rel") !== null && !relation()) state.params = state.params.filter(([k]) => k !== "rel");
     const spec = withGold((before && before(view)) || structuredClone(window.atlasSpecs[view.detail]));
     describeGold();
     return spec;
@@ -151,7 +151,5 @@
     refresh();
     return redraw();
   };
-  S.goldRows = goldRows; // for tests
-  state.gold = { rows: goldRows, relation };
   document.addEventListener("DOMContentLoaded", fillRelations);
 })();

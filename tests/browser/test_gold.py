@@ -118,6 +118,13 @@ def test_a_sentence_page_outlines_the_gold_heads_and_marks_the_argmax(watched, g
     assert "gold relation" in tip and "nsubj" in tip and words[g] in tip
     assert "rel=nsubj" in page.get_attribute("#next", "href")
     page.screenshot(path=str(artifacts / "gold-sentence-nsubj.png"), full_page=True)
+    # a relation the sentence lacks (from the address, as previous / next bring it): every arc
+    # shown, and the relation kept for the next sentence
+    page.evaluate("window.atlas.setParam('rel', 'obj')")
+    page.evaluate("window.atlas.select(1, 1)")
+    page.wait_for_function("document.getElementById('gold-note').textContent.startsWith('This sentence has no obj arcs.')")
+    assert all(opacity == 1 for kind, *_, opacity, _ in page.evaluate(GOLD_ITEMS) if kind == "gold")
+    assert page.input_value("#gold-relation") == "" and "rel=obj" in page.evaluate("location.hash")
     watched.assert_clean()
 
 
