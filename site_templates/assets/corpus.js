@@ -66,6 +66,7 @@
     for (const tip of spec.encoding.tooltip) if (tip.field === "value") tip.title = s.label;
     if (m.heads === 1) spec.encoding.x.title = "all heads";
     spec.datasets = { heads: rows(m, s) };
+    if (window.atlasCorpusMarks) window.atlasCorpusMarks(spec, m, s); // gold-corpus.js: a relation's baseline
     const result = await window.vegaEmbed("#corpus-grid", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     if (state.view) state.view.finalize();
     state.view = result.view;
