@@ -176,18 +176,36 @@ def build(ctx: click.Context, **flags) -> None:
 
 @main.command()
 @_options("out", "store", "checkpoints", "wait")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="table: each statistic's highest heads, for the terminal; "
+                                      "csv or json: every head's value and rank.")
+@click.option("--measure", "report_measure", metavar="M",
+              help="Only this measure's statistics [default: every stored measure].")
+@click.option("--stat", metavar="NAME",
+              help="Only this statistic (prev, entropy, ...; span:MOT>CHI; dep:nsubj) "
+                   "[default: all].")
+@click.option("--top", type=click.IntRange(min=1), metavar="K",
+              help="Only the K highest heads of each statistic [default: 5 in the table, every "
+                   "head in csv and json].")
+@click.option("-o", "--output", metavar="FILE",
+              help="Write the table, CSV or JSON to FILE instead of stdout.")
 @QUIET
 @click.pass_context
-def stats(ctx: click.Context, **flags) -> None:
-    """Compute every head's statistics over the corpus, for every stored measure (no model).
+def stats(ctx: click.Context, fmt: str, report_measure: str | None, stat: str | None,
+          top: int | None, output: str | None, **flags) -> None:
+    """Compute every head's statistics over the corpus and print them (no model needed).
 
     Entropy, distance, self/previous/next word, special tokens, punctuation,
     confidence, span mass between span labels and, for .conllu corpora, dependency
-    accuracy per relation. Only sentences not computed before are computed;
-    `build` and `run` do this too. Read them with `store.head_stats()`. A series
-    (--checkpoints, atlas.toml's, or OUT/series.json): every store of it.
+    accuracy per relation, for every stored measure. Only sentences not computed
+    before are computed; `build` and `run` do this too. Then every head's value and
+    rank (1 = the highest) of each statistic: a table of the highest heads, or CSV /
+    JSON of every head (the site's download). Read them in Python with
+    `store.head_stats()`. A series (--checkpoints, atlas.toml's, or OUT/series.json):
+    every store of it.
     """
-    jobs.stats(_config(ctx, **flags), ctx.obj["progress"], detect=True)
+    jobs.stats_report(_config(ctx, **flags), ctx.obj["progress"], fmt=fmt, measure=report_measure,
+                      stat=stat, top=top, output=output)
 
 
 @main.command()

@@ -63,6 +63,7 @@ from pipeline.site.corpus_view import (
     sentence_cases,
 )
 from pipeline.site.data_format import js_global, script_dumps
+from pipeline.site.gold import DEPENDENCY_SPEC, GOLD_ASSETS, get_dependency_spec
 from pipeline.site.head_pages import corpus_views, current_stats, write_corpus_view
 from pipeline.site.pages import (
     SentenceWriter,
@@ -240,11 +241,14 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     rows: list[IndexRow | None] = [None] * len(names)
     span_counts: Counter[str] = Counter()
     spans: list[list] = [[] for _ in names]
+    gold = False  # a corpus with gold dependency arcs (.conllu): pipeline.site.gold
     for i in storage:  # the index and its summary cover every sentence, with a page or not
         rec = store[i]
         rows[i] = get_index_row(rec, names[i])
         spans[i] = rec.spans
         span_counts.update(label for label, _, _ in rec.spans)
+        gold = gold or bool(getattr(rec, "arcs", ()))
+    site = dataclasses.replace(site, gold=gold)
     # the cases behind each sentence's values order the corpus view's ties
     cases = sentence_cases([row.n_words for row in rows], spans)
     views, missing = corpus_views(stats, site, cases)
@@ -301,6 +305,8 @@ def _build_assets(out: Path, site: SiteContext) -> None:
     for path in sorted((templates_dir() / "assets").iterdir()):
         if path.name.startswith(SERIES_ASSETS) and site.series is None:
             continue  # a series site's scripts: a site of one model stays as it was
+        if path.name.startswith(GOLD_ASSETS) and not site.gold:
+            continue  # gold trees' scripts: a corpus without arcs stays as it was
         if path.is_file():
             shutil.copyfile(path, out / "assets" / path.name)
 
@@ -323,6 +329,8 @@ def _write_specs(out: Path, site: SiteContext) -> None:
                                                     per_layer=per_layer)
     specs.update(difference_specs(site))  # a series' difference views (series-sentence.js)
     specs.update(checkpoints_figure_specs(site))  # a series' figure of a head (series-figures.js)
+    if site.gold:  # a head page's relations against their baselines (gold-head.js)
+        specs[DEPENDENCY_SPEC] = get_dependency_spec()
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
 
 

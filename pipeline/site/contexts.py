@@ -20,6 +20,7 @@ import numpy as np
 from pipeline import __version__
 from pipeline.errors import SiteError
 from pipeline.measures import MEASURES, get_measure, stored_measures
+from pipeline.site.gold import sentence_arcs
 from pipeline.site.names import head_page_pattern
 from pipeline.site.series_sentence import series_payload
 
@@ -113,6 +114,7 @@ class SiteContext:
     quantization: dict[str, Any]
     measures: tuple[MeasureView, ...] = ()  # the stored measures the pages offer, default first
     series: Any = None  # a series site: pipeline.site.series_view.SeriesView; None: one model
+    gold: bool = False  # the corpus has gold dependency arcs (.conllu): pipeline.site.gold
 
 
 @dataclass(frozen=True)
@@ -366,6 +368,9 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
     }
     if site.series is not None:  # the checkpoints it offers (pipeline.site.series_sentence)
         payload["series"] = series_payload(site.series, site.measures, page)
+    arcs = sentence_arcs(rec, n_words)
+    if arcs:  # gold dependency arcs (.conllu): only a sentence that has them carries them
+        payload["arcs"] = arcs
     rows = [SpanRow(label, a + 1, b, " ".join(words[a:b])) for label, a, b in spans]
     return SentenceContext(
         site=site, position=position, number=position + 1, total=len(names), id=rec.id,

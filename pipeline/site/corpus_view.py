@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from pipeline.site.gold import baseline_entry, head_dependency
 from pipeline.stats.definitions import STATISTICS
 
 MIN_ARCS = 20  # a relation needs this many arcs in the corpus to be offered
@@ -56,6 +58,7 @@ class Selectable:
     per_sentence: Callable[[], np.ndarray]  # -> float32 (S, L, H), NaN where undefined
     cases: Callable[[], np.ndarray]  # -> int64 (S,): what each sentence's value rests on
     note: str = ""  # e.g. the arcs and the fixed-offset baseline of a relation
+    baseline: Any = None  # a relation's Dependency (its fixed-offset baseline): pipeline.site.gold
 
 
 def selectables(stats, cases: Cases) -> list[Selectable]:
@@ -80,7 +83,7 @@ def selectables(stats, cases: Cases) -> list[Selectable]:
             "head (Clark et al. 2019)", dep.accuracy, _bind(stats.dependency_per_sentence, rel),
             _bind(stats.dependency_arcs, rel),
             note=f"{dep.arcs:,} arcs; best fixed offset {dep.baseline_offset:+d}: "
-                 f"{dep.baseline_accuracy:.3f}"))
+                 f"{dep.baseline_accuracy:.3f}", baseline=dep))
     return out
 
 
@@ -211,8 +214,10 @@ def measure_view(stats, title: str, cases: Cases, k: int = TOP) -> CorpusView:
     index = {"measure": stats.measure, "title": title, "layers": L, "heads": H, "stats": [
         {"key": sel.key, "label": sel.label, "description": sel.description, "note": sel.note,
          "values": [[_round(v) for v in row] for row in sel.values.tolist()],
-         "range": _range(sel.values)}
+         "range": _range(sel.values),
+         **({"baseline": baseline_entry(sel.baseline)} if sel.baseline is not None else {})}
         for sel in sels]}
+    baselines = {sel.key: sel.baseline for sel in sels if sel.baseline is not None}
     heads = {}
     for l_ in range(L):
         for h in range(H):
@@ -227,6 +232,8 @@ def measure_view(stats, title: str, cases: Cases, k: int = TOP) -> CorpusView:
             } for sel, col in zip(sels, columns, strict=True)]
             heads[(l_ + 1, h + 1)] = {"measure": stats.measure, "title": title, "layer": l_ + 1,
                                       "head": h + 1, "layers": L, "heads": H, "stats": entries}
+            if baselines:  # a corpus with gold arcs: the relations against their baselines
+                heads[(l_ + 1, h + 1)]["dependency"] = head_dependency(entries, baselines, l_, h)
     return CorpusView(stats.measure, title, (L, H), index, sels, heads)
 
 

@@ -46,6 +46,8 @@ class SentenceRecord:
         self.spans: list[tuple[str, int, int]] = list(sentence.spans)
         self.meta: dict = sentence.meta
         self.truncated: bool = sentence.truncated
+        # gold dependency arcs (dependent, head or -1, relation) over the words: .conllu only
+        self.arcs: list[tuple[int, int, str]] = list(sentence.arcs)
 
     def __repr__(self) -> str:
         return f"SentenceRecord(id={self.id!r}, words={len(self.words)}, tokens={len(self.tokens)})"

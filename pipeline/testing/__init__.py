@@ -261,6 +261,31 @@ def synthetic_store(path: Path, n: int, n_layers: int, n_heads: int, *, seed: in
     return path
 
 
+def gold_rows(n: int = 30, n_layers: int = 2, n_heads: int = 3, *, seed: int = 3
+              ) -> list[tuple[Any, np.ndarray]]:
+    """n sentences g00, g01, ... of 5 to 8 words with gold trees, as a .conllu corpus gives them:
+    every even word a `det` of the next, every odd one an `nsubj` 2 to 4 words on, the last the
+    root; g03 has no arcs. Random peaked maps, except layer 1, head 2, which attends to each
+    word's gold head (above the `nsubj` baseline, tying the `det` one). Rows for write_store."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n):
+        n_words = 5 + k % 4
+        words = [f"g{k}w{i}" for i in range(n_words)]
+        arcs = [(i, i + 1, "det") if i % 2 == 0 else (i, min(n_words - 1, i + 1 + (k + i) % 3), "nsubj")
+                for i in range(n_words - 1)] + [(n_words - 1, -1, "root")]
+        if k == 3:
+            arcs = []
+        tokens = n_words + 2
+        maps = rng.dirichlet(np.full(tokens, 0.3), size=(n_layers, n_heads, tokens)).astype(np.float32)
+        gold = np.full((tokens, tokens), 0.02, np.float32)
+        for dep, head, _ in arcs:
+            gold[dep + 1, head + 1] = 1.0 if head >= 0 else 0.02  # token t + 1 is word t
+        maps[0, 1] = gold / gold.sum(axis=-1, keepdims=True)
+        rows.append((synthetic_sentence(f"g{k:02d}", words, (), arcs), maps))
+    return rows
+
+
 def read_js_global(path: Path, name: str) -> Any:
     """The JSON value a site script (`window.NAME=JSON.parse('...');`, pipeline.site.data_format.js_global) sets."""
     text = path.read_text(encoding="utf-8")

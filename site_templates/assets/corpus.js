@@ -40,9 +40,13 @@
       if (step * (1 - scale.paddingInner) < G.TAP) scale.paddingInner = (step - G.TAP) / step;
     }
     G.axes(spec.encoding, layout.scrolls);
-    if (!wide) { // under the grid, across the phone's width
+    if (!wide) { // under the grid, across the phone's width (a .conllu corpus's baseline legend too)
       Object.assign(spec.encoding.color.legend, { orient: "bottom", direction: "horizontal",
         gradientLength: Math.min(320, room - 2 * CHROME) });
+      for (const layer of spec.layer || []) {
+        for (const channel of Object.values(layer.encoding || {})) if (channel.legend) channel.legend.orient = "bottom";
+      }
+      spec.config = { ...spec.config, legend: { ...spec.config.legend, layout: { bottom: { direction: "vertical", anchor: "start" } } } };
     }
     return layout;
   }
@@ -95,6 +99,7 @@
     for (const tip of spec.encoding.tooltip) if (tip.field === "value") tip.title = s.label;
     if (m.heads === 1) spec.encoding.x.title = "all heads";
     spec.datasets = { heads: rows(m, s) };
+    if (window.atlasCorpusMarks) window.atlasCorpusMarks(spec, m, s); // gold-corpus.js: a relation's baseline
     state.layout = fitGrid(spec, m);
     const result = await window.vegaEmbed("#corpus-grid", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     if (state.view) state.view.finalize();

@@ -53,10 +53,13 @@ CELL = """([l, h]) => {
   const from = rail ? rail.getBoundingClientRect().right : b.left;
   return [cx, cy, cx - x.bandwidth() / 2 >= from - 1 && cx + x.bandwidth() / 2 <= b.right + 1];
 }"""
-# JS: the corpus view as laid out: its cell, scrolling, note, colour bar's box, page width
+# JS: the corpus view as laid out: its cell, scrolling, note, the box of its legends (the colour
+# bar; a .conllu corpus's baseline), page width
 CORPUS_GRID = """() => {
   const view = window.atlasCorpusView.view, box = document.getElementById("corpus-grid");
-  const legend = box.querySelector("svg .role-legend").getBoundingClientRect();
+  const boxes = [...box.querySelectorAll("svg .role-legend")].map((g) => g.getBoundingClientRect());
+  const legend = { left: Math.min(...boxes.map((b) => b.left)), right: Math.max(...boxes.map((b) => b.right)),
+    top: Math.min(...boxes.map((b) => b.top)), bottom: Math.max(...boxes.map((b) => b.bottom)) };
   const hint = box.previousElementSibling;
   return { step: view.scale("x").step(), band: view.scale("x").bandwidth(), scrolls: box.classList.contains("scrolls"),
     rail: box.querySelectorAll(".layer-rail span:not(.rail-title)").length,
