@@ -173,7 +173,7 @@ class SentenceContext:
     words: list[str]
     spans: list[tuple[str, int, int]]  # (label, first_word, last_word_exclusive)
     span_rows: list[SpanRow]
-    meta: list[tuple[str, str]]  # sorted (key, value as text)
+    meta: list[tuple[str, Any]]  # sorted (key, value as stored): the filters meta_value, meta_full
     truncated: bool
     n_tokens: int
     page: str  # file name stem
@@ -272,7 +272,28 @@ def get_site_context(store: SiteStore, *, measure: str, measure_label: str,
 
 def get_meta_text(meta: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """A sentence's meta as sorted (key, value as text): strings as they are, others as JSON."""
-    return tuple(sorted((str(k), v if isinstance(v, str) else dumps(v)) for k, v in meta.items()))
+    return tuple(sorted((str(k), meta_full(v)) for k, v in meta.items()))
+
+
+SIGNIFICANT = 4  # digits of a metadata number as a sentence page shows it (its title: all of them)
+
+
+def meta_value(value: Any, digits: int = SIGNIFICANT) -> str:
+    """A metadata value as a reader wants it (the Jinja filter `meta_value`): a fraction to
+    `digits` significant digits (55.55966241606604 -> 55.56, 1234567.8 -> 1235000), anything
+    else as the page's title gives it in full (`meta_full`): strings as they are, others as JSON."""
+    if isinstance(value, float) and np.isfinite(value) and value != 0:
+        if 1e-4 <= abs(value) < 1e15:
+            return np.format_float_positional(value, precision=digits, unique=True,
+                                              fractional=False, trim="-")
+        return f"{value:.{digits}g}"
+    return meta_full(value)
+
+
+def meta_full(value: Any) -> str:
+    """A metadata value in full (the Jinja filter `meta_full`): strings as they are, others as
+    JSON (as the index's search and filters read them)."""
+    return value if isinstance(value, str) else dumps(value)
 
 
 def get_index_row(rec: SiteSentence, page: str) -> IndexRow:
@@ -351,7 +372,7 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
     words = list(rec.words[:n_words])
     spans_tracks = get_spans(rec, n_words)
     spans = [(label, a, b) for label, a, b, _ in spans_tracks]
-    meta = list(get_meta_text(rec.meta))
+    meta = sorted((str(k), v) for k, v in rec.meta.items())  # as stored: the page formats them
     payload = {  # what sentence.js reads; the page lists the meta
         "id": rec.id, "words": words, "page": page,
         "spans": [list(span) for span in spans_tracks],
