@@ -259,8 +259,10 @@ def test_bad_measure_or_domain(store, tmp_path):
 
 def test_domain_and_label_reach_the_spec(store, tmp_path):
     build_site(store, tmp_path / "s", measure_label="weight", domain=(0.0, 0.5), progress=False)
-    spec = (tmp_path / "s" / "assets" / "specs.js").read_text()
-    assert '"domain":[0.0,0.5]' in spec and '"title":"weight"' in spec
+    specs = read_js_global(tmp_path / "s" / "assets" / "specs.js", "atlasSpecs")
+    params = {p["name"]: p["value"] for p in specs["detail"]["params"]}
+    assert params["colourDomain"] == [0.0, 0.5] and params["colourLabels"][-1] == "0.5"
+    assert specs["detail"]["layer"][0]["encoding"]["color"]["title"] == "weight"
 
 
 def test_data_file_is_small(tmp_path):
