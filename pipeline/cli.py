@@ -31,7 +31,7 @@ def _option(name: str, *aliases: str, **extra):
     if choices:
         kwargs["type"] = click.Choice(choices)
     elif name == "domain":  # two numbers, or `fit` (AtlasCommand reads `--domain fit` as two)
-        kwargs.update(type=DomainPart(), nargs=2, callback=_domain_value)
+        kwargs.update(type=str, nargs=2, callback=_domain_value)
     elif name == "max_site_bytes":
         kwargs["type"] = str  # "1GB", "500MB", "2.5GiB" or bytes: pipeline.sizes.parse_size
     elif isinstance(spec.default, bool | int | float):
@@ -42,45 +42,42 @@ def _option(name: str, *aliases: str, **extra):
 FIT = "fit"
 
 
-class DomainPart(click.ParamType):
-    """One value of --domain: a number, or the word fit."""
-
-    name = "number|fit"
-
-    def convert(self, value, param, ctx):
-        """The number, or "fit"."""
-        if value == FIT:
-            return FIT
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r}: give two numbers, LOW HIGH (e.g. 0 0.5), or {FIT}", param, ctx)
-
-
 def _domain_value(ctx: click.Context, param: click.Parameter, value):
     """--domain's two values as the setting takes them: (low, high), or "fit"."""
-    if value is None or FIT not in value:
-        return value
-    if value != (FIT, FIT):
-        raise click.BadParameter(f"give two numbers, LOW HIGH, or {FIT} alone", ctx, param)
-    return FIT
+    if value is None or value == (FIT, FIT):
+        return None if value is None else FIT
+    try:
+        return tuple(float(v) for v in value)
+    except ValueError:
+        raise click.BadParameter(f"{' '.join(value)}: give two numbers, LOW HIGH (e.g. 0 0.5), "
+                                 f"or {FIT} alone", ctx, param) from None
 
 
 def _domain_args(args: list[str]) -> list[str]:
     """`--domain fit` (or `--domain=fit`) as `--domain fit fit`: a click option takes a fixed
-    number of values, and --domain's are two numbers, or the one word."""
+    number of values, and --domain's are two numbers, or the one word (`fit 0.3` is left for
+    _domain_value to refuse)."""
     out: list[str] = []
     i = 0
     while i < len(args):
         if args[i] == "--":
             return out + args[i:]
-        if args[i] == "--domain=" + FIT or (args[i] == "--domain" and args[i + 1:i + 2] == [FIT]):
+        if args[i] == "--domain=" + FIT or (args[i] == "--domain" and args[i + 1:i + 2] == [FIT]
+                                            and not _number(args[i + 2:i + 3])):
             out += ["--domain", FIT, FIT]
             i += 1 if "=" in args[i] else 2
             continue
         out.append(args[i])
         i += 1
     return out
+
+
+def _number(args: list[str]) -> bool:
+    """Whether there is an argument and it is a number."""
+    try:
+        return bool(args) and float(args[0]) == float(args[0])
+    except ValueError:
+        return False
 
 
 class AtlasCommand(click.Command):

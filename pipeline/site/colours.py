@@ -155,7 +155,7 @@ def fitted_table(top: int) -> np.ndarray:
     """code -> RGB for a map fitted to its largest code `top` (domain [0, top / 255]), computed
     as Vega's scale computes it (t = value * (1 / top value), clamped; between the two stops
     around t, a + f * (b - a), each channel rounded half up; as assets/maps.js does): equal to
-    colour_table of that domain for every top (tests/unit/test_figure_scale.py), without a
+    colour_table of that domain for every top (tests/unit/test_colours.py), without a
     vl-convert call per map. uint8 (256, 3)."""
     k = 1 / (max(1, top) / 255)
     t = np.clip(np.arange(256) / 255 * k, 0.0, 1.0) * STOPS
