@@ -15,20 +15,26 @@
   const colours = window.atlasPaint.codeColours(page.domain);
 
   // A sentence's words as the default word rule splits its text (pipeline/words.py: a <tag>, a
-  // run of letters, marks, digits and _ with inner apostrophes, or any other character with its
-  // marks), when that gives as many words as the store holds; else null (a corpus with words of
-  // its own, e.g. CoNLL-U forms: its maps are drawn without them). The head page carries numbers
-  // only; the texts are the index's (data/_index.js).
-  const WORD = /<[^\s<>\p{Cc}\p{Cf}]+>|[\p{L}\p{M}\p{N}_]+(?:['\u2019][\p{L}\p{M}\p{N}_]+)*|[^\s\p{Cc}\p{Cf}]\p{M}*/gu;
+  // run of letters, marks, digits and _ with inner apostrophes, or any other grapheme: a character
+  // with its marks, an emoji with its modifiers and joined emoji, a flag), when that gives as many
+  // words as the store holds; else null (a corpus with words of its own, e.g. CoNLL-U forms: its
+  // maps are drawn without them). The head page carries numbers only; the texts are the index's
+  // (data/_index.js).
+  const WORD = new RegExp(["<[^\\s<>\\p{Cc}\\p{Cf}]+>", "[\\p{L}\\p{M}\\p{N}_]+(?:['\u2019][\\p{L}\\p{M}\\p{N}_]+)*",
+    "\\p{Regional_Indicator}{2}", "[^\\s\\p{Cc}\\p{Cf}](?:[\\p{M}\\p{Emoji_Modifier}\\uFE0F]|\\u200D[^\\s\\p{Cc}\\p{Cf}])*"].join("|"), "gu");
   const wordsOf = (text, count) => {
     const words = text.match(WORD) || [];
     return words.length === count ? words : null;
   };
 
-  const MAP_PX = 140; // an exemplar's map: about this square, in cells of CELL_MIN to CELL_MAX px
-  const CELL_MIN = 4;
+  // an exemplar's map: about MAP_PX square, in cells of CELL_MAX px at most; a sentence of up to
+  // LABELLED words keeps cells of LABEL_CELL px (the map grows), which carry its words; a longer
+  // one gets cells of at least CELL_MIN px, without words (its pairs' titles still name them)
+  const MAP_PX = 140;
   const CELL_MAX = 14;
-  const LABELS_FROM = 7; // px: cells this large carry their words (labels of 7 to 10 px)
+  const LABEL_CELL = 9;
+  const LABELLED = 32;
+  const CELL_MIN = 3;
   const LABEL_CHARS = 12; // a longer word is cut, with an ellipsis (the title has it whole)
 
   // this head's W x W word map of one sentence, into a canvas: cells of `cell` px, the words
@@ -38,8 +44,9 @@
     const maps = parseMaps(await fetchBytes(page.data.replace("{page}", encodeURIComponent(name))));
     const k = (page.layer - 1) * maps.H + (Math.min(page.head, maps.H) - 1);
     const { W, codes } = maps;
-    const cell = Math.max(CELL_MIN, Math.min(CELL_MAX, Math.floor(MAP_PX / Math.max(1, W))));
-    const shown = words && cell >= LABELS_FROM ? words.slice(0, W) : null;
+    const fit = Math.min(CELL_MAX, Math.floor(MAP_PX / Math.max(1, W)));
+    const cell = W <= LABELLED ? Math.max(LABEL_CELL, fit) : Math.max(CELL_MIN, Math.floor((LABELLED * LABEL_CELL) / W));
+    const shown = words && cell >= LABEL_CELL ? words.slice(0, W) : null;
     const small = document.createElement("canvas"); // one pixel per word pair, then scaled up
     window.atlasPaint.paint(small, maps, k, colours);
     const ctx = canvas.getContext("2d");
@@ -51,7 +58,7 @@
     const scale = window.devicePixelRatio || 1;
     Object.assign(canvas, { width: Math.ceil(side * scale), height: Math.ceil(side * scale) });
     Object.assign(canvas.style, { width: `${side}px`, height: `${side}px` });
-    Object.assign(canvas.dataset, { margin, cell, words: W });
+    Object.assign(canvas.dataset, { margin, cell, words: W, labelled: shown ? "1" : "0" });
     ctx.scale(scale, scale);
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(small, margin, margin, W * cell, W * cell);
@@ -142,6 +149,7 @@
     const spec = structuredClone(window.atlasSpecs.histogram);
     spec.encoding.x.title = s.label;
     spec.encoding.x.scale = { ...spec.encoding.x.scale, domain: [s.edges[0], s.edges[s.edges.length - 1]] };
+    spec.width = Math.max(160, Math.min(spec.width, $("histogram").clientWidth - 70)); // a phone: fits (70: the y axis)
     spec.datasets = { bins: s.hist.map((n, i) => ({ lo: s.edges[i], hi: s.edges[i + 1], sentences: n })) };
     const result = await window.vegaEmbed("#histogram", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     if (state.view) state.view.finalize();

@@ -3,26 +3,10 @@ to the head pages, and a head page's lists linking to sentence pages at that hea
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
-from pipeline.site.build import build_site
-from pipeline.stats.compute import update_stats
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def stats_site(tmp_path_factory, minilm_store):
-    """The tiny corpus through the embedded model, with its statistics, as a site on disk."""
-    root = tmp_path_factory.mktemp("corpus-browser")
-    store = root / "atlas.zarr"
-    shutil.copytree(minilm_store, store)
-    update_stats(store)
-    build_site(store, root / "site", progress=False)
-    return (root / "site").resolve()
 
 
 def corpus_ready(w, site):
