@@ -275,24 +275,18 @@ def get_meta_text(meta: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     return tuple(sorted((str(k), meta_full(v)) for k, v in meta.items()))
 
 
-SIGNIFICANT = 4  # digits of a metadata number as a sentence page shows it (its title: all of them)
-
-
-def meta_value(value: Any, digits: int = SIGNIFICANT) -> str:
-    """A metadata value as a reader wants it (the Jinja filter `meta_value`): a fraction to
-    `digits` significant digits (55.55966241606604 -> 55.56, 1234567.8 -> 1235000), anything
-    else as the page's title gives it in full (`meta_full`): strings as they are, others as JSON."""
-    if isinstance(value, float) and np.isfinite(value) and value != 0:
-        if 1e-4 <= abs(value) < 1e15:
-            return np.format_float_positional(value, precision=digits, unique=True,
-                                              fractional=False, trim="-")
-        return f"{value:.{digits}g}"
-    return meta_full(value)
+def meta_value(value: Any, digits: int = 4) -> str:
+    """A metadata value as a sentence page shows it (a Jinja filter): a fraction to `digits`
+    significant digits (55.55966241606604 -> 55.56), anything else as meta_full gives it."""
+    if not isinstance(value, float) or not np.isfinite(value) or value == 0:
+        return meta_full(value)
+    if 1e-4 <= abs(value) < 1e15:  # positional, never an exponent: 1234567.8 -> 1235000
+        return np.format_float_positional(value, precision=digits, fractional=False, trim="-")
+    return f"{value:.{digits}g}"
 
 
 def meta_full(value: Any) -> str:
-    """A metadata value in full (the Jinja filter `meta_full`): strings as they are, others as
-    JSON (as the index's search and filters read them)."""
+    """A metadata value whole (a Jinja filter: the title; the index): a string as it is, else JSON."""
     return value if isinstance(value, str) else dumps(value)
 
 
