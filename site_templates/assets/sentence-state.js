@@ -1,7 +1,8 @@
 // The sentence page's state and its address (the first of its scripts; sentence.html loads them
-// in order: sentence-state.js, sentence-window.js, sentence-nav.js, sentence-scale.js, sentence.js). Classic scripts,
-// like every script of the site, so that the page also works opened from disk; they share their
-// functions through window.atlasSentence (S), each calling another's as S.name(...) when it runs.
+// in order: sentence-state.js, sentence-window.js, sentence-nav.js, sentence-scale.js,
+// sentence.js). Classic scripts, like every script of the site, so that the page also works opened
+// from disk; they share their functions through window.atlasSentence (S), each calling another's
+// as S.name(...) when it runs.
 // The address's fragment is the page's state: `#l4h7`, then any other `key=value` parts (the
 // measure, `m=grad`; a fitted colour scale, `s=fit`; the index's list: search, filters, order),
 // which previous / next carry along.
