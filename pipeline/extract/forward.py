@@ -7,6 +7,7 @@ whatever the corpus size. The only stage besides pipeline/model/loading.py that 
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
@@ -18,8 +19,11 @@ from tqdm import tqdm
 from pipeline.errors import ModelError
 from pipeline.extract.encode import Encoded
 from pipeline.measures import DEFAULT_MEASURE, MEASURES, Computed, get_measure
-from pipeline.model.loading import LoadedModel
+from pipeline.model.families import check_family
+from pipeline.model.loading import EXACT, LoadedModel, use_exact_attention
 from pipeline.store.layout import SCALE
+
+log = logging.getLogger(__name__)
 
 
 def forward_codes(loaded: LoadedModel, batch: list[Encoded],
@@ -35,6 +39,9 @@ def forward_codes(loaded: LoadedModel, batch: list[Encoded],
         ids[b, : e.n_tokens] = torch.tensor(e.input_ids)
         mask[b, : e.n_tokens] = 1
     ids, mask = ids.to(loaded.device), mask.to(loaded.device)
+    # a model set to SDPA (or flash) after loading would return no maps at all
+    if getattr(loaded.model.config, "_attn_implementation", EXACT) != EXACT:
+        log.info("%s", use_exact_attention(loaded.model))
     wanted = [get_measure(m) for m in measures]
     needs = {m.needs for m in wanted}
     hooks = ValueNorms(loaded, [m.name for m in wanted if m.needs == "norms"]) \
@@ -84,41 +91,61 @@ def attention_grads(loaded: LoadedModel, out, ids, mask) -> list:
 class ValueNorms:
     """Forward hooks that give ||f_{l,h}(x_j)|| = ||(x_j W_V^h + b_V^h) W_O^h||, (B, H, T) per layer.
 
-    The value vectors are read where the attention module computes them (BERT: the
-    `value` Linear; GPT-2: the value third of `c_attn`), and W_O^h are the rows of the
-    output projection (BERT: `output.dense`; GPT-2: `c_proj`) that take head h's input.
+    The value vectors are read where each attention module computes them, and W_O^h are the
+    rows of its output projection that take head h's input: where both are, and how the value
+    projection lays out its heads, is the family's entry in pipeline/model/families.py. With
+    grouped-query attention (KV < H value heads) head h reads value head h // (H / KV).
     """
 
     def __init__(self, loaded: LoadedModel, names: list[str]) -> None:
         model = loaded.model
         self.norms: list = []
         self._handles = []
+        who = f"{loaded.info.get('name')!r} ({loaded.info.get('architecture')})"
+        family = check_family(getattr(model.config, "model_type", None), who, names)
         n_heads = loaded.info["n_heads"]
-        found = []
-        for module in model.modules():
-            if _is_bert_attention(module):  # BertAttention, RobertaAttention, ...
-                found.append((module.self.value, module.output.dense.weight.t(), "linear"))
-            elif _is_gpt2_attention(module):
-                found.append((module.c_attn, module.c_proj.weight, "c_attn"))
-        if not found or len(found) != loaded.info["n_layers"]:
-            raise ModelError(f"model {loaded.info.get('name')!r} ({loaded.info.get('architecture')})"
-                             f": the measure {names[0]!r} needs the value vectors and the output "
-                             "projection of each attention module, which are read for the BERT "
-                             "and GPT-2 families only")
-        for source, w_out, kind in found:  # w_out: (D_in, D_out) as x @ w_out
-            d = w_out.shape[0] // n_heads
-            per_head = w_out.detach().float().reshape(n_heads, d, w_out.shape[1])  # W_O^h (H, d, D)
-            # ||v W_O^h||^2 = v (W_O^h W_O^h^T) v^T: a d x d Gram matrix per head, so the
-            # (B, H, T, D) products are never formed (D / d times fewer operations)
-            gram = per_head @ per_head.transpose(1, 2)  # (H, d, d)
+        found = [(_attribute(m, family.value), _attribute(m, family.output))
+                 for m in model.modules()
+                 if _attribute(m, family.value) is not None
+                 and _attribute(m, family.output) is not None
+                 and not getattr(m, "is_cross_attention", False)]
+        if len(found) != loaded.info["n_layers"]:
+            raise ModelError(f"model {who}: the measure {names[0]!r} looks for {family.name}'s "
+                             f"`{family.value}` and `{family.output}` in each of its "
+                             f"{loaded.info['n_layers']} attention modules and finds "
+                             f"{len(found)}")
+        for source, output in found:
+            self._handles.append(source.register_forward_hook(
+                self._hook(family.layout, _as_matrix(output), _as_matrix(source), n_heads, who)))
 
-            def hook(_module, _inputs, output, gram=gram, kind=kind, d=d):
-                v = output[..., 2 * n_heads * d:] if kind == "c_attn" else output  # (B, T, H*d)
-                v = v.detach().reshape(*v.shape[:2], n_heads, d).float()  # (B, T, H, d)
-                squared = (torch.einsum("bthd,hde->bthe", v, gram) * v).sum(-1)  # (B, T, H)
-                self.norms.append(squared.clamp_(min=0).sqrt_().transpose(1, 2))  # (B, H, T)
+    def _hook(self, layout: str, w_out, w_value, n_heads: int, who: str):
+        """The hook on one value projection (weights as x @ w: w_out (H*d, D), w_value (D, *))."""
+        d, rest = divmod(w_out.shape[0], n_heads)
+        width = w_value.shape[1] // 3 if layout != "values" else w_value.shape[1]
+        n_kv, rest_kv = divmod(width, d) if d else (0, 1)
+        if rest or rest_kv or not n_kv or n_heads % n_kv:
+            raise ModelError(f"model {who}: an output projection of {w_out.shape[0]} inputs and "
+                             f"{width} values do not make {n_heads} heads of one width")
+        per_head = w_out.detach().float().reshape(n_heads, d, w_out.shape[1])  # W_O^h (H, d, D)
+        # ||v W_O^h||^2 = v (W_O^h W_O^h^T) v^T: a d x d Gram matrix per head, so the
+        # (B, H, T, D) products are never formed (D / d times fewer operations); query head
+        # k * g + i reads value head k (g = H / KV), as the model's repeat_kv shares them
+        gram = (per_head @ per_head.transpose(1, 2)).reshape(n_kv, n_heads // n_kv, d, d)
 
-            self._handles.append(source.register_forward_hook(hook))
+        def hook(_module, _inputs, output):
+            out = output.detach()
+            if layout == "qkv thirds":  # queries | keys | values, each H x d
+                v = out[..., 2 * n_heads * d:]
+            elif layout == "qkv per head":  # [q_h k_h v_h] for each head h
+                v = out.reshape(*out.shape[:2], n_heads, 3 * d)[..., 2 * d:]
+            else:
+                v = out
+            v = v.reshape(*v.shape[:2], n_kv, d).float()  # (B, T, KV, d)
+            squared = torch.einsum("btkd,kgde,btke->btkg", v, gram, v)  # (B, T, KV, g)
+            squared = squared.reshape(*v.shape[:2], n_heads)  # (B, T, H)
+            self.norms.append(squared.clamp_(min=0).sqrt_().transpose(1, 2))  # (B, H, T)
+
+        return hook
 
     def remove(self) -> None:
         """Take the hooks off the model."""
@@ -126,17 +153,19 @@ class ValueNorms:
             handle.remove()
 
 
-def _is_bert_attention(module) -> bool:
-    """A BERT-family attention block: `self.value` (Linear) and `output.dense` (Linear)."""
-    return (hasattr(module, "self") and hasattr(module.self, "value")
-            and hasattr(module, "output") and hasattr(module.output, "dense"))
+def _attribute(module, path: str):
+    """module.a.b for path "a.b", or None where a step is missing."""
+    for name in path.split("."):
+        module = getattr(module, name, None)
+        if module is None:
+            return None
+    return module
 
 
-def _is_gpt2_attention(module) -> bool:
-    """A GPT-2-family attention block: `c_attn` (Conv1D, D -> 3D) and `c_proj` (Conv1D)."""
-    return (hasattr(module, "c_attn") and hasattr(module, "c_proj")
-            and not getattr(module, "is_cross_attention", False)
-            and module.c_attn.weight.shape[1] == 3 * module.c_proj.weight.shape[0])
+def _as_matrix(projection):
+    """A projection's weight as x @ w: a Linear's transposed (out, in) -> (in, out); a Conv1D's
+    (GPT-2) as it is."""
+    return projection.weight.t() if isinstance(projection, torch.nn.Linear) else projection.weight
 
 
 def run_batches(loaded: LoadedModel, batches: list[list[str]], by_key: dict[str, Encoded],
