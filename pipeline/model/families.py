@@ -99,8 +99,8 @@ def check_family(model_type: str | None, who: str, measures: Sequence[str]) -> F
     if family is None and wanted:
         raise ModelError(f"model {who}, model type {model_type!r}: the measure {wanted[0]!r} reads "
                          "each head's value and output projections, known for these families "
-                         f"only: {supported()} (the measures {', '.join(MEASURES_OF_ANY_MODEL)} "
-                         "work with any model)")
+                         f"only: {supported()}; {' and '.join(MEASURES_OF_ANY_MODEL)} work "
+                         "with any model")
     return family
 
 

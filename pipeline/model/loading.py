@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 DTYPES = ("float32", "float16", "bfloat16")
 EXACT = "eager"  # the attention implementation that returns the probabilities it computed
-WHY_EAGER = "SDPA and flash kernels never form the attention probabilities, so they return none"
+WHY_EAGER = "SDPA and flash kernels return no attention probabilities"
 
 
 @dataclass(frozen=True)
@@ -121,12 +121,12 @@ def use_exact_attention(model, asked: str | None = None) -> str:
                              f"attention: {exc}".splitlines()[0]) from exc
         if getattr(model.config, "_attn_implementation", None) != EXACT:
             raise ModelError(f"model {model.name_or_path!r} ({type(model).__name__}) computes "
-                             f"attention with {current!r} and cannot be switched to eager attention"
-                             f", which the atlas needs: {WHY_EAGER}")
+                             f"attention with {current!r} and cannot be switched to eager "
+                             f"attention, which the atlas needs ({WHY_EAGER})")
         asked = current
     if asked and asked != EXACT:
-        return f"attention: eager, not the {asked} the model asked for: {WHY_EAGER}"
-    return f"attention: eager, the exact probabilities ({WHY_EAGER})"
+        return f"attention: eager, not the {asked} the model asked for ({WHY_EAGER})"
+    return f"attention: eager ({WHY_EAGER})"
 
 
 def _probe(model, tokenizer, device) -> tuple[int, int, bool]:
