@@ -2,7 +2,9 @@
 handed to a writer thread that slices each sentence out and appends it to the store.
 
 Compression and disk writes overlap the next forward pass, and memory stays flat
-whatever the corpus size. The only stage besides pipeline/model/loading.py that imports torch.
+whatever the corpus size. Without a backward pass, each layer's attention becomes codes as
+the layer computes it (LayerCodes), so a long input holds one layer's float32 attention at a
+time. The only stage besides pipeline/model/loading.py that imports torch.
 """
 
 from __future__ import annotations
@@ -46,8 +48,13 @@ def forward_codes(loaded: LoadedModel, batch: list[Encoded],
     needs = {m.needs for m in wanted}
     hooks = ValueNorms(loaded, [m.name for m in wanted if m.needs == "norms"]) \
         if "norms" in needs else None
+    layers = LayerCodes.attach(loaded, wanted, hooks, (len(batch), t_max))
     grads = None
     try:
+        if layers is not None:  # each layer's codes as it computes them: no attention returned
+            with torch.inference_mode():
+                loaded.model(input_ids=ids, attention_mask=mask)
+            return layers.finish()
         if "grads" in needs:  # one backward pass: no inference_mode here
             with torch.enable_grad():
                 out = loaded.model(input_ids=ids, attention_mask=mask, output_attentions=True)
@@ -56,17 +63,118 @@ def forward_codes(loaded: LoadedModel, batch: list[Encoded],
             with torch.inference_mode():
                 out = loaded.model(input_ids=ids, attention_mask=mask, output_attentions=True)
     finally:
-        if hooks is not None:
-            hooks.remove()
+        for attached in (hooks, layers):
+            if attached is not None:
+                attached.remove()
     with torch.inference_mode():
         computed = Computed(attentions=[a.detach().float() for a in out.attentions],
                             value_norms=hooks.norms if hooks is not None else None,
                             attention_grads=grads)
-        # each layer (B, H, T, T) -> float32 -> codes (store/layout.py's quantize, on the
-        # device: 4x less to copy back)
-        return {m.name: torch.stack([(a.float().clamp(0, 1) * SCALE).round_().to(torch.uint8)
-                                     for a in m.compute(computed)], dim=1).cpu().numpy()
+        return {m.name: torch.stack([quantize(a) for a in m.compute(computed)], dim=1).cpu().numpy()
                 for m in wanted}  # (B, L, H, T, T)
+
+
+def quantize(maps):
+    """Values in [0, 1] -> uint8 codes (store/layout.py's quantize), on the device: 4x less to
+    copy back."""
+    return maps.float().clamp(0, 1).mul_(SCALE).round_().to(torch.uint8)  # one float copy
+
+
+# Per-layer measures that need each layer's mean over heads alone (rollout: Â_l = 0.5 mean_h
+# A_l + 0.5 I), so that they can be computed from what LayerCodes keeps of each layer.
+FROM_HEAD_MEANS = ("rollout",)
+
+
+class LayerCodes:
+    """Forward hooks on each layer's attention module that turn its attention (B, H, T, T) into
+    the codes of every per-head measure as soon as the layer computes it, and keep only its mean
+    over heads (B, 1, T, T) for the per-layer ones (FROM_HEAD_MEANS): a batch holds one layer's
+    float32 attention at a time instead of all L (a 1,000-word document through a 12 x 12
+    model: about 0.1 GB instead of 1.2 GB). The values are those of output_attentions=True,
+    bit for bit: the same modules' probabilities, the same measures' functions, layer by layer.
+
+    Not for a backward pass (grad keeps every layer's attention, and its graph), nor for a
+    model whose attention modules transformers does not name (`_can_record_outputs`): the
+    caller returns every layer's attention then, as before.
+    """
+
+    def __init__(self, modules: list, index: int, wanted, norms: ValueNorms | None,
+                 shape: tuple[int, int, int, int], device) -> None:
+        batch, n_layers, n_heads, t = shape
+        self.per_head = [m for m in wanted if not m.per_layer]
+        self.per_layer = [m for m in wanted if m.per_layer]
+        self.order = [m.name for m in wanted]
+        self.codes = {m.name: torch.empty((batch, n_layers, n_heads, t, t), dtype=torch.uint8,
+                                          device=device) for m in self.per_head}
+        self.means: list = []
+        self.norms = norms
+        self.seen: set[int] = set()  # the layers whose hook ran
+        self._handles = [module.register_forward_hook(self._hook(layer, index))
+                         for layer, module in enumerate(modules)]
+
+    @classmethod
+    def attach(cls, loaded: LoadedModel, wanted, norms: ValueNorms | None,
+               batch_tokens: tuple[int, int]) -> LayerCodes | None:
+        """The hooks on the model, or None when they cannot give these measures (see above)."""
+        if any(m.needs == "grads" or (m.per_layer and m.name not in FROM_HEAD_MEANS)
+               for m in wanted):
+            return None
+        found = attention_modules(loaded.model, loaded.info["n_layers"])
+        if found is None:
+            return None
+        (batch, t), n_heads = batch_tokens, loaded.info["n_heads"]
+        return cls(*found, wanted, norms, (batch, loaded.info["n_layers"], n_heads, t),
+                   loaded.device)
+
+    def _hook(self, layer: int, index: int):
+        """The hook on layer `layer`'s attention module; its output[index] is the attention."""
+        def hook(_module, _inputs, output):
+            attention = output[index]
+            if attention is None:
+                raise ModelError("the attention module returned no probabilities: eager "
+                                 "attention is needed")
+            attention = attention.detach().float()  # (B, H, T, T)
+            for m in self.per_head:
+                norms = [self.norms.norms[layer]] if m.needs == "norms" else None
+                self.codes[m.name][:, layer] = quantize(m.compute(Computed([attention], norms))[0])
+            if self.per_layer:
+                self.means.append(attention.mean(dim=1, keepdim=True))  # (B, 1, T, T)
+            self.seen.add(layer)
+        return hook
+
+    def finish(self) -> dict[str, np.ndarray]:
+        """Every measure's codes (B, L, H, T, T), the per-layer ones computed now from the means."""
+        if len(self.seen) != len(self._handles):  # a layer skipped: its codes would be garbage
+            raise ModelError(f"the forward pass ran {len(self.seen)} of the model's "
+                             f"{len(self._handles)} attention modules")
+        for m in self.per_layer:
+            self.codes[m.name] = torch.stack([quantize(a) for a in
+                                              m.compute(Computed(self.means))], dim=1)
+        return {name: self.codes[name].cpu().numpy() for name in self.order}
+
+    def remove(self) -> None:
+        """Take the hooks off the model."""
+        for handle in self._handles:
+            handle.remove()
+
+
+def attention_modules(model, n_layers: int) -> tuple[list, int] | None:
+    """Each layer's attention module, in order, and the index of its attention in the module's
+    output, as transformers records them for output_attentions (a model's
+    `_can_record_outputs["attentions"]`: a class, or an OutputRecorder with an index and a
+    name suffix); None when the model names none, or not one per layer."""
+    for _name, sub in model.named_modules():
+        spec = (getattr(type(sub), "_can_record_outputs", None) or {}).get("attentions")
+        if spec is None:
+            continue
+        target = getattr(spec, "target_class", spec)
+        suffix = getattr(spec, "layer_name", None)
+        if not isinstance(target, type):
+            return None
+        found = [m for n, m in sub.named_modules()
+                 if isinstance(m, target) and (not suffix or n.endswith(suffix))]
+        return (found, getattr(spec, "index", 1)) if len(found) == n_layers else None
+    return None
 
 
 def log_likelihood(logits, ids, mask):

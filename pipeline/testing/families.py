@@ -78,11 +78,12 @@ def config_kwargs(kind: str, *, layers: int, heads: int, kv_heads: int, width: i
 def make_model(kind: str, folder: Path, *, layers: int = 2, heads: int = 4,
                kv_heads: int | None = None, width: int = 32, head_dim: int | None = None,
                positions: int = 64, window: int = 8, texts: list[str] | None = None,
-               vocab_size: int = 400, seed: int = 0) -> Path:
+               vocab_size: int = 400, seed: int = 0, **overrides) -> Path:
     """Save a model of family `kind` (a key of RECIPES) with random weights (from `seed`) and
     a byte-level BPE tokenizer trained here (on `texts`, by default the tiny corpus).
     kv_heads: the value heads of grouped-query families (default: heads // 2, Gemma's 1);
-    window: Mistral's sliding window; head_dim: Gemma's head size (default 2 x width / heads)."""
+    window: Mistral's sliding window; head_dim: Gemma's head size (default 2 x width / heads);
+    overrides: any other config arguments (e.g. intermediate_size)."""
     import torch  # here, not above: importing this module must not import torch
     import transformers
     from tokenizers import processors
@@ -104,7 +105,7 @@ def make_model(kind: str, folder: Path, *, layers: int = 2, heads: int = 4,
         kv_heads = 1 if kind == "gemma" else max(1, heads // 2)
     config = getattr(transformers, recipe.config)(**config_kwargs(
         kind, layers=layers, heads=heads, kv_heads=kv_heads, width=width, head_dim=head_dim,
-        positions=positions, window=window, vocab=bpe.get_vocab_size(), ids=ids))
+        positions=positions, window=window, vocab=bpe.get_vocab_size(), ids=ids) | overrides)
     torch.manual_seed(seed)
     getattr(transformers, recipe.model)(config).save_pretrained(folder)
     return folder

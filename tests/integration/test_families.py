@@ -146,8 +146,11 @@ def family(request, tmp_path_factory):
     loaded = load_model(str(folder), device="cpu", causal_lm=causal)
     store = tmp_path_factory.mktemp(f"{kind}-store") / "atlas.zarr"
     sentences = [Sentence(sid, text, split_words(text)) for sid, text in MIXED]
-    extract(sentences, store, loaded, progress=False,
-            measures="attention,rollout,norm" + (",grad" if causal else ""))
+    # two runs: the first computes its measures layer by layer (no attention returned), the
+    # second adds grad from every layer's attention and its backward pass
+    extract(sentences, store, loaded, progress=False, measures="attention,rollout,norm")
+    if causal:
+        extract(sentences, store, loaded, progress=False, measures="grad")
     return kind, loaded, AtlasStore.open(store)
 
 
@@ -171,6 +174,26 @@ def test_every_measure_equals_an_independent_computation(family):
                          f"{kind} grad {rec.id}", GRAD_TOLERANCE)
             assert stored.max() > 0
             assert np.triu(rec.attention(), 1).max() == 0  # causal: nothing after the query
+
+
+def test_codes_made_layer_by_layer_equal_those_of_every_layer_returned(family, monkeypatch):
+    """forward_codes computes attention, rollout and norm in hooks as each layer's attention
+    comes (LayerCodes), and from every layer's attention returned where it cannot: bit for bit
+    the same codes."""
+    from pipeline.extract import forward
+    from pipeline.extract.encode import encode
+
+    kind, loaded, _ = family
+    sentences = [Sentence(sid, text, split_words(text)) for sid, text in MIXED]
+    batch, _ = encode(sentences, loaded.tokenizer, loaded.info["max_length"])
+    measures = ["attention", "rollout", "norm"]
+    assert forward.attention_modules(loaded.model, loaded.info["n_layers"]) is not None
+    by_layer = forward.forward_codes(loaded, batch, measures)
+    monkeypatch.setattr(forward, "attention_modules", lambda *_args: None)
+    whole = forward.forward_codes(loaded, batch, measures)
+    for measure in measures:
+        assert by_layer[measure].shape == whole[measure].shape
+        np.testing.assert_array_equal(by_layer[measure], whole[measure], err_msg=measure)
 
 
 def test_what_sets_each_family_apart_is_there(family):
