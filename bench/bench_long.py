@@ -114,9 +114,9 @@ def main() -> None:
           f"({n_layers} x {n_heads} x {t:,} x {t:,} x 4 bytes)")
     print(f"  the batch budget                {ATTENTION_BUDGET / MiB:>10,.0f} MiB  "
           f"(ATTENTION_BUDGET; {len(batches)} batch of {len(batches[0])} planned)")
-    what = "peak" if exact else "peak of the whole run (clear_refs refused)"
+    what = "peak, extracting" if exact else "peak of the run (no clear_refs)"
     print(f"  resident with the model loaded  {resident / MiB:>10,.0f} MiB")
-    print(f"  {what}, extracting        {peak / MiB:>10,.0f} MiB  "
+    print(f"  {what:<32}{peak / MiB:>10,.0f} MiB  "
           f"(+{(peak - resident) / MiB:,.0f} MiB: {(peak - resident) / attention:.2f} x its "
           "float32 attention)")
     if loaded.device.type == "cuda":
