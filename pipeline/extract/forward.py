@@ -80,18 +80,22 @@ def quantize(maps):
     return maps.float().clamp(0, 1).mul_(SCALE).round_().to(torch.uint8)  # one float copy
 
 
-# Per-layer measures that need each layer's mean over heads alone (rollout: Â_l = 0.5 mean_h
-# A_l + 0.5 I), so that they can be computed from what LayerCodes keeps of each layer.
+# What LayerCodes may compute layer by layer: per-head measures whose layer l depends on layer
+# l's attention (and value norms) alone, and per-layer measures that need each layer's mean
+# over heads alone (rollout: Â_l = 0.5 mean_h A_l + 0.5 I). A measure in neither (a new one,
+# until it is added here) is computed from every layer's attention returned, as before.
+LAYER_BY_LAYER = ("attention", "norm")
 FROM_HEAD_MEANS = ("rollout",)
 
 
 class LayerCodes:
     """Forward hooks on each layer's attention module that turn its attention (B, H, T, T) into
-    the codes of every per-head measure as soon as the layer computes it, and keep only its mean
-    over heads (B, 1, T, T) for the per-layer ones (FROM_HEAD_MEANS): a batch holds one layer's
-    float32 attention at a time instead of all L (a 1,000-word document through a 12 x 12
-    model: about 0.1 GB instead of 1.2 GB). The values are those of output_attentions=True,
-    bit for bit: the same modules' probabilities, the same measures' functions, layer by layer.
+    the codes of every per-head measure (LAYER_BY_LAYER) as soon as the layer computes it, and
+    keep only its mean over heads (B, 1, T, T) for the per-layer ones (FROM_HEAD_MEANS): a
+    batch holds one layer's float32 attention at a time instead of all L (a 1,000-word
+    document through a 12 x 12 model: about 0.1 GB instead of 1.2 GB). The values are those
+    of output_attentions=True, bit for bit: the same modules' probabilities, the same
+    measures' functions, layer by layer.
 
     Not for a backward pass (grad keeps every layer's attention, and its graph), nor for a
     model whose attention modules transformers does not name (`_can_record_outputs`): the
@@ -116,8 +120,8 @@ class LayerCodes:
     def attach(cls, loaded: LoadedModel, wanted, norms: ValueNorms | None,
                batch_tokens: tuple[int, int]) -> LayerCodes | None:
         """The hooks on the model, or None when they cannot give these measures (see above)."""
-        if any(m.needs == "grads" or (m.per_layer and m.name not in FROM_HEAD_MEANS)
-               for m in wanted):
+        if any(m.needs == "grads" or m.name not in (FROM_HEAD_MEANS if m.per_layer
+                                                     else LAYER_BY_LAYER) for m in wanted):
             return None
         found = attention_modules(loaded.model, loaded.info["n_layers"])
         if found is None:
