@@ -9,7 +9,10 @@ line all read this registry; adding a measure means adding an entry here.
 The `compute` functions take a `Computed` (what pipeline/extract/forward.py gathered from
 one padded forward pass) and use tensor methods only: this module never imports
 torch. pipeline/extract/forward.py runs the hooks (`needs="norms"`) and the backward pass
-(`needs="grads"`) a measure asks for.
+(`needs="grads"`) a measure asks for. Without a backward pass it calls the measures listed in
+its LAYER_BY_LAYER with one layer at a time (a `Computed` of one layer, as it comes) and
+those in FROM_HEAD_MEANS with each layer's mean over heads, so that a batch never holds
+every layer's attention; any other measure gets every layer's attention at once.
 
 Definitions (A[l, h, i, j]: attention of query token i to key token j in layer l,
 head h; x_j the input of layer l at token j):
