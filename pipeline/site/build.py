@@ -56,6 +56,8 @@ from pipeline.site.contexts import (
     get_page_names,
     get_site_context,
     id_hash,
+    meta_full,
+    meta_value,
     rel_url,
 )
 from pipeline.site.corpus_view import (
@@ -138,6 +140,8 @@ def get_environment(folder: Path | None = None) -> jinja2.Environment:
         thousands=lambda n: f"{int(n):,}",
         fixed=lambda x, digits=2: f"{float(x):.{digits}f}",
         short_hash=lambda h: str(h)[:12],
+        meta_value=meta_value,  # a sentence's metadata: numbers to 4 significant digits
+        meta_full=meta_full,  # ... and in full, for the title
     )
     # `tojson` (JSON safe inside <script>: Jinja escapes < > & ') writes compact, key-sorted
     # JSON with non-ASCII kept, like every other JSON file of the site

@@ -175,7 +175,7 @@ class SentenceContext:
     words: list[str]
     spans: list[tuple[str, int, int]]  # (label, first_word, last_word_exclusive)
     span_rows: list[SpanRow]
-    meta: list[tuple[str, str]]  # sorted (key, value as text)
+    meta: list[tuple[str, Any]]  # sorted (key, value as stored): the filters meta_value, meta_full
     truncated: bool
     n_tokens: int
     page: str  # file name stem
@@ -274,7 +274,22 @@ def get_site_context(store: SiteStore, *, measure: str, measure_label: str,
 
 def get_meta_text(meta: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """A sentence's meta as sorted (key, value as text): strings as they are, others as JSON."""
-    return tuple(sorted((str(k), v if isinstance(v, str) else dumps(v)) for k, v in meta.items()))
+    return tuple(sorted((str(k), meta_full(v)) for k, v in meta.items()))
+
+
+def meta_value(value: Any, digits: int = 4) -> str:
+    """A metadata value as a sentence page shows it (a Jinja filter): a fraction to `digits`
+    significant digits (55.55966241606604 -> 55.56), anything else as meta_full gives it."""
+    if not isinstance(value, float) or not np.isfinite(value) or value == 0:
+        return meta_full(value)
+    if 1e-4 <= abs(value) < 1e15:  # positional, never an exponent: 1234567.8 -> 1235000
+        return np.format_float_positional(value, precision=digits, fractional=False, trim="-")
+    return f"{value:.{digits}g}"
+
+
+def meta_full(value: Any) -> str:
+    """A metadata value whole (a Jinja filter: the title; the index): a string as it is, else JSON."""
+    return value if isinstance(value, str) else dumps(value)
 
 
 def get_index_row(rec: SiteSentence, page: str) -> IndexRow:
@@ -353,7 +368,7 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
     words = list(rec.words[:n_words])
     spans_tracks = get_spans(rec, n_words)
     spans = [(label, a, b) for label, a, b, _ in spans_tracks]
-    meta = list(get_meta_text(rec.meta))
+    meta = sorted((str(k), v) for k, v in rec.meta.items())  # as stored: the page formats them
     payload = {  # what sentence.js reads; the page lists the meta
         "id": rec.id, "words": words, "page": page,
         "spans": [list(span) for span in spans_tracks],

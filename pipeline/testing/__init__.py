@@ -1,6 +1,7 @@
 """Helpers for tests and benchmarks (like numpy.testing): a tiny corpus, a random GPT-2, a fake
 store, a synthetic store written by the real writer, and readers of a built site; series of
-checkpoints without a model: pipeline.testing.series.
+checkpoints without a model: pipeline.testing.series; a random model of each family:
+pipeline.testing.families.
 
 FakeStore satisfies pipeline.site.contexts.SiteStore, so a site can be built and
 measured without a model or a Zarr store. Nothing here imports torch or
@@ -56,22 +57,30 @@ def write_jsonl(path: Path, items: list[dict]) -> Path:
     return path
 
 
+def train_bpe(texts: list[str] | None, vocab_size: int, special_tokens: list[str]):
+    """A byte-level BPE tokenizer (tokenizers.Tokenizer) trained here on `texts` (by default the
+    tiny corpus), its special tokens first in its vocabulary."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    bpe.train_from_iterator(texts or [item["text"] for item in TINY] * 4, trainer)
+    return bpe
+
+
 def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: int = 64,
               n_embd: int = 32, texts: list[str] | None = None, vocab_size: int = 400,
               seed: int = 0) -> Path:
     """Save a GPT-2 with random weights (from `seed`) and a byte-level BPE tokenizer trained here
     (on `texts`, by default the tiny corpus): tiny by default, any size from the arguments."""
     import torch  # here, not above: importing this module must not import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2Model, GPT2TokenizerFast
 
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    bpe.train_from_iterator(texts or [item["text"] for item in TINY] * 4, trainer)
+    bpe = train_bpe(texts, vocab_size, ["<|endoftext|>"])
     tokenizer = GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>",
                                   eos_token="<|endoftext|>", unk_token="<|endoftext|>",
                                   model_max_length=n_positions)

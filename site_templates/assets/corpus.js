@@ -54,8 +54,23 @@
   // after drawing: the scrolling grid's rail and note (assets/grid-fit.js)
   const placeGrid = (view, layout) => G.place($("corpus-grid"), view, layout);
 
+  // the colour scale of a grid of corpus values: from the statistic's natural floor (0 for
+  // shares, distances and entropies) to the largest head, so that near-equal heads look
+  // near-equal; `stretch` (the page's checkbox): from the smallest head to the largest, which
+  // shows small differences as large ones. [lo, hi], never empty.
+  function colourDomain([low, high], floor, stretch) {
+    let [lo, hi] = stretch ? [low, high] : [Math.min(floor ?? 0, low), high];
+    if (!(hi > lo)) [lo, hi] = stretch ? [lo - 0.5, lo + 0.5] : [lo, lo + 1];
+    return [lo, hi];
+  }
+
+  // what the description says of the scale on show
+  const scaleText = (stretch, floor) => (stretch ? "Colours are stretched from the smallest head to " +
+    "the largest, so that small differences look large." : `Colours run from ${floor ?? 0}, the ` +
+    "statistic's floor, to the largest head.");
+
   // shared with a series' corpus view (series-corpus.js), which draws in this one's place
-  window.atlasCorpusStats = { fillStats, fitGrid, placeGrid };
+  window.atlasCorpusStats = { fillStats, colourDomain, scaleText, fitGrid, placeGrid };
   if (window.atlasSeries) return;
 
   const data = window.atlasCorpus;
@@ -89,12 +104,13 @@
     state.stat = s.key;
     $("corpus-stat").value = s.key;
     if ($("corpus-measure")) $("corpus-measure").value = m.measure;
+    const stretch = $("corpus-stretch").checked;
     $("corpus-description").textContent = `${s.label}: ${s.description}${s.note ? ` (${s.note})` : ""}. ` +
-      `Across the ${m.heads === 1 ? "layers" : "heads"}: ${s.range[0]} to ${s.range[1]}.`;
+      `Across the ${m.heads === 1 ? "layers" : "heads"}: ${s.range[0]} to ${s.range[1]}. ${scaleText(stretch, s.floor)}`;
     const spec = structuredClone(specs.corpus[`${m.layers}x${m.heads}`]);
-    let [lo, hi] = s.range;
-    if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
-    spec.encoding.color.scale.domain = [lo, hi];
+    const domain = colourDomain(s.range, s.floor, stretch);
+    spec.encoding.color.scale.domain = domain;
+    window.atlasScales.legendTicks(spec.encoding.color.legend, domain, 4); // both ends' values
     spec.encoding.color.title = s.label;
     for (const tip of spec.encoding.tooltip) if (tip.field === "value") tip.title = s.label;
     if (m.heads === 1) spec.encoding.x.title = "all heads";
@@ -123,6 +139,7 @@
         else placeGrid(state.view, state.layout); // the note of the heads in view
       }, 150);
     });
+    $("corpus-stretch").addEventListener("change", () => show(state.measure, state.stat));
     return show(first.measure, first.stats.find((s) => s.key === "prev") ? "prev" : first.stats[0].key);
   }
 

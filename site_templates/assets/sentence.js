@@ -10,8 +10,9 @@
   const P = window.atlasPaint;
 
   // ---- the grid's thumbnails, in the detail's colours ----
-  // one head's W x W map drawn into a canvas of W x W pixels
-  const paint = (canvas, k) => P.paint(canvas, state.maps, k, state.colours);
+  // one head's W x W map drawn into a canvas of W x W pixels (a fitted scale: in its own
+  // colours, sentence-scale.js)
+  const paint = (canvas, k) => P.paint(canvas, state.maps, k, S.headColours?.(k) || state.colours);
 
   // one W x W thumbnail per head: a canvas, which the grid's image marks draw as it is (see
   // canvasImages), and its data: URL on demand (the downloaded figure's SVG holds it): a
@@ -79,6 +80,7 @@
       : `No ${title} goes to special tokens in this ${unit}.`;
     $("figure").dataset.selected = `l${layer}h${head}`;
     if (S.describeSeries) S.describeSeries(layer, head); // a series: the checkpoints on show
+    if (S.describeScale) S.describeScale(); // the colour scale: fixed or fitted, what it clamps
     if ($("overview")) paint($("overview-map"), k);
     headLink(layer, head);
   }
@@ -102,6 +104,7 @@
     if (H > 1) state.headBefore = null; // a head chosen: a per-layer measure's visit is over
     state.grid.signal("selLayer", state.layer).signal("selHead", state.head);
     S.revealHead();
+    if (S.colourSignals) S.colourSignals(); // the head's colour bar (sentence-scale.js)
     describe(state.layer, state.head);
     if (hash) S.writeFragment();
     else S.updateNav();
@@ -174,7 +177,7 @@
     const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
     const detail = await window.vegaEmbed("#detail", bind(detailSpec,
       { pairs: S.detailRows(state.layer, state.head), spans: state.spans },
-      { words: page.words, tracks: state.tracks, ...S.windowSignals() }), options);
+      { words: page.words, tracks: state.tracks, ...S.windowSignals(), ...(S.colourParams?.() || {}) }), options);
     if (state.detail) state.detail.finalize();
     state.detail = detail.view;
     if (!state.timings.detail) state.timings.detail = performance.now();
@@ -233,7 +236,7 @@
       }, 150);
     });
     describe(state.layer, state.head);
-    if (head || S.param("m") !== null || (S.seriesNamed && S.seriesNamed())) { // a head out of range, an unknown measure: corrected
+    if (head || S.param("m") !== null || S.param("s") !== null || (S.seriesNamed && S.seriesNamed())) { // a head out of range, an unknown measure or scale: corrected
       S.syncMeasureParam();
       S.writeFragment();
     } else {

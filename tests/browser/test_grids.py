@@ -183,6 +183,9 @@ def test_a_big_model_on_a_desktop_screen(chromium, big_sites, shape, artifacts):
     links = page.eval_on_selector_all(".head-links a", "as => as.map(a => [a.id, a.getAttribute('href')])")
     assert links == [["prev-head", f"l1h{heads - 1}.html#s=prev"], ["next-layer", f"l2h{heads}.html#s=prev"]]
     assert f"among the {layers * heads} heads" in page.inner_text("main")
+    widths = page.evaluate("""async () => { const out = []; for (const k of ["next", "self", "prev"]) {
+      await window.atlasHead.show(k); out.push(window.atlasHead.view.width()); } return out; }""")
+    assert widths == [360] * 3, widths  # the histogram's plot keeps its width from one statistic to the next
     assert not errors, errors
     page.context.close()
 

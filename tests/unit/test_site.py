@@ -3,6 +3,7 @@ publication (sites from extracted stores: tests/integration/test_site_stores.py)
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import re
@@ -86,6 +87,17 @@ def test_layout_and_summary(built, store):
     assert sorted(p.stem for p in (site / "sentences").iterdir()) == sorted(names)
     assert sorted(p.stem for p in (site / "data").iterdir()) == sorted([*names, "_index"])
     assert not list(site.parent.glob(".site.*")), "no temporary folder is left"
+
+
+def test_metadata_numbers_show_four_significant_digits_and_the_whole_in_the_title(store, tmp_path):
+    meta = {"adult_speaker_age": 55.55966241606604, "speaker_role": "Mother", "n": 3}
+    store.records[0] = dataclasses.replace(store.records[0], meta=meta)
+    build_site(store, tmp_path / "s", progress=False)
+    html = (tmp_path / "s" / "sentences" / f"{get_page_names(store.ids)[0]}.html").read_text()
+    assert '<dt>adult_speaker_age</dt><dd title="55.55966241606604">55.56</dd>' in html  # keys as given
+    assert "<dt>n</dt><dd>3</dd>" in html and "<dt>speaker_role</dt><dd>Mother</dd>" in html
+    index = read_index(tmp_path / "s")  # the index's search and filters keep the whole value
+    assert index[0]["meta"]["adult_speaker_age"] == "55.55966241606604"
 
 
 def test_pages_escape_corpus_text(built, store):
@@ -259,8 +271,10 @@ def test_bad_measure_or_domain(store, tmp_path):
 
 def test_domain_and_label_reach_the_spec(store, tmp_path):
     build_site(store, tmp_path / "s", measure_label="weight", domain=(0.0, 0.5), progress=False)
-    spec = (tmp_path / "s" / "assets" / "specs.js").read_text()
-    assert '"domain":[0.0,0.5]' in spec and '"title":"weight"' in spec
+    specs = read_js_global(tmp_path / "s" / "assets" / "specs.js", "atlasSpecs")
+    params = {p["name"]: p["value"] for p in specs["detail"]["params"]}
+    assert params["colourDomain"] == [0.0, 0.5] and params["colourLabels"][-1] == "0.5"
+    assert specs["detail"]["layer"][0]["encoding"]["color"]["title"] == "weight"
 
 
 def test_data_file_is_small(tmp_path):
