@@ -21,6 +21,39 @@
     }
   }
 
+  // ---- the grid's size: its cells fit the index's width (assets/grid-fit.js) ----
+  const G = window.atlasGridFit;
+  const LEGEND = 140; // px: a colour bar at the grid's right, with its title (the statistic's label)
+  const WIDE = 600; // px: below this the colour bar goes under the grid, across
+  const CHROME = 46; // px: the layer numbers, the corner title, the padding
+
+  // the grid's layout for a measure m ({layers, heads}) on this page: its cells, whether it
+  // scrolls sideways, where the colour bar goes; the spec set to it (before drawing)
+  function fitGrid(spec, m) {
+    const room = $("corpus-grid").parentElement.clientWidth;
+    const wide = room >= WIDE;
+    const step = G.cellStep(room - (wide ? LEGEND : 0), m.heads, CHROME, spec.width.step);
+    const layout = { layers: m.layers, heads: m.heads, step, wide, scrolls: step * m.heads + CHROME > room };
+    spec.width = { step };
+    spec.height = { step };
+    for (const { scale } of [spec.encoding.x, spec.encoding.y]) { // a cell less its gap: a tap target
+      if (step * (1 - scale.paddingInner) < G.TAP) scale.paddingInner = (step - G.TAP) / step;
+    }
+    G.axes(spec.encoding, layout.scrolls);
+    if (!wide) { // under the grid, across the phone's width (a .conllu corpus's baseline legend too)
+      Object.assign(spec.encoding.color.legend, { orient: "bottom", direction: "horizontal",
+        gradientLength: Math.min(320, room - 2 * CHROME) });
+      for (const layer of spec.layer || []) {
+        for (const channel of Object.values(layer.encoding || {})) if (channel.legend) channel.legend.orient = "bottom";
+      }
+      spec.config = { ...spec.config, legend: { ...spec.config.legend, layout: { bottom: { direction: "vertical", anchor: "start" } } } };
+    }
+    return layout;
+  }
+
+  // after drawing: the scrolling grid's rail and note (assets/grid-fit.js)
+  const placeGrid = (view, layout) => G.place($("corpus-grid"), view, layout);
+
   // the colour scale of a grid of corpus values: from the statistic's natural floor (0 for
   // shares, distances and entropies) to the largest head, so that near-equal heads look
   // near-equal; `stretch` (the page's checkbox): from the smallest head to the largest, which
@@ -37,7 +70,7 @@
     "statistic's floor, to the largest head.");
 
   // shared with a series' corpus view (series-corpus.js), which draws in this one's place
-  window.atlasCorpusStats = { fillStats, colourDomain, scaleText };
+  window.atlasCorpusStats = { fillStats, colourDomain, scaleText, fitGrid, placeGrid };
   if (window.atlasSeries) return;
 
   const data = window.atlasCorpus;
@@ -83,9 +116,11 @@
     if (m.heads === 1) spec.encoding.x.title = "all heads";
     spec.datasets = { heads: rows(m, s) };
     if (window.atlasCorpusMarks) window.atlasCorpusMarks(spec, m, s); // gold-corpus.js: a relation's baseline
+    state.layout = fitGrid(spec, m);
     const result = await window.vegaEmbed("#corpus-grid", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     if (state.view) state.view.finalize();
     state.view = result.view;
+    placeGrid(state.view, state.layout);
     $("corpus-grid").setAttribute("aria-busy", "false");
   }
 
@@ -94,6 +129,16 @@
     const first = data.measures[0];
     $("corpus-stat").addEventListener("change", (e) => show(state.measure, e.target.value));
     $("corpus-measure")?.addEventListener("change", (e) => show(e.target.value, state.stat));
+    let resizing = null;
+    window.addEventListener("resize", () => { // a phone turned: redrawn when the layout changes
+      clearTimeout(resizing);
+      resizing = setTimeout(() => {
+        const m = measureData(state.measure);
+        const now = fitGrid(structuredClone(specs.corpus[`${m.layers}x${m.heads}`]), m);
+        if (["step", "wide", "scrolls"].some((k) => now[k] !== state.layout[k])) show(state.measure, state.stat);
+        else placeGrid(state.view, state.layout); // the note of the heads in view
+      }, 150);
+    });
     $("corpus-stretch").addEventListener("change", () => show(state.measure, state.stat));
     return show(first.measure, first.stats.find((s) => s.key === "prev") ? "prev" : first.stats[0].key);
   }

@@ -147,14 +147,19 @@
     $("top").replaceChildren(...s.top.map(([ref, v]) => item(ref, v)));
     $("bottom").replaceChildren(...s.bottom.map(([ref, v]) => item(ref, v)));
     const spec = structuredClone(window.atlasSpecs.histogram);
+    // narrower on a phone: the plot and its axes (70 px) within the page's width; the section's,
+    // not the chart's (drawn once, the chart's box is as wide as its last drawing)
+    spec.width = Math.max(160, Math.min(spec.width, $("histogram").parentElement.clientWidth - 70));
     spec.encoding.x.title = s.label;
     spec.encoding.x.scale = { ...spec.encoding.x.scale, domain: [s.edges[0], s.edges[s.edges.length - 1]] };
-    spec.width = Math.max(160, Math.min(spec.width, $("histogram").clientWidth - 70)); // a phone: fits (70: the y axis)
     spec.datasets = { bins: s.hist.map((n, i) => ({ lo: s.edges[i], hi: s.edges[i + 1], sentences: n })) };
     const result = await window.vegaEmbed("#histogram", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     if (state.view) state.view.finalize();
     state.view = result.view;
     $("histogram").setAttribute("aria-busy", "false");
+    for (const link of document.querySelectorAll(".head-links a")) { // the neighbours: this statistic
+      link.setAttribute("href", `${link.getAttribute("href").split("#")[0]}#s=${encodeURIComponent(s.key)}`);
+    }
   }
 
   const chosen = () => new URLSearchParams(location.hash.slice(1)).get("s");

@@ -14,18 +14,34 @@
   // colours, sentence-scale.js)
   const paint = (canvas, k) => P.paint(canvas, state.maps, k, S.headColours?.(k) || state.colours);
 
-  // one W x W thumbnail per head, as data: URLs for the grid's image marks
+  // one W x W thumbnail per head: a canvas, which the grid's image marks draw as it is (see
+  // canvasImages), and its data: URL on demand (the downloaded figure's SVG holds it): a
+  // 32 x 32 model's 1,024 thumbnails are neither encoded nor decoded to be shown
   function gridRows() {
     const { L: layers, H } = state.maps;
-    const canvas = document.createElement("canvas");
     const rows = [];
     for (let l = 0; l < layers; l++) {
       for (let h = 0; h < H; h++) {
+        const canvas = document.createElement("canvas");
         paint(canvas, l * H + h);
-        rows.push({ layer: l + 1, head: h + 1, url: canvas.toDataURL() });
+        rows.push({ layer: l + 1, head: h + 1, canvas, get url() { return this.canvas.toDataURL(); } });
       }
     }
     return rows;
+  }
+
+  // the grid's compiled Vega spec, its image marks drawing each row's canvas (Vega draws an
+  // item's `image` when it has no `url` to load)
+  function canvasImages(vg) {
+    for (const mark of vg.marks || []) {
+      const update = mark.type === "image" && mark.encode && mark.encode.update;
+      if (update && update.url) {
+        delete update.url;
+        update.image = { field: "canvas" };
+      }
+      canvasImages(mark);
+    }
+    return vg;
   }
 
   function bind(spec, datasets, params) {
@@ -36,11 +52,13 @@
     return spec;
   }
 
-  function setGridStep(spec, step) {
+  // the grid's spec at the cell size of its layout (sentence-window.js: gridLayout)
+  function setGridStep(spec, { step, scrolls }) {
     spec.width = { step };
     spec.height = { step };
     for (const layer of spec.layer) {
       if (layer.mark.type === "image") Object.assign(layer.mark, { width: step - 4, height: step - 4 });
+      window.atlasGridFit.axes(layer.encoding, scrolls);
     }
     return spec;
   }
@@ -85,6 +103,7 @@
     state.head = clamp(Math.round(head) || 1, 1, H);
     if (H > 1) state.headBefore = null; // a head chosen: a per-layer measure's visit is over
     state.grid.signal("selLayer", state.layer).signal("selHead", state.head);
+    S.revealHead();
     if (S.colourSignals) S.colourSignals(); // the head's colour bar (sentence-scale.js)
     describe(state.layer, state.head);
     if (hash) S.writeFragment();
@@ -124,12 +143,14 @@
 
   // ---- drawing ----
   async function embedGrid(spec) {
-    const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
-    state.step = S.gridStep(spec);
-    const grid = await window.vegaEmbed("#grid", bind(setGridStep(structuredClone(spec), state.step),
+    const options = { mode: "vega-lite", actions: false, renderer: "canvas", patch: canvasImages };
+    state.gridLayout = S.gridLayout(spec);
+    state.step = state.gridLayout.step;
+    const grid = await window.vegaEmbed("#grid", bind(setGridStep(structuredClone(spec), state.gridLayout),
       { cells: state.cells }, { selLayer: state.layer, selHead: state.head }), options);
     if (state.grid) state.grid.finalize();
     state.grid = grid.view;
+    S.placeGrid();
   }
 
   // assets/vega.js runs after this script (see sentence.html): resolves once it has
@@ -193,7 +214,7 @@
     await vegaReady;
     await drawCharts(clamp(layer, 1, layers), clamp(headNumber, 1, H));
     $("grid").addEventListener("click", (event) => {
-      const cell = gridCell(event);
+      const cell = event.target.closest(".layer-rail") ? null : gridCell(event);
       if (cell) select(...cell);
     });
     tapTooltips($("detail"));
@@ -204,7 +225,12 @@
     window.addEventListener("resize", () => {
       clearTimeout(resizing);
       resizing = setTimeout(async () => {
-        if (S.gridStep(state.gridSpec) !== state.step) await embedGrid(state.gridSpec);
+        const layout = S.gridLayout(state.gridSpec);
+        if (layout.step !== state.step || layout.scrolls !== state.gridLayout.scrolls) await embedGrid(state.gridSpec);
+        else { // the same cells in another box
+          state.gridLayout = layout;
+          S.placeGrid();
+        }
         if (S.detailSize(state.tracks) !== state.size) await S.resizeDetail(S.detailSize(state.tracks));
         await S.fitDetail();
       }, 150);

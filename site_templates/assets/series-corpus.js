@@ -66,9 +66,11 @@
     for (const tip of spec.encoding.tooltip) if (tip.field === "value") tip.title = title;
     if (m.heads === 1) spec.encoding.x.title = "all heads";
     spec.datasets = { heads: rows };
+    const layout = window.atlasCorpusStats.fitGrid(spec, m); // the one-model view's sizes (corpus.js)
     const result = await window.vegaEmbed("#corpus-grid", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     if (state.view) state.view.finalize();
     state.view = result.view;
+    window.atlasCorpusStats.placeGrid(state.view, layout);
   }
 
   function drawTraining(m, s) {

@@ -81,7 +81,7 @@ def test_layout_and_summary(built, store):
     for name in ("index.html", "data/_index.js", MARKER, "assets/vega.js", "assets/specs.js",
                  "assets/sentence.js", "assets/sentence-state.js", "assets/sentence-window.js",
                  "assets/sentence-nav.js", "assets/paint.js", "assets/index.js", "assets/list.js",
-                 "assets/maps.js", "assets/atlas.css"):
+                 "assets/maps.js", "assets/atlas.css", "assets/grid-fit.js"):
         assert (site / name).is_file(), name
     names = get_page_names(store.ids)
     assert sorted(p.stem for p in (site / "sentences").iterdir()) == sorted(names)
