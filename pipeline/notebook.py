@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import warnings
 import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -46,7 +47,9 @@ def load(model: str | Path | None = "default", *, measures: str | Iterable[str] 
     spec = ModelSpec(name, revision, device, dtype).for_measures(parse_measures(measures))
     key = (spec.name, spec.revision, spec.device, spec.dtype, spec.causal_lm)
     if key not in _LOADED:
-        _LOADED[key] = spec.load()
+        with warnings.catch_warnings():  # tqdm's, in a notebook without ipywidgets: no bar here
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            _LOADED[key] = spec.load()
     return _LOADED[key]
 
 
@@ -61,15 +64,15 @@ def sentence(text: str, spans: Mapping[str, tuple[int, int]] | Iterable | None =
         try:
             start, end = where
         except (TypeError, ValueError):
-            raise CorpusError(f"look(): span {label!r}: give (start, end) in characters, end "
-                              f"exclusive; got {where!r}") from None
+            raise CorpusError("look()", None, f"span {label!r}: give (start, end) in characters, "
+                              f"end exclusive; got {where!r}") from None
         raw_spans.append({"label": label, "start": start, "end": end})
     raw = RawItem(line=1, text=text, id=ABSENT if id is None else id, spans=raw_spans,
                   meta={} if meta is None else meta)
     try:
         return build_sentence(raw, Path("look"), Ids())
     except Problem as problem:
-        raise CorpusError(f"look(): {problem.reason}: {problem.detail}") from None
+        raise CorpusError("look()", None, f"{problem.reason}: {problem.detail}") from None
 
 
 class Look:
@@ -118,7 +121,7 @@ def look(text: str, model: str | Path | LoadedModel | None = "default", *,
         extract([item], folder / "atlas.zarr", loaded, progress=False, measures=wanted)
         store = AtlasStore.open(folder / "atlas.zarr")
         if len(store) != 1:
-            raise CorpusError(f"look(): the model could not encode {text[:80]!r}")
+            raise CorpusError("look()", None, f"the model could not encode {text[:80]!r}")
         record = store[0]
         view = record_view(store, record, layer=layer, head=head, measure=measure or wanted[0])
     except BaseException:

@@ -18,6 +18,7 @@ one sentence for a sentence's view) and inlined into one document (pipeline.site
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -114,18 +115,11 @@ def record_figure(rec: SiteSentence, layer: int = 1, head: int = 1,
     return Figure(scoped_svg(svg), f"{rec.id}: layer {layer}, {unit} ({measure})")
 
 
-def record_html(rec: SiteSentence) -> str:
+def record_html(figure: Figure) -> str:
     """A record's default display as HTML: its figure (layer 1, head 1) and a caption."""
-    figure = record_figure(rec)
     return (f"<figure style=\"margin: 0\">{figure.svg}<figcaption style=\"color: #555; font-size: "
-            f"0.85em\">{_escape(rec.id)}: layer 1, head 1. <code>.show(layer=, head=, measure=)"
-            f"</code> another head; <code>.view()</code> the interactive page.</figcaption></figure>")
-
-
-def _escape(text: str) -> str:
-    import html
-
-    return html.escape(text, quote=True)
+            f"0.85em\">{html.escape(figure.caption)}. <code>.show(layer=, head=, measure=)</code>: "
+            "another head; <code>.view()</code>: the interactive page.</figcaption></figure>")
 
 
 class OneSentence:
@@ -165,9 +159,9 @@ def record_view(store: SiteStore, rec: SiteSentence, *, layer: int = 1, head: in
         build_site(OneSentence(store, rec), Path(tmp) / "site", measure=shown, progress=False,
                    max_site_bytes=None)
         page = get_page_names([rec.id])[0]
-        html = inline_page(Path(tmp) / "site", f"sentences/{page}.html",
-                           fragment=f"l{int(layer)}h{int(head)}")
-    return View(html, f"{rec.id}: {rec.text[:80]}", SENTENCE_HEIGHT)
+        document = inline_page(Path(tmp) / "site", f"sentences/{page}.html",
+                               fragment=f"l{int(layer)}h{int(head)}")
+    return View(document, f"{rec.id}: {rec.text[:80]}", SENTENCE_HEIGHT)
 
 
 def store_view(store: SiteStore, *, measure: str | None = None) -> View:
@@ -176,8 +170,8 @@ def store_view(store: SiteStore, *, measure: str | None = None) -> View:
     with tempfile.TemporaryDirectory(prefix="atlas-view-") as tmp:
         build_site(store, Path(tmp) / "site", measure=_measure(store, measure), progress=False,
                    max_site_bytes=None, pages=False)
-        html = inline_page(Path(tmp) / "site", "index.html", style=UNLISTED)
-    return View(html, f"{store.model.get('name')}: heads across the corpus", CORPUS_HEIGHT)
+        document = inline_page(Path(tmp) / "site", "index.html", style=UNLISTED)
+    return View(document, f"{store.model.get('name')}: heads across the corpus", CORPUS_HEIGHT)
 
 
 def stats_frame(store, measure: str | None = None, stat: str | None = None):

@@ -97,7 +97,12 @@ class SentenceRecord:
         return self.show().svg
 
     def _repr_html_(self) -> str:
-        return _notebook().record_html(self)
+        return _notebook().record_html(self.show())
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        """Both displays from one drawing (IPython asks for this first)."""
+        figure = self.show()
+        return {"image/svg+xml": figure.svg, "text/html": _notebook().record_html(figure)}
 
 
 class AtlasStore:
