@@ -205,9 +205,11 @@
   // which rows, and the words their mean draws on most
   function describe(rows, mean, share) {
     const { title } = S.measureView(state.measure);
-    const words = rows.map((r) => page.words[r]);
-    const what = sel.label ? `${sel.label}'s ${rows.length} ${rows.length === 1 ? "word" : "words"}`
-      : `${rows.length} ${rows.length === 1 ? "word" : "words"}`;
+    const LISTED = 10; // words named; a span's label names the rest
+    const words = rows.slice(0, LISTED).map((r) => page.words[r]).join(" ") +
+      (rows.length > LISTED ? ` \u2026 and ${rows.length - LISTED} more` : "");
+    const count = `${rows.length} ${rows.length === 1 ? "word" : "words"}`;
+    const what = sel.label ? `${sel.label}'s ${count}` : `${count} (${words})`;
     const top = [...mean.keys()].filter((t) => mean[t] > 0)
       .sort((a, b) => mean[b] - mean[a] || a - b).slice(0, TOP);
     const most = top.map((t) => `${named(t)} ${toValue(mean[t]).toFixed(3)}`).join(", ");
@@ -215,7 +217,7 @@
     const hidden = state.window ? rows.filter((r) => r < state.window[0] || r >= state.window[1]).length : 0;
     const note = $("rows-note");
     note.replaceChildren();
-    note.append(`${what} (${words.join(" ")})${hidden ? `, ${hidden} outside the rows drawn,` : ""}: ` +
+    note.append(`${what}${hidden ? ` (${hidden} of them outside the rows drawn)` : ""}: ` +
       `their mean ${title} in ${unit} goes most to ${most || "no word"}` +
       (share > 0 ? `; ${(100 * toValue(share)).toFixed(1)}% to special tokens. ` : ". "));
     const button = el("button", { type: "button", id: "rows-clear", textContent: "clear" });
