@@ -189,9 +189,10 @@ def stats_frame(store, measure: str | None = None, stat: str | None = None):
     found = current_stats(store, measures)
     missing = {m: why for m, why in found.items() if isinstance(why, str)}
     if missing:
-        raise ConfigError(f"{store.path}: no statistics of {', '.join(missing)} "
+        where = getattr(store, "path", "the store")
+        raise ConfigError(f"{where}: no statistics of {', '.join(missing)} "
                           f"({'; '.join(missing.values())}): run `attention-atlas stats --store "
-                          f"{store.path}`")
+                          f"{where}`")
     table = choose(store_table(found, len(store)), stat)
     rows = [(c.measure, c.key, layer, head, value, rank)
             for c in table.columns for layer, head, value, rank in c.heads()]
