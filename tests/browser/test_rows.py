@@ -42,8 +42,8 @@ def test_several_rows_and_a_span_give_their_mean_row_and_the_span_table(watched,
     top = sorted(range(len(mean)), key=lambda t: (-mean[t], t))[:5]
     note = page.locator("#rows-note").inner_text()
     assert note.startswith("3 words (picture a horse): their mean attention in layer 2, head 3 goes most to ")
-    named = [f"{rec.words[t]}{' (word %d)' % (t + 1) if rec.words.count(rec.words[t]) > 1 else ''} "
-             f"{mean[t]:.3f}" for t in top]
+    place = lambda t: f" (word {t + 1})" if rec.words.count(rec.words[t]) > 1 else ""  # noqa: E731
+    named = [f"{rec.words[t]}{place(t)} {mean[t]:.3f}" for t in top]
     assert ", ".join(named) in note
     strip = page.locator("#rows-map").bounding_box()  # under the map's columns, as wide
     assert abs(strip["x"] - p["x0"]) < 1.5 and abs(strip["width"] - p["width"]) < 1.5
