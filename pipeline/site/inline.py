@@ -86,7 +86,10 @@ def inline_page(site: Path, page: str, *, fragment: str = "", style: str = "") -
             code = f"<script>\n{_script_text(target.read_text(encoding='utf-8'))}\n</script>\n"
         else:  # a data script (UTF-16, keyed by its URL): in a data: URL, which it keys by
             code = f'<script src="{data_url(target)}"></script>\n'
-        scripts.insert(0, code) if target.relative_to(site).as_posix() == VEGA else scripts.append(code)
+        if target.relative_to(site).as_posix() == VEGA:  # the page's scripts wait for it
+            scripts.insert(0, code)
+        else:
+            scripts.append(code)
     text = SCRIPT.sub("", text)
 
     def stylesheet(match: re.Match) -> str:
@@ -110,9 +113,10 @@ def inline_page(site: Path, page: str, *, fragment: str = "", style: str = "") -
     shim = (notebook_dir() / "notebook.js").read_text(encoding="utf-8")
     start = f' data-fragment="{html.escape(fragment, quote=True)}"' if fragment else ""
     body = f"<script{start}>\n{_script_text(shim)}\n</script>\n" + "".join(scripts)
-    if "</body>" not in text:
+    before, end, after = text.rpartition("</body>")
+    if not end:
         raise SiteError(f"{page}: no </body> to put its scripts before")
-    return text.replace("</body>", body + "</body>", 1)
+    return before + body + end + after
 
 
 def iframe(document: str, *, title: str, height: int) -> str:

@@ -16,9 +16,10 @@ from nbconvert import HTMLExporter
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
 from pipeline.extract.run import extract
+from pipeline.site.notebook import record_view
 from pipeline.stats.compute import update_stats
 from pipeline.store import AtlasStore
-from pipeline.testing import write_jsonl
+from pipeline.testing import FakeStore, write_jsonl
 
 pytestmark = pytest.mark.browser
 
@@ -144,3 +145,22 @@ def test_the_exported_notebook_shows_the_views_offline_and_a_click_selects_a_hea
     assert not outside and not errors, (outside, errors)
     page.screenshot(path=str(artifacts / "notebook-export.png"), full_page=False)
     context.close()
+
+
+def test_a_saved_view_switches_measures_from_its_own_data(chromium, tmp_path):
+    """A view of a store of three measures, saved as a file: each measure's data is in it."""
+    store = FakeStore([("a", "the child painted a horse", [("CHI", 0, 2)]), ("b", "x y", [])], 2, 3,
+                      measures=("attention", "rollout", "norm"))
+    path = record_view(store, store[0], layer=2, head=3).save(tmp_path / "view.html")
+    page = chromium.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("requestfailed", lambda r: errors.append(r.url))
+    page.goto(path.as_uri())
+    page.wait_for_function("document.documentElement.dataset.ready === 'true'")
+    for measure in ("rollout", "norm"):
+        page.select_option("#measure", measure)
+        page.wait_for_function(f"document.getElementById('figure').dataset.measure === '{measure}'")
+    assert page.evaluate("[atlas.layer, atlas.head, location.hash]") == [2, 3, "#l2h3&m=norm"]
+    assert page.locator("#detail-title").inner_text() == "layer 2, head 3 (norm)" and not errors
+    page.close()
