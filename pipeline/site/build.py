@@ -173,7 +173,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
                measure: str = DEFAULT_MEASURE, measure_label: str | None = None,
                domain: tuple[float, float] | None = None,
                max_site_bytes: int | None = DEFAULT_SITE_BYTES,
-               progress: bool = True, series=None) -> BuildSummary:
+               progress: bool = True, series=None, pages: bool = True) -> BuildSummary:
     """Build the site for a store (a path, or an open store) beside site_dir, then swap it in.
 
     The colour bar's title and domain default to the measure's (pipeline.measures).
@@ -183,7 +183,8 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
     as fit (choose_pages); the index and the statistics still cover every sentence. SiteError
     when even the site's fixed part (assets, index, corpus view) does not fit. `series` (a
     pipeline.site.series_view.SeriesView whose reference checkpoint is `store`) makes it the
-    site of a series (pipeline.site.series_site.build_series_site).
+    site of a series (pipeline.site.series_site.build_series_site). `pages=False`: no sentence
+    pages, only what every site has (a notebook's corpus view: pipeline.site.notebook).
     """
     started = time.perf_counter()
     site_dir = Path(site_dir)
@@ -210,7 +211,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
         site = get_site_context(store, measure=measure, measure_label=measure_label, domain=domain,
                                 series=series)
         sentences, with_pages = _build_into(store, tmp, site, budget=max_site_bytes,
-                                            progress=progress)
+                                            progress=progress, pages=pages)
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         size = folder_bytes(tmp)
         if max_site_bytes is not None and size > max_site_bytes:  # choose_pages counts above it
@@ -228,7 +229,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
 
 
 def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int | None,
-                progress: bool) -> tuple[int, int]:
+                progress: bool, pages: bool = True) -> tuple[int, int]:
     """Write the whole site into `out`; returns the number of sentences and of those with a
     page."""
     # Gather: the site's structure (file names, every sentence's index line, the corpus view),
@@ -278,9 +279,9 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
                          list_firsts([corpus for _, corpus in views]), room)
         _write_specs(out, site)  # the checkpoints figures of those chosen (no larger)
     chosen = choose_pages(SentenceWriter(store, out, site, names, env, storage, rows, progress),
-                          order, room, index_row_bytes(rows))
+                          order, room, index_row_bytes(rows)) if pages else []
     n_named = len(set(named).intersection(chosen))
-    if n_named < len(named):
+    if pages and n_named < len(named):
         log.warning("the site's limit of %s holds the pages of %s of the %s sentences that the "
                     "head pages name (the others are named without a link)", format_size(budget),
                     f"{n_named:,}", f"{len(named):,}")

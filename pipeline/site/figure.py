@@ -216,17 +216,39 @@ def prepare(store: SiteStore, request: FigureRequest,
     try:
         _, rec = find_sentence(store, request.sentence)
         maps, special = rec.word_maps(options.measure)
-        n_layers, n_heads = maps.shape[:2]  # H == 1 for a per-layer measure
-        if not 1 <= request.layer <= n_layers:
-            raise FigureError(f"layer {request.layer} is out of range: the model has {n_layers} "
-                              f"layers (1 to {n_layers})")
-        if not 1 <= request.head <= n_heads:
-            per = ("is per layer: head 1 only" if n_heads == 1
-                   else f"has {n_heads} heads per layer (1 to {n_heads})")
-            raise FigureError(f"head {request.head} is out of range: {options.measure!r} {per}")
+        check_head(maps, request.layer, request.head, options.measure)
     except FigureError as exc:
         raise FigureError(request.where + exc.message) from None
     return rec, maps, special
+
+
+def check_head(maps: np.ndarray, layer: int, head: int, measure: str) -> None:
+    """FigureError unless the 1-based layer and head are in maps (L, H, W, W) of `measure`."""
+    n_layers, n_heads = maps.shape[:2]  # H == 1 for a per-layer measure
+    if not 1 <= layer <= n_layers:
+        raise FigureError(f"layer {layer} is out of range: the model has {n_layers} "
+                          f"layers (1 to {n_layers})")
+    if not 1 <= head <= n_heads:
+        per = ("is per layer: head 1 only" if n_heads == 1
+               else f"has {n_heads} heads per layer (1 to {n_heads})")
+        raise FigureError(f"head {head} is out of range: {measure!r} {per}")
+
+
+def figure_bytes(rec: SiteSentence, maps: np.ndarray, special: np.ndarray, layer: int, head: int,
+                 options: FigureOptions, fmt: str, where: str = "") -> bytes:
+    """A sentence's figure of one head, from its maps (L, H, W, W) and special shares (L, H, W),
+    as SVG, PDF or PNG bytes (`where`: what an error names first)."""
+    n_layers, n_heads = maps.shape[:2]
+    spec = charts.get_figure_spec(n_layers, n_heads, measure_label=options.colour_title,
+                                  domain=options.colour_domain, size=options.width,
+                                  grid=options.grid, note=options.note, font=options.font,
+                                  per_layer=get_measure(options.measure).per_layer)
+    datasets, params = get_figure_data(rec, maps, special, layer, head, options.colour_domain,
+                                       fit=options.fit)
+    try:
+        return render(charts.bind(spec, datasets, params), fmt, options.scale)
+    except Exception as exc:  # vl-convert reports a failed render as a plain ValueError
+        raise AtlasError(f"{where}vl-convert could not render the figure: {exc}") from exc
 
 
 def get_figure(store: SiteStore, request: FigureRequest,
@@ -234,18 +256,8 @@ def get_figure(store: SiteStore, request: FigureRequest,
     """One figure's bytes, in the format its file name asks for, and its sentence."""
     fmt = output_format(request.out)
     rec, maps, special = prepare(store, request, options)
-    n_layers, n_heads = maps.shape[:2]
-    spec = charts.get_figure_spec(n_layers, n_heads, measure_label=options.colour_title,
-                                  domain=options.colour_domain, size=options.width,
-                                  grid=options.grid, note=options.note, font=options.font,
-                                  per_layer=get_measure(options.measure).per_layer)
-    datasets, params = get_figure_data(rec, maps, special, request.layer, request.head,
-                                       options.colour_domain, fit=options.fit)
-    try:
-        data = render(charts.bind(spec, datasets, params), fmt, options.scale)
-    except Exception as exc:  # vl-convert reports a failed render as a plain ValueError
-        raise AtlasError(f"{request.where}{request.out}: vl-convert could not render the "
-                         f"figure: {exc}") from exc
+    data = figure_bytes(rec, maps, special, request.layer, request.head, options, fmt,
+                        where=f"{request.where}{request.out}: ")
     return data, rec
 
 

@@ -168,6 +168,7 @@
       .insert(detailRows(state.layer, state.head)));
     showWindow();
     await state.detail.runAsync();
+    S.detailDrawn?.(); // several rows' mean under the map (sentence-rows.js)
   }
 
   async function resizeDetail(size) {

@@ -188,6 +188,7 @@
     await embedGrid(state.gridSpec);
     await S.fitDetail();
     S.showWindow();
+    S.detailDrawn?.(); // several rows' mean under the map (sentence-rows.js)
   }
 
   function failed(error) {

@@ -112,11 +112,14 @@ def test_a_store_with_attention_only_offers_only_attention(minilm_store, tmp_pat
 
 def test_building_a_site_never_imports_torch(tmp_path):
     """The site is built from the store alone: no model, no torch, no Ray (pipeline.testing
-    included)."""
+    included); a record's figure in a notebook (pipeline.site.notebook) needs no IPython either."""
     code = ("import sys; from pipeline.site.build import build_site; from pipeline.testing import FakeStore; "
             f"build_site(FakeStore([('a', 'b c', [])]), {str(tmp_path / 'site')!r}, progress=False); "
-            "assert not {'torch', 'transformers', 'ray'} & set(sys.modules), 'torch or ray imported'; "
-            "assert not [m for m in sys.modules if m.startswith(('pipeline.extract', 'pipeline.model'))]")
+            "from pipeline.site.notebook import record_figure; "
+            "assert record_figure(FakeStore([('a', 'b c', [])])[0]).svg.startswith('<svg'); "
+            "assert not {'torch', 'transformers', 'ray', 'IPython', 'pandas'} & set(sys.modules), 'imported'; "
+            "assert not [m for m in sys.modules if m.startswith(('pipeline.extract', 'pipeline.model', "
+            "'pipeline.notebook'))]")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
