@@ -80,6 +80,7 @@ from pipeline.site.series_sentence import difference_specs
 from pipeline.sizes import DEFAULT_SITE_BYTES, folder_bytes, format_size
 from pipeline.store import AtlasStore
 from pipeline.store.location import StoreLocation
+from pipeline.words import split_words
 
 log = logging.getLogger(__name__)
 
@@ -247,9 +248,12 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     span_counts: Counter[str] = Counter()
     spans: list[list] = [[] for _ in names]
     gold = False  # a corpus with gold dependency arcs (.conllu): pipeline.site.gold
+    own_words: dict[int, list[str]] = {}  # words the default rule does not find in the text
     for i in storage:  # the index and its summary cover every sentence, with a page or not
         rec = store[i]
         rows[i] = get_index_row(rec, names[i])
+        if tuple(map(tuple, rec.word_ranges)) != split_words(rec.text):  # e.g. CoNLL-U forms
+            own_words[i] = rec.words
         spans[i] = rec.spans
         span_counts.update(label for label, _, _ in rec.spans)
         gold = gold or bool(getattr(rec, "arcs", ()))
@@ -261,7 +265,7 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     # Write: what every site has (assets, the corpus view), then the sentences (choose_pages:
     # as many as the budget holds), then the index of those with a page.
     _build_assets(out, site)
-    corpus = write_corpus_view(out, env, views, missing, site, len(names))
+    corpus = write_corpus_view(out, env, views, missing, site, len(names), own_words)
     if site.series is not None and views:  # every checkpoint's statistics (assets/series-*.js)
         (out / SERIES_DATA).write_text(js_global("atlasSeries", series_data(site.series, views, cases)),
                                        encoding="utf-8")

@@ -54,7 +54,8 @@ def corpus_views(stats: dict[str, object], site: SiteContext, cases: Cases
 
 def write_corpus_view(out: Path, env: jinja2.Environment,
                        views: list[tuple[MeasureView, CorpusView]], missing: list[str],
-                       site: SiteContext, n_sentences: int) -> dict:
+                       site: SiteContext, n_sentences: int,
+                       own_words: dict[int, list[str]] | None = None) -> dict:
     """The corpus view: data/_corpus.js for the index, and a page per head and measure under
     heads/<measure>/. Returns what the index says of it: {"measures": [...]} or {"missing": why}.
 
@@ -62,7 +63,10 @@ def write_corpus_view(out: Path, env: jinja2.Environment,
     `build` and `run` bring them up to date first): a store without them gets no corpus view,
     and the index says how to make one. The statistics cover every sentence, whether or not it
     has a page; the head pages name sentences by position (the exemplars): assets/head.js links
-    those with a page and names the others as text.
+    those with a page and names the others as text. `own_words`: by position, the words of the
+    sentences whose words the default rule does not find in their text (CoNLL-U forms such as
+    `n't`); a head page carries its exemplars' (`words`), so that their maps carry their words
+    too (head.js splits the other texts itself).
     """
     if not views:
         return {"measures": [], "missing": missing[0] if missing else "no statistics",
@@ -72,6 +76,10 @@ def write_corpus_view(out: Path, env: jinja2.Environment,
         about = {sel.key: (sel.description, sel.note) for sel in corpus.stats}
         for (layer, head), payload in corpus.heads.items():
             # {page} is filled in by head.js from the index data (data/_index.js)
+            named = sorted({ref for entry in payload["stats"] for end in ("top", "bottom")
+                            for ref, _ in entry[end] if ref in (own_words or {})})
+            if named:  # {position: words} of its exemplars that need them
+                payload = {**payload, "words": {str(ref): own_words[ref] for ref in named}}
             payload = {**payload, "data": f"../../data/{{page}}{view.suffix}.js",
                        "sentence": f"../../sentences/{{page}}.html#l{layer}h{head}"
                                    + (f"&m={view.name}" if view.suffix else ""),

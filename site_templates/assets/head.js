@@ -131,7 +131,9 @@
     about.append(number, label);
     link.append(canvas, about);
     li.append(link);
-    drawMap(canvas, name, wordsOf(text, count)).catch(() => canvas.replaceWith(document.createTextNode("")));
+    // the page's own list first: a sentence whose words the default rule does not find in its text
+    const words = (page.words && page.words[position]) || wordsOf(text, count);
+    drawMap(canvas, name, words).catch(() => canvas.replaceWith(document.createTextNode("")));
     return li;
   }
 

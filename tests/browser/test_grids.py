@@ -254,6 +254,15 @@ def test_a_conllu_corpus_on_a_phone(chromium, conllu_site, artifacts):
     small = [link for link in page.evaluate(LINKS) if link[2] < 24 or link[1] < 24]
     assert not small, small
     page.screenshot(path=str(artifacts / "conllu-phone-head.png"), full_page=True)
+    # every listed sentence's map carries its words, CoNLL-U forms (n't) that the default rule
+    # would not find in the text too: the page lists those (`words`)
+    page.wait_for_function("[...document.querySelectorAll('#top canvas, #bottom canvas')]"
+                           ".every(c => c.width > 0)")
+    head = page.evaluate("JSON.parse(document.getElementById('atlas-head').textContent)")
+    assert head.get("words")  # the treebank's contractions
+    maps = page.eval_on_selector_all("#top canvas, #bottom canvas",
+                                     "cs => cs.map(c => [c.dataset.labelled, Number(c.dataset.words)])")
+    assert maps and all(labelled == "1" for labelled, words in maps if words <= 32), maps
 
     goto(page, f"file://{first_sentence(conllu_site)}")
     grid = page.evaluate(SENTENCE_GRID)
