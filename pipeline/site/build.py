@@ -11,6 +11,9 @@ where browsers refuse fetch() and module scripts, as well as served:
                                measure; data/<page>.<m>.js: the same for each other measure m
     data/_index.js             one compact row per sentence: id, page, text, words, labels, meta
     assets/vega.js             Vega + Vega-Lite + vega-embed, from vl_convert.javascript_bundle
+    assets/sentence-page.js    the sentence page's scripts in one file (SENTENCE_SCRIPTS)
+    assets/specs-vega.js       those a sentence page draws on load compiled to Vega (vl-convert), so
+                               that no browser compiles them (assets/embed.js binds them)
     assets/specs.js            the chart specs, shared by every sentence (window.atlasSpecs):
                                "grid" (layers x heads), "grid-layers" (one column, for per-layer
                                measures such as rollout), "detail" (word x word, the default
@@ -31,6 +34,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -125,10 +129,21 @@ def templates_dir() -> Path:
     return packaged if packaged.is_dir() else Path(pipeline.__file__).parent.parent / "site_templates"
 
 
+class PageLoader(jinja2.FileSystemLoader):
+    """The site's templates without the indentation of their lines: every page is that much
+    smaller (no template holds <pre> or <textarea>, where it would show; the corpus's text is
+    not touched)."""
+
+    def get_source(self, environment: jinja2.Environment, template: str):
+        """The template's source, each line's leading spaces and tabs left out."""
+        source, filename, uptodate = super().get_source(environment, template)
+        return re.sub(r"(?m)^[ \t]+", "", source), filename, uptodate
+
+
 def get_environment(folder: Path | None = None) -> jinja2.Environment:
     """The Jinja environment: autoescaping on, undefined names are errors, formatting filters."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder or templates_dir())),
+        loader=PageLoader(str(folder or templates_dir())),
         autoescape=jinja2.select_autoescape(), undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
     )
@@ -303,6 +318,22 @@ def _build_assets(out: Path, site: SiteContext) -> None:
             continue  # a series site's scripts: a site of one model stays as it was
         if path.is_file():
             shutil.copyfile(path, out / "assets" / path.name)
+    _write_sentence_scripts(out, site)
+
+
+# The sentence page's own scripts, in the order they run, as one file (assets/sentence-page.js):
+# one request instead of a dozen; the series' scripts only on a series' site.
+SENTENCE_SCRIPTS = ("maps.js", "list.js", "paint.js", "embed.js", "sentence-state.js",
+                    "sentence-window.js", "sentence-nav.js", "series-sentence.js", "sentence.js",
+                    "figure.js", "series-figures.js")
+
+
+def _write_sentence_scripts(out: Path, site: SiteContext) -> None:
+    """assets/sentence-page.js: SENTENCE_SCRIPTS one after the other (each its own closure)."""
+    names = [n for n in SENTENCE_SCRIPTS if site.series is not None or not n.startswith(SERIES_ASSETS)]
+    text = "".join(f"// assets/{name}\n" + (templates_dir() / "assets" / name).read_text(encoding="utf-8")
+                   for name in names)
+    (out / "assets" / "sentence-page.js").write_text(text, encoding="utf-8")
 
 
 def _write_specs(out: Path, site: SiteContext) -> None:
@@ -324,6 +355,10 @@ def _write_specs(out: Path, site: SiteContext) -> None:
     specs.update(difference_specs(site))  # a series' difference views (series-sentence.js)
     specs.update(checkpoints_figure_specs(site))  # a series' figure of a head (series-figures.js)
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
+    # what a sentence page draws on load, compiled to Vega here rather than in every browser
+    drawn = sorted({"grid", *(view.grid for view in site.measures), *(view.detail for view in site.measures)})
+    vega = {key: charts.to_vega(specs[key]) for key in drawn}
+    (out / "assets" / "specs-vega.js").write_text(js_global("atlasVegaSpecs", vega), encoding="utf-8")
 
 
 def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow],

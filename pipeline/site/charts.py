@@ -12,6 +12,8 @@ the page cannot drift apart.
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import logging
 import math
 from typing import Any
@@ -54,6 +56,20 @@ def vl_convert_version() -> str | None:
     vl-convert's newest (the specs still validate against it)."""
     version = vega_lite_version()
     return version if version in vl_convert.get_vegalite_versions() else None
+
+
+def to_vega(spec: dict[str, Any]) -> dict[str, Any]:
+    """A Vega-Lite spec compiled to Vega by vl-convert, at the Vega-Lite version of the site's
+    bundle: what the browser's Vega-Lite would compile it to (assets/embed.js)."""
+    return _to_vega(json.dumps(spec, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _to_vega(spec: str) -> dict[str, Any]:
+    """to_vega of a spec as JSON text (cached: each site compiles the same few specs)."""
+    vega = vl_convert.vegalite_to_vega(json.loads(spec), vl_version=vl_convert_version())
+    vega.pop("$schema", None)  # a URL nothing needs to fetch
+    return vega
 
 
 def colour_scale(domain: tuple[float, float], scheme: str = "viridis") -> alt.Scale:
@@ -317,7 +333,7 @@ def bind(spec: dict[str, Any], datasets: dict[str, list], params: dict[str, Any]
 
 def _finish(chart: alt.TopLevelMixin, font: str) -> dict[str, Any]:
     """The spec as a plain dict, with a quiet look shared by every chart."""
-    spec = chart.to_dict()
+    spec = chart.to_dict(validate=False)  # the same dict; validating every spec took a second a build
     spec["config"] = {
         "view": {"stroke": None},
         "font": font,
