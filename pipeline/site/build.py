@@ -331,7 +331,7 @@ SENTENCE_SCRIPTS = ("maps.js", "list.js", "paint.js", "embed.js", "sentence-stat
 def _write_sentence_scripts(out: Path, site: SiteContext) -> None:
     """assets/sentence-page.js: SENTENCE_SCRIPTS one after the other (each its own closure)."""
     names = [n for n in SENTENCE_SCRIPTS if site.series is not None or not n.startswith(SERIES_ASSETS)]
-    text = "".join(f"// assets/{name}\n" + (templates_dir() / "assets" / name).read_text(encoding="utf-8")
+    text = "".join(f"// --- assets/{name}\n" + (templates_dir() / "assets" / name).read_text(encoding="utf-8")
                    for name in names)
     (out / "assets" / "sentence-page.js").write_text(text, encoding="utf-8")
 

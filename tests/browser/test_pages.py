@@ -315,7 +315,32 @@ def test_the_measure_selector_switches_grid_and_detail_together(watched, gpt2_al
     page.keyboard.press("ArrowUp")
     page.wait_for_function("window.atlas.layer === 1")
     assert page.evaluate("location.hash") == "#l1h1&m=rollout"
+    # every chart drawn (each measure's detail, both grids) came from its Vega compiled at build
+    # time, bound as the browser's own Vega-Lite compiles the page's spec (assets/embed.js)
+    assert page.evaluate(SAME_AS_VEGA_LITE) == {
+        key: True for key in ("detail", "detail-grad", "detail-rollout", "grid", "grid-layers")}
     watched.assert_clean()
+
+
+# JS: for each shared spec the page drew, whether it drew its compiled Vega and that Vega is what
+# the bundled Vega-Lite compiles the page's bound spec to (vega-embed's patch hook sees it)
+SAME_AS_VEGA_LITE = """async () => {
+  const canon = (v) => Array.isArray(v) ? v.map(canon) : v && typeof v === "object"
+    ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v;
+  const out = {};
+  for (const [key, { spec, compiled }] of Object.entries(window.atlasEmbed.drawn)) {
+    let own = null;
+    const plain = () => JSON.parse(JSON.stringify(spec));
+    const patch = (vega) => { own = JSON.parse(JSON.stringify(vega)); return vega; };
+    const result = await window.vegaEmbed(document.createElement("div"), plain(),
+      { mode: "vega-lite", actions: false, patch });
+    result.view.finalize();
+    delete own.$schema;
+    const ours = window.atlasEmbed.compiled(key, plain());
+    out[key] = compiled && JSON.stringify(canon(own)) === JSON.stringify(canon(ours));
+  }
+  return out;
+}"""
 
 
 def test_a_measure_permalink_opens_that_measure(watched, gpt2_all_measures_store):
