@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import logging
 import os
 import re
@@ -58,6 +59,7 @@ from pipeline.site.contexts import (
     get_index_data,
     get_index_row,
     get_page_names,
+    get_sentence_context,
     get_site_context,
     id_hash,
     rel_url,
@@ -71,6 +73,7 @@ from pipeline.site.head_pages import corpus_views, current_stats, write_corpus_v
 from pipeline.site.pages import (
     SentenceWriter,
     choose_pages,
+    figure_html,
     index_row_bytes,
     sentence_room,
 )
@@ -266,7 +269,14 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     named = exemplar_order([corpus for _, corpus in views])
     # Write: what every site has (assets, the corpus view), then the sentences (choose_pages:
     # as many as the budget holds), then the index of those with a page.
-    _build_assets(out, site)
+    # the figure's markup, the same on every page of a one-model site: held once (a series' pages
+    # keep theirs: its checkpoints are chosen below)
+    frame = None
+    if site.series is None and names:
+        first = store[storage[0]]
+        frame = figure_html(env.get_template("sentence.html"), get_sentence_context(
+            first, storage[0], names, site, rows[storage[0]].n_words))
+    _build_assets(out, site, frame)
     corpus = write_corpus_view(out, env, views, missing, site, len(names))
     if site.series is not None and views:  # every checkpoint's statistics (assets/series-*.js)
         (out / SERIES_DATA).write_text(js_global("atlasSeries", series_data(site.series, views, cases)),
@@ -284,8 +294,8 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
         site = plan_site(site, names, rows, env, order,
                          list_firsts([corpus for _, corpus in views]), room)
         _write_specs(out, site)  # the checkpoints figures of those chosen (no larger)
-    chosen = choose_pages(SentenceWriter(store, out, site, names, env, storage, rows, progress),
-                          order, room, index_row_bytes(rows))
+    chosen = choose_pages(SentenceWriter(store, out, site, names, env, storage, rows, progress,
+                                         frame), order, room, index_row_bytes(rows))
     n_named = len(set(named).intersection(chosen))
     if n_named < len(named):
         log.warning("the site's limit of %s holds the pages of %s of the %s sentences that the "
@@ -308,8 +318,9 @@ def get_vega_script(vl_version: str | None) -> str:
     return f"(() => {{\n{get_vega_bundle(vl_version)}\n}})();\n"
 
 
-def _build_assets(out: Path, site: SiteContext) -> None:
-    """The shared assets: JS bundle, the chart specs (assets/specs.js), and the static files."""
+def _build_assets(out: Path, site: SiteContext, frame: str | None = None) -> None:
+    """The shared assets: JS bundle, the chart specs (assets/specs.js), and the static files;
+    `frame`: the sentence pages' figure markup (assets/sentence-page.js puts it in their slot)."""
     (out / "assets" / "vega.js").write_text(get_vega_script(charts.vl_convert_version()),
                                             encoding="utf-8")
     _write_specs(out, site)
@@ -318,21 +329,28 @@ def _build_assets(out: Path, site: SiteContext) -> None:
             continue  # a series site's scripts: a site of one model stays as it was
         if path.is_file():
             shutil.copyfile(path, out / "assets" / path.name)
-    _write_sentence_scripts(out, site)
+    _write_sentence_scripts(out, site, frame)
 
 
 # The sentence page's own scripts, in the order they run, as one file (assets/sentence-page.js):
 # one request instead of a dozen; the series' scripts only on a series' site.
+FRAME_GLOBAL = "window.atlasFrame = "  # the line of assets/sentence-page.js that holds the figure
 SENTENCE_SCRIPTS = ("maps.js", "list.js", "paint.js", "embed.js", "sentence-state.js",
                     "sentence-window.js", "sentence-nav.js", "series-sentence.js", "sentence.js",
                     "figure.js", "series-figures.js")
 
 
-def _write_sentence_scripts(out: Path, site: SiteContext) -> None:
-    """assets/sentence-page.js: SENTENCE_SCRIPTS one after the other (each its own closure)."""
+def _write_sentence_scripts(out: Path, site: SiteContext, frame: str | None = None) -> None:
+    """assets/sentence-page.js: SENTENCE_SCRIPTS one after the other (each its own closure), after
+    the figure's markup (`frame`, when the pages leave it to the site) put in the page's slot."""
     names = [n for n in SENTENCE_SCRIPTS if site.series is not None or not n.startswith(SERIES_ASSETS)]
     text = "".join(f"// --- assets/{name}\n" + (templates_dir() / "assets" / name).read_text(encoding="utf-8")
                    for name in names)
+    if frame is not None:
+        text = (f"// --- the figure's markup, the same on every sentence page: into its slot\n"
+                f"{FRAME_GLOBAL}{json.dumps(frame)};\n"
+                "(() => {\n  const slot = document.getElementById(\"figure-frame\");\n"
+                "  if (slot) slot.outerHTML = window.atlasFrame;\n})();\n" + text)
     (out / "assets" / "sentence-page.js").write_text(text, encoding="utf-8")
 
 

@@ -159,18 +159,21 @@ SCRIPT_CALL = "atlasData"  # the function a data script calls (site_templates/as
 ESCAPED = np.array([0x00, 0x0A, 0x0D, 0x22, 0x5C, 0x2028, 0x2029, *range(0xD800, 0xE000)], np.uint16)
 
 
+# each 16-bit value's place in ESCAPED, -1 for the values written as they are
+_PLACE = np.full(65536, -1, np.int16)
+_PLACE[ESCAPED] = np.arange(len(ESCAPED))
+
+
 def encode_script(blob: bytes) -> bytes:
     """A data file's bytes -> the script that carries them: UTF-16LE, BOM, `atlasData("...", N);`."""
-    values = np.frombuffer(blob + b"\0" * (len(blob) % 2), ">u2").astype(np.uint16)  # (ceil(N / 2),)
-    escaped = (values & 0xF800) == 0xD800  # the surrogates, then the 7 others
-    for value in ESCAPED[:7]:
-        escaped |= values == value
-    at = np.flatnonzero(escaped)
-    k = np.searchsorted(ESCAPED, values[at])  # their places in ESCAPED
-    units = values.copy()
+    values = np.frombuffer(blob + b"\0" * (len(blob) % 2), ">u2")  # (ceil(N / 2),)
+    place = _PLACE[values]
+    at = np.flatnonzero(place >= 0)  # the escaped values
+    k = place[at].astype(np.uint16)  # their places in ESCAPED
+    units = values.astype("<u2")
     units[at] = 0xD800 + (k >> 10)  # the pair's first unit in the value's place,
     units = np.insert(units, at + 1, 0xDC00 + (k & 0x3FF))  # its second after it
-    return ("\ufeff" + SCRIPT_CALL + '("').encode("utf-16-le") + units.astype("<u2").tobytes() + \
+    return ("\ufeff" + SCRIPT_CALL + '("').encode("utf-16-le") + units.tobytes() + \
         f'",{len(blob)});\n'.encode("utf-16-le")
 
 

@@ -52,6 +52,15 @@ class Written:
 
 
 LINK = ('href="', '" ')  # around a previous / next link's address (site_templates/_sentence_nav.html)
+# Where a page's figure markup (sentence.html's block "figure") was: assets/sentence-page.js puts
+# the site's one copy there (window.atlasFrame) before the page's scripts run
+FRAME_SLOT = '<div id="figure-frame" hidden></div>'
+
+
+def figure_html(template: jinja2.Template, ctx: SentenceContext) -> str:
+    """A sentence page's figure markup (the template's block "figure") as its page renders it."""
+    context = template.new_context({"page": ctx, "site": ctx.site, "root": ctx.root})
+    return "".join(template.blocks["figure"](context))
 
 
 def _link_bytes(href: str | None) -> int:
@@ -74,8 +83,9 @@ class SentenceWriter:
 
     def __init__(self, store: SiteStore, out: Path, site: SiteContext, names: list[str],
                  env: jinja2.Environment, storage: list[int], rows: list[IndexRow],
-                 progress: bool) -> None:
+                 progress: bool, frame: str | None = None) -> None:
         self.store, self.out, self.site, self.names, self.rows = store, out, site, names, rows
+        self.frame = frame  # the site's figure markup, which pages leave to assets/sentence-page.js
         self.template = env.get_template("sentence.html")
         # a series: the other checkpoints whose maps the pages carry, with the measures each holds
         self.checkpoints = checkpoint_measures(site.series, site.measures)
@@ -101,7 +111,7 @@ class SentenceWriter:
                 near = _neighbours(around, i)
                 ctx = get_sentence_context(rec, i, self.names, self.site, n_words, near)
                 pending.append((i, n_words, near, pool.submit(
-                    build_sentence, self.out, ctx, maps, self.template, self.longest)))
+                    build_sentence, self.out, ctx, maps, self.template, self.longest, self.frame)))
                 while len(pending) > 2 * WORKERS or (pending and n == len(todo) - 1):
                     i_, n_words_, near_, future = pending.popleft()
                     written[i_] = Written(future.result(), n_words_, near_)  # re-raises here
@@ -123,7 +133,7 @@ class SentenceWriter:
     def relink(self, i: int, n_words: int, near: tuple[int | None, int | None]) -> None:
         """Write a sentence's page again, with other neighbours (its data stays)."""
         ctx = get_sentence_context(self.store[i], i, self.names, self.site, n_words, near)
-        write_page(self.out, ctx, self.template)
+        write_page(self.out, ctx, self.template, self.frame)
 
     def remove(self, i: int) -> None:
         """Remove a sentence's files (it gets no page after all)."""
@@ -215,7 +225,7 @@ def choose_pages(writer: SentenceWriter, order: list[int], room: int | None,
 
 
 def build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja2.Template,
-                    longest: int = PAGE_NAME_MAX) -> int:
+                   longest: int = PAGE_NAME_MAX, frame: str | None = None) -> int:
     """Write one sentence's data files (one script per measure, and per other checkpoint of a
     series: `maps` holds (path in the site, word maps, special shares) each) and page; returns the
     bytes the budget counts of them (the page by page_cost, links to names of `longest`
@@ -225,14 +235,19 @@ def build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja2
         blob = encode_script(encode_maps(word_maps, special))
         (out / path).write_bytes(blob)
         size += len(blob)
-    return size + page_cost(write_page(out, ctx, template), ctx, longest)
+    return size + page_cost(write_page(out, ctx, template, frame), ctx, longest)
 
 
-def write_page(out: Path, ctx: SentenceContext, template: jinja2.Template) -> int:
-    """Write a sentence's page; returns its bytes."""
-    html = template.render(page=ctx, site=ctx.site, root=ctx.root).encode("utf-8")
-    (out / "sentences" / f"{ctx.page}.html").write_bytes(html)
-    return len(html)
+def write_page(out: Path, ctx: SentenceContext, template: jinja2.Template,
+               frame: str | None = None) -> int:
+    """Write a sentence's page, its figure markup left to the site's when it is `frame`; returns
+    its bytes."""
+    html = template.render(page=ctx, site=ctx.site, root=ctx.root)
+    if frame is not None and html.count(frame) == 1 and figure_html(template, ctx) == frame:
+        html = html.replace(frame, FRAME_SLOT)
+    data = html.encode("utf-8")
+    (out / "sentences" / f"{ctx.page}.html").write_bytes(data)
+    return len(data)
 
 
 def sentence_room(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow], corpus: dict,

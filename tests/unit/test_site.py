@@ -19,7 +19,8 @@ from pipeline.site import charts
 from pipeline.site.build import MARKER, SENTENCE_SCRIPTS, build_site, check_target
 from pipeline.site.contexts import get_page_names, get_span_tracks, slugify
 from pipeline.site.data_format import decode_maps, decode_script
-from pipeline.testing import FakeStore, parse_page, read_index, read_js_global
+from pipeline.site.pages import FRAME_SLOT
+from pipeline.testing import FakeStore, parse_page, read_index, read_js_global, read_page
 
 TOLERANCE = 1 / 510 + 1e-6
 
@@ -162,6 +163,9 @@ def test_shared_specs_are_written_once(built):
     for path in (site / "sentences").glob("*.html"):
         text = path.read_text(encoding="utf-8")
         assert '"layer"' not in text and "viridis" not in text  # no chart spec in a page
+        # nor the figure's markup: the site holds it once, the page a slot the bundle fills
+        assert text.count(FRAME_SLOT) == 1 and 'id="figure"' not in text
+        assert read_page(path).count('<div class="figure" id="figure"') == 1
     assert not list(site.rglob("*.vl.json")) and not list(site.rglob("*.bin"))  # all in scripts
     specs = read_js_global(site / "assets" / "specs.js", "atlasSpecs")
     assert sorted(specs) == ["corpus", "detail", "figure", "grid", "histogram"]  # attention only
