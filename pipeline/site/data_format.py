@@ -119,9 +119,9 @@ def _pairs(codes: np.ndarray) -> np.ndarray:
 
 
 def _residual(codes: np.ndarray, special: np.ndarray) -> np.ndarray:
-    """Layout 1 of the shares: each less 255 minus its row's sum of codes (mod 256)."""
-    rest = 255 - codes.sum(axis=-1, dtype=np.int64)
-    return ((special.astype(np.int64) - rest) & 0xFF).astype(np.uint8)
+    """Layout 1 of the shares: each less 255 minus its row's sum of codes (mod 256), that is
+    each plus the sum plus 1 (mod 256: the sums are taken in uint8, which wraps)."""
+    return special + codes.sum(axis=-1, dtype=np.uint8) + np.uint8(1)
 
 
 def _pairs_pack_smaller(codes: np.ndarray) -> bool:
@@ -143,8 +143,7 @@ def _entropy(codes: np.ndarray) -> float:
 
 def _spread(codes: np.ndarray) -> int:
     """How far codes lie from 0 (mod 256: 255 is 1 away)."""
-    c = codes.astype(np.int64)
-    return int(np.minimum(c, 256 - c).sum())
+    return int(np.minimum(codes, 0 - codes).sum(dtype=np.int64))  # uint8: 0 - c wraps to 256 - c
 
 
 def gzip_bytes(data: bytes) -> bytes:
@@ -222,9 +221,8 @@ def decode_codes(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
         maps = runs.reshape(n_words, n_words, n_layers, n_heads).transpose(2, 3, 0, 1)
     maps = np.ascontiguousarray(maps.reshape(n_layers, n_heads, n_words, n_words))
     special = codes[size:].reshape(n_layers, n_heads, n_words)
-    if shares == RESIDUAL:
-        special = ((special.astype(np.int64) + 255 - maps.sum(axis=-1, dtype=np.int64))
-                   & 0xFF).astype(np.uint8)
+    if shares == RESIDUAL:  # uint8 arithmetic wraps mod 256
+        special = special - maps.sum(axis=-1, dtype=np.uint8) - np.uint8(1)
     return maps, special
 
 
