@@ -41,7 +41,7 @@ def test_the_checkpoints_figure_has_a_panel_per_checkpoint_the_pages_carry(serie
     assert [c["label"] for c in payload(full.site_dir)["series"]["checkpoints"]] == list(series.labels)
 
     caplog.set_level("INFO", logger="pipeline.site.series_plan")  # a limit: fewer checkpoints
-    limit = full.bytes - 70_000  # three of the four: not every list's first with all four
+    limit = full.bytes - 60_000  # three of the four: not every list's first with all four
     small = build_series_site(series, tmp_path / "small", max_site_bytes=limit, progress=False)
     assert small.bytes <= limit
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("series:")]
