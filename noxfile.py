@@ -111,16 +111,21 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(venv_backend="none", default=False)
 def bench(session: nox.Session) -> None:
-    """Benchmarks: extraction vs ceiling and naive loop, measures vs attention alone, store size,
-    site build and draw speed, the corpus view's statistics, a site with a size limit, the Ray
-    engine beside the local one, a series' added checkpoint beside one model, a series' site
-    against size limits."""
+    """Benchmarks: extraction vs ceiling and naive loop, measures vs attention alone, eager
+    attention vs the plain SDPA forward pass, a 1,000-word document's peak memory, store size,
+    site build and draw speed, big grids' draw speed (32 x 32), the corpus view's statistics, a
+    site with a size limit, the Ray engine beside the local one, a series' added checkpoint
+    beside one model, a series' site against size limits; on a CUDA GPU, half precision's speed and codes beside float32's."""
     env = _atlas(session)
     _run(session, "pip", "install", "bertviz", env=env)  # the site's size reference (model_view)
     _run(session, "python", "bench/bench_extract.py", *session.posargs, env=env)
     _run(session, "python", "bench/bench_measures.py", env=env)
+    _run(session, "python", "bench/bench_eager.py", env=env)
+    _run(session, "python", "bench/bench_long.py", env=env)
+    _run(session, "python", "bench/bench_gpu.py", env=env)  # says so and stops without CUDA
     _run(session, "python", "bench/bench_size.py", env=env)
     _run(session, "python", "bench/bench_site.py", env=env)
+    _run(session, "python", "bench/bench_grid.py", env=env)
     _run(session, "python", "bench/bench_stats.py", env=env)
     _run(session, "python", "bench/bench_budget.py", env=env)
     _run(session, "python", "bench/bench_series_site.py", env=env)

@@ -30,13 +30,64 @@ def _option(name: str, *aliases: str, **extra):
     choices = getattr(spec.metadata["check"], "choices", None)
     if choices:
         kwargs["type"] = click.Choice(choices)
-    elif name == "domain":
-        kwargs.update(type=float, nargs=2)
+    elif name == "domain":  # two numbers, or `fit` (AtlasCommand reads `--domain fit` as two)
+        kwargs.update(type=str, nargs=2, callback=_domain_value)
     elif name == "max_site_bytes":
         kwargs["type"] = str  # "1GB", "500MB", "2.5GiB" or bytes: pipeline.sizes.parse_size
     elif isinstance(spec.default, bool | int | float):
         kwargs["type"] = type(spec.default)
     return click.option("--" + name.replace("_", "-"), *aliases, name, **kwargs, **extra)
+
+
+FIT = "fit"
+
+
+def _domain_value(ctx: click.Context, param: click.Parameter, value):
+    """--domain's two values as the setting takes them: (low, high), or "fit"."""
+    if value is None or value == (FIT, FIT):
+        return None if value is None else FIT
+    try:
+        return tuple(float(v) for v in value)
+    except ValueError:
+        raise click.BadParameter(f"{' '.join(value)}: give two numbers, LOW HIGH (e.g. 0 0.5), "
+                                 f"or {FIT} alone", ctx, param) from None
+
+
+def _domain_args(args: list[str]) -> list[str]:
+    """`--domain fit` (or `--domain=fit`) as `--domain fit fit`: a click option takes a fixed
+    number of values, and --domain's are two numbers, or the one word (`fit 0.3` is left for
+    _domain_value to refuse)."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] == "--":
+            return out + args[i:]
+        if args[i] == "--domain=" + FIT or (args[i] == "--domain" and args[i + 1:i + 2] == [FIT]
+                                            and not _number(args[i + 2:i + 3])):
+            out += ["--domain", FIT, FIT]
+            i += 1 if "=" in args[i] else 2
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
+
+def _number(args: list[str]) -> bool:
+    """Whether there is an argument and it is a number."""
+    try:
+        return bool(args) and float(args[0]) == float(args[0])
+    except ValueError:
+        return False
+
+
+class AtlasCommand(click.Command):
+    """A command of the group: reads `--domain fit` (see _domain_args) where it has --domain."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """click's parse, after `--domain fit` is spelt as two values."""
+        if any(p.name == "domain" for p in self.params):
+            args = _domain_args(list(args))
+        return super().parse_args(ctx, args)
 
 
 def _options(*names):
@@ -61,7 +112,9 @@ QUIET = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback
 
 class AtlasGroup(click.Group):
     """The command group: Ctrl-C ends any command with one line and exit code 130 (click's own
-    "Aborted!" says neither what was kept nor how to go on)."""
+    "Aborted!" says neither what was kept nor how to go on); its commands are AtlasCommands."""
+
+    command_class = AtlasCommand
 
     def invoke(self, ctx: click.Context):
         """Run the command; on Ctrl-C print one line (extract's Interrupted says what it kept)
@@ -176,18 +229,36 @@ def build(ctx: click.Context, **flags) -> None:
 
 @main.command()
 @_options("out", "store", "checkpoints", "wait")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True, help="table: each statistic's highest heads, for the terminal; "
+                                      "csv or json: every head's value and rank.")
+@click.option("--measure", "report_measure", metavar="M",
+              help="Only this measure's statistics [default: every stored measure].")
+@click.option("--stat", metavar="NAME",
+              help="Only this statistic (prev, entropy, ...; span:MOT>CHI; dep:nsubj) "
+                   "[default: all].")
+@click.option("--top", type=click.IntRange(min=1), metavar="K",
+              help="Only the K highest heads of each statistic [default: 5 in the table, every "
+                   "head in csv and json].")
+@click.option("-o", "--output", metavar="FILE",
+              help="Write the table, CSV or JSON to FILE instead of stdout.")
 @QUIET
 @click.pass_context
-def stats(ctx: click.Context, **flags) -> None:
-    """Compute every head's statistics over the corpus, for every stored measure (no model).
+def stats(ctx: click.Context, fmt: str, report_measure: str | None, stat: str | None,
+          top: int | None, output: str | None, **flags) -> None:
+    """Compute every head's statistics over the corpus and print them (no model needed).
 
     Entropy, distance, self/previous/next word, special tokens, punctuation,
     confidence, span mass between span labels and, for .conllu corpora, dependency
-    accuracy per relation. Only sentences not computed before are computed;
-    `build` and `run` do this too. Read them with `store.head_stats()`. A series
-    (--checkpoints, atlas.toml's, or OUT/series.json): every store of it.
+    accuracy per relation, for every stored measure. Only sentences not computed
+    before are computed; `build` and `run` do this too. Then every head's value and
+    rank (1 = the highest) of each statistic: a table of the highest heads, or CSV /
+    JSON of every head (the site's download). Read them in Python with
+    `store.head_stats()`. A series (--checkpoints, atlas.toml's, or OUT/series.json):
+    every store of it.
     """
-    jobs.stats(_config(ctx, **flags), ctx.obj["progress"], detect=True)
+    jobs.stats_report(_config(ctx, **flags), ctx.obj["progress"], fmt=fmt, measure=report_measure,
+                      stat=stat, top=top, output=output)
 
 
 @main.command()

@@ -73,12 +73,17 @@ def _number(low: float, high: float) -> Callable[[Any], str | None]:
     return check
 
 
+FIT = "fit"  # a colour domain fitted to each map: 0 to its largest value (figures)
+
+
 def _domain(value: Any) -> str | None:
-    """Two numbers [low, high] in [0, 1]."""
-    ok = (isinstance(value, list | tuple) and len(value) == 2
-          and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
-          and 0 <= value[0] < value[1] <= 1)
-    return None if ok else "two numbers [low, high] with 0 <= low < high <= 1"
+    """Two numbers [low, high] in [0, 1], or "fit"."""
+    ok = value == FIT or (isinstance(value, list | tuple) and len(value) == 2
+                          and all(isinstance(v, int | float) and not isinstance(v, bool)
+                                  for v in value)
+                          and 0 <= value[0] < value[1] <= 1)
+    return None if ok else f'two numbers [low, high] with 0 <= low < high <= 1, or "{FIT}"'
+
 
 
 def _measures(value: Any) -> str | None:
@@ -159,10 +164,12 @@ class Config:
     measure: str = _setting(DEFAULT_MEASURE, "The measure the site opens with: "
                                              f"{', '.join(list_measures())}.",
                            _choice(*list_measures()))
-    domain: tuple[float, float] | None = _setting(
-        None, "Colour-bar domain; values above are clamped [default: the measure's, "
+    domain: tuple[float, float] | str | None = _setting(
+        None, "Colour-bar domain, values beyond it clamped (the colour bar marks the end), or "
+              f"'{FIT}': each map from 0 to its largest value (figures; a site's pages keep "
+              "the measure's and offer both) [default: the measure's, "
               f"{' '.join(map(str, get_measure(DEFAULT_MEASURE).domain))} for "
-              f"{DEFAULT_MEASURE}].", _domain, "LOW HIGH")
+              f"{DEFAULT_MEASURE}].", _domain, f"LOW HIGH|{FIT}")
     measure_label: str | None = _setting(
         None, f"Colour-bar title [default: the measure's, {get_measure(DEFAULT_MEASURE).title} "
               f"for {DEFAULT_MEASURE}].", _text)
@@ -226,8 +233,8 @@ class Config:
 
     @property
     def colour_domain(self) -> tuple[float, float]:
-        """The colour bar's domain: the setting, else the measure's default."""
-        return self.domain or get_measure(self.measure).domain
+        """The colour bar's fixed domain: the setting, else (none, or "fit") the measure's."""
+        return self.domain if isinstance(self.domain, tuple) else get_measure(self.measure).domain
 
     @property
     def colour_title(self) -> str:
@@ -253,7 +260,7 @@ def check_setting(key: str, value: Any, where: str) -> Any:
     if expected:
         raise ConfigError(f"{where}: {key} = {value!r} is not valid: expected {expected}")
     if key == "domain":
-        return (float(value[0]), float(value[1]))
+        return FIT if value == FIT else (float(value[0]), float(value[1]))
     if key == "measures":
         return parse_measures(value)
     if key == "gpus_per_worker":

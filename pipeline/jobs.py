@@ -68,18 +68,51 @@ def series_stores(cfg: Config, detect: bool) -> list | None:
     return None
 
 
-def stats(cfg: Config, progress: bool, detect: bool = False) -> None:
+def stats(cfg: Config, progress: bool, detect: bool = False, err: bool = False) -> None:
     """Bring the per-head statistics (the corpus view) of the store, or of every store of a
-    series, up to date and print the summary."""
+    series, up to date and print the summary (to stderr with `err`: stdout holds data)."""
     from pipeline.stats.compute import update_stats
 
     for store in series_stores(cfg, detect) or [cfg.store_path]:
         summary = update_stats(store, wait=cfg.wait, progress=progress)
-        click.echo(f"stats: {summary} -> {store}")
+        click.echo(f"stats: {summary} -> {store}", err=err)
     if cfg.series:  # the identities are the stores': written again, as extract wrote them
         from pipeline.series import write_manifest
 
         write_manifest(cfg.out, cfg.series_members())
+
+
+def stats_report(cfg: Config, progress: bool, *, fmt: str = "table", measure: str | None = None,
+                 stat: str | None = None, top: int | None = None, output: str | None = None) -> None:
+    """The `stats` command: bring the statistics up to date (as `stats`), then print every
+    head's value and rank of each statistic (pipeline.site.stats_table) as a table, CSV or JSON,
+    for one measure or all, one statistic or all, the `top` highest heads or all; to `output`
+    (a file) or stdout (the summaries then go to stderr unless it is the table)."""
+    from pathlib import Path
+
+    from pipeline.errors import StoreError
+    from pipeline.measures import check_stored
+    from pipeline.site.stats_table import choose, store_table, to_csv, to_json, to_table
+    from pipeline.store import AtlasStore
+
+    stats(cfg, progress, detect=True, err=output is None and fmt != "table")
+    members = series_stores(cfg, detect=True)
+    tables = []
+    for store in members or [cfg.store_path]:
+        opened = AtlasStore.open(store)
+        measures = [measure] if measure else opened.measures
+        for m in measures:
+            check_stored(m, opened.measures, str(opened.path), StoreError)
+        label = Path(str(store)).stem if members else None  # OUT/stores/<label>.zarr
+        tables.append(choose(store_table({m: opened.head_stats(m) for m in measures},
+                                         len(opened), label), stat))
+    text = {"table": to_table, "csv": to_csv, "json": to_json}[fmt](tables, top)
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    Path(output).write_text(text, encoding="utf-8", newline="")
+    rows = sum(len(c.heads(top)) for t in tables for c in t.columns)
+    click.echo(f"stats: {fmt} of {rows:,} head values -> {output}")
 
 
 def build(cfg: Config, progress: bool, detect: bool = False) -> None:

@@ -9,7 +9,10 @@ line all read this registry; adding a measure means adding an entry here.
 The `compute` functions take a `Computed` (what pipeline/extract/forward.py gathered from
 one padded forward pass) and use tensor methods only: this module never imports
 torch. pipeline/extract/forward.py runs the hooks (`needs="norms"`) and the backward pass
-(`needs="grads"`) a measure asks for.
+(`needs="grads"`) a measure asks for. Without a backward pass it calls the measures listed in
+its LAYER_BY_LAYER with one layer at a time (a `Computed` of one layer, as it comes) and
+those in FROM_HEAD_MEANS with each layer's mean over heads, so that a batch never holds
+every layer's attention; any other measure gets every layer's attention at once.
 
 Definitions (A[l, h, i, j]: attention of query token i to key token j in layer l,
 head h; x_j the input of layer l at token j):
@@ -57,7 +60,11 @@ class Measure:
     compute: Callable[[Computed], Sequence[Any]]
     shape: str  # the stored array per sentence, e.g. "(layer, head, query, key)"
     title: str  # the colour bar's default title
-    domain: tuple[float, float]  # the colour bar's default domain; values above it are clamped
+    # the colour bar's default domain; values above it are clamped (and the colour bar says so):
+    # the smallest top, in steps of 0.1, above which lie at most 2 % of the cells of the bundled
+    # corpus through the embedded MiniLM and 4 % of a random GPT-2's beyond its first three
+    # rows (bench/measure_domains.py; docs/site.md, "Colour domains")
+    domain: tuple[float, float]
     per_layer: bool = False  # one map per layer (H = 1) rather than one per head
     needs: str | None = None  # "norms" (hooks on the attention modules), "grads" (a backward pass)
     normalisation: str = "none: rows of the attention already sum to 1"
@@ -119,7 +126,7 @@ MEASURES: dict[str, Measure] = {
         compute=_rollout,
         shape="(layer, 1, query, key)",
         title="rollout",
-        domain=(0.0, 0.3),
+        domain=(0.0, 0.6),
         per_layer=True,
         normalisation="none: rows of Â and of their products sum to 1",
         reference="samiraabnar/attention_flow, compute_joint_attention",
@@ -130,7 +137,7 @@ MEASURES: dict[str, Measure] = {
         compute=_norm,
         shape="(layer, head, query, key)",
         title="norm",
-        domain=(0.0, 0.3),
+        domain=(0.0, 0.5),
         needs="norms",
         normalisation=ROW_SUM,
         reference="gorokoba560/norm-analysis-of-transformer, BertNormOutput",
@@ -141,7 +148,7 @@ MEASURES: dict[str, Measure] = {
         compute=_grad,
         shape="(layer, head, query, key)",
         title="saliency",
-        domain=(0.0, 0.3),
+        domain=(0.0, 0.5),
         needs="grads",
         normalisation=ROW_SUM,
     ),

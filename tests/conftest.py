@@ -33,9 +33,13 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_configure(config):
-    """The `fidelity` marker: .ci/run runs these tests again under each ATEN_CPU_CAPABILITY."""
+    """The `fidelity` marker (.ci/run runs these tests again under each ATEN_CPU_CAPABILITY) and
+    the `gpu` marker."""
     config.addinivalue_line("markers", "fidelity: output against a reference: golden files, or a "
                                        "direct forward pass (.ci/run: under each ATEN_CPU_CAPABILITY)")
+    # here rather than in pyproject.toml, whose hash would make noxfile.py reinstall the environment
+    config.addinivalue_line("markers", "gpu: needs a CUDA GPU, skipped without one "
+                                       "(tests/integration/test_half_precision.py)")
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ from pipeline.extract.batches import resume_or_plan
 from pipeline.extract.encode import Encoded, encode
 from pipeline.extract.engines import Engine, LocalEngine
 from pipeline.measures import DEFAULT_MEASURE, parse_measures
+from pipeline.model.families import check_family, model_type_in
 from pipeline.model.identity import ModelIdentity
 from pipeline.model.loading import LoadedModel, ModelSpec
 from pipeline.records import Sentence, Skip
@@ -83,6 +84,8 @@ def extract(sentences: list[Sentence], store_path: str | Path | StoreLocation,
     # from the model's files, before the lock makes any folder: a model that exists nowhere,
     # or that this pipeline cannot run (an encoder-decoder), fails here, leaving nothing behind
     identity = model.identify() if isinstance(model, ModelSpec) else None
+    if identity is not None and identity.path:  # `norm` of a family it does not know: refused now
+        check_family(model_type_in(identity.path), repr(identity.name), measures)
     before = None  # rows committed when this run took the lock
     try:
         with StoreLock(store_path, wait=lock_wait):
@@ -134,6 +137,8 @@ def _extract_loaded(sentences: list[Sentence], store_path: StoreLocation, model,
         measures = parse_measures([*measures, *meta["measures"]])
     loaded = engine.load(model, measures)
     info = loaded.info
+    check_family(info.get("model_type") or getattr(loaded.model.config, "model_type", None),
+                 f"{info.get('name')!r} ({info.get('architecture')})", measures)
     encoded, skips = encode(sentences, loaded.tokenizer, info["max_length"])
     summary.skipped = dict(sorted((Counter(summary.skipped) + Counter(s.reason for s in skips)).items()))
     _warn_truncated(encoded, info["max_length"], summary)

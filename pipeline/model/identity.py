@@ -131,7 +131,7 @@ def check_supported(config: dict, name: str) -> None:
         kind = ", ".join([str(config.get("model_type", "?")), *architectures])
         raise ModelError(f"model {name!r} ({kind}) is an encoder-decoder model, which Attention "
                          "Atlas does not support yet: give an encoder (BERT family) or a decoder "
-                         "(GPT-2 family)")
+                         "(GPT-2, Llama family, ...)")
 
 
 def _folder_identity(folder: Path, name: str, revision: str | None,

@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline.errors import ConfigError, ModelError
 from pipeline.measures import needs_lm_head
+from pipeline.model.families import family_of
 from pipeline.model.identity import (
     ModelIdentity,
     check_supported,
@@ -25,6 +26,8 @@ from pipeline.model.identity import (
 log = logging.getLogger(__name__)
 
 DTYPES = ("float32", "float16", "bfloat16")
+EXACT = "eager"  # the attention implementation that returns the probabilities it computed
+WHY_EAGER = "SDPA and flash kernels return no attention probabilities"
 
 
 @dataclass(frozen=True)
@@ -86,9 +89,12 @@ def _load_causal_lm(auto, config, source: str, who, dtype, kwargs: dict):
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     shown = who.name if isinstance(who, ModelIdentity) else str(who)
+    family = family_of(config.model_type)
+    # an encoder (BERT family); a family's entry decides, since some decoders' configs say
+    # is_decoder=False (GPT-NeoX); the first forward pass checks that the model is causal
+    encoder = not family.causal if family else getattr(config, "is_decoder", True) is False
     if (config.model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-            or getattr(config, "is_encoder_decoder", False)
-            or getattr(config, "is_decoder", True) is False):  # an encoder (BERT family)
+            or getattr(config, "is_encoder_decoder", False) or encoder):
         raise ModelError(f"model {shown!r} ({config.model_type}, "
                          f"{', '.join(config.architectures or ['?'])}) has no causal "
                          f"language-model head: {NO_LM_HEAD}")
@@ -99,6 +105,28 @@ def _load_causal_lm(auto, config, source: str, who, dtype, kwargs: dict):
                          f"{', '.join(sorted(loading['missing_keys'])[:3])}; {NO_LM_HEAD}, "
                          "trained, not made up")
     return model
+
+
+def use_exact_attention(model, asked: str | None = None) -> str:
+    """Switch the model to eager attention unless it computes attention that way already, and
+    return the one line the log gets: the implementation used and why. `asked`: what the model's
+    config asked for, when it was loaded eager already. ModelError when it cannot switch."""
+    current = getattr(model.config, "_attn_implementation", None)
+    if current != EXACT:
+        try:
+            model.set_attn_implementation(EXACT)
+        except (ValueError, ImportError, AttributeError) as exc:
+            raise ModelError(f"model {model.name_or_path!r} ({type(model).__name__}) computes "
+                             f"attention with {current!r} and cannot be switched to eager "
+                             f"attention: {exc}".splitlines()[0]) from exc
+        if getattr(model.config, "_attn_implementation", None) != EXACT:
+            raise ModelError(f"model {model.name_or_path!r} ({type(model).__name__}) computes "
+                             f"attention with {current!r} and cannot be switched to eager "
+                             f"attention, which the atlas needs ({WHY_EAGER})")
+        asked = current
+    if asked and asked != EXACT:
+        return f"attention: eager, not the {asked} the model asked for ({WHY_EAGER})"
+    return f"attention: eager ({WHY_EAGER})"
 
 
 def _probe(model, tokenizer, device) -> tuple[int, int, bool]:
@@ -117,7 +145,8 @@ def _probe(model, tokenizer, device) -> tuple[int, int, bool]:
 
 def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "auto",
                revision: str | None = None, causal_lm: bool = False) -> LoadedModel:
-    """Load a model with eager attention; None (or 'default') means the embedded default model.
+    """Load a model with eager attention (use_exact_attention); None (or 'default') means the
+    embedded default model.
 
     causal_lm: load it with its causal language-model head (AutoModelForCausalLM), as the
     measure 'grad' needs; a model without one (an encoder such as the embedded MiniLM, or a
@@ -154,6 +183,7 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
     if tokenizer.pad_token is None:  # GPT-2 family: pad with EOS, masked out anyway
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     model = model.to(torch_device).eval()
+    log.info("%s", use_exact_attention(model, getattr(config, "_attn_implementation", None)))
     n_layers, n_heads, causal = _probe(model, tokenizer, torch_device)
     if causal_lm and not causal:
         raise ModelError(f"model {_shown(identity, name)!r} ({type(model).__name__}) is not a "

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import logging
 import os
 import re
@@ -62,6 +61,8 @@ from pipeline.site.contexts import (
     get_sentence_context,
     get_site_context,
     id_hash,
+    meta_full,
+    meta_value,
     rel_url,
 )
 from pipeline.site.corpus_view import (
@@ -69,6 +70,7 @@ from pipeline.site.corpus_view import (
     sentence_cases,
 )
 from pipeline.site.data_format import js_global, script_dumps
+from pipeline.site.gold import DEPENDENCY_SPEC, GOLD_ASSETS, get_dependency_spec
 from pipeline.site.head_pages import corpus_views, current_stats, write_corpus_view
 from pipeline.site.pages import (
     SentenceWriter,
@@ -76,6 +78,7 @@ from pipeline.site.pages import (
     figure_html,
     index_row_bytes,
     sentence_room,
+    write_sentence_scripts,
 )
 from pipeline.site.series_corpus import SERIES_DATA, series_data
 from pipeline.site.series_downloads import checkpoints_figure_specs
@@ -155,6 +158,8 @@ def get_environment(folder: Path | None = None) -> jinja2.Environment:
         thousands=lambda n: f"{int(n):,}",
         fixed=lambda x, digits=2: f"{float(x):.{digits}f}",
         short_hash=lambda h: str(h)[:12],
+        meta_value=meta_value,  # a sentence's metadata: numbers to 4 significant digits
+        meta_full=meta_full,  # ... and in full, for the title
     )
     # `tojson` (JSON safe inside <script>: Jinja escapes < > & ') writes compact, key-sorted
     # JSON with non-ASCII kept, like every other JSON file of the site
@@ -186,7 +191,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
                measure: str = DEFAULT_MEASURE, measure_label: str | None = None,
                domain: tuple[float, float] | None = None,
                max_site_bytes: int | None = DEFAULT_SITE_BYTES,
-               progress: bool = True, series=None) -> BuildSummary:
+               progress: bool = True, series=None, pages: bool = True) -> BuildSummary:
     """Build the site for a store (a path, or an open store) beside site_dir, then swap it in.
 
     The colour bar's title and domain default to the measure's (pipeline.measures).
@@ -196,7 +201,8 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
     as fit (choose_pages); the index and the statistics still cover every sentence. SiteError
     when even the site's fixed part (assets, index, corpus view) does not fit. `series` (a
     pipeline.site.series_view.SeriesView whose reference checkpoint is `store`) makes it the
-    site of a series (pipeline.site.series_site.build_series_site).
+    site of a series (pipeline.site.series_site.build_series_site). `pages=False`: no sentence
+    pages, only what every site has (a notebook's corpus view: pipeline.site.notebook).
     """
     started = time.perf_counter()
     site_dir = Path(site_dir)
@@ -223,7 +229,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
         site = get_site_context(store, measure=measure, measure_label=measure_label, domain=domain,
                                 series=series)
         sentences, with_pages = _build_into(store, tmp, site, budget=max_site_bytes,
-                                            progress=progress)
+                                            progress=progress, pages=pages)
         files = sorted(p for p in tmp.rglob("*") if p.is_file())
         size = folder_bytes(tmp)
         if max_site_bytes is not None and size > max_site_bytes:  # choose_pages counts above it
@@ -241,7 +247,7 @@ def build_site(store: str | os.PathLike | SiteStore, site_dir: str | os.PathLike
 
 
 def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int | None,
-                progress: bool) -> tuple[int, int]:
+                progress: bool, pages: bool = True) -> tuple[int, int]:
     """Write the whole site into `out`; returns the number of sentences and of those with a
     page."""
     # Gather: the site's structure (file names, every sentence's index line, the corpus view),
@@ -258,11 +264,14 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     rows: list[IndexRow | None] = [None] * len(names)
     span_counts: Counter[str] = Counter()
     spans: list[list] = [[] for _ in names]
+    gold = False  # a corpus with gold dependency arcs (.conllu): pipeline.site.gold
     for i in storage:  # the index and its summary cover every sentence, with a page or not
         rec = store[i]
         rows[i] = get_index_row(rec, names[i])
         spans[i] = rec.spans
         span_counts.update(label for label, _, _ in rec.spans)
+        gold = gold or bool(getattr(rec, "arcs", ()))
+    site = dataclasses.replace(site, gold=gold)
     # the cases behind each sentence's values order the corpus view's ties
     cases = sentence_cases([row.n_words for row in rows], spans)
     views, missing = corpus_views(stats, site, cases)
@@ -295,9 +304,9 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
                          list_firsts([corpus for _, corpus in views]), room)
         _write_specs(out, site)  # the checkpoints figures of those chosen (no larger)
     chosen = choose_pages(SentenceWriter(store, out, site, names, env, storage, rows, progress,
-                                         frame), order, room, index_row_bytes(rows))
+                                         frame), order, room, index_row_bytes(rows)) if pages else []
     n_named = len(set(named).intersection(chosen))
-    if n_named < len(named):
+    if pages and n_named < len(named):
         log.warning("the site's limit of %s holds the pages of %s of the %s sentences that the "
                     "head pages name (the others are named without a link)", format_size(budget),
                     f"{n_named:,}", f"{len(named):,}")
@@ -327,31 +336,12 @@ def _build_assets(out: Path, site: SiteContext, frame: str | None = None) -> Non
     for path in sorted((templates_dir() / "assets").iterdir()):
         if path.name.startswith(SERIES_ASSETS) and site.series is None:
             continue  # a series site's scripts: a site of one model stays as it was
+        if path.name.startswith(GOLD_ASSETS) and not site.gold:
+            continue  # gold trees' scripts: a corpus without arcs stays as it was
         if path.is_file():
             shutil.copyfile(path, out / "assets" / path.name)
-    _write_sentence_scripts(out, site, frame)
-
-
-# The sentence page's own scripts, in the order they run, as one file (assets/sentence-page.js):
-# one request instead of a dozen; the series' scripts only on a series' site.
-FRAME_GLOBAL = "window.atlasFrame = "  # the line of assets/sentence-page.js that holds the figure
-SENTENCE_SCRIPTS = ("maps.js", "list.js", "paint.js", "embed.js", "sentence-state.js",
-                    "sentence-window.js", "sentence-nav.js", "series-sentence.js", "sentence.js",
-                    "figure.js", "series-figures.js")
-
-
-def _write_sentence_scripts(out: Path, site: SiteContext, frame: str | None = None) -> None:
-    """assets/sentence-page.js: SENTENCE_SCRIPTS one after the other (each its own closure), after
-    the figure's markup (`frame`, when the pages leave it to the site) put in the page's slot."""
-    names = [n for n in SENTENCE_SCRIPTS if site.series is not None or not n.startswith(SERIES_ASSETS)]
-    text = "".join(f"// --- assets/{name}\n" + (templates_dir() / "assets" / name).read_text(encoding="utf-8")
-                   for name in names)
-    if frame is not None:
-        text = (f"// --- the figure's markup, the same on every sentence page: into its slot\n"
-                f"{FRAME_GLOBAL}{json.dumps(frame)};\n"
-                "(() => {\n  const slot = document.getElementById(\"figure-frame\");\n"
-                "  if (slot) slot.outerHTML = window.atlasFrame;\n})();\n" + text)
-    (out / "assets" / "sentence-page.js").write_text(text, encoding="utf-8")
+    write_sentence_scripts(templates_dir() / "assets", out / "assets", series=site.series is not None,
+                           gold=site.gold, frame=frame)
 
 
 def _write_specs(out: Path, site: SiteContext) -> None:
@@ -372,6 +362,8 @@ def _write_specs(out: Path, site: SiteContext) -> None:
                                                     per_layer=per_layer)
     specs.update(difference_specs(site))  # a series' difference views (series-sentence.js)
     specs.update(checkpoints_figure_specs(site))  # a series' figure of a head (series-figures.js)
+    if site.gold:  # a head page's relations against their baselines (gold-head.js)
+        specs[DEPENDENCY_SPEC] = get_dependency_spec()
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
     # what a sentence page draws on load, compiled to Vega here rather than in every browser
     drawn = sorted({"grid", *(view.grid for view in site.measures), *(view.detail for view in site.measures)})

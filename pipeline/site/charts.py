@@ -15,11 +15,24 @@ import copy
 import functools
 import json
 import logging
-import math
 from typing import Any
 
 import altair as alt
 import vl_convert
+
+from pipeline.site.colours import (  # noqa: F401 - charts' names too
+    CLAMPED,
+    COLOUR_DOMAIN,
+    COLOUR_LABELS,
+    COLOUR_TICKS,
+    colour_labels,
+    colour_params,
+    colour_scale,
+    colour_ticks,
+    fit_domain,
+    vega_lite_version,
+    vl_convert_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +59,6 @@ FIGURE_FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
 NOTE = "#555555"
 
 
-def vega_lite_version() -> str:
-    """The Vega-Lite version Altair writes (e.g. "6.4"), for the matching JS bundle."""
-    return ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
-
-
-def vl_convert_version() -> str | None:
-    """The Vega-Lite version vl-convert renders with: Altair's when vl-convert has it, else
-    vl-convert's newest (the specs still validate against it)."""
-    version = vega_lite_version()
-    return version if version in vl_convert.get_vegalite_versions() else None
-
-
 def to_vega(spec: dict[str, Any]) -> dict[str, Any]:
     """A Vega-Lite spec compiled to Vega by vl-convert, at the Vega-Lite version of the site's
     bundle: what the browser's Vega-Lite would compile it to (assets/embed.js)."""
@@ -70,27 +71,6 @@ def _to_vega(spec: str) -> dict[str, Any]:
     vega = vl_convert.vegalite_to_vega(json.loads(spec), vl_version=vl_convert_version())
     vega.pop("$schema", None)  # a URL nothing needs to fetch
     return vega
-
-
-def colour_scale(domain: tuple[float, float], scheme: str = "viridis") -> alt.Scale:
-    """Viridis (or `scheme`) over a fixed domain; values beyond it are clamped to its ends."""
-    return alt.Scale(scheme=scheme, domain=list(domain), clamp=True)
-
-
-def colour_ticks(domain: tuple[float, float]) -> tuple[list[float], str]:
-    """The colour bar's ticks, both ends and round steps between (3 to 6 in all), and their
-    format: 0.0, 0.1, 0.2, 0.3 for the default domain."""
-    low, high = float(domain[0]), float(domain[1])
-    span = high - low
-    base = 10.0 ** (math.floor(math.log10(span)) - 1)  # 0.01 for a span of 0.3
-    step = next(base * f for f in (1, 2, 5, 10, 20, 50) if span / (base * f) <= 5 + 1e-9)
-    inner = [round(k * step, 12) for k in range(math.floor(low / step) + 1,
-                                                math.ceil(high / step))]
-    ticks = [low, *(t for t in inner if min(t - low, high - t) >= step / 2 - 1e-9), high]
-    digits = max(0, -math.floor(math.log10(step) + 1e-9))
-    while any(abs(round(t, digits) - t) > 1e-9 for t in ticks):  # ends off the step: more digits
-        digits += 1
-    return ticks, f".{digits}f"
 
 
 def grid_step(n_layers: int, n_heads: int, side: int = GRID_PX) -> int:
@@ -138,8 +118,13 @@ def _grid_layers(n_layers: int, n_heads: int, side: int = GRID_PX,
 
 def get_grid_spec(n_layers: int, n_heads: int, per_layer: bool = False) -> dict[str, Any]:
     """The layers x heads grid of the page (one column for a per-layer measure)."""
-    return _finish(_grid_layers(n_layers, n_heads, per_layer=per_layer).add_params(*_grid_params()),
+    spec = _finish(_grid_layers(n_layers, n_heads, per_layer=per_layer).add_params(*_grid_params()),
                    PAGE_FONT)
+    # the layer axis's title in the corner above its numbers, as assets/grid-fit.js's axes() sets
+    # it on a grid that fits: its Vega compiled at build time (assets/embed.js) then draws as is
+    for layer in spec["layer"]:
+        layer["encoding"]["y"]["axis"].update(titleBaseline="bottom", titleX=0, titleY=-6)
+    return spec
 
 
 def window_start(param: str) -> str:
@@ -192,10 +177,13 @@ def _bracket_layers(axis: str, width: str, height: str) -> list[alt.Chart]:
     return [path, label]
 
 
-def _detail_params() -> list[alt.Parameter]:
-    """The detail's parameters: the sentence's words, its rows of brackets, the window shown."""
+def _detail_params(domain: tuple[float, float] | None = None) -> list[alt.Parameter]:
+    """The detail's parameters: the sentence's words, its rows of brackets, the window shown;
+    with a `domain`, the colour bar's (COLOUR_DOMAIN ...: colour_params)."""
+    colour = colour_params(domain) if domain is not None else {}
     return [alt.param(name=WORDS, value=[]), alt.param(name=TRACKS, value=0),
-            alt.param(name=ROWS, value=[0, 0]), alt.param(name=COLS, value=[0, 0])]
+            alt.param(name=ROWS, value=[0, 0]), alt.param(name=COLS, value=[0, 0]),
+            *(alt.param(name=name, value=value) for name, value in colour.items())]
 
 
 def _detail_layers(*, measure_label: str, domain: tuple[float, float],
@@ -216,14 +204,20 @@ def _detail_layers(*, measure_label: str, domain: tuple[float, float],
                axis=alt.Axis(labelAngle=-60, labelAlign="right", **common))
     frm = alt.Y("from:O", title="from (attending word)", scale=alt.Scale(paddingInner=0),
                 axis=alt.Axis(**common))
-    ticks, tick_format = colour_ticks(domain)
-    colour = alt.Color(
-        "value:Q", title=measure_label, scale=colour_scale(domain, scheme),
-        legend=alt.Legend(gradientLength={"expr": height} if resizable else size,
-                          gradientThickness=14, titleFontWeight="normal",
-                          orient="right", direction="vertical", titleOrient="top",
-                          values=ticks, format=tick_format),
-    )
+    legend = dict(gradientLength={"expr": height} if resizable else size, gradientThickness=14,
+                  titleFontWeight="normal", orient="right", direction="vertical",
+                  titleOrient="top")
+    if scheme == "viridis":  # a measure's maps: the colour bar's params (colour_params)
+        scale = alt.Scale(scheme=scheme, domain=alt.ExprRef(COLOUR_DOMAIN), clamp=True)
+        legend.update(values=alt.ExprRef(COLOUR_TICKS), labelExpr=(
+            f"({CLAMPED}[1] && datum.value >= {COLOUR_DOMAIN}[1] ? '\u2265 ' : "
+            f"{CLAMPED}[0] && datum.value <= {COLOUR_DOMAIN}[0] ? '\u2264 ' : '') + "
+            f"{COLOUR_LABELS}[indexof({COLOUR_TICKS}, datum.value)]"))
+    else:  # a series' difference: the page sets its domain and ticks (series-sentence.js)
+        ticks, tick_format = colour_ticks(domain)
+        scale = colour_scale(domain, scheme)
+        legend.update(values=ticks, format=tick_format)
+    colour = alt.Color("value:Q", title=measure_label, scale=scale, legend=alt.Legend(**legend))
     tooltip = [
         alt.Tooltip("fromWord:N", title="from"),
         alt.Tooltip("toWord:N", title="to"),
@@ -248,7 +242,7 @@ def get_detail_spec(
     """The detail of the page: the selected head's word x word map (the page may resize it and
     show a window of a long sentence: the `rows` / `cols` params)."""
     chart = _detail_layers(measure_label=measure_label, domain=domain, size=size, resizable=True)
-    return _finish(chart.add_params(*_detail_params()), PAGE_FONT)
+    return _finish(chart.add_params(*_detail_params(domain)), PAGE_FONT)
 
 
 # A series' difference of two checkpoints (assets/series-sentence.js): a diverging scheme (maps.js
@@ -308,7 +302,7 @@ def get_figure_spec(n_layers: int, n_heads: int, *, measure_label: str,
     head = alt.ExprRef(expr=f"'layer ' + {SEL_LAYER} + ', head ' + {SEL_HEAD}")
     detail = detail.properties(title=alt.TitleParams(
         text=head, anchor="start", fontSize=13, offset=8))
-    params = [*_grid_params(), *_detail_params()]
+    params = [*_grid_params(), *_detail_params(domain if scheme == "viridis" else None)]
     if grid:
         side = GRID_PX * size // DETAIL_PX  # the grid scales with the detail
         chart = alt.hconcat(_grid_layers(n_layers, n_heads, side, per_layer), detail, spacing=40)
@@ -376,9 +370,11 @@ def get_corpus_grid_spec(n_layers: int, n_heads: int) -> dict[str, Any]:
 
 
 def get_histogram_spec(width: int = 360, height: int = 140) -> dict[str, Any]:
-    """One head's statistic over the corpus's sentences: sentences per bin."""
+    """One head's statistic over the corpus's sentences: sentences per bin, the x axis over the
+    bins' range (head.js sets it to the head's edges), neither widened to round numbers nor to 0."""
     bars = alt.Chart(alt.Data(name=HIST_DATA)).mark_rect(color="#31688e").encode(
-        x=alt.X("lo:Q", title=STAT_TITLE, bin="binned", axis=alt.Axis(tickCount=6)),
+        x=alt.X("lo:Q", title=STAT_TITLE, bin="binned", axis=alt.Axis(tickCount=6),
+                scale=alt.Scale(zero=False, nice=False)),
         x2="hi:Q",
         y=alt.Y("sentences:Q", title="sentences"),
         tooltip=[alt.Tooltip("lo:Q", title="from", format=".4f"),

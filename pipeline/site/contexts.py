@@ -20,6 +20,7 @@ import numpy as np
 from pipeline import __version__
 from pipeline.errors import SiteError
 from pipeline.measures import MEASURES, get_measure, stored_measures
+from pipeline.site.gold import sentence_arcs
 from pipeline.site.names import head_page_pattern
 from pipeline.site.series_sentence import series_payload
 
@@ -113,6 +114,7 @@ class SiteContext:
     quantization: dict[str, Any]
     measures: tuple[MeasureView, ...] = ()  # the stored measures the pages offer, default first
     series: Any = None  # a series site: pipeline.site.series_view.SeriesView; None: one model
+    gold: bool = False  # the corpus has gold dependency arcs (.conllu): pipeline.site.gold
 
 
 @dataclass(frozen=True)
@@ -173,7 +175,7 @@ class SentenceContext:
     words: list[str]
     spans: list[tuple[str, int, int]]  # (label, first_word, last_word_exclusive)
     span_rows: list[SpanRow]
-    meta: list[tuple[str, str]]  # sorted (key, value as text)
+    meta: list[tuple[str, Any]]  # sorted (key, value as stored): the filters meta_value, meta_full
     truncated: bool
     n_tokens: int
     page: str  # file name stem
@@ -272,7 +274,22 @@ def get_site_context(store: SiteStore, *, measure: str, measure_label: str,
 
 def get_meta_text(meta: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     """A sentence's meta as sorted (key, value as text): strings as they are, others as JSON."""
-    return tuple(sorted((str(k), v if isinstance(v, str) else dumps(v)) for k, v in meta.items()))
+    return tuple(sorted((str(k), meta_full(v)) for k, v in meta.items()))
+
+
+def meta_value(value: Any, digits: int = 4) -> str:
+    """A metadata value as a sentence page shows it (a Jinja filter): a fraction to `digits`
+    significant digits (55.55966241606604 -> 55.56), anything else as meta_full gives it."""
+    if not isinstance(value, float) or not np.isfinite(value) or value == 0:
+        return meta_full(value)
+    if 1e-4 <= abs(value) < 1e15:  # positional, never an exponent: 1234567.8 -> 1235000
+        return np.format_float_positional(value, precision=digits, fractional=False, trim="-")
+    return f"{value:.{digits}g}"
+
+
+def meta_full(value: Any) -> str:
+    """A metadata value whole (a Jinja filter: the title; the index): a string as it is, else JSON."""
+    return value if isinstance(value, str) else dumps(value)
 
 
 def get_index_row(rec: SiteSentence, page: str) -> IndexRow:
@@ -351,7 +368,7 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
     words = list(rec.words[:n_words])
     spans_tracks = get_spans(rec, n_words)
     spans = [(label, a, b) for label, a, b, _ in spans_tracks]
-    meta = list(get_meta_text(rec.meta))
+    meta = sorted((str(k), v) for k, v in rec.meta.items())  # as stored: the page formats them
     payload = {  # what sentence.js reads; the page lists the meta
         "id": rec.id, "words": words, "page": page,
         "spans": [list(span) for span in spans_tracks],
@@ -366,6 +383,9 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
     }
     if site.series is not None:  # the checkpoints it offers (pipeline.site.series_sentence)
         payload["series"] = series_payload(site.series, site.measures, page)
+    arcs = sentence_arcs(rec, n_words)
+    if arcs:  # gold dependency arcs (.conllu): only a sentence that has them carries them
+        payload["arcs"] = arcs
     rows = [SpanRow(label, a + 1, b, " ".join(words[a:b])) for label, a, b in spans]
     return SentenceContext(
         site=site, position=position, number=position + 1, total=len(names), id=rec.id,

@@ -5,19 +5,21 @@ The index shows, for one selectable statistic at a time, every head's corpus val
 selectable statistic is one of pipeline.stats.definitions.STATISTICS, a span pair a -> b present in
 the corpus, or the dependency accuracy of a relation with at least MIN_ARCS arcs. Each
 head page shows the head's value for every selectable statistic with its rank among all
-heads, the distribution over sentences (a histogram), and the TOP sentences at each end
-(ties ordered by the cases behind a value, then by position: `Cases`). The sentences the head
-pages name are the exemplars; a site too small for all of them gives pages to them in rank
-order (`exemplar_order`).
+heads, the distribution over sentences (a histogram over the head's own range), and the TOP
+sentences at each end (ties ordered by the cases behind a value, then by position: `Cases`).
+The sentences the head pages name are the exemplars; a site too small for all of them gives
+pages to them in rank order (`exemplar_order`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from pipeline.site.gold import baseline_entry, head_dependency
 from pipeline.stats.definitions import STATISTICS
 
 MIN_ARCS = 20  # a relation needs this many arcs in the corpus to be offered
@@ -56,6 +58,9 @@ class Selectable:
     per_sentence: Callable[[], np.ndarray]  # -> float32 (S, L, H), NaN where undefined
     cases: Callable[[], np.ndarray]  # -> int64 (S,): what each sentence's value rests on
     note: str = ""  # e.g. the arcs and the fixed-offset baseline of a relation
+    baseline: Any = None  # a relation's Dependency (its fixed-offset baseline): pipeline.site.gold
+    floor: float = 0.0  # its natural floor (a share, a distance, an entropy: 0): the colour
+    # scale's start, so that near-equal heads are drawn near-equal (assets/corpus.js)
 
 
 def selectables(stats, cases: Cases) -> list[Selectable]:
@@ -63,7 +68,7 @@ def selectables(stats, cases: Cases) -> list[Selectable]:
     cases behind each sentence's value (`cases`: the corpus's words and spans)."""
     words = _bind(np.asarray, cases.words)
     out = [Selectable(name, name, STATISTICS[name].description, stats[name],
-                      _bind(stats.per_sentence, name), words)
+                      _bind(stats.per_sentence, name), words, floor=STATISTICS[name].floor)
            for name in stats.names if name in STATISTICS]
     for a, b in stats.span_pairs:
         out.append(Selectable(f"span:{a}>{b}", f"span mass {a} → {b}",
@@ -80,7 +85,7 @@ def selectables(stats, cases: Cases) -> list[Selectable]:
             "head (Clark et al. 2019)", dep.accuracy, _bind(stats.dependency_per_sentence, rel),
             _bind(stats.dependency_arcs, rel),
             note=f"{dep.arcs:,} arcs; best fixed offset {dep.baseline_offset:+d}: "
-                 f"{dep.baseline_accuracy:.3f}"))
+                 f"{dep.baseline_accuracy:.3f}", baseline=dep))
     return out
 
 
@@ -148,7 +153,7 @@ class HeadColumn:
     label: str
     values: np.ndarray  # (L, H)
     ranks: np.ndarray  # (L, H)
-    edges: list[float]  # BINS + 1 histogram edges, shared by every head
+    edges: np.ndarray  # (L, H, BINS + 1) each head's histogram edges, over its own values
     hist: np.ndarray  # (L, H, BINS) sentences per bin
     top: np.ndarray  # (L, H) lists of sentence positions, largest first
     bottom: np.ndarray  # (L, H) lists, smallest first
@@ -160,16 +165,14 @@ def head_columns(sel: Selectable, k: int = TOP) -> HeadColumn:
     """A selectable statistic's per-head page data: ranks, histograms, extremes."""
     per = sel.per_sentence()  # (S, L, H)
     S, L, H = per.shape
-    finite = per[~np.isnan(per)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    if hi <= lo:
-        hi = lo + 1.0
-    edges = np.linspace(lo, hi, BINS + 1)
+    edges = np.zeros((L, H, BINS + 1))
     hist = np.zeros((L, H, BINS), dtype=np.int64)
     for l_ in range(L):
         for h in range(H):
             col = per[:, l_, h]
-            hist[l_, h] = np.histogram(col[~np.isnan(col)], bins=edges)[0]
+            col = col[~np.isnan(col)]
+            edges[l_, h] = histogram_edges(col)
+            hist[l_, h] = np.histogram(col, bins=edges[l_, h])[0]
     top, bottom = _extremes_all(per, k, sel.cases())
     top_values = np.empty((L, H), dtype=object)
     bottom_values = np.empty((L, H), dtype=object)
@@ -177,8 +180,29 @@ def head_columns(sel: Selectable, k: int = TOP) -> HeadColumn:
         for h in range(H):
             top_values[l_, h] = [float(per[p, l_, h]) for p in top[l_, h]]
             bottom_values[l_, h] = [float(per[p, l_, h]) for p in bottom[l_, h]]
-    return HeadColumn(sel.key, sel.label, sel.values, ranks(sel.values),
-                      [float(e) for e in edges], hist, top, bottom, top_values, bottom_values)
+    return HeadColumn(sel.key, sel.label, sel.values, ranks(sel.values), edges, hist, top, bottom,
+                      top_values, bottom_values)
+
+
+def histogram_edges(values: np.ndarray) -> np.ndarray:
+    """BINS + 1 edges over one head's values (finite): from its smallest to its largest, so
+    that the histogram's axis fits what it shows; one value (or none) gets a narrow range
+    around it (± 5 % of it, ± 0.05 around 0; 0 to 1 for none). float64 (BINS + 1,)."""
+    if not values.size:
+        return np.linspace(0.0, 1.0, BINS + 1)
+    lo, hi = float(values.min()), float(values.max())
+    if hi <= lo:
+        pad = abs(lo) * 0.05 or 0.05
+        lo, hi = lo - pad, lo + pad
+    return np.linspace(lo, hi, BINS + 1)
+
+
+def _round_edges(edges: np.ndarray) -> list[float]:
+    """Histogram edges as the page shows them: to two digits below the bin's width, so that
+    the bins of a head whose values differ in the fourth digit stay apart."""
+    step = float(edges[-1] - edges[0]) / max(1, len(edges) - 1)
+    digits = max(0, 2 - int(np.floor(np.log10(step)))) if step > 0 else 6
+    return [round(float(e), digits) + 0.0 for e in edges]  # + 0.0: no -0.0
 
 
 def _round(x: float | None) -> float | None:
@@ -211,15 +235,17 @@ def measure_view(stats, title: str, cases: Cases, k: int = TOP) -> CorpusView:
     index = {"measure": stats.measure, "title": title, "layers": L, "heads": H, "stats": [
         {"key": sel.key, "label": sel.label, "description": sel.description, "note": sel.note,
          "values": [[_round(v) for v in row] for row in sel.values.tolist()],
-         "range": _range(sel.values)}
+         "range": _range(sel.values), "floor": sel.floor,
+         **({"baseline": baseline_entry(sel.baseline)} if sel.baseline is not None else {})}
         for sel in sels]}
+    baselines = {sel.key: sel.baseline for sel in sels if sel.baseline is not None}
     heads = {}
     for l_ in range(L):
         for h in range(H):
             entries = [{
                 "key": sel.key, "label": sel.label, "value": _round(float(col.values[l_, h])),
                 "rank": int(col.ranks[l_, h]), "ranked": int((col.ranks > 0).sum()),
-                "edges": [_round(e) for e in col.edges], "hist": col.hist[l_, h].tolist(),
+                "edges": _round_edges(col.edges[l_, h]), "hist": col.hist[l_, h].tolist(),
                 "top": [[p, _round(v)] for p, v in zip(col.top[l_, h], col.top_values[l_, h],
                                                        strict=True)],
                 "bottom": [[p, _round(v)] for p, v in zip(col.bottom[l_, h],
@@ -227,6 +253,8 @@ def measure_view(stats, title: str, cases: Cases, k: int = TOP) -> CorpusView:
             } for sel, col in zip(sels, columns, strict=True)]
             heads[(l_ + 1, h + 1)] = {"measure": stats.measure, "title": title, "layer": l_ + 1,
                                       "head": h + 1, "layers": L, "heads": H, "stats": entries}
+            if baselines:  # a corpus with gold arcs: the relations against their baselines
+                heads[(l_ + 1, h + 1)]["dependency"] = head_dependency(entries, baselines, l_, h)
     return CorpusView(stats.measure, title, (L, H), index, sels, heads)
 
 

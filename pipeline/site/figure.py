@@ -12,7 +12,6 @@ so on any machine.
 from __future__ import annotations
 
 import base64
-import functools
 import logging
 import re
 import struct
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import altair as alt
 import numpy as np
 import vl_convert
 from tqdm import tqdm
@@ -30,12 +28,14 @@ from tqdm import tqdm
 from pipeline.errors import AtlasError, ConfigError
 from pipeline.measures import DEFAULT_MEASURE, check_stored, get_measure, stored_measures
 from pipeline.site import charts
+from pipeline.site.colours import colour_table, fitted_table  # noqa: F401 - figure's API too
 from pipeline.site.contexts import SiteSentence, SiteStore, get_spans, slugify
 from pipeline.store import quantize
 
 log = logging.getLogger(__name__)
 
 FORMATS = ("svg", "pdf", "png")
+FIT = "fit"  # --domain fit: each map's colours run from 0 to its largest value
 PATTERN_FIELDS = ("id", "index", "layer", "head", "measure")  # what a --batch pattern may name
 
 
@@ -50,7 +50,8 @@ class ColourOptions:
 
     measure: str = DEFAULT_MEASURE
     measure_label: str | None = None  # the colour bar's title; None: the measure's
-    domain: tuple[float, float] | None = None  # the colour bar's domain; None: the measure's
+    # the colour bar's domain; None: the measure's; "fit": 0 to the largest value of the map
+    domain: tuple[float, float] | str | None = None
     font: str = charts.FIGURE_FONT
     scale: float = 2.0  # PNG pixels per figure pixel
 
@@ -67,9 +68,15 @@ class ColourOptions:
         return self.measure_label or get_measure(self.measure).title
 
     @property
+    def fit(self) -> bool:
+        """Whether each map's colours are fitted to it (`--domain fit`): 0 to its largest value."""
+        return self.domain == FIT
+
+    @property
     def colour_domain(self) -> tuple[float, float]:
-        """The colour bar's domain: the option, else the measure's."""
-        low, high = self.domain or get_measure(self.measure).domain
+        """The colour bar's fixed domain: the option, else the measure's (fitted maps: the
+        measure's, for what has no map of its own)."""
+        low, high = get_measure(self.measure).domain if self.fit or not self.domain else self.domain
         return float(low), float(high)
 
 
@@ -125,35 +132,6 @@ def check_measure(store: SiteStore, measure: str) -> None:
     check_stored(measure, stored_measures(store.info), "the store", FigureError)
 
 
-@functools.lru_cache(maxsize=8)
-def colour_table(domain: tuple[float, float]) -> np.ndarray:
-    """code -> RGB through the detail's colour scale, as vl-convert's Vega computes it: uint8
-    (256, 3). The page builds the same table in the browser from the same scale."""
-    rows = [{"code": c, "value": c / 255} for c in range(256)]
-    spec = alt.Chart(alt.Data(values=rows)).mark_rect().encode(
-        x=alt.X("code:O", axis=None),
-        color=alt.Color("value:Q", scale=charts.colour_scale(domain), legend=None),
-    ).to_dict()
-    rects: list[dict] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if node.get("marktype") == "rect" and node.get("role") == "mark":
-                rects.extend(node["items"])
-                return
-            for child in node.values():
-                walk(child)
-        elif isinstance(node, list):
-            for child in node:
-                walk(child)
-
-    walk(vl_convert.vegalite_to_scenegraph(spec, vl_version=charts.vl_convert_version()))
-    rects.sort(key=lambda item: item["x"])
-    rgb = [tuple(map(int, re.findall(r"\d+", item["fill"])))[:3] for item in rects]
-    assert len(rgb) == 256 and all(len(c) == 3 for c in rgb), rgb[:3]
-    return np.array(rgb, dtype=np.uint8)
-
-
 def png_bytes(rgb: np.ndarray) -> bytes:
     """An RGB image, uint8 (height, width, 3), as PNG bytes (fixed compression: deterministic)."""
     height, width, _ = rgb.shape
@@ -168,16 +146,21 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 
 
 def get_figure_data(rec: SiteSentence, maps: np.ndarray, special: np.ndarray, layer: int,
-                    head: int, domain: tuple[float, float]) -> tuple[dict[str, list], dict[str, Any]]:
+                    head: int, domain: tuple[float, float], fit: bool = False
+                    ) -> tuple[dict[str, list], dict[str, Any]]:
     """The datasets and params that bind the figure's spec to a sentence, as the page binds its
-    charts: maps (L, H, W, W) and special shares (L, H, W) as the store gives them."""
+    charts: maps (L, H, W, W) and special shares (L, H, W) as the store gives them. `fit`: each
+    map's colours from 0 to its largest value (the colour bar: the selected head's), as the
+    page's "fitted" scale draws them; else over `domain`, the colour bar's top marked "≥" when
+    the selected head has values above it."""
     n_layers, n_heads, n_words, _ = maps.shape
     codes, shares = quantize(maps), quantize(special)  # the page's 8-bit values (data_format)
     table = colour_table(domain)
     cells = []
     for la in range(n_layers):
         for h in range(n_heads):
-            png = png_bytes(table[codes[la, h]])  # (W, W) codes -> (W, W, 3) colours
+            here = fitted_table(int(codes[la, h].max())) if fit else table
+            png = png_bytes(here[codes[la, h]])  # (W, W) codes -> (W, W, 3) colours
             url = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
             cells.append({"layer": la + 1, "head": h + 1, "url": url})
     k_codes, k_shares = codes[layer - 1, head - 1], shares[layer - 1, head - 1]  # (W, W), (W,)
@@ -186,9 +169,13 @@ def get_figure_data(rec: SiteSentence, maps: np.ndarray, special: np.ndarray, la
              for f in range(n_words) for t in range(n_words)]
     spans = [{"i": i, "label": label, "first": a, "last": b, "track": track}
              for i, (label, a, b, track) in enumerate(get_spans(rec, n_words))]
+    top = int(k_codes.max()) / 255 if k_codes.size else 0.0
+    shown = charts.fit_domain(top) if fit else domain
+    low = int(k_codes.min()) / 255 if k_codes.size else 0.0
     params = {charts.WORDS: list(rec.words[:n_words]),
               charts.TRACKS: max((s["track"] + 1 for s in spans), default=0),
-              charts.SEL_LAYER: layer, charts.SEL_HEAD: head}
+              charts.SEL_LAYER: layer, charts.SEL_HEAD: head,
+              **charts.colour_params(shown, clamped=(low < shown[0] - 1e-9, top > shown[1] + 1e-9))}
     datasets = {charts.GRID_DATA: cells, charts.DETAIL_DATA: pairs, charts.SPAN_DATA: spans}
     return datasets, params
 
@@ -229,17 +216,39 @@ def prepare(store: SiteStore, request: FigureRequest,
     try:
         _, rec = find_sentence(store, request.sentence)
         maps, special = rec.word_maps(options.measure)
-        n_layers, n_heads = maps.shape[:2]  # H == 1 for a per-layer measure
-        if not 1 <= request.layer <= n_layers:
-            raise FigureError(f"layer {request.layer} is out of range: the model has {n_layers} "
-                              f"layers (1 to {n_layers})")
-        if not 1 <= request.head <= n_heads:
-            per = ("is per layer: head 1 only" if n_heads == 1
-                   else f"has {n_heads} heads per layer (1 to {n_heads})")
-            raise FigureError(f"head {request.head} is out of range: {options.measure!r} {per}")
+        check_head(maps, request.layer, request.head, options.measure)
     except FigureError as exc:
         raise FigureError(request.where + exc.message) from None
     return rec, maps, special
+
+
+def check_head(maps: np.ndarray, layer: int, head: int, measure: str) -> None:
+    """FigureError unless the 1-based layer and head are in maps (L, H, W, W) of `measure`."""
+    n_layers, n_heads = maps.shape[:2]  # H == 1 for a per-layer measure
+    if not 1 <= layer <= n_layers:
+        raise FigureError(f"layer {layer} is out of range: the model has {n_layers} "
+                          f"layers (1 to {n_layers})")
+    if not 1 <= head <= n_heads:
+        per = ("is per layer: head 1 only" if n_heads == 1
+               else f"has {n_heads} heads per layer (1 to {n_heads})")
+        raise FigureError(f"head {head} is out of range: {measure!r} {per}")
+
+
+def figure_bytes(rec: SiteSentence, maps: np.ndarray, special: np.ndarray, layer: int, head: int,
+                 options: FigureOptions, fmt: str, where: str = "") -> bytes:
+    """A sentence's figure of one head, from its maps (L, H, W, W) and special shares (L, H, W),
+    as SVG, PDF or PNG bytes (`where`: what an error names first)."""
+    n_layers, n_heads = maps.shape[:2]
+    spec = charts.get_figure_spec(n_layers, n_heads, measure_label=options.colour_title,
+                                  domain=options.colour_domain, size=options.width,
+                                  grid=options.grid, note=options.note, font=options.font,
+                                  per_layer=get_measure(options.measure).per_layer)
+    datasets, params = get_figure_data(rec, maps, special, layer, head, options.colour_domain,
+                                       fit=options.fit)
+    try:
+        return render(charts.bind(spec, datasets, params), fmt, options.scale)
+    except Exception as exc:  # vl-convert reports a failed render as a plain ValueError
+        raise AtlasError(f"{where}vl-convert could not render the figure: {exc}") from exc
 
 
 def get_figure(store: SiteStore, request: FigureRequest,
@@ -247,18 +256,8 @@ def get_figure(store: SiteStore, request: FigureRequest,
     """One figure's bytes, in the format its file name asks for, and its sentence."""
     fmt = output_format(request.out)
     rec, maps, special = prepare(store, request, options)
-    n_layers, n_heads = maps.shape[:2]
-    spec = charts.get_figure_spec(n_layers, n_heads, measure_label=options.colour_title,
-                                  domain=options.colour_domain, size=options.width,
-                                  grid=options.grid, note=options.note, font=options.font,
-                                  per_layer=get_measure(options.measure).per_layer)
-    datasets, params = get_figure_data(rec, maps, special, request.layer, request.head,
-                                       options.colour_domain)
-    try:
-        data = render(charts.bind(spec, datasets, params), fmt, options.scale)
-    except Exception as exc:  # vl-convert reports a failed render as a plain ValueError
-        raise AtlasError(f"{request.where}{request.out}: vl-convert could not render the "
-                         f"figure: {exc}") from exc
+    data = figure_bytes(rec, maps, special, request.layer, request.head, options, fmt,
+                        where=f"{request.where}{request.out}: ")
     return data, rec
 
 

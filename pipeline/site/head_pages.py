@@ -14,6 +14,7 @@ from pipeline.site.contexts import MeasureView, SiteContext, SiteStore
 from pipeline.site.corpus_view import Cases, CorpusView, measure_view
 from pipeline.site.data_format import js_global
 from pipeline.site.names import HEAD_PAGE, head_page_name
+from pipeline.site.stats_table import STATS_CSV, site_table, to_csv
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +77,15 @@ def write_corpus_view(out: Path, env: jinja2.Environment,
                                    + (f"&m={view.name}" if view.suffix else ""),
                        "domain": list(view.domain)}
             html = template.render(page=payload, site=site, root="../../", measure=view.name,
-                                   about=about)
+                                   about=about, csv=STATS_CSV)
             page = out / head_page_name(view.name, layer, head)
             page.parent.mkdir(parents=True, exist_ok=True)
             page.write_text(html, encoding="utf-8")
     data = {"measures": [corpus.index for _, corpus in views], "pattern": HEAD_PAGE}
     (out / CORPUS_DATA).write_text(js_global("atlasCorpus", data), encoding="utf-8")
-    return {"measures": [view.name for view, _ in views], "sentences": n_sentences, "missing": ""}
+    # every head's value and rank, as `attention-atlas stats --format csv` prints them
+    table = site_table([(view.name, corpus.shape, corpus.stats) for view, corpus in views],
+                       n_sentences)
+    (out / STATS_CSV).write_text(to_csv([table]), encoding="utf-8", newline="")
+    return {"measures": [view.name for view, _ in views], "sentences": n_sentences, "missing": "",
+            "csv": STATS_CSV}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import json
 import logging
 import os
 from collections import deque
@@ -55,6 +56,30 @@ LINK = ('href="', '" ')  # around a previous / next link's address (site_templat
 # Where a page's figure markup (sentence.html's block "figure") was: assets/sentence-page.js puts
 # the site's one copy there (window.atlasFrame) before the page's scripts run
 FRAME_SLOT = '<div id="figure-frame" hidden></div>'
+FRAME_GLOBAL = "window.atlasFrame = "  # the line of assets/sentence-page.js that holds the figure
+# The sentence page's own scripts, in the order they run, as one file (assets/sentence-page.js):
+# one request instead of a dozen; the series' scripts only on a series' site, the gold trees' only
+# on the site of a corpus with arcs (gold-sentence.js does nothing on a page without).
+SENTENCE_SCRIPTS = ("maps.js", "list.js", "paint.js", "embed.js", "grid-fit.js", "sentence-state.js",
+                    "sentence-window.js", "sentence-nav.js", "scales.js", "sentence-scale.js",
+                    "sentence-rows.js", "series-sentence.js", "gold-sentence.js", "sentence.js",
+                    "figure.js", "series-figures.js")
+
+
+def write_sentence_scripts(assets: Path, out: Path, *, series: bool, gold: bool,
+                           frame: str | None = None) -> None:
+    """out/sentence-page.js: SENTENCE_SCRIPTS from `assets` one after the other (each its own
+    closure; "series-*" only with `series`, "gold-*" only with `gold`), after the figure's markup
+    (`frame`, when the pages leave it to the site) put in the page's slot."""
+    names = [n for n in SENTENCE_SCRIPTS
+             if (series or not n.startswith("series-")) and (gold or not n.startswith("gold-"))]
+    text = "".join(f"// --- assets/{name}\n" + (assets / name).read_text(encoding="utf-8") for name in names)
+    if frame is not None:
+        text = (f"// --- the figure's markup, the same on every sentence page: into its slot\n"
+                f"{FRAME_GLOBAL}{json.dumps(frame)};\n"
+                "(() => {\n  const slot = document.getElementById(\"figure-frame\");\n"
+                "  if (slot) slot.outerHTML = window.atlasFrame;\n})();\n" + text)
+    (out / "sentence-page.js").write_text(text, encoding="utf-8")
 
 
 def figure_html(template: jinja2.Template, ctx: SentenceContext) -> str:

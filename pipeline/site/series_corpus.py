@@ -78,6 +78,7 @@ def measure_series(series, measure: str, title: str, selected: list, cases: Case
         stats.append({"key": key, "label": sel.label if sel else key,
                       "description": sel.description if sel else "",
                       "note": sel.note if sel else "", "axis": statistic_label(key),
+                      "floor": sel.floor if sel else 0.0,
                       "values": _nested(series_values(per, key, shape))})
     ref = series.current.store.head_stats(measure).shape
     return {"measure": measure, "title": title, "layers": shape[0], "heads": shape[1],

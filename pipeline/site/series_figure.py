@@ -155,8 +155,12 @@ def get_checkpoints_figure(labels: Sequence[str], steps: Sequence[int | None], s
     chosen = select_checkpoints(labels, steps, checkpoints)
     titles, datasets, params = get_checkpoints_figure_data(
         labels, steps, stores, chosen, sentence, layer, head, options.measure)
+    domain = options.colour_domain
+    if options.fit:  # one colour bar for every panel: from 0 to the largest value of any
+        domain = charts.fit_domain(max((p["value"] for p in datasets[charts.DETAIL_DATA]),
+                                       default=0.0))
     spec = series_charts.get_checkpoints_figure_spec(
-        titles, measure_label=options.colour_title, domain=options.colour_domain,
+        titles, measure_label=options.colour_title, domain=domain,
         size=options.size, columns=options.columns, font=options.font)
     return _render(charts.bind(spec, datasets, params), fmt, options.scale)
 

@@ -248,6 +248,7 @@ class Statistic:
     description: str
     compute: Callable[[WordMaps], np.ndarray]  # -> (L, H), NaN where undefined
     unit: str = ""
+    floor: float = 0.0  # its natural floor: the corpus view's colour scale starts here
 
 
 STATISTICS: dict[str, Statistic] = {s.name: s for s in (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib
 import os
 from pathlib import Path
 
@@ -33,6 +34,13 @@ from pipeline.store.sentence import StoredSentence
 from pipeline.words import word_attention, word_maps
 
 
+def _notebook():
+    """pipeline.site.notebook, which shows records and stores in a notebook. The store may not
+    import the site (the import contracts: docs/architecture.md); a notebook's display asks for
+    it by name, at that moment, so reading a store imports nothing of the site."""
+    return importlib.import_module("pipeline.site.notebook")
+
+
 class SentenceRecord:
     """One stored sentence as read from a store: its words, tokens, spans and (lazily) its maps."""
 
@@ -46,6 +54,8 @@ class SentenceRecord:
         self.spans: list[tuple[str, int, int]] = list(sentence.spans)
         self.meta: dict = sentence.meta
         self.truncated: bool = sentence.truncated
+        # gold dependency arcs (dependent, head or -1, relation) over the words: .conllu only
+        self.arcs: list[tuple[int, int, str]] = list(sentence.arcs)
 
     def __repr__(self) -> str:
         return f"SentenceRecord(id={self.id!r}, words={len(self.words)}, tokens={len(self.tokens)})"
@@ -71,6 +81,28 @@ class SentenceRecord:
     def special_share(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
         """Share of each from-word's attention that went to special tokens, float32 (L, H, W)."""
         return self.word_maps(measure)[1]
+
+    # ---- in a notebook (pipeline.site.notebook) ----
+    def show(self, layer: int = 1, head: int = 1, measure: str = DEFAULT_MEASURE, **options):
+        """The sentence's figure of one head (1-based), as `attention-atlas figure` draws it,
+        which a notebook shows (SVG); `options`: measure_label, domain, width, grid, note, font."""
+        return _notebook().record_figure(self, layer, head, measure, **options)
+
+    def view(self, layer: int = 1, head: int = 1, measure: str | None = None):
+        """The sentence's page, interactive, in a notebook's output cell (the site's own: the
+        grid, the detail, the measure selector, several rows at once), opened at a head."""
+        return _notebook().record_view(self._store, self, layer=layer, head=head, measure=measure)
+
+    def _repr_svg_(self) -> str:
+        return self.show().svg
+
+    def _repr_html_(self) -> str:
+        return _notebook().record_html(self.show())
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> dict[str, str]:
+        """Both displays from one drawing (IPython asks for this first)."""
+        figure = self.show()
+        return {"image/svg+xml": figure.svg, "text/html": _notebook().record_html(figure)}
 
 
 class AtlasStore:
@@ -141,6 +173,16 @@ class AtlasStore:
     def head_stats(self, measure: str = DEFAULT_MEASURE) -> HeadStats:
         """The corpus view's statistics of every head for a measure (pipeline.store.head_stats)."""
         return HeadStats(self, measure)
+
+    def view(self, measure: str | None = None):
+        """The corpus view (every head's statistics across the corpus, as the site's index shows
+        it), interactive, in a notebook's output cell."""
+        return _notebook().store_view(self, measure=measure)
+
+    def stats_frame(self, measure: str | None = None, stat: str | None = None):
+        """Every head's statistics as a pandas DataFrame (measure, statistic, layer, head, value,
+        rank), as `attention-atlas stats --format csv` gives them; one measure or all."""
+        return _notebook().stats_frame(self, measure, stat)
 
     @property
     def info(self) -> dict:

@@ -1,6 +1,7 @@
 """Helpers for tests and benchmarks (like numpy.testing): a tiny corpus, a random GPT-2, a fake
 store, a synthetic store written by the real writer, and readers of a built site; series of
-checkpoints without a model: pipeline.testing.series.
+checkpoints without a model: pipeline.testing.series; a random model of each family:
+pipeline.testing.families.
 
 FakeStore satisfies pipeline.site.contexts.SiteStore, so a site can be built and
 measured without a model or a Zarr store. Nothing here imports torch or
@@ -56,22 +57,30 @@ def write_jsonl(path: Path, items: list[dict]) -> Path:
     return path
 
 
+def train_bpe(texts: list[str] | None, vocab_size: int, special_tokens: list[str]):
+    """A byte-level BPE tokenizer (tokenizers.Tokenizer) trained here on `texts` (by default the
+    tiny corpus), its special tokens first in its vocabulary."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=special_tokens,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  show_progress=False)
+    bpe.train_from_iterator(texts or [item["text"] for item in TINY] * 4, trainer)
+    return bpe
+
+
 def make_gpt2(folder: Path, *, n_layer: int = 2, n_head: int = 4, n_positions: int = 64,
               n_embd: int = 32, texts: list[str] | None = None, vocab_size: int = 400,
               seed: int = 0) -> Path:
     """Save a GPT-2 with random weights (from `seed`) and a byte-level BPE tokenizer trained here
     (on `texts`, by default the tiny corpus): tiny by default, any size from the arguments."""
     import torch  # here, not above: importing this module must not import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GPT2Config, GPT2Model, GPT2TokenizerFast
 
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    bpe.train_from_iterator(texts or [item["text"] for item in TINY] * 4, trainer)
+    bpe = train_bpe(texts, vocab_size, ["<|endoftext|>"])
     tokenizer = GPT2TokenizerFast(tokenizer_object=bpe, bos_token="<|endoftext|>",
                                   eos_token="<|endoftext|>", unk_token="<|endoftext|>",
                                   model_max_length=n_positions)
@@ -261,6 +270,31 @@ def synthetic_store(path: Path, n: int, n_layers: int, n_heads: int, *, seed: in
     return path
 
 
+def gold_rows(n: int = 30, n_layers: int = 2, n_heads: int = 3, *, seed: int = 3
+              ) -> list[tuple[Any, np.ndarray]]:
+    """n sentences g00, g01, ... of 5 to 8 words with gold trees, as a .conllu corpus gives them:
+    every even word a `det` of the next, every odd one an `nsubj` 2 to 4 words on, the last the
+    root; g03 has no arcs. Random peaked maps, except layer 1, head 2, which attends to each
+    word's gold head (above the `nsubj` baseline, tying the `det` one). Rows for write_store."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(n):
+        n_words = 5 + k % 4
+        words = [f"g{k}w{i}" for i in range(n_words)]
+        arcs = [(i, i + 1, "det") if i % 2 == 0 else (i, min(n_words - 1, i + 1 + (k + i) % 3), "nsubj")
+                for i in range(n_words - 1)] + [(n_words - 1, -1, "root")]
+        if k == 3:
+            arcs = []
+        tokens = n_words + 2
+        maps = rng.dirichlet(np.full(tokens, 0.3), size=(n_layers, n_heads, tokens)).astype(np.float32)
+        gold = np.full((tokens, tokens), 0.02, np.float32)
+        for dep, head, _ in arcs:
+            gold[dep + 1, head + 1] = 1.0 if head >= 0 else 0.02  # token t + 1 is word t
+        maps[0, 1] = gold / gold.sum(axis=-1, keepdims=True)
+        rows.append((synthetic_sentence(f"g{k:02d}", words, (), arcs), maps))
+    return rows
+
+
 def read_js_global(path: Path, name: str) -> Any:
     """The JSON value a site script (`window.NAME=JSON.parse('...');`, pipeline.site.data_format.js_global) sets."""
     text = path.read_text(encoding="utf-8")
@@ -317,8 +351,7 @@ class PageParser(html.parser.HTMLParser):
 def read_page(path: Path) -> str:
     """A built page's HTML as a browser ends up with it: a sentence page's figure slot filled
     with the site's figure markup, as assets/sentence-page.js fills it (pipeline.site.pages)."""
-    from pipeline.site.build import FRAME_GLOBAL
-    from pipeline.site.pages import FRAME_SLOT
+    from pipeline.site.pages import FRAME_GLOBAL, FRAME_SLOT
 
     text = path.read_text(encoding="utf-8")
     if FRAME_SLOT in text:

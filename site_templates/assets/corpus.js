@@ -21,8 +21,56 @@
     }
   }
 
+  // ---- the grid's size: its cells fit the index's width (assets/grid-fit.js) ----
+  const G = window.atlasGridFit;
+  const LEGEND = 140; // px: a colour bar at the grid's right, with its title (the statistic's label)
+  const WIDE = 600; // px: below this the colour bar goes under the grid, across
+  const CHROME = 46; // px: the layer numbers, the corner title, the padding
+
+  // the grid's layout for a measure m ({layers, heads}) on this page: its cells, whether it
+  // scrolls sideways, where the colour bar goes; the spec set to it (before drawing)
+  function fitGrid(spec, m) {
+    const room = $("corpus-grid").parentElement.clientWidth;
+    const wide = room >= WIDE;
+    const step = G.cellStep(room - (wide ? LEGEND : 0), m.heads, CHROME, spec.width.step);
+    const layout = { layers: m.layers, heads: m.heads, step, wide, scrolls: step * m.heads + CHROME > room };
+    spec.width = { step };
+    spec.height = { step };
+    for (const { scale } of [spec.encoding.x, spec.encoding.y]) { // a cell less its gap: a tap target
+      if (step * (1 - scale.paddingInner) < G.TAP) scale.paddingInner = (step - G.TAP) / step;
+    }
+    G.axes(spec.encoding, layout.scrolls);
+    if (!wide) { // under the grid, across the phone's width (a .conllu corpus's baseline legend too)
+      Object.assign(spec.encoding.color.legend, { orient: "bottom", direction: "horizontal",
+        gradientLength: Math.min(320, room - 2 * CHROME) });
+      for (const layer of spec.layer || []) {
+        for (const channel of Object.values(layer.encoding || {})) if (channel.legend) channel.legend.orient = "bottom";
+      }
+      spec.config = { ...spec.config, legend: { ...spec.config.legend, layout: { bottom: { direction: "vertical", anchor: "start" } } } };
+    }
+    return layout;
+  }
+
+  // after drawing: the scrolling grid's rail and note (assets/grid-fit.js)
+  const placeGrid = (view, layout) => G.place($("corpus-grid"), view, layout);
+
+  // the colour scale of a grid of corpus values: from the statistic's natural floor (0 for
+  // shares, distances and entropies) to the largest head, so that near-equal heads look
+  // near-equal; `stretch` (the page's checkbox): from the smallest head to the largest, which
+  // shows small differences as large ones. [lo, hi], never empty.
+  function colourDomain([low, high], floor, stretch) {
+    let [lo, hi] = stretch ? [low, high] : [Math.min(floor ?? 0, low), high];
+    if (!(hi > lo)) [lo, hi] = stretch ? [lo - 0.5, lo + 0.5] : [lo, lo + 1];
+    return [lo, hi];
+  }
+
+  // what the description says of the scale on show
+  const scaleText = (stretch, floor) => (stretch ? "Colours are stretched from the smallest head to " +
+    "the largest, so that small differences look large." : `Colours run from ${floor ?? 0}, the ` +
+    "statistic's floor, to the largest head.");
+
   // shared with a series' corpus view (series-corpus.js), which draws in this one's place
-  window.atlasCorpusStats = { fillStats };
+  window.atlasCorpusStats = { fillStats, colourDomain, scaleText, fitGrid, placeGrid };
   if (window.atlasSeries) return;
 
   const data = window.atlasCorpus;
@@ -56,19 +104,23 @@
     state.stat = s.key;
     $("corpus-stat").value = s.key;
     if ($("corpus-measure")) $("corpus-measure").value = m.measure;
+    const stretch = $("corpus-stretch").checked;
     $("corpus-description").textContent = `${s.label}: ${s.description}${s.note ? ` (${s.note})` : ""}. ` +
-      `Across the ${m.heads === 1 ? "layers" : "heads"}: ${s.range[0]} to ${s.range[1]}.`;
+      `Across the ${m.heads === 1 ? "layers" : "heads"}: ${s.range[0]} to ${s.range[1]}. ${scaleText(stretch, s.floor)}`;
     const spec = structuredClone(specs.corpus[`${m.layers}x${m.heads}`]);
-    let [lo, hi] = s.range;
-    if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
-    spec.encoding.color.scale.domain = [lo, hi];
+    const domain = colourDomain(s.range, s.floor, stretch);
+    spec.encoding.color.scale.domain = domain;
+    window.atlasScales.legendTicks(spec.encoding.color.legend, domain, 4); // both ends' values
     spec.encoding.color.title = s.label;
     for (const tip of spec.encoding.tooltip) if (tip.field === "value") tip.title = s.label;
     if (m.heads === 1) spec.encoding.x.title = "all heads";
     spec.datasets = { heads: rows(m, s) };
+    if (window.atlasCorpusMarks) window.atlasCorpusMarks(spec, m, s); // gold-corpus.js: a relation's baseline
+    state.layout = fitGrid(spec, m);
     const result = await window.vegaEmbed("#corpus-grid", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     if (state.view) state.view.finalize();
     state.view = result.view;
+    placeGrid(state.view, state.layout);
     $("corpus-grid").setAttribute("aria-busy", "false");
   }
 
@@ -77,6 +129,17 @@
     const first = data.measures[0];
     $("corpus-stat").addEventListener("change", (e) => show(state.measure, e.target.value));
     $("corpus-measure")?.addEventListener("change", (e) => show(e.target.value, state.stat));
+    let resizing = null;
+    window.addEventListener("resize", () => { // a phone turned: redrawn when the layout changes
+      clearTimeout(resizing);
+      resizing = setTimeout(() => {
+        const m = measureData(state.measure);
+        const now = fitGrid(structuredClone(specs.corpus[`${m.layers}x${m.heads}`]), m);
+        if (["step", "wide", "scrolls"].some((k) => now[k] !== state.layout[k])) show(state.measure, state.stat);
+        else placeGrid(state.view, state.layout); // the note of the heads in view
+      }, 150);
+    });
+    $("corpus-stretch").addEventListener("change", () => show(state.measure, state.stat));
     return show(first.measure, first.stats.find((s) => s.key === "prev") ? "prev" : first.stats[0].key);
   }
 

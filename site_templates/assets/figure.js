@@ -39,6 +39,7 @@
     const params = {
       selLayer: atlas.layer, selHead: atlas.head, words: atlas.detail.signal("words"),
       tracks: atlas.tracks, rows: [r0, r1], cols: [c0, c1],
+      ...(atlas.colourParams ? atlas.colourParams() : {}), // the page's colour bar: fixed or fitted
     };
     return draw(spec, data, params);
   }

@@ -1,9 +1,10 @@
 // A head page: one head (or layer, for a per-layer measure) over the whole corpus. The page
 // lists every statistic with the head's value and rank (static HTML); this script draws the
-// chosen statistic's distribution over the sentences (a histogram) and the sentences where it
-// is highest and lowest, each with this head's word map drawn small (from the sentence's data
-// script) and a link to the sentence page opened at this head. The fragment names the
-// statistic: #s=prev. A classic script, so that the page also works opened from disk.
+// chosen statistic's distribution over the sentences (a histogram, its axis over this head's
+// own range) and the sentences where it is highest and lowest, each with this head's word map
+// (from the sentence's data script) labelled with its words, and a link to the sentence page
+// opened at this head. The fragment names the statistic: #s=prev. A classic script, so that
+// the page also works opened from disk.
 (() => {
   const $ = (id) => document.getElementById(id);
   const page = JSON.parse($("atlas-head").textContent);
@@ -13,11 +14,72 @@
   // the measure's colour bar as the sentence pages draw it (assets/paint.js, maps.js's viridis)
   const colours = window.atlasPaint.codeColours(page.domain);
 
-  // this head's W x W word map of one sentence, into a canvas (one pixel per word pair)
-  async function drawMap(canvas, name) {
+  // A sentence's words as the default word rule splits its text (pipeline/words.py: a <tag>, a
+  // run of letters, marks, digits and _ with inner apostrophes, or any other grapheme: a character
+  // with its marks, an emoji with its modifiers and joined emoji, a flag), when that gives as many
+  // words as the store holds; else null (a corpus with words of its own, e.g. CoNLL-U forms: its
+  // maps are drawn without them). The head page carries numbers only; the texts are the index's
+  // (data/_index.js).
+  const WORD = new RegExp(["<[^\\s<>\\p{Cc}\\p{Cf}]+>", "[\\p{L}\\p{M}\\p{N}_]+(?:['\u2019][\\p{L}\\p{M}\\p{N}_]+)*",
+    "\\p{Regional_Indicator}{2}", "[^\\s\\p{Cc}\\p{Cf}](?:[\\p{M}\\p{Emoji_Modifier}\\uFE0F]|\\u200D[^\\s\\p{Cc}\\p{Cf}])*"].join("|"), "gu");
+  const wordsOf = (text, count) => {
+    const words = text.match(WORD) || [];
+    return words.length === count ? words : null;
+  };
+
+  // an exemplar's map: about MAP_PX square, in cells of CELL_MAX px at most; a sentence of up to
+  // LABELLED words keeps cells of LABEL_CELL px (the map grows), which carry its words; a longer
+  // one gets cells of at least CELL_MIN px, without words (its pairs' titles still name them)
+  const MAP_PX = 140;
+  const CELL_MAX = 14;
+  const LABEL_CELL = 9;
+  const LABELLED = 32;
+  const CELL_MIN = 3;
+  const LABEL_CHARS = 12; // a longer word is cut, with an ellipsis (the title has it whole)
+
+  // this head's W x W word map of one sentence, into a canvas: cells of `cell` px, the words
+  // along the left (attending) and the top (attended) where the cells can carry them; a pointer
+  // over a cell names its two words and value (the canvas's title)
+  async function drawMap(canvas, name, words) {
     const maps = parseMaps(await fetchBytes(page.data.replace("{page}", encodeURIComponent(name))));
     const k = (page.layer - 1) * maps.H + (Math.min(page.head, maps.H) - 1);
-    window.atlasPaint.paint(canvas, maps, k, colours);
+    const { W, codes } = maps;
+    const fit = Math.min(CELL_MAX, Math.floor(MAP_PX / Math.max(1, W)));
+    const cell = W <= LABELLED ? Math.max(LABEL_CELL, fit) : Math.max(CELL_MIN, Math.floor((LABELLED * LABEL_CELL) / W));
+    const shown = words && cell >= LABEL_CELL ? words.slice(0, W) : null;
+    const small = document.createElement("canvas"); // one pixel per word pair, then scaled up
+    window.atlasPaint.paint(small, maps, k, colours);
+    const ctx = canvas.getContext("2d");
+    const font = `${Math.min(10, cell)}px system-ui, sans-serif`;
+    ctx.font = font;
+    const cut = (w) => (w.length > LABEL_CHARS ? `${w.slice(0, LABEL_CHARS - 1)}\u2026` : w);
+    const margin = shown ? Math.ceil(Math.max(...shown.map((w) => ctx.measureText(cut(w)).width))) + 4 : 0;
+    const side = margin + W * cell;
+    const scale = window.devicePixelRatio || 1;
+    Object.assign(canvas, { width: Math.ceil(side * scale), height: Math.ceil(side * scale) });
+    Object.assign(canvas.style, { width: `${side}px`, height: `${side}px` });
+    Object.assign(canvas.dataset, { margin, cell, words: W, labelled: shown ? "1" : "0" });
+    ctx.scale(scale, scale);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(small, margin, margin, W * cell, W * cell);
+    if (shown) {
+      Object.assign(ctx, { font, fillStyle: "#222", textBaseline: "middle", textAlign: "right" });
+      shown.forEach((w, i) => ctx.fillText(cut(w), margin - 3, margin + (i + 0.5) * cell));
+      ctx.rotate(-Math.PI / 2); // the columns' words read upwards, ending above their column
+      ctx.textAlign = "left";
+      shown.forEach((w, i) => ctx.fillText(cut(w), -margin + 3, margin + (i + 0.5) * cell));
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+    }
+    const describe = (event) => {
+      const box = canvas.getBoundingClientRect();
+      const px = side / box.width; // the page may draw it smaller (a phone)
+      const col = Math.floor(((event.clientX - box.left) * px - margin) / cell);
+      const row = Math.floor(((event.clientY - box.top) * px - margin) / cell);
+      if (row < 0 || col < 0 || row >= W || col >= W) return;
+      const [from, to] = words ? [words[row], words[col]] : [`word ${row + 1}`, `word ${col + 1}`];
+      canvas.title = `${from} \u2192 ${to}: ${window.atlasMaps.toValue(codes[(k * W + row) * W + col]).toFixed(4)}`;
+    };
+    canvas.addEventListener("pointermove", describe);
   }
 
   // a sentence of the corpus by position: id, page name, text (the site's index data, which
@@ -30,7 +92,7 @@
     if (n >= 0 && !byPosition) byPosition = new Map(rows.map((row) => [row[n], row]));
     const row = n >= 0 ? byPosition.get(position) : rows[position];
     if (!row) return null;
-    return ["id", "page", "text"].map((c) => row[columns.indexOf(c)]);
+    return ["id", "page", "text", "words"].map((c) => row[columns.indexOf(c)]);
   }
 
   // a sentence the site's size limit left without a page: its corpus number and value, no link
@@ -50,23 +112,26 @@
   function item(position, value) {
     const found = sentence(position);
     if (!found) return unlinked(position, value);
-    const [id, name, text] = found;
+    const [id, name, text, count] = found;
     const li = document.createElement("li");
     const link = Object.assign(document.createElement("a"), {
       href: page.sentence.replace("{page}", encodeURIComponent(name)),
       title: `open ${id} at this head`,
     });
-    const canvas = Object.assign(document.createElement("canvas"), { className: "mini-map" });
+    // 0 x 0 until its map is drawn (a canvas is otherwise 300 x 150)
+    const canvas = Object.assign(document.createElement("canvas"), { className: "exemplar-map", width: 0, height: 0 });
     canvas.setAttribute("aria-label", `this head's word map of ${id}`);
     const label = document.createElement("span");
     label.className = "exemplar-text";
-    label.textContent = text.length > 120 ? `${text.slice(0, 119)}…` : text; // data, never markup
+    label.textContent = text.length > 160 ? `${text.slice(0, 159)}…` : text; // data, never markup
     const number = document.createElement("span");
     number.className = "num";
     number.textContent = value === null ? "—" : value.toFixed(4);
-    link.append(canvas, number, label);
+    const about = Object.assign(document.createElement("span"), { className: "exemplar-about" });
+    about.append(number, label);
+    link.append(canvas, about);
     li.append(link);
-    drawMap(canvas, name).catch(() => canvas.replaceWith(document.createTextNode("")));
+    drawMap(canvas, name, wordsOf(text, count)).catch(() => canvas.replaceWith(document.createTextNode("")));
     return li;
   }
 
@@ -82,12 +147,19 @@
     $("top").replaceChildren(...s.top.map(([ref, v]) => item(ref, v)));
     $("bottom").replaceChildren(...s.bottom.map(([ref, v]) => item(ref, v)));
     const spec = structuredClone(window.atlasSpecs.histogram);
+    // narrower on a phone: the plot and its axes (70 px) within the page's width; the section's,
+    // not the chart's (drawn once, the chart's box is as wide as its last drawing)
+    spec.width = Math.max(160, Math.min(spec.width, $("histogram").parentElement.clientWidth - 70));
     spec.encoding.x.title = s.label;
+    spec.encoding.x.scale = { ...spec.encoding.x.scale, domain: [s.edges[0], s.edges[s.edges.length - 1]] };
     spec.datasets = { bins: s.hist.map((n, i) => ({ lo: s.edges[i], hi: s.edges[i + 1], sentences: n })) };
     const result = await window.vegaEmbed("#histogram", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     if (state.view) state.view.finalize();
     state.view = result.view;
     $("histogram").setAttribute("aria-busy", "false");
+    for (const link of document.querySelectorAll(".head-links a")) { // the neighbours: this statistic
+      link.setAttribute("href", `${link.getAttribute("href").split("#")[0]}#s=${encodeURIComponent(s.key)}`);
+    }
   }
 
   const chosen = () => new URLSearchParams(location.hash.slice(1)).get("s");

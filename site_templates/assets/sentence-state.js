@@ -1,9 +1,11 @@
 // The sentence page's state and its address (the first of its scripts; sentence.html loads them
-// in order: sentence-state.js, sentence-window.js, sentence-nav.js, sentence.js). Classic scripts,
-// like every script of the site, so that the page also works opened from disk; they share their
-// functions through window.atlasSentence (S), each calling another's as S.name(...) when it runs.
+// in order: sentence-state.js, sentence-window.js, sentence-nav.js, sentence-scale.js,
+// sentence.js). Classic scripts, like every script of the site, so that the page also works opened
+// from disk; they share their functions through window.atlasSentence (S), each calling another's
+// as S.name(...) when it runs.
 // The address's fragment is the page's state: `#l4h7`, then any other `key=value` parts (the
-// measure, `m=grad`; the index's list: search, filters, order), which previous / next carry along.
+// measure, `m=grad`; a fitted colour scale, `s=fit`; the index's list: search, filters, order),
+// which previous / next carry along.
 // The measure selector (attention, rollout, ...: only those the store holds, the default first)
 // redraws both charts from that measure's data script (data/<page>.<m>.js) and specs.
 (() => {
@@ -65,6 +67,7 @@
     const value = state.measure === DEFAULT ? null : state.measure;
     if (param("m") !== value) setParam("m", value);
     if (S.syncSeriesParams) S.syncSeriesParams(); // a series: the checkpoints (series-sentence.js)
+    if (S.syncScaleParam) S.syncScaleParam(); // the colour scale, `s=fit` (sentence-scale.js)
   }
 
   // a measure's maps, read once (the default's data script is already on the page); a series'

@@ -10,7 +10,10 @@
   const MIN_CELL = 10; // px: the detail's cells, so that its word labels are at least 9 px
   const DETAIL_PX = 440; // the detail's side when there is room
   const DETAIL_MIN = 150;
-  const GRID_MIN_STEP = 12;
+  const G = window.atlasGridFit;
+  const GAP = 40; // px: .figure's gap between the grid and the detail (atlas.css)
+  const BESIDE = 400; // px: the least room worth drawing the grid in beside the detail
+  const GRID_CHROME = 46; // px: the grid chart's layer numbers, corner title and padding
 
   // the selected head's word pairs in the window: rows = from-word, columns = to-word (by index)
   // (`win`: [firstRow, lastRow, firstColumn, lastColumn), null: every word)
@@ -31,11 +34,31 @@
   // ---- sizes: both charts fit the page's width (a phone's too) ----
   const roomFor = () => $("figure").clientWidth;
 
-  function gridStep(spec) {
-    const base = spec.width.step;
-    const fit = Math.floor((roomFor() - 60) / state.maps.H); // 60 px: the layer axis and title
-    return clamp(fit, GRID_MIN_STEP, base);
+  // the grid beside the detail where the page leaves it BESIDE px (a desktop's), else above it at
+  // the page's width; its cells sized to that room by assets/grid-fit.js, scrolling sideways
+  // where a big model's heads do not fit at a tap target's size
+  function gridLayout(spec) {
+    const { H } = state.maps;
+    const room = roomFor();
+    const detail = $("detail").querySelector("canvas");
+    const detailWidth = detail ? detail.getBoundingClientRect().width : state.size + 150 + state.tracks * 24;
+    const beside = room - Math.ceil(detailWidth) - GAP;
+    const box = beside >= BESIDE ? beside : room;
+    const step = G.cellStep(box, H, GRID_CHROME, spec.width.step);
+    return { step, box, beside: box !== room, scrolls: step * H + GRID_CHROME > box };
   }
+
+  // the drawn grid placed: its box's width, the rail and note of a scrolling grid, the selected
+  // head in view; a detail beside the grid stays in view down a tall grid (atlas.css)
+  function placeGrid() {
+    const { step, box, beside, scrolls } = state.gridLayout;
+    $("grid").style.maxWidth = `${box}px`;
+    $("figure").classList.toggle("beside", beside);
+    G.place($("grid"), state.grid, { layers: state.maps.L, heads: state.maps.H, step, scrolls });
+    revealHead();
+  }
+
+  const revealHead = () => G.reveal($("grid"), state.grid, state.head, state.step);
 
   // the detail's side: what the page's width leaves beside the labels, brackets and colour bar
   function detailSize(tracks) {
@@ -145,6 +168,7 @@
       .insert(detailRows(state.layer, state.head)));
     showWindow();
     await state.detail.runAsync();
+    S.detailDrawn?.(); // several rows' mean under the map (sentence-rows.js)
   }
 
   async function resizeDetail(size) {
@@ -161,6 +185,6 @@
     if (over > 1 && state.size > DETAIL_MIN) await resizeDetail(Math.max(DETAIL_MIN, state.size - Math.ceil(over)));
   }
 
-  Object.assign(S, { detailRows, gridStep, detailSize, setWindow, showWindow, zoom, windowSignals,
+  Object.assign(S, { detailRows, gridLayout, placeGrid, revealHead, detailSize, setWindow, showWindow, zoom, windowSignals,
     redrawDetail, resizeDetail, fitDetail });
 })();

@@ -10,21 +10,38 @@
   const P = window.atlasPaint;
 
   // ---- the grid's thumbnails, in the detail's colours ----
-  // one head's W x W map drawn into a canvas of W x W pixels
-  const paint = (canvas, k) => P.paint(canvas, state.maps, k, state.colours);
+  // one head's W x W map drawn into a canvas of W x W pixels (a fitted scale: in its own
+  // colours, sentence-scale.js)
+  const paint = (canvas, k) => P.paint(canvas, state.maps, k, S.headColours?.(k) || state.colours);
 
-  // one W x W thumbnail per head, as data: URLs for the grid's image marks
+  // one W x W thumbnail per head: a canvas, which the grid's image marks draw as it is (see
+  // canvasImages), and its data: URL on demand (the downloaded figure's SVG holds it): a
+  // 32 x 32 model's 1,024 thumbnails are neither encoded nor decoded to be shown
   function gridRows() {
     const { L: layers, H } = state.maps;
-    const canvas = document.createElement("canvas");
     const rows = [];
     for (let l = 0; l < layers; l++) {
       for (let h = 0; h < H; h++) {
+        const canvas = document.createElement("canvas");
         paint(canvas, l * H + h);
-        rows.push({ layer: l + 1, head: h + 1, url: canvas.toDataURL() });
+        rows.push({ layer: l + 1, head: h + 1, canvas, get url() { return this.canvas.toDataURL(); } });
       }
     }
     return rows;
+  }
+
+  // the grid's compiled Vega spec, its image marks drawing each row's canvas (Vega draws an
+  // item's `image` when it has no `url` to load)
+  function canvasImages(vg) {
+    for (const mark of vg.marks || []) {
+      const update = mark.type === "image" && mark.encode && mark.encode.update;
+      if (update && update.url) {
+        delete update.url;
+        update.image = { field: "canvas" };
+      }
+      canvasImages(mark);
+    }
+    return vg;
   }
 
   function bind(spec, datasets, params) {
@@ -35,11 +52,13 @@
     return spec;
   }
 
-  function setGridStep(spec, step) {
+  // the grid's spec at the cell size of its layout (sentence-window.js: gridLayout)
+  function setGridStep(spec, { step, scrolls }) {
     spec.width = { step };
     spec.height = { step };
     for (const layer of spec.layer) {
       if (layer.mark.type === "image") Object.assign(layer.mark, { width: step - 4, height: step - 4 });
+      window.atlasGridFit.axes(layer.encoding, scrolls);
     }
     return spec;
   }
@@ -61,6 +80,7 @@
       : `No ${title} goes to special tokens in this ${unit}.`;
     $("figure").dataset.selected = `l${layer}h${head}`;
     if (S.describeSeries) S.describeSeries(layer, head); // a series: the checkpoints on show
+    if (S.describeScale) S.describeScale(); // the colour scale: fixed or fitted, what it clamps
     if ($("overview")) paint($("overview-map"), k);
     headLink(layer, head);
   }
@@ -83,6 +103,8 @@
     state.head = clamp(Math.round(head) || 1, 1, H);
     if (H > 1) state.headBefore = null; // a head chosen: a per-layer measure's visit is over
     state.grid.signal("selLayer", state.layer).signal("selHead", state.head);
+    S.revealHead();
+    if (S.colourSignals) S.colourSignals(); // the head's colour bar (sentence-scale.js)
     describe(state.layer, state.head);
     if (hash) S.writeFragment();
     else S.updateNav();
@@ -122,12 +144,14 @@
   // ---- drawing ----
   // charts drawn from the site's shared specs, compiled to Vega at build time (assets/embed.js)
   async function embedGrid(spec) {
-    const options = { actions: false, renderer: "canvas" };
-    state.step = S.gridStep(spec);
-    const grid = await window.atlasEmbed.embed("#grid", state.gridKey, bind(setGridStep(structuredClone(spec), state.step),
+    const options = { actions: false, renderer: "canvas", patch: canvasImages };
+    state.gridLayout = S.gridLayout(spec);
+    state.step = state.gridLayout.step;
+    const grid = await window.atlasEmbed.embed("#grid", state.gridKey, bind(setGridStep(structuredClone(spec), state.gridLayout),
       { cells: state.cells }, { selLayer: state.layer, selHead: state.head }), options);
     if (state.grid) state.grid.finalize();
     state.grid = grid.view;
+    S.placeGrid();
   }
 
   // assets/vega.js runs after this script (see sentence.html): resolves once it has
@@ -154,7 +178,7 @@
     const options = { actions: false, renderer: "canvas" };
     const detail = await window.atlasEmbed.embed("#detail", view.detail, bind(detailSpec,
       { pairs: S.detailRows(state.layer, state.head), spans: state.spans },
-      { words: page.words, tracks: state.tracks, ...S.windowSignals() }), options);
+      { words: page.words, tracks: state.tracks, ...S.windowSignals(), ...(S.colourParams?.() || {}) }), options);
     if (state.detail) state.detail.finalize();
     state.detail = detail.view;
     if (!state.timings.detail) state.timings.detail = performance.now();
@@ -166,6 +190,7 @@
     await embedGrid(state.gridSpec);
     await S.fitDetail();
     S.showWindow();
+    S.detailDrawn?.(); // several rows' mean under the map (sentence-rows.js)
   }
 
   function failed(error) {
@@ -192,7 +217,7 @@
     await vegaReady;
     await drawCharts(clamp(layer, 1, layers), clamp(headNumber, 1, H));
     $("grid").addEventListener("click", (event) => {
-      const cell = gridCell(event);
+      const cell = event.target.closest(".layer-rail") ? null : gridCell(event);
       if (cell) select(...cell);
     });
     tapTooltips($("detail"));
@@ -203,13 +228,18 @@
     window.addEventListener("resize", () => {
       clearTimeout(resizing);
       resizing = setTimeout(async () => {
-        if (S.gridStep(state.gridSpec) !== state.step) await embedGrid(state.gridSpec);
+        const layout = S.gridLayout(state.gridSpec);
+        if (layout.step !== state.step || layout.scrolls !== state.gridLayout.scrolls) await embedGrid(state.gridSpec);
+        else { // the same cells in another box
+          state.gridLayout = layout;
+          S.placeGrid();
+        }
         if (S.detailSize(state.tracks) !== state.size) await S.resizeDetail(S.detailSize(state.tracks));
         await S.fitDetail();
       }, 150);
     });
     describe(state.layer, state.head);
-    if (head || S.param("m") !== null || (S.seriesNamed && S.seriesNamed())) { // a head out of range, an unknown measure: corrected
+    if (head || S.param("m") !== null || S.param("s") !== null || (S.seriesNamed && S.seriesNamed())) { // a head out of range, an unknown measure or scale: corrected
       S.syncMeasureParam();
       S.writeFragment();
     } else {

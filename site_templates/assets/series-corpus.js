@@ -11,7 +11,8 @@
   const cps = data.checkpoints;
   const state = { view: null, measure: null, stat: null, mode: "checkpoint", a: data.reference, b: data.reference };
   window.atlasSeriesView = state; // for tests: state.show(measure, key), state.setMode(mode, a, b), state.ready
-  const { fillStats } = window.atlasCorpusStats; // corpus.js: the statistic selector
+  // corpus.js: the statistic selector, the colour scale of one checkpoint's values
+  const { fillStats, colourDomain, scaleText } = window.atlasCorpusStats;
   const measureData = (name) => data.measures.find((m) => m.measure === name) || data.measures[0];
   const name = (k) => cps[k].label + (k === data.reference ? " (reference)" : "");
 
@@ -53,19 +54,23 @@
         `${cps[state.b].label} (orange: higher at ${cps[state.b].label}; blue: lower; blank: a head one ` +
         `of the two models lacks). Across the heads: ${lo.toFixed(4)} to ${hi.toFixed(4)}.`;
     } else {
-      if (!(hi > lo)) [lo, hi] = [lo - 0.5, lo + 0.5];
-      spec.encoding.color.scale.domain = [lo, hi];
+      const stretch = $("corpus-stretch").checked;
+      const domain = colourDomain([lo, hi], s.floor, stretch);
+      spec.encoding.color.scale.domain = domain;
+      window.atlasScales.legendTicks(spec.encoding.color.legend, domain, 4); // both ends' values
       $("corpus-description").textContent = `${s.label} at ${cps[state.a].label}: ${s.description}` +
         `${s.note ? ` (${s.note})` : ""}. Across the ${m.heads === 1 ? "layers" : "heads"}: ` +
-        `${lo.toFixed(4)} to ${hi.toFixed(4)}.`;
+        `${lo.toFixed(4)} to ${hi.toFixed(4)}. ${scaleText(stretch, s.floor)}`;
     }
     spec.encoding.color.title = title;
     for (const tip of spec.encoding.tooltip) if (tip.field === "value") tip.title = title;
     if (m.heads === 1) spec.encoding.x.title = "all heads";
     spec.datasets = { heads: rows };
+    const layout = window.atlasCorpusStats.fitGrid(spec, m); // the one-model view's sizes (corpus.js)
     const result = await window.vegaEmbed("#corpus-grid", spec, { mode: "vega-lite", actions: false, renderer: "svg" });
     if (state.view) state.view.finalize();
     state.view = result.view;
+    window.atlasCorpusStats.placeGrid(state.view, layout);
   }
 
   function drawTraining(m, s) {
@@ -145,6 +150,7 @@
     $("series-mode").addEventListener("change", (e) => setMode(e.target.value));
     $("series-a").addEventListener("change", (e) => setMode(state.mode, e.target.value));
     $("series-b").addEventListener("change", (e) => setMode(state.mode, state.a, e.target.value));
+    $("corpus-stretch").addEventListener("change", () => show(state.measure, state.stat));
     return show(first.measure, first.stats.find((s) => s.key === "prev") ? "prev" : first.stats[0].key);
   }
 

@@ -60,6 +60,20 @@ def sites(tmp_path_factory, minilm_store, gpt2_store, gpt2_all_measures_store,
 
 
 @pytest.fixture(scope="session")
+def stats_site(tmp_path_factory, minilm_store) -> Path:
+    """The tiny corpus through the embedded model, with its statistics, as a site on disk (the
+    corpus view, the head pages)."""
+    from pipeline.stats.compute import update_stats
+
+    root = tmp_path_factory.mktemp("corpus-browser")
+    store = root / "atlas.zarr"
+    shutil.copytree(minilm_store, store)
+    update_stats(store)
+    build_site(store, root / "site", progress=False)
+    return (root / "site").resolve()
+
+
+@pytest.fixture(scope="session")
 def server(sites) -> str:
     """The origin (http://127.0.0.1:PORT) of a server for the sites, each under its sub-path,
     and for tests/golden/ under /golden/."""

@@ -3,26 +3,10 @@ to the head pages, and a head page's lists linking to sentence pages at that hea
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pytest
 
-from pipeline.site.build import build_site
-from pipeline.stats.compute import update_stats
-
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def stats_site(tmp_path_factory, minilm_store):
-    """The tiny corpus through the embedded model, with its statistics, as a site on disk."""
-    root = tmp_path_factory.mktemp("corpus-browser")
-    store = root / "atlas.zarr"
-    shutil.copytree(minilm_store, store)
-    update_stats(store)
-    build_site(store, root / "site", progress=False)
-    return (root / "site").resolve()
 
 
 def corpus_ready(w, site):
@@ -123,8 +107,9 @@ def test_a_head_page_links_its_sentences_at_that_head(watched, stats_site, artif
     watched.assert_clean_file()
 
 
-# JS: a head page's first small map, pixel by pixel, next to the colour Vega gives each of those
-# word pairs on a colour bar of the page's domain (as the sentence page's detail draws them)
+# JS: a head page's first map, cell by cell (the pixel at each cell's centre), next to the colour
+# Vega gives each of those word pairs on a colour bar of the page's domain (as the sentence
+# page's detail draws them)
 MINI_MAP_VS_VEGA = """async () => {
   const page = JSON.parse(document.getElementById("atlas-head").textContent);
   const canvas = document.querySelector("#top canvas");
@@ -138,13 +123,17 @@ MINI_MAP_VS_VEGA = """async () => {
                          scale: { scheme: "viridis", domain: page.domain, clamp: true } } } };
   const view = (await window.vegaEmbed(document.createElement("div"), spec, { mode: "vega-lite", actions: false })).view;
   const scale = view.scale("color");
-  const pixels = canvas.getContext("2d").getImageData(0, 0, W, W).data;
+  const [margin, cell] = [Number(canvas.dataset.margin), Number(canvas.dataset.cell)];
+  const px = canvas.width / (margin + W * cell); // canvas pixels per CSS pixel
+  const pixels = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
   const out = [];
   for (let i = 0; i < W * W; i++) {
+    const [x, y] = [margin + (i % W + 0.5) * cell, margin + (Math.floor(i / W) + 0.5) * cell].map((v) => Math.floor(v * px));
+    const at = 4 * (y * canvas.width + x);
     const vega = scale(toValue(codes[k * W * W + i])).match(/\\d+/g).slice(0, 3).map(Number);
-    out.push([Array.from(pixels.subarray(4 * i, 4 * i + 3)), vega]);
+    out.push([Array.from(pixels.subarray(at, at + 3)), vega]);
   }
-  return [canvas.width, W, out];
+  return [Number(canvas.dataset.words), W, out];
 }"""
 
 
@@ -155,9 +144,9 @@ def test_a_head_pages_small_maps_are_in_the_sentence_pages_colours(watched, stat
     page.goto(f"file://{stats_site}/heads/attention/l2h5.html#s=entropy")
     watched.wait_ready()
     page.wait_for_function("[...document.querySelectorAll('#top canvas')].every(c => c.width > 0)")
-    width, words, pairs = page.evaluate(MINI_MAP_VS_VEGA)
+    drawn, words, pairs = page.evaluate(MINI_MAP_VS_VEGA)
     pairs = np.array(pairs)
-    assert width == words and pairs.shape == (words * words, 2, 3)
+    assert drawn == words and pairs.shape == (words * words, 2, 3)  # a cell per word pair
     assert np.abs(pairs[:, 0] - pairs[:, 1]).max() <= 1
     assert len({tuple(c) for c in pairs[:, 1]}) > 1  # a map, not one colour
     watched.assert_clean_file()

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from pipeline.cli import main
 from pipeline.site import charts
+from pipeline.site.colours import colour_labels
 from pipeline.site.contexts import slugify
 from pipeline.site.figure import (
     FigureError,
@@ -24,6 +25,7 @@ from pipeline.site.figure import (
     read_batch,
     write_figures,
 )
+from pipeline.store import AtlasStore
 from pipeline.testing import FakeSentence, FakeStore
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -47,6 +49,19 @@ def axis_labels(root: ET.Element, title: str) -> list[str]:
     (axis,) = [g for g in root.iter(f"{SVG}g") if f"titled '{title}'" in (g.get("aria-label") or "")]
     (labels,) = [g for g in axis.iter(f"{SVG}g") if "role-axis-label" in (g.get("class") or "")]
     return [t.text for t in labels.iter(f"{SVG}text")]
+
+
+def top_label(rec, layer: int, head: int, high: float) -> str:
+    """The colour bar's top label over a domain ending at `high` for a head of a sentence:
+    marked "≥" where the head has values above it (as 8-bit codes, as drawn)."""
+    top = np.round(rec.word_maps()[0][layer - 1, head - 1] * 255).max() / 255
+    return ("\u2265 " if top > high + 1e-9 else "") + f"{high:.1f}"
+
+
+def legend(root: ET.Element) -> list[str]:
+    """The colour bar's labels, bottom to top."""
+    (group,) = [g for g in root.iter(f"{SVG}g") if "role-legend-label" in (g.get("class") or "")]
+    return [t.text for t in group.iter(f"{SVG}text")]
 
 
 def box(d: str) -> tuple[float, float, float, float]:
@@ -102,8 +117,9 @@ def test_the_figure_shows_every_word_on_both_axes_spans_and_colour_bar(store, re
     assert axis_labels(reference, "head") == [str(h) for h in range(1, 13)]
     assert axis_labels(reference, "layer") == [str(la) for la in range(1, 7)]
     assert {"layer", "head", "attention", "layer 2, head 3"} <= set(all_texts)
-    (legend,) = [g for g in reference.iter(f"{SVG}g") if "role-legend-label" in (g.get("class") or "")]
-    assert [t.text for t in legend.iter(f"{SVG}text")] == ["0.0", "0.1", "0.2", "0.3"]
+    # 0.0 to 0.3, the top marked where the head has values above it (this one does: 0.47)
+    assert legend(reference) == ["0.0", "0.1", "0.2", top_label(rec, 2, 3, 0.3)] and \
+        top_label(rec, 2, 3, 0.3) == "\u2265 0.3"
     assert any(t.startswith("Special tokens ([CLS]/[SEP]) receive ") for t in all_texts)
     stops = [s.get("stop-color") for s in reference.iter(f"{SVG}stop")]
     assert stops[0] == "rgb(68, 1, 84)" and stops[-1] == "rgb(253, 231, 37)"  # viridis
@@ -183,7 +199,7 @@ def test_options_for_papers(store):
     assert len(cells) == len(store["pair-2"].words) ** 2
     x, y, w, h = np.array(cells).T
     assert (x + w).max() - x.min() == pytest.approx(300) and (y + h).max() - y.min() == pytest.approx(300)
-    assert "attention" in texts(narrow) and "0.5" in texts(narrow)
+    assert "attention" in texts(narrow) and legend(narrow)[-1] == top_label(store["pair-2"], 2, 3, 0.5)
 
 
 class PerLayerSentence(FakeSentence):
@@ -261,7 +277,16 @@ def test_the_command(tmp_path, minilm_store):
     assert result.exit_code == 0, result.output
     assert f"figure: {out} (" in result.output
     shown = texts(ET.parse(out).getroot())
-    assert "weight" in shown and "0.5" in shown and "saliency" not in shown
+    assert "weight" in shown and "saliency" not in shown
+    rec = AtlasStore.open(minilm_store)["pair-2"]
+    assert legend(ET.parse(out).getroot())[-1] == top_label(rec, 2, 3, 0.5)
+    # fitted: 0 to the head's largest value, nothing clamped; `fit` alone or not at all
+    fit = runner.invoke(main, [*args[:-5], "--domain", "fit", "-o", str(out)])
+    assert fit.exit_code == 0, fit.output
+    top = np.round(rec.word_maps()[0][1, 2] * 255).max() / 255
+    assert legend(ET.parse(out).getroot())[-1] == colour_labels((0.0, top))[1][-1]
+    bad = runner.invoke(main, [*args[:-5], "--domain", "fit", "0.3", "-o", str(out)])
+    assert bad.exit_code == 2 and "fit 0.3: give two numbers, LOW HIGH (e.g. 0 0.5), or fit alone" in bad.output
     png = tmp_path / "fig.png"
     result = runner.invoke(main, [*args[:-1], str(png), "--scale", "1", "--no-grid", "--words-only"])
     assert result.exit_code == 0, result.output and png.read_bytes()[:4] == b"\x89PNG"
@@ -296,6 +321,12 @@ def test_the_page_and_the_figure_share_their_charts():
     detail = charts.get_detail_spec(measure_label="saliency", domain=(0.0, 0.3))
     fig = charts.get_figure_spec(6, 12, measure_label="saliency", domain=(0.0, 0.3))
     left, right = fig["hconcat"]
+    # but the page's layer axis, whose title sits in the corner above its numbers (as
+    # assets/grid-fit.js sets it on a grid that fits, so that its build-time Vega draws as is)
+    corner = {"titleBaseline": "bottom", "titleX": 0, "titleY": -6}
+    for layer in grid["layer"]:
+        axis = layer["encoding"]["y"]["axis"]
+        assert {k: axis.pop(k) for k in corner} == corner
     assert left["layer"] == grid["layer"] and left["height"] == grid["height"]
     # the page's detail follows its `width` / `height` signals (the page resizes it); the
     # figure's has the same expressions at its fixed size

@@ -194,15 +194,15 @@ def test_grad_on_a_model_loaded_without_its_head_is_refused(minilm, tmp_path):
 
 
 def test_norm_on_another_architecture_is_refused_naming_the_model_and_the_measure():
-    from transformers import LlamaConfig, LlamaModel
+    from transformers import BloomConfig, BloomModel
 
     from pipeline.extract.forward import ValueNorms
     from pipeline.model.loading import LoadedModel
 
-    config = LlamaConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                         num_attention_heads=2, num_key_value_heads=2, vocab_size=32)
-    info = {"name": "tiny-llama", "architecture": "LlamaModel", "n_layers": 1, "n_heads": 2}
-    loaded = LoadedModel(LlamaModel(config), None, info, torch.device("cpu"), torch.float32)
-    with pytest.raises(ModelError, match="'tiny-llama' \\(LlamaModel\\): the measure 'norm' needs "
-                                         "the value vectors.*BERT and GPT-2 families only"):
+    config = BloomConfig(vocab_size=32, hidden_size=16, n_layer=1, n_head=2)
+    info = {"name": "tiny-bloom", "architecture": "BloomModel", "n_layers": 1, "n_heads": 2}
+    loaded = LoadedModel(BloomModel(config), None, info, torch.device("cpu"), torch.float32)
+    with pytest.raises(ModelError, match="'tiny-bloom' \\(BloomModel\\), model type 'bloom': the "
+                                         "measure 'norm' reads each head's value and output "
+                                         "projections, known for these families only: BERT "):
         ValueNorms(loaded, ["norm"])

@@ -123,7 +123,7 @@ def test_an_encoder_decoder_model_is_refused_in_one_line_before_any_folder_is_ma
     assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
     assert result.output == (f"Error: model {which!r} ({kind}) is an encoder-decoder model, which "
                              "Attention Atlas does not support yet: give an encoder (BERT family) "
-                             "or a decoder (GPT-2 family)\n")
+                             "or a decoder (GPT-2, Llama family, ...)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no --out, no store, no lock file
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pipeline.measures import get_measure
 from pipeline.site.build import build_site
 from pipeline.site.contexts import get_page_names
 from pipeline.site.data_format import decode_maps, decode_script
@@ -73,11 +74,14 @@ def test_every_stored_measure_gets_its_data_file_specs_and_selector(gpt2_all_mea
     assert sorted(specs) == sorted(["grid", "grid-layers", "detail", "detail-attention",
                                     "detail-rollout", "detail-norm", "figure", "figure-attention",
                                     "figure-rollout", "figure-norm", "corpus", "histogram"])
-    options = re.findall(r'<option value="(\w+)">', html_text)
+    options = re.findall(r'<option value="(\w+)">', measure_select(html_text))
     assert options == ["grad", "attention", "rollout", "norm"]
     for view in payload["measures"]:  # each colour bar titled with the measure's title
         spec = specs[view["detail"]]
         assert spec["layer"][0]["encoding"]["color"]["title"] == view["title"]
+        # over the measure's own fixed domain (rollout 0 to 0.6, norm and grad 0 to 0.5)
+        params = {p["name"]: p["value"] for p in spec["params"]}
+        assert params["colourDomain"] == list(get_measure(view["name"]).domain), view["name"]
         # and the figure the page downloads for that measure: its colour bar, its grid
         figure = specs[view["figure"]]
         grid, detail = figure["hconcat"]
@@ -90,10 +94,15 @@ def test_every_stored_measure_gets_its_data_file_specs_and_selector(gpt2_all_mea
     assert layers["layer"][0]["encoding"]["x"]["scale"]["domain"] == [1]  # one column, a map per layer
 
 
+def measure_select(html: str) -> str:
+    """A sentence page's measure selector (the page has other selectors: the colour scale)."""
+    return re.search(r'<select id="measure".*?</select>', html, re.S).group(0)
+
+
 def test_a_store_with_attention_only_offers_only_attention(minilm_store, tmp_path):
     build_site(minilm_store, tmp_path / "site", progress=False)
     page = read_page(next((tmp_path / "site" / "sentences").iterdir()))  # the figure filled in
-    assert re.findall(r'<option value="(\w+)">', page) == ["attention"]
+    assert re.findall(r'<option value="(\w+)">', measure_select(page)) == ["attention"]
     assert sorted(read_js_global(tmp_path / "site" / "assets" / "specs.js", "atlasSpecs")) == [
         "corpus", "detail", "figure", "grid", "histogram"]
     names = get_page_names(AtlasStore.open(minilm_store).ids)
@@ -103,11 +112,14 @@ def test_a_store_with_attention_only_offers_only_attention(minilm_store, tmp_pat
 
 def test_building_a_site_never_imports_torch(tmp_path):
     """The site is built from the store alone: no model, no torch, no Ray (pipeline.testing
-    included)."""
+    included); a record's figure in a notebook (pipeline.site.notebook) needs no IPython either."""
     code = ("import sys; from pipeline.site.build import build_site; from pipeline.testing import FakeStore; "
             f"build_site(FakeStore([('a', 'b c', [])]), {str(tmp_path / 'site')!r}, progress=False); "
-            "assert not {'torch', 'transformers', 'ray'} & set(sys.modules), 'torch or ray imported'; "
-            "assert not [m for m in sys.modules if m.startswith(('pipeline.extract', 'pipeline.model'))]")
+            "from pipeline.site.notebook import record_figure; "
+            "assert record_figure(FakeStore([('a', 'b c', [])])[0]).svg.startswith('<svg'); "
+            "assert not {'torch', 'transformers', 'ray', 'IPython', 'pandas'} & set(sys.modules), 'imported'; "
+            "assert not [m for m in sys.modules if m.startswith(('pipeline.extract', 'pipeline.model', "
+            "'pipeline.notebook'))]")
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 

@@ -65,6 +65,11 @@ def test_flags_override_the_file_and_absent_flags_do_not(tmp_path):
     assert (cfg.model, cfg.on_error) == ("gpt2", "skip")
 
 
+def test_a_fitted_domain_is_for_figures_and_leaves_the_site_the_measures(tmp_path):
+    cfg = load_config(write(tmp_path, 'domain = "fit"\nmeasure = "rollout"\n'))
+    assert (cfg.domain, cfg.colour_domain) == ("fit", (0.0, 0.6))  # the site: rollout's fixed one
+
+
 def test_an_unknown_key_is_named_with_the_valid_ones(tmp_path):
     path = write(tmp_path, "batch_size = 4\nbatchsize = 4\n")
     with pytest.raises(ConfigError, match=r"unknown key 'batchsize'; valid keys: .*batch_size"):
@@ -76,13 +81,15 @@ BAD_VALUES = [
     ("batch_size", '"8"', "8"),
     ("domain", "[0.5, 0.1]", [0.5, 0.1]),
     ("domain", "[0.0, 1.5]", [0.0, 1.5]),
+    ("domain", '"fitted"', "fitted"),
     ("device", '"gpu"', "gpu"),
     ("dtype", '"int8"', "int8"),
     ("on_error", '"ignore"', "ignore"),
     ("wait", "-1", -1),
     ("out", '""', ""),
 ]
-BAD_IDS = ["batch_size-0", "batch_size-string", "domain-inverted", "domain-above-1", "device-gpu",
+BAD_IDS = ["batch_size-0", "batch_size-string", "domain-inverted", "domain-above-1",
+           "domain-a-word", "device-gpu",
            "dtype-int8", "on_error-ignore", "wait-negative", "out-empty"]
 
 

@@ -72,6 +72,8 @@ def test_the_index_carries_every_selectable_statistic_of_every_head(stats_site):
     np.testing.assert_allclose(np.array(prev["values"], dtype=float), stats["prev"], rtol=1e-3)
     assert prev["range"] == pytest.approx([np.nanmin(stats["prev"]), np.nanmax(stats["prev"])],
                                           rel=1e-3)
+    # every statistic's colour scale starts at its natural floor: 0 (shares, distances, entropies)
+    assert {s["floor"] for s in view["stats"]} == {0.0} and prev["range"][0] > 0
     html = (site / "index.html").read_text()
     assert 'id="corpus-grid"' in html and "assets/corpus.js" in html
 
@@ -102,6 +104,11 @@ def test_a_head_page_lists_the_ten_largest_and_smallest_sentences(stats_site):
             assert [p for p, _ in entry["bottom"]] == want_bottom, entry["key"]
             assert [v for _, v in entry["top"]] == pytest.approx(column[want_top], rel=1e-3)
             assert sum(entry["hist"]) == len(valid)  # every sentence where it is defined
+            if len(set(column[valid])) > 1:  # the histogram's edges: this head's own range
+                edges = entry["edges"]
+                assert len(edges) == 21 and edges == sorted(edges)
+                assert (edges[0], edges[-1]) == pytest.approx(
+                    (column[valid].min(), column[valid].max()), abs=(edges[1] - edges[0]) / 100)
             ranks = (-np.nan_to_num(sel.values, nan=-np.inf)).argsort(axis=None)
             if entry["rank"] == 1:
                 assert np.unravel_index(ranks[0], sel.values.shape) == (layer - 1, head - 1) or \

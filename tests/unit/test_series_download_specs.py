@@ -9,9 +9,11 @@ import re
 
 import pytest
 
+from pipeline.site import series_plan
 from pipeline.site.build import build_site
 from pipeline.site.series_downloads import CHECKPOINTS_FIGURE
 from pipeline.site.series_figure import statistic_label
+from pipeline.site.series_plan import checkpoint_priority, plan_checkpoints
 from pipeline.site.series_site import build_series_site
 from pipeline.testing import read_js_global
 from pipeline.testing.series import series_stores
@@ -30,8 +32,31 @@ def payload(site) -> dict:
     return json.loads(found.group(1))
 
 
+def three_of_four(series, probe: int, folder, monkeypatch) -> int:
+    """A site limit with room for every list's first with three checkpoints, not with all four:
+    the sizes the plan is given under the limit `probe` (recorded from a build), and the room
+    halfway between the two (the plan's own cost of a sentence with its first k checkpoints)."""
+    seen = {}
+
+    def record(steps, **sizes):
+        seen.update(sizes, steps=steps)
+        return plan_checkpoints(steps, **sizes)
+
+    monkeypatch.setattr(series_plan, "plan_checkpoints", record)
+    build_series_site(series, folder, max_site_bytes=probe, progress=False)
+    monkeypatch.undo()
+    order = checkpoint_priority(seen["steps"])
+    firsts = min(seen["n_firsts"], seen["n_sentences"])
+
+    def room(k: int) -> float:  # the firsts with the first k checkpoints of the order
+        return firsts * (seen["page_bytes"] + sum(seen["data_bytes"][c] for c in order[1:k]))
+
+    fixed = probe - seen["room"]  # what the site holds beside the sentences
+    return int(fixed + (room(3) + room(4)) / 2)
+
+
 def test_the_checkpoints_figure_has_a_panel_per_checkpoint_the_pages_carry(series, tmp_path,
-                                                                          caplog):
+                                                                          caplog, monkeypatch):
     full = build_series_site(series, tmp_path / "full", max_site_bytes=None, progress=False)
     specs = read_js_global(full.site_dir / "assets" / "specs.js", "atlasSpecs")
     spec = specs["figure" + CHECKPOINTS_FIGURE]
@@ -41,7 +66,8 @@ def test_the_checkpoints_figure_has_a_panel_per_checkpoint_the_pages_carry(serie
     assert [c["label"] for c in payload(full.site_dir)["series"]["checkpoints"]] == list(series.labels)
 
     caplog.set_level("INFO", logger="pipeline.site.series_plan")  # a limit: fewer checkpoints
-    limit = full.bytes - 60_000  # three of the four: not every list's first with all four
+    limit = three_of_four(series, full.bytes - 1, tmp_path / "probe", monkeypatch)
+    caplog.clear()  # the probe's plan
     small = build_series_site(series, tmp_path / "small", max_site_bytes=limit, progress=False)
     assert small.bytes <= limit
     (line,) = [r.getMessage() for r in caplog.records if r.getMessage().startswith("series:")]

@@ -264,6 +264,8 @@ def test_build_and_stats_on_an_out_holding_a_series_use_every_store_and_the_seri
     assert site == Path("out/site") and not (out / "atlas.zarr").exists()
     assert options == {"measure": "attention", "measure_label": "att", "domain": (0.0, 0.3),
                        "max_site_bytes": 5_000_000, "progress": False}
-    result = CliRunner().invoke(main, ["-q", "stats", "--out", "out"])
-    assert [line.rsplit("/", 1)[-1] for line in result.output.splitlines()] == [
-        "step-1.zarr", "step-2.zarr"]
+    result = CliRunner().invoke(main, ["-q", "stats", "--out", "out", "--stat", "prev"])
+    lines = result.output.splitlines()
+    assert [line.rsplit("/", 1)[-1] for line in lines[:2]] == ["step-1.zarr", "step-2.zarr"]
+    # then each store's table, under its label
+    assert [line.split(":")[0] for line in lines[2:] if "highest" in line] == ["step-1", "step-2"]

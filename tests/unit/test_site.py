@@ -3,6 +3,7 @@ publication (sites from extracted stores: tests/integration/test_site_stores.py)
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import re
@@ -16,10 +17,10 @@ import pipeline.site.build as site_module
 import pipeline.site.pages as pages_module
 from pipeline.errors import SiteError
 from pipeline.site import charts
-from pipeline.site.build import MARKER, SENTENCE_SCRIPTS, build_site, check_target
+from pipeline.site.build import MARKER, build_site, check_target
 from pipeline.site.contexts import get_page_names, get_span_tracks, slugify
 from pipeline.site.data_format import decode_maps, decode_script
-from pipeline.site.pages import FRAME_SLOT
+from pipeline.site.pages import FRAME_SLOT, SENTENCE_SCRIPTS
 from pipeline.testing import FakeStore, parse_page, read_index, read_js_global, read_page
 
 TOLERANCE = 1 / 510 + 1e-6
@@ -82,13 +83,24 @@ def test_layout_and_summary(built, store):
     for name in ("index.html", "data/_index.js", MARKER, "assets/vega.js", "assets/specs.js",
                  "assets/sentence.js", "assets/sentence-state.js", "assets/sentence-window.js",
                  "assets/sentence-nav.js", "assets/paint.js", "assets/index.js", "assets/list.js",
-                 "assets/maps.js", "assets/atlas.css", "assets/embed.js", "assets/sentence-page.js",
-                 "assets/specs-vega.js"):
+                 "assets/maps.js", "assets/atlas.css", "assets/grid-fit.js", "assets/embed.js",
+                 "assets/sentence-page.js", "assets/specs-vega.js"):
         assert (site / name).is_file(), name
     names = get_page_names(store.ids)
     assert sorted(p.stem for p in (site / "sentences").iterdir()) == sorted(names)
     assert sorted(p.stem for p in (site / "data").iterdir()) == sorted([*names, "_index"])
     assert not list(site.parent.glob(".site.*")), "no temporary folder is left"
+
+
+def test_metadata_numbers_show_four_significant_digits_and_the_whole_in_the_title(store, tmp_path):
+    meta = {"adult_speaker_age": 55.55966241606604, "speaker_role": "Mother", "n": 3}
+    store.records[0] = dataclasses.replace(store.records[0], meta=meta)
+    build_site(store, tmp_path / "s", progress=False)
+    html = (tmp_path / "s" / "sentences" / f"{get_page_names(store.ids)[0]}.html").read_text()
+    assert '<dt>adult_speaker_age</dt><dd title="55.55966241606604">55.56</dd>' in html  # keys as given
+    assert "<dt>n</dt><dd>3</dd>" in html and "<dt>speaker_role</dt><dd>Mother</dd>" in html
+    index = read_index(tmp_path / "s")  # the index's search and filters keep the whole value
+    assert index[0]["meta"]["adult_speaker_age"] == "55.55966241606604"
 
 
 def test_pages_escape_corpus_text(built, store):
@@ -178,7 +190,7 @@ def test_shared_specs_are_written_once(built):
     assert {"x_step", "selLayer", "selHead"} <= {s["name"] for s in vega["grid"]["signals"]}
     scripts = (site / "assets" / "sentence-page.js").read_text(encoding="utf-8")
     assert [line for line in scripts.splitlines() if line.startswith("// --- assets/")] == [
-        f"// --- assets/{n}" for n in SENTENCE_SCRIPTS if not n.startswith("series-")]
+        f"// --- assets/{n}" for n in SENTENCE_SCRIPTS if not n.startswith(("series-", "gold-"))]
 
 
 def test_viridis_is_defined_once_and_scripts_stay_short():
@@ -275,8 +287,10 @@ def test_bad_measure_or_domain(store, tmp_path):
 
 def test_domain_and_label_reach_the_spec(store, tmp_path):
     build_site(store, tmp_path / "s", measure_label="weight", domain=(0.0, 0.5), progress=False)
-    spec = (tmp_path / "s" / "assets" / "specs.js").read_text()
-    assert '"domain":[0.0,0.5]' in spec and '"title":"weight"' in spec
+    specs = read_js_global(tmp_path / "s" / "assets" / "specs.js", "atlasSpecs")
+    params = {p["name"]: p["value"] for p in specs["detail"]["params"]}
+    assert params["colourDomain"] == [0.0, 0.5] and params["colourLabels"][-1] == "0.5"
+    assert specs["detail"]["layer"][0]["encoding"]["color"]["title"] == "weight"
 
 
 def test_data_file_is_small(tmp_path):
