@@ -11,6 +11,9 @@ where browsers refuse fetch() and module scripts, as well as served:
                                measure; data/<page>.<m>.js: the same for each other measure m
     data/_index.js             one compact row per sentence: id, page, text, words, labels, meta
     assets/vega.js             Vega + Vega-Lite + vega-embed, from vl_convert.javascript_bundle
+    assets/sentence-page.js    the sentence page's scripts in one file (SENTENCE_SCRIPTS)
+    assets/specs-vega.js       those a sentence page draws on load compiled to Vega (vl-convert), so
+                               that no browser compiles them (assets/embed.js binds them)
     assets/specs.js            the chart specs, shared by every sentence (window.atlasSpecs):
                                "grid" (layers x heads), "grid-layers" (one column, for per-layer
                                measures such as rollout), "detail" (word x word, the default
@@ -31,6 +34,7 @@ import dataclasses
 import functools
 import logging
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -54,6 +58,7 @@ from pipeline.site.contexts import (
     get_index_data,
     get_index_row,
     get_page_names,
+    get_sentence_context,
     get_site_context,
     id_hash,
     meta_full,
@@ -70,8 +75,10 @@ from pipeline.site.head_pages import corpus_views, current_stats, write_corpus_v
 from pipeline.site.pages import (
     SentenceWriter,
     choose_pages,
+    figure_html,
     index_row_bytes,
     sentence_room,
+    write_sentence_scripts,
 )
 from pipeline.site.series_corpus import SERIES_DATA, series_data
 from pipeline.site.series_downloads import checkpoints_figure_specs
@@ -129,10 +136,21 @@ def templates_dir() -> Path:
     return packaged if packaged.is_dir() else Path(pipeline.__file__).parent.parent / "site_templates"
 
 
+class PageLoader(jinja2.FileSystemLoader):
+    """The site's templates without the indentation of their lines: every page is that much
+    smaller (no template holds <pre> or <textarea>, where it would show; the corpus's text is
+    not touched)."""
+
+    def get_source(self, environment: jinja2.Environment, template: str):
+        """The template's source, each line's leading spaces and tabs left out."""
+        source, filename, uptodate = super().get_source(environment, template)
+        return re.sub(r"(?m)^[ \t]+", "", source), filename, uptodate
+
+
 def get_environment(folder: Path | None = None) -> jinja2.Environment:
     """The Jinja environment: autoescaping on, undefined names are errors, formatting filters."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder or templates_dir())),
+        loader=PageLoader(str(folder or templates_dir())),
         autoescape=jinja2.select_autoescape(), undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
     )
@@ -264,7 +282,14 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     named = exemplar_order([corpus for _, corpus in views])
     # Write: what every site has (assets, the corpus view), then the sentences (choose_pages:
     # as many as the budget holds), then the index of those with a page.
-    _build_assets(out, site)
+    # the figure's markup, the same on every page of a one-model site: held once (a series' pages
+    # keep theirs: its checkpoints are chosen below)
+    frame = None
+    if site.series is None and names:
+        first = store[storage[0]]
+        frame = figure_html(env.get_template("sentence.html"), get_sentence_context(
+            first, storage[0], names, site, rows[storage[0]].n_words))
+    _build_assets(out, site, frame)
     corpus = write_corpus_view(out, env, views, missing, site, len(names), own_words)
     if site.series is not None and views:  # every checkpoint's statistics (assets/series-*.js)
         (out / SERIES_DATA).write_text(js_global("atlasSeries", series_data(site.series, views, cases)),
@@ -282,8 +307,8 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
         site = plan_site(site, names, rows, env, order,
                          list_firsts([corpus for _, corpus in views]), room)
         _write_specs(out, site)  # the checkpoints figures of those chosen (no larger)
-    chosen = choose_pages(SentenceWriter(store, out, site, names, env, storage, rows, progress),
-                          order, room, index_row_bytes(rows)) if pages else []
+    chosen = choose_pages(SentenceWriter(store, out, site, names, env, storage, rows, progress,
+                                         frame), order, room, index_row_bytes(rows)) if pages else []
     n_named = len(set(named).intersection(chosen))
     if pages and n_named < len(named):
         log.warning("the site's limit of %s holds the pages of %s of the %s sentences that the "
@@ -306,8 +331,9 @@ def get_vega_script(vl_version: str | None) -> str:
     return f"(() => {{\n{get_vega_bundle(vl_version)}\n}})();\n"
 
 
-def _build_assets(out: Path, site: SiteContext) -> None:
-    """The shared assets: JS bundle, the chart specs (assets/specs.js), and the static files."""
+def _build_assets(out: Path, site: SiteContext, frame: str | None = None) -> None:
+    """The shared assets: JS bundle, the chart specs (assets/specs.js), and the static files;
+    `frame`: the sentence pages' figure markup (assets/sentence-page.js puts it in their slot)."""
     (out / "assets" / "vega.js").write_text(get_vega_script(charts.vl_convert_version()),
                                             encoding="utf-8")
     _write_specs(out, site)
@@ -318,6 +344,8 @@ def _build_assets(out: Path, site: SiteContext) -> None:
             continue  # gold trees' scripts: a corpus without arcs stays as it was
         if path.is_file():
             shutil.copyfile(path, out / "assets" / path.name)
+    write_sentence_scripts(templates_dir() / "assets", out / "assets", series=site.series is not None,
+                           gold=site.gold, frame=frame)
 
 
 def _write_specs(out: Path, site: SiteContext) -> None:
@@ -341,6 +369,10 @@ def _write_specs(out: Path, site: SiteContext) -> None:
     if site.gold:  # a head page's relations against their baselines (gold-head.js)
         specs[DEPENDENCY_SPEC] = get_dependency_spec()
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
+    # what a sentence page draws on load, compiled to Vega here rather than in every browser
+    drawn = sorted({"grid", *(view.grid for view in site.measures), *(view.detail for view in site.measures)})
+    vega = {key: charts.to_vega(specs[key]) for key in drawn}
+    (out / "assets" / "specs-vega.js").write_text(js_global("atlasVegaSpecs", vega), encoding="utf-8")
 
 
 def _build_index(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow],

@@ -12,10 +12,13 @@ the page cannot drift apart.
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import logging
 from typing import Any
 
 import altair as alt
+import vl_convert
 
 from pipeline.site.colours import (  # noqa: F401 - charts' names too
     CLAMPED,
@@ -54,6 +57,20 @@ PAGE_FONT = "system-ui, sans-serif"  # a local font: the site requests nothing o
 # text alike on every machine; viewers without it draw Arial or Helvetica at the same widths.
 FIGURE_FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
 NOTE = "#555555"
+
+
+def to_vega(spec: dict[str, Any]) -> dict[str, Any]:
+    """A Vega-Lite spec compiled to Vega by vl-convert, at the Vega-Lite version of the site's
+    bundle: what the browser's Vega-Lite would compile it to (assets/embed.js)."""
+    return _to_vega(json.dumps(spec, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _to_vega(spec: str) -> dict[str, Any]:
+    """to_vega of a spec as JSON text (cached: each site compiles the same few specs)."""
+    vega = vl_convert.vegalite_to_vega(json.loads(spec), vl_version=vl_convert_version())
+    vega.pop("$schema", None)  # a URL nothing needs to fetch
+    return vega
 
 
 def grid_step(n_layers: int, n_heads: int, side: int = GRID_PX) -> int:
@@ -101,8 +118,13 @@ def _grid_layers(n_layers: int, n_heads: int, side: int = GRID_PX,
 
 def get_grid_spec(n_layers: int, n_heads: int, per_layer: bool = False) -> dict[str, Any]:
     """The layers x heads grid of the page (one column for a per-layer measure)."""
-    return _finish(_grid_layers(n_layers, n_heads, per_layer=per_layer).add_params(*_grid_params()),
+    spec = _finish(_grid_layers(n_layers, n_heads, per_layer=per_layer).add_params(*_grid_params()),
                    PAGE_FONT)
+    # the layer axis's title in the corner above its numbers, as assets/grid-fit.js's axes() sets
+    # it on a grid that fits: its Vega compiled at build time (assets/embed.js) then draws as is
+    for layer in spec["layer"]:
+        layer["encoding"]["y"]["axis"].update(titleBaseline="bottom", titleX=0, titleY=-6)
+    return spec
 
 
 def window_start(param: str) -> str:
@@ -305,7 +327,7 @@ def bind(spec: dict[str, Any], datasets: dict[str, list], params: dict[str, Any]
 
 def _finish(chart: alt.TopLevelMixin, font: str) -> dict[str, Any]:
     """The spec as a plain dict, with a quiet look shared by every chart."""
-    spec = chart.to_dict()
+    spec = chart.to_dict(validate=False)  # the same dict; validating every spec took a second a build
     spec["config"] = {
         "view": {"stroke": None},
         "font": font,

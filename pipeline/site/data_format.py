@@ -8,16 +8,35 @@ give the same bytes on any machine:
     last 8        CRC-32 of the body, then its length mod 2**32, both <u4
 
 The body, little-endian, for a sentence of W words through a model of L layers
-and H heads:
+and H heads (H = 1 for per-layer measures):
 
     offset          size        field
     0               4           magic, the ASCII bytes "ATLS"
-    4               2           <u2 format version, 1
+    4               2           <u2 format version, 2
     6               2           <u2 L, layers
     8               2           <u2 H, heads
     10              2           <u2 W, words
-    12              L*H*W*W     uint8 codes of the word maps, (layer, head, from word, to word), C order
-    12 + L*H*W*W    L*H*W       uint8 codes of the special shares, (layer, head, from word), C order
+    12              1           u8 layout of the maps' codes: 0 or 1, below
+    13              1           u8 layout of the special shares' codes: 0 or 1, below
+    14              L*H*W*W     the word maps' codes
+    14 + L*H*W*W    L*H*W       the special shares' codes
+
+Layout of the maps, 0: the codes of the word maps, (layer, head, from word, to
+word), in C order. Layout 1: word pair by word pair, (from word, to word) in C
+order, each pair's L*H codes in (layer, head) order, each written as its
+difference from the code before it in that run (mod 256; the first as it is).
+Heads that attend alike (untrained models, heads that all look at the first word)
+make those differences mostly 0, which deflate packs into runs.
+
+Layout of the special shares, 0: their codes, (layer, head, from word), in C
+order. Layout 1: the same order, each written as its difference (mod 256) from
+255 minus the sum of its row's codes (the map's codes from that word): a row plus
+its share sums to 1, so on a model with special tokens the difference is a
+rounding error of a few codes.
+
+The encoder chooses the layouts that should pack smaller (for the maps, the one
+whose bytes have the lower order-0 entropy over every 7th word pair; for the
+shares, the one whose codes lie nearer 0); the readers follow the two bytes.
 
 A code is the store's 8-bit quantization: code = round(value * 255) with the
 value clipped to [0, 1] (pipeline.store.quantize), read back as value = code / 255
@@ -26,9 +45,10 @@ A word map's row is the attending word ("from"), its column the attended word
 ("to"); the special share is the part of a from-word's attention that went to
 special tokens ([CLS], [SEP]), so a row of the map plus its share sums to 1.
 
-Two readers, kept in step with this description: decode_maps below, and
+Two readers, kept in step with this description: decode_codes below, and
 parseMaps in site_templates/assets/maps.js (the browser). tests/golden/sentence.bin
-is a tiny file both decode.
+(layouts 0 and 1) and tests/golden/sentence-pairs.bin (layouts 1 and 0) are tiny
+files both decode.
 
 The site ships these bytes as a script, `data/<page>.js`, because a page opened
 from disk (file://) may load scripts but not fetch files. The script is UTF-16LE
@@ -59,20 +79,71 @@ import numpy as np
 from pipeline.store import dequantize, quantize
 
 MAGIC = b"ATLS"
-FORMAT = 1
-HEADER = struct.Struct("<4sHHHH")  # magic, version, L, H, W
+FORMAT = 2
+HEADER = struct.Struct("<4sHHHHBB")  # magic, version, L, H, W, maps' layout, shares' layout
+PLAIN, PAIRS = 0, 1  # the maps' layouts: as they are; by word pair, differences along the heads
+RESIDUAL = 1  # the shares' layout: differences from 255 minus the row's sum
 # Deflate with run-length matching only: attention codes are mostly small values with runs
 # and few long repeats, so on real maps this is 8% smaller than gzip -6 and 5 times faster.
 DEFLATE = dict(level=6, method=zlib.DEFLATED, wbits=-15, memLevel=9, strategy=zlib.Z_RLE)
 GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # no name, mtime 0, OS unknown
+SAMPLE = 7  # the layout is chosen on every 7th word pair: as well as on all, and faster
 
 
 def encode_maps(maps: np.ndarray, special: np.ndarray) -> bytes:
     """Word maps (L, H, W, W) and special shares (L, H, W) -> a data file's bytes."""
-    n_layers, n_heads, n_words, _ = maps.shape
-    assert special.shape == (n_layers, n_heads, n_words), (maps.shape, special.shape)
-    header = HEADER.pack(MAGIC, FORMAT, n_layers, n_heads, n_words)
-    return gzip_bytes(header + quantize(maps).tobytes() + quantize(special).tobytes())
+    return encode_codes(quantize(maps), quantize(special))
+
+
+def encode_codes(codes: np.ndarray, special: np.ndarray,
+                 layouts: tuple[int, int] | None = None) -> bytes:
+    """uint8 codes of the maps (L, H, W, W) and shares (L, H, W) -> a data file's bytes, each in
+    the layout that should pack smaller (or in `layouts`: the maps', the shares')."""
+    n_layers, n_heads, n_words, _ = codes.shape
+    assert special.shape == (n_layers, n_heads, n_words), (codes.shape, special.shape)
+    residual = _residual(codes, special)
+    layout, shares = layouts or (PAIRS if _pairs_pack_smaller(codes) else PLAIN,
+                                 RESIDUAL if _spread(residual) < _spread(special) else PLAIN)
+    header = HEADER.pack(MAGIC, FORMAT, n_layers, n_heads, n_words, layout, shares)
+    return gzip_bytes(b"".join((header, (_pairs(codes) if layout == PAIRS else codes).tobytes(),
+                                (residual if shares == RESIDUAL else special).tobytes())))
+
+
+def _pairs(codes: np.ndarray) -> np.ndarray:
+    """Layout 1 of the maps: (W, W, L*H), each code less the one before it along L*H (mod 256)."""
+    n_layers, n_heads, n_words, _ = codes.shape
+    runs = codes.transpose(2, 3, 0, 1).reshape(n_words, n_words, n_layers * n_heads)
+    out = runs.copy()
+    np.subtract(runs[..., 1:], runs[..., :-1], out=out[..., 1:])  # uint8: wraps mod 256
+    return out
+
+
+def _residual(codes: np.ndarray, special: np.ndarray) -> np.ndarray:
+    """Layout 1 of the shares: each less 255 minus its row's sum of codes (mod 256), that is
+    each plus the sum plus 1 (mod 256: the sums are taken in uint8, which wraps)."""
+    return special + codes.sum(axis=-1, dtype=np.uint8) + np.uint8(1)
+
+
+def _pairs_pack_smaller(codes: np.ndarray) -> bool:
+    """Whether layout 1 of the maps should pack smaller than layout 0: whether its bytes have the
+    lower order-0 entropy, each taken over every SAMPLE-th word pair (all of its L*H codes)."""
+    n_layers, n_heads, n_words, _ = codes.shape
+    runs = codes.reshape(n_layers * n_heads, n_words * n_words)[:, ::SAMPLE]  # (L*H, pairs)
+    differences = runs.copy()
+    np.subtract(runs[1:], runs[:-1], out=differences[1:])  # uint8: wraps mod 256
+    return _entropy(differences) < _entropy(runs)
+
+
+def _entropy(codes: np.ndarray) -> float:
+    """The order-0 entropy of the bytes, in bits per byte."""
+    counts = np.bincount(codes.reshape(-1), minlength=256)
+    p = counts[counts > 0] / max(1, counts.sum())
+    return float(-(p * np.log2(p)).sum())
+
+
+def _spread(codes: np.ndarray) -> int:
+    """How far codes lie from 0 (mod 256: 255 is 1 away)."""
+    return int(np.minimum(codes, 0 - codes).sum(dtype=np.int64))  # uint8: 0 - c wraps to 256 - c
 
 
 def gzip_bytes(data: bytes) -> bytes:
@@ -87,18 +158,21 @@ SCRIPT_CALL = "atlasData"  # the function a data script calls (site_templates/as
 ESCAPED = np.array([0x00, 0x0A, 0x0D, 0x22, 0x5C, 0x2028, 0x2029, *range(0xD800, 0xE000)], np.uint16)
 
 
+# each 16-bit value's place in ESCAPED, -1 for the values written as they are
+_PLACE = np.full(65536, -1, np.int16)
+_PLACE[ESCAPED] = np.arange(len(ESCAPED))
+
+
 def encode_script(blob: bytes) -> bytes:
     """A data file's bytes -> the script that carries them: UTF-16LE, BOM, `atlasData("...", N);`."""
-    values = np.frombuffer(blob + b"\0" * (len(blob) % 2), ">u2").astype(np.uint16)  # (ceil(N / 2),)
-    escaped = (values & 0xF800) == 0xD800  # the surrogates, then the 7 others
-    for value in ESCAPED[:7]:
-        escaped |= values == value
-    at = np.flatnonzero(escaped)
-    k = np.searchsorted(ESCAPED, values[at])  # their places in ESCAPED
-    units = values.copy()
+    values = np.frombuffer(blob + b"\0" * (len(blob) % 2), ">u2")  # (ceil(N / 2),)
+    place = _PLACE[values]
+    at = np.flatnonzero(place >= 0)  # the escaped values
+    k = place[at].astype(np.uint16)  # their places in ESCAPED
+    units = values.astype("<u2")
     units[at] = 0xD800 + (k >> 10)  # the pair's first unit in the value's place,
     units = np.insert(units, at + 1, 0xDC00 + (k & 0x3FF))  # its second after it
-    return ("\ufeff" + SCRIPT_CALL + '("').encode("utf-16-le") + units.astype("<u2").tobytes() + \
+    return ("\ufeff" + SCRIPT_CALL + '("').encode("utf-16-le") + units.tobytes() + \
         f'",{len(blob)});\n'.encode("utf-16-le")
 
 
@@ -130,14 +204,25 @@ def decode_script(script: bytes) -> bytes:
 def decode_codes(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
     """A data file (gzipped or already inflated) -> uint8 codes: maps (L, H, W, W), shares (L, H, W)."""
     body = gzip.decompress(blob) if blob[:2] == GZIP_HEADER[:2] else blob
-    magic, version, n_layers, n_heads, n_words = HEADER.unpack_from(body)
+    if len(body) < HEADER.size:
+        raise ValueError(f"not an atlas sentence file ({len(body)} bytes, no header)")
+    magic, version, n_layers, n_heads, n_words, layout, shares = HEADER.unpack_from(body)
     size = n_layers * n_heads * n_words * n_words
-    if magic != MAGIC or version != FORMAT or len(body) != HEADER.size + size + n_layers * n_heads * n_words:
-        raise ValueError(f"not an atlas sentence file (magic {magic!r}, version {version}, "
-                         f"{len(body)} bytes for {n_layers} x {n_heads} x {n_words})")
+    if (magic != MAGIC or version != FORMAT or layout not in (PLAIN, PAIRS)
+            or shares not in (PLAIN, RESIDUAL)
+            or len(body) != HEADER.size + size + n_layers * n_heads * n_words):
+        raise ValueError(f"not an atlas sentence file (magic {magic!r}, version {version}, layouts "
+                         f"{layout} and {shares}, {len(body)} bytes for {n_layers} x {n_heads} x "
+                         f"{n_words})")
     codes = np.frombuffer(body, np.uint8, offset=HEADER.size)
-    maps = codes[:size].reshape(n_layers, n_heads, n_words, n_words)
+    maps = codes[:size]
+    if layout == PAIRS:  # undo the differences along each pair's L*H run, then the order
+        runs = np.cumsum(maps.reshape(n_words, n_words, n_layers * n_heads), axis=-1, dtype=np.uint8)
+        maps = runs.reshape(n_words, n_words, n_layers, n_heads).transpose(2, 3, 0, 1)
+    maps = np.ascontiguousarray(maps.reshape(n_layers, n_heads, n_words, n_words))
     special = codes[size:].reshape(n_layers, n_heads, n_words)
+    if shares == RESIDUAL:  # uint8 arithmetic wraps mod 256
+        special = special - maps.sum(axis=-1, dtype=np.uint8) - np.uint8(1)
     return maps, special
 
 

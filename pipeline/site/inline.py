@@ -3,9 +3,10 @@ what a notebook's output cell shows (pipeline.site.notebook), offline and withou
 
 The page is the site's own (the same template, scripts, specs and data files), rewritten:
 
-- its stylesheets become <style> elements, and its classic scripts move to the end of <body>, in
-  their order, inlined (the Vega bundle first: the page's scripts wait for it, by its file name,
-  only when it is still to come), after `site_templates/notebook/notebook.js`, which keeps the
+- its stylesheets become <style> elements, and its classic scripts (assets/sentence-page.js, which
+  fills the page's figure slot and holds its own scripts, the specs and their build-time Vega,
+  assets/specs-vega.js) move to the end of <body>, in their order, inlined (the Vega bundle
+  first: the page's scripts wait for it, by its file name, only when it is still to come), after `site_templates/notebook/notebook.js`, which keeps the
   address, the links and the iframe's height working inside a notebook;
 - every other file of the site that the page names (its data scripts `data/<page>.js`, one per
   measure, the statistics' CSV) becomes a `data:` URL in its place: a data script keys its bytes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import json
 import logging
 import os
 from collections import deque
@@ -52,6 +53,39 @@ class Written:
 
 
 LINK = ('href="', '" ')  # around a previous / next link's address (site_templates/_sentence_nav.html)
+# Where a page's figure markup (sentence.html's block "figure") was: assets/sentence-page.js puts
+# the site's one copy there (window.atlasFrame) before the page's scripts run
+FRAME_SLOT = '<div id="figure-frame" hidden></div>'
+FRAME_GLOBAL = "window.atlasFrame = "  # the line of assets/sentence-page.js that holds the figure
+# The sentence page's own scripts, in the order they run, as one file (assets/sentence-page.js):
+# one request instead of a dozen; the series' scripts only on a series' site, the gold trees' only
+# on the site of a corpus with arcs (gold-sentence.js does nothing on a page without).
+SENTENCE_SCRIPTS = ("maps.js", "list.js", "paint.js", "embed.js", "grid-fit.js", "sentence-state.js",
+                    "sentence-window.js", "sentence-nav.js", "scales.js", "sentence-scale.js",
+                    "sentence-rows.js", "series-sentence.js", "gold-sentence.js", "sentence.js",
+                    "figure.js", "series-figures.js")
+
+
+def write_sentence_scripts(assets: Path, out: Path, *, series: bool, gold: bool,
+                           frame: str | None = None) -> None:
+    """out/sentence-page.js: SENTENCE_SCRIPTS from `assets` one after the other (each its own
+    closure; "series-*" only with `series`, "gold-*" only with `gold`), after the figure's markup
+    (`frame`, when the pages leave it to the site) put in the page's slot."""
+    names = [n for n in SENTENCE_SCRIPTS
+             if (series or not n.startswith("series-")) and (gold or not n.startswith("gold-"))]
+    text = "".join(f"// --- assets/{name}\n" + (assets / name).read_text(encoding="utf-8") for name in names)
+    if frame is not None:
+        text = (f"// --- the figure's markup, the same on every sentence page: into its slot\n"
+                f"{FRAME_GLOBAL}{json.dumps(frame)};\n"
+                "(() => {\n  const slot = document.getElementById(\"figure-frame\");\n"
+                "  if (slot) slot.outerHTML = window.atlasFrame;\n})();\n" + text)
+    (out / "sentence-page.js").write_text(text, encoding="utf-8")
+
+
+def figure_html(template: jinja2.Template, ctx: SentenceContext) -> str:
+    """A sentence page's figure markup (the template's block "figure") as its page renders it."""
+    context = template.new_context({"page": ctx, "site": ctx.site, "root": ctx.root})
+    return "".join(template.blocks["figure"](context))
 
 
 def _link_bytes(href: str | None) -> int:
@@ -74,8 +108,9 @@ class SentenceWriter:
 
     def __init__(self, store: SiteStore, out: Path, site: SiteContext, names: list[str],
                  env: jinja2.Environment, storage: list[int], rows: list[IndexRow],
-                 progress: bool) -> None:
+                 progress: bool, frame: str | None = None) -> None:
         self.store, self.out, self.site, self.names, self.rows = store, out, site, names, rows
+        self.frame = frame  # the site's figure markup, which pages leave to assets/sentence-page.js
         self.template = env.get_template("sentence.html")
         # a series: the other checkpoints whose maps the pages carry, with the measures each holds
         self.checkpoints = checkpoint_measures(site.series, site.measures)
@@ -101,7 +136,7 @@ class SentenceWriter:
                 near = _neighbours(around, i)
                 ctx = get_sentence_context(rec, i, self.names, self.site, n_words, near)
                 pending.append((i, n_words, near, pool.submit(
-                    build_sentence, self.out, ctx, maps, self.template, self.longest)))
+                    build_sentence, self.out, ctx, maps, self.template, self.longest, self.frame)))
                 while len(pending) > 2 * WORKERS or (pending and n == len(todo) - 1):
                     i_, n_words_, near_, future = pending.popleft()
                     written[i_] = Written(future.result(), n_words_, near_)  # re-raises here
@@ -123,7 +158,7 @@ class SentenceWriter:
     def relink(self, i: int, n_words: int, near: tuple[int | None, int | None]) -> None:
         """Write a sentence's page again, with other neighbours (its data stays)."""
         ctx = get_sentence_context(self.store[i], i, self.names, self.site, n_words, near)
-        write_page(self.out, ctx, self.template)
+        write_page(self.out, ctx, self.template, self.frame)
 
     def remove(self, i: int) -> None:
         """Remove a sentence's files (it gets no page after all)."""
@@ -215,7 +250,7 @@ def choose_pages(writer: SentenceWriter, order: list[int], room: int | None,
 
 
 def build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja2.Template,
-                    longest: int = PAGE_NAME_MAX) -> int:
+                   longest: int = PAGE_NAME_MAX, frame: str | None = None) -> int:
     """Write one sentence's data files (one script per measure, and per other checkpoint of a
     series: `maps` holds (path in the site, word maps, special shares) each) and page; returns the
     bytes the budget counts of them (the page by page_cost, links to names of `longest`
@@ -225,14 +260,20 @@ def build_sentence(out: Path, ctx: SentenceContext, maps: list, template: jinja2
         blob = encode_script(encode_maps(word_maps, special))
         (out / path).write_bytes(blob)
         size += len(blob)
-    return size + page_cost(write_page(out, ctx, template), ctx, longest)
+    return size + page_cost(write_page(out, ctx, template, frame), ctx, longest)
 
 
-def write_page(out: Path, ctx: SentenceContext, template: jinja2.Template) -> int:
-    """Write a sentence's page; returns its bytes."""
-    html = template.render(page=ctx, site=ctx.site, root=ctx.root).encode("utf-8")
-    (out / "sentences" / f"{ctx.page}.html").write_bytes(html)
-    return len(html)
+def write_page(out: Path, ctx: SentenceContext, template: jinja2.Template,
+               frame: str | None = None) -> int:
+    """Write a sentence's page, the site's figure markup `frame` left to assets/sentence-page.js
+    where the page holds it (a complete element, so the page the browser ends up with is the
+    same); returns its bytes."""
+    html = template.render(page=ctx, site=ctx.site, root=ctx.root)
+    if frame is not None and html.count(frame) == 1:  # the script puts back exactly this text
+        html = html.replace(frame, FRAME_SLOT)
+    data = html.encode("utf-8")
+    (out / "sentences" / f"{ctx.page}.html").write_bytes(data)
+    return len(data)
 
 
 def sentence_room(out: Path, env: jinja2.Environment, ctx, rows: list[IndexRow], corpus: dict,

@@ -348,10 +348,24 @@ class PageParser(html.parser.HTMLParser):
             self.text.append(data)
 
 
+def read_page(path: Path) -> str:
+    """A built page's HTML as a browser ends up with it: a sentence page's figure slot filled
+    with the site's figure markup, as assets/sentence-page.js fills it (pipeline.site.pages)."""
+    from pipeline.site.pages import FRAME_GLOBAL, FRAME_SLOT
+
+    text = path.read_text(encoding="utf-8")
+    if FRAME_SLOT in text:
+        bundle = (path.parent.parent / "assets" / "sentence-page.js").read_text(encoding="utf-8")
+        line = next(line for line in bundle.splitlines() if line.startswith(FRAME_GLOBAL))
+        text = text.replace(FRAME_SLOT, json.loads(line[len(FRAME_GLOBAL):].removesuffix(";")))
+    return text
+
+
 def parse_page(path: Path) -> PageParser:
-    """A built page, parsed: its tags, links, text and scripts."""
+    """A built page, parsed (read_page: as a browser ends up with it): its tags, links, text and
+    scripts."""
     parser = PageParser()
-    parser.feed(path.read_text(encoding="utf-8"))
+    parser.feed(read_page(path))
     parser.close()
     return parser
 

@@ -8,7 +8,8 @@
 // head page's small maps) takes its colours from them.
 (() => {
   const SCALE = 255; // code = round(value * 255), as pipeline.store.quantize writes it
-  const HEADER = 12; // "ATLS", then <u2 version, L, H, W>
+  const HEADER = 14; // "ATLS", <u2 version, L, H, W>, u8 layouts of the maps and of the shares
+  const FORMAT = 2;
   // a data script's string holds the bytes as big-endian 16-bit values, one UTF-16 unit each,
   // except ESCAPED[k] (NUL, LF, CR, quote, backslash, U+2028, U+2029, U+D800..U+DFFF), written as
   // the surrogate pair (0xD800 + k >> 10, 0xDC00 + k & 1023): pipeline/site/data_format.py
@@ -86,15 +87,41 @@
   }
 
   // inflated bytes -> { L, H, W, codes (L, H, W, W), special (L, H, W) }, codes as flat Uint8Arrays
+  // (the maps' layout 1, by word pair with differences along the heads, and the shares' layout 1,
+  // differences from 255 minus the row's sum, undone: pipeline/site/data_format.py)
   function parseMaps(bytes) {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const magic = String.fromCharCode(...bytes.subarray(0, 4));
     const [version, L, H, W] = [4, 6, 8, 10].map((at) => (bytes.length >= HEADER ? view.getUint16(at, true) : 0));
+    const [layout, shares] = bytes.length >= HEADER ? [bytes[12], bytes[13]] : [-1, -1];
     const size = L * H * W * W;
-    if (magic !== "ATLS" || version !== 1 || bytes.length !== HEADER + size + L * H * W) {
+    if (magic !== "ATLS" || version !== FORMAT || layout > 1 || shares > 1 || bytes.length !== HEADER + size + L * H * W) {
       throw new Error("the sentence's data file is not in the expected format");
     }
-    return { L, H, W, codes: bytes.subarray(HEADER, HEADER + size), special: bytes.subarray(HEADER + size) };
+    let codes = bytes.subarray(HEADER, HEADER + size);
+    if (layout === 1) {
+      const stored = codes;
+      const run = L * H;
+      codes = new Uint8Array(size);
+      for (let pair = 0, at = 0; pair < W * W; pair++) { // pair = from * W + to
+        let code = 0;
+        for (let k = 0; k < run; k++, at++) {
+          code = (code + stored[at]) & 255;
+          codes[k * W * W + pair] = code;
+        }
+      }
+    }
+    let special = bytes.subarray(HEADER + size);
+    if (shares === 1) {
+      const stored = special;
+      special = new Uint8Array(L * H * W);
+      for (let row = 0; row < L * H * W; row++) {
+        let sum = 0;
+        for (let t = 0; t < W; t++) sum += codes[row * W + t];
+        special[row] = (stored[row] + 255 - sum) & 255;
+      }
+    }
+    return { L, H, W, codes, special };
   }
 
   window.atlasMaps = { SCALE, VIRIDIS, BLUE_ORANGE, toValue, viridis, blueOrange, unpack, loadScript, inflate, fetchBytes, parseMaps };

@@ -142,11 +142,12 @@
   }
 
   // ---- drawing ----
+  // charts drawn from the site's shared specs, compiled to Vega at build time (assets/embed.js)
   async function embedGrid(spec) {
-    const options = { mode: "vega-lite", actions: false, renderer: "canvas", patch: canvasImages };
+    const options = { actions: false, renderer: "canvas", patch: canvasImages };
     state.gridLayout = S.gridLayout(spec);
     state.step = state.gridLayout.step;
-    const grid = await window.vegaEmbed("#grid", bind(setGridStep(structuredClone(spec), state.gridLayout),
+    const grid = await window.atlasEmbed.embed("#grid", state.gridKey, bind(setGridStep(structuredClone(spec), state.gridLayout),
       { cells: state.cells }, { selLayer: state.layer, selHead: state.head }), options);
     if (state.grid) state.grid.finalize();
     state.grid = grid.view;
@@ -174,8 +175,8 @@
     const detailSpec = (S.detailSpec && S.detailSpec(view)) || structuredClone(specs[view.detail]);
     detailSpec.width = state.size;
     detailSpec.height = state.size;
-    const options = { mode: "vega-lite", actions: false, renderer: "canvas" };
-    const detail = await window.vegaEmbed("#detail", bind(detailSpec,
+    const options = { actions: false, renderer: "canvas" };
+    const detail = await window.atlasEmbed.embed("#detail", view.detail, bind(detailSpec,
       { pairs: S.detailRows(state.layer, state.head), spans: state.spans },
       { words: page.words, tracks: state.tracks, ...S.windowSignals(), ...(S.colourParams?.() || {}) }), options);
     if (state.detail) state.detail.finalize();
@@ -185,6 +186,7 @@
     state.colours = (S.colourTable || P.codeColours)(state.detail.scale("color").domain());
     state.cells = gridRows();
     state.gridSpec = specs[view.grid];
+    state.gridKey = view.grid;
     await embedGrid(state.gridSpec);
     await S.fitDetail();
     S.showWindow();

@@ -149,23 +149,25 @@ def test_tooltip_shows_words_literally(watched, atlas_store):
 
 
 def test_maps_js_decodes_the_golden_file(watched):
-    """assets/maps.js, as the site ships it, reads tests/golden/sentence.js (sentence.bin as a
-    data script) to the same codes as pipeline.site.data_format (tests/test_site_format.py)."""
-    golden = json.loads((Path(__file__).parents[1] / "golden" / "sentence.json").read_text())
+    """assets/maps.js, as the site ships it, reads tests/golden/sentence.js and sentence-plain.js
+    (sentence.bin and sentence-plain.bin as data scripts: each layout of the maps and of the
+    shares) to the same codes as pipeline.site.data_format (tests/unit/test_site_format.py)."""
     page = open_sentence(watched)
-    got = page.evaluate("""async (origin) => {
-      const maps = window.atlasMaps;
-      const parsed = maps.parseMaps(await maps.fetchBytes(`${origin}/golden/sentence.js`));
-      return { L: parsed.L, H: parsed.H, W: parsed.W, codes: Array.from(parsed.codes),
-               special: Array.from(parsed.special), top: maps.toValue(255) };
-    }""", watched.origin)
-    assert [got["L"], got["H"], got["W"]] == [golden["layers"], golden["heads"], golden["words"]]
-    assert got["codes"] == np.ravel(golden["codes"]["maps"]).tolist()
-    assert got["special"] == np.ravel(golden["codes"]["special"]).tolist()
-    assert got["top"] == 1.0
+    for name in ("sentence", "sentence-plain"):
+        golden = json.loads((Path(__file__).parents[1] / "golden" / f"{name}.json").read_text())
+        got = page.evaluate("""async ([origin, name]) => {
+          const maps = window.atlasMaps;
+          const parsed = maps.parseMaps(await maps.fetchBytes(`${origin}/golden/${name}.js`));
+          return { L: parsed.L, H: parsed.H, W: parsed.W, codes: Array.from(parsed.codes),
+                   special: Array.from(parsed.special), top: maps.toValue(255) };
+        }""", [watched.origin, name])
+        assert [got["L"], got["H"], got["W"]] == [golden["layers"], golden["heads"], golden["words"]]
+        assert got["codes"] == np.ravel(golden["codes"]["maps"]).tolist(), name
+        assert got["special"] == np.ravel(golden["codes"]["special"]).tolist(), name
+        assert got["top"] == 1.0
     broken = page.evaluate("""async (origin) => {
       const { parseMaps } = window.atlasMaps;
-      try { parseMaps(new Uint8Array([65, 84, 76, 83, 2, 0, 1, 0, 1, 0, 1, 0, 0, 0])); } catch (e) { return e.message; }
+      try { parseMaps(new Uint8Array([65, 84, 76, 83, 2, 0, 1, 0, 1, 0, 1, 0, 2, 0, 0, 0])); } catch (e) { return e.message; }
     }""", watched.origin)
     assert "not in the expected format" in broken
     # every 16-bit value once, the escaped ones (quote, line breaks, surrogates...) included
@@ -313,7 +315,32 @@ def test_the_measure_selector_switches_grid_and_detail_together(watched, gpt2_al
     page.keyboard.press("ArrowUp")
     page.wait_for_function("window.atlas.layer === 1")
     assert page.evaluate("location.hash") == "#l1h1&m=rollout"
+    # every chart drawn (each measure's detail, both grids) came from its Vega compiled at build
+    # time, bound as the browser's own Vega-Lite compiles the page's spec (assets/embed.js)
+    assert page.evaluate(SAME_AS_VEGA_LITE) == {
+        key: True for key in ("detail", "detail-grad", "detail-rollout", "grid", "grid-layers")}
     watched.assert_clean()
+
+
+# JS: for each shared spec the page drew, whether it drew its compiled Vega and that Vega is what
+# the bundled Vega-Lite compiles the page's bound spec to (vega-embed's patch hook sees it)
+SAME_AS_VEGA_LITE = """async () => {
+  const canon = (v) => Array.isArray(v) ? v.map(canon) : v && typeof v === "object"
+    ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v;
+  const out = {};
+  for (const [key, { spec, compiled }] of Object.entries(window.atlasEmbed.drawn)) {
+    let own = null;
+    const plain = () => JSON.parse(JSON.stringify(spec));
+    const patch = (vega) => { own = JSON.parse(JSON.stringify(vega)); return vega; };
+    const result = await window.vegaEmbed(document.createElement("div"), plain(),
+      { mode: "vega-lite", actions: false, patch });
+    result.view.finalize();
+    delete own.$schema;
+    const ours = window.atlasEmbed.compiled(key, plain());
+    out[key] = compiled && JSON.stringify(canon(own)) === JSON.stringify(canon(ours));
+  }
+  return out;
+}"""
 
 
 def test_a_measure_permalink_opens_that_measure(watched, gpt2_all_measures_store):

@@ -321,6 +321,12 @@ def test_the_page_and_the_figure_share_their_charts():
     detail = charts.get_detail_spec(measure_label="saliency", domain=(0.0, 0.3))
     fig = charts.get_figure_spec(6, 12, measure_label="saliency", domain=(0.0, 0.3))
     left, right = fig["hconcat"]
+    # but the page's layer axis, whose title sits in the corner above its numbers (as
+    # assets/grid-fit.js sets it on a grid that fits, so that its build-time Vega draws as is)
+    corner = {"titleBaseline": "bottom", "titleX": 0, "titleY": -6}
+    for layer in grid["layer"]:
+        axis = layer["encoding"]["y"]["axis"]
+        assert {k: axis.pop(k) for k in corner} == corner
     assert left["layer"] == grid["layer"] and left["height"] == grid["height"]
     # the page's detail follows its `width` / `height` signals (the page resizes it); the
     # figure's has the same expressions at its fixed size

@@ -18,7 +18,7 @@ from pipeline.site.build import build_site
 from pipeline.site.contexts import get_page_names
 from pipeline.site.data_format import decode_maps, decode_script
 from pipeline.store import AtlasStore
-from pipeline.testing import parse_page, read_js_global
+from pipeline.testing import parse_page, read_js_global, read_page
 
 TOLERANCE = 1 / 510 + 1e-6
 REPO = Path(__file__).resolve().parents[2]
@@ -61,7 +61,7 @@ def test_every_stored_measure_gets_its_data_file_specs_and_selector(gpt2_all_mea
             assert maps.shape == stored.shape and maps.shape[1] == (1 if measure == "rollout" else 4)
             assert np.abs(maps - stored).max() <= TOLERANCE, (rec.id, measure)
             assert np.abs(special - stored_special).max() <= TOLERANCE
-    html_text = (site / "sentences" / f"{names[0]}.html").read_text()
+    html_text = read_page(site / "sentences" / f"{names[0]}.html")  # the figure filled in
     payload = json.loads(re.search(r'id="atlas-sentence">(.*?)</script>', html_text).group(1))
     offered = [(m["name"], m["title"], m["heads"], m["detail"], m["grid"]) for m in payload["measures"]]
     assert offered == [("grad", "saliency", 4, "detail", "grid"),  # the default first
@@ -101,7 +101,7 @@ def measure_select(html: str) -> str:
 
 def test_a_store_with_attention_only_offers_only_attention(minilm_store, tmp_path):
     build_site(minilm_store, tmp_path / "site", progress=False)
-    page = next((tmp_path / "site" / "sentences").iterdir()).read_text()
+    page = read_page(next((tmp_path / "site" / "sentences").iterdir()))  # the figure filled in
     assert re.findall(r'<option value="(\w+)">', measure_select(page)) == ["attention"]
     assert sorted(read_js_global(tmp_path / "site" / "assets" / "specs.js", "atlasSpecs")) == [
         "corpus", "detail", "figure", "grid", "histogram"]

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from pipeline.site.build import build_site
+from pipeline.site.pages import FRAME_SLOT
 from pipeline.stats.compute import update_stats
 from pipeline.store import AtlasStore
-from pipeline.testing import gold_rows, read_js_global, synthetic_store, write_store
+from pipeline.testing import gold_rows, read_js_global, read_page, synthetic_store, write_store
 
 GOLD_ASSETS = ["gold-corpus.js", "gold-head.js", "gold-sentence.js", "gold-style.css"]
 
@@ -43,12 +44,14 @@ def test_a_sentence_page_carries_its_arcs_and_one_without_carries_nothing(gold_s
     payload = page_json(page)
     assert payload["arcs"] == [list(a) for a in rec.arcs] == [
         [0, 1, "det"], [1, 2, "nsubj"], [2, 3, "det"], [3, 5, "nsubj"], [4, 5, "det"], [5, -1, "root"]]
-    html = page.read_text()
-    assert "assets/gold-sentence.js" in html and 'id="gold-relation"' in html
-    assert html.index("gold-sentence.js") < html.index("assets/sentence.js")  # its hooks first
-    bare = sentence_page(site, "g03")  # no arcs: no key, no script, no selector
-    assert "arcs" not in page_json(bare) and "gold" not in bare.read_text().replace(
+    assert 'id="gold-relation"' in read_page(page)  # the figure as the browser ends up with it
+    # gold-sentence.js runs from the site's one script file, its hooks before sentence.js's
+    bundle = (site / "assets" / "sentence-page.js").read_text(encoding="utf-8")
+    assert bundle.index("// --- assets/gold-sentence.js") < bundle.index("// --- assets/sentence.js")
+    bare = sentence_page(site, "g03")  # no arcs: no key, no selector (its figure its own)
+    assert "arcs" not in page_json(bare) and "gold" not in read_page(bare).replace(
         "gold-style.css", "")
+    assert FRAME_SLOT in page.read_text() and FRAME_SLOT not in bare.read_text()
 
 
 def test_the_corpus_view_marks_the_heads_above_each_relations_baseline(gold_site):

@@ -91,7 +91,9 @@ def test_each_checkpoint_with_sentence_data_gets_its_maps_per_measure(tmp_path):
         assert "note" not in series
     # the page's selectors and script, and the specs of a difference
     html = (site / "sentences" / f"{names[0]}.html").read_text(encoding="utf-8")
-    assert 'id="checkpoint"' in html and 'id="minus"' in html and "series-sentence.js" in html
+    assert 'id="checkpoint"' in html and 'id="minus"' in html
+    scripts = (site / "assets" / "sentence-page.js").read_text(encoding="utf-8")
+    assert "// --- assets/series-sentence.js" in scripts and "// --- assets/series-figures.js" in scripts
     assert '<option value="step-10000" selected>step-10000</option>' in html
     specs = read_js_global(site / "assets" / "specs.js", "atlasSpecs")
     assert {"detail-diff", "figure-diff", "figure-grad-diff"} <= set(specs)
@@ -106,7 +108,8 @@ def test_a_one_model_site_has_none_of_it(tmp_path):
     page = get_page_names([s[0] for s in SENTENCES])[0]
     assert not (site / "series").exists() and "series" not in payload(site, page)
     html = (site / "sentences" / f"{page}.html").read_text(encoding="utf-8")
-    assert "checkpoint" not in html and "series-sentence.js" not in html
+    assert "checkpoint" not in html
+    assert "// --- assets/series-" not in (site / "assets" / "sentence-page.js").read_text(encoding="utf-8")
     assert not {"detail-diff", "figure-diff"} & set(read_js_global(site / "assets" / "specs.js", "atlasSpecs"))
 
 

@@ -16,10 +16,12 @@ import pytest
 import pipeline.site.build as site_module
 import pipeline.site.pages as pages_module
 from pipeline.errors import SiteError
+from pipeline.site import charts
 from pipeline.site.build import MARKER, build_site, check_target
 from pipeline.site.contexts import get_page_names, get_span_tracks, slugify
 from pipeline.site.data_format import decode_maps, decode_script
-from pipeline.testing import FakeStore, parse_page, read_index, read_js_global
+from pipeline.site.pages import FRAME_SLOT, SENTENCE_SCRIPTS
+from pipeline.testing import FakeStore, parse_page, read_index, read_js_global, read_page
 
 TOLERANCE = 1 / 510 + 1e-6
 
@@ -81,7 +83,8 @@ def test_layout_and_summary(built, store):
     for name in ("index.html", "data/_index.js", MARKER, "assets/vega.js", "assets/specs.js",
                  "assets/sentence.js", "assets/sentence-state.js", "assets/sentence-window.js",
                  "assets/sentence-nav.js", "assets/paint.js", "assets/index.js", "assets/list.js",
-                 "assets/maps.js", "assets/atlas.css", "assets/grid-fit.js"):
+                 "assets/maps.js", "assets/atlas.css", "assets/grid-fit.js", "assets/embed.js",
+                 "assets/sentence-page.js", "assets/specs-vega.js"):
         assert (site / name).is_file(), name
     names = get_page_names(store.ids)
     assert sorted(p.stem for p in (site / "sentences").iterdir()) == sorted(names)
@@ -111,7 +114,9 @@ def test_pages_escape_corpus_text(built, store):
         scripts = [attrs for attrs, _ in page.scripts if attrs.get("type") != "application/json"]
         assert all("defer" in attrs and "type" not in attrs for attrs in scripts), scripts
         sources = [attrs["src"] for attrs in scripts]
-        assert f"../data/{name}.js" in sources and "../assets/figure.js" in sources  # the download
+        # the page's own scripts in one (the download's among them), its data, the specs, Vega
+        assert sources == ["../assets/sentence-page.js", f"../data/{name}.js", "../assets/specs.js",
+                           "../assets/specs-vega.js", "../assets/vega.js"]
         raw = next(text for attrs, text in page.scripts if attrs.get("type") == "application/json")
         assert not set(raw) & set("<>&'\u2028\u2029"), raw  # escaped as \u003c etc.
         payload = json.loads(raw)
@@ -170,11 +175,22 @@ def test_shared_specs_are_written_once(built):
     for path in (site / "sentences").glob("*.html"):
         text = path.read_text(encoding="utf-8")
         assert '"layer"' not in text and "viridis" not in text  # no chart spec in a page
+        # nor the figure's markup: the site holds it once, the page a slot the bundle fills
+        assert text.count(FRAME_SLOT) == 1 and 'id="figure"' not in text
+        assert read_page(path).count('<div class="figure" id="figure"') == 1
     assert not list(site.rglob("*.vl.json")) and not list(site.rglob("*.bin"))  # all in scripts
     specs = read_js_global(site / "assets" / "specs.js", "atlasSpecs")
     assert sorted(specs) == ["corpus", "detail", "figure", "grid", "histogram"]  # attention only
     assert "viridis" in json.dumps(specs["detail"]) and "selLayer" in json.dumps(specs["grid"])
     assert specs["figure"]["usermeta"]["datasets"] == ["cells", "pairs", "spans"]
+    # what a sentence page draws on load, compiled to Vega (assets/embed.js binds it)
+    vega = read_js_global(site / "assets" / "specs-vega.js", "atlasVegaSpecs")
+    assert sorted(vega) == ["detail", "grid"]
+    assert vega["detail"] == charts.to_vega(specs["detail"]) and "$schema" not in vega["grid"]
+    assert {"x_step", "selLayer", "selHead"} <= {s["name"] for s in vega["grid"]["signals"]}
+    scripts = (site / "assets" / "sentence-page.js").read_text(encoding="utf-8")
+    assert [line for line in scripts.splitlines() if line.startswith("// --- assets/")] == [
+        f"// --- assets/{n}" for n in SENTENCE_SCRIPTS if not n.startswith(("series-", "gold-"))]
 
 
 def test_viridis_is_defined_once_and_scripts_stay_short():
@@ -287,7 +303,7 @@ def test_data_file_is_small(tmp_path):
     data = max(p.stat().st_size for p in (tmp_path / "s" / "data").iterdir())
     assert page + data < 40_000
     blob = decode_script((tmp_path / "s" / "data" / f"{get_page_names(store.ids)[0]}.js").read_bytes())
-    assert len(gzip.decompress(blob)) == 12 + 6 * 12 * 25 * 25 + 6 * 12 * 25
+    assert len(gzip.decompress(blob)) == 14 + 6 * 12 * 25 * 25 + 6 * 12 * 25
 
 
 def test_empty_store_builds_an_index(tmp_path):

@@ -1,8 +1,9 @@
 """The sentence data file (pipeline/site/data_format.py): the golden file, the documented bytes, round trips.
 
-tests/golden/sentence.bin is decoded here and, in a browser, by assets/maps.js
-(tests/browser/test_pages.py); sentence.json holds the values it was written
-from and the codes both readers must find.
+tests/golden/sentence.bin (the maps' and the shares' layout 1) and sentence-plain.bin (both
+layouts 0) are decoded here and, in a browser, by assets/maps.js (tests/browser/test_pages.py);
+sentence.json and sentence-plain.json hold the values each was written from and the codes both
+readers must find.
 """
 
 from __future__ import annotations
@@ -20,30 +21,35 @@ from pipeline.site.data_format import (
     decode_codes,
     decode_maps,
     decode_script,
+    encode_codes,
     encode_maps,
     encode_script,
 )
-from pipeline.store import dequantize
+from pipeline.store import dequantize, quantize
 from pipeline.testing import random_maps
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 TOLERANCE = 1 / 510 + 1e-6
 
 
-@pytest.fixture(scope="module")
-def golden() -> dict:
-    return json.loads((GOLDEN / "sentence.json").read_text(encoding="utf-8"))
+GOLDENS = {"sentence": (1, 1), "sentence-plain": (0, 0)}  # golden file -> its two layouts
+
+
+@pytest.fixture(scope="module", params=sorted(GOLDENS))
+def golden(request) -> dict:
+    return {"name": request.param,
+            **json.loads((GOLDEN / f"{request.param}.json").read_text(encoding="utf-8"))}
 
 
 def test_golden_file_is_what_encode_maps_writes(golden):
     maps = np.array(golden["values"]["maps"], np.float32)
     special = np.array(golden["values"]["special"], np.float32)
     assert maps.shape == (golden["layers"], golden["heads"], golden["words"], golden["words"])
-    assert encode_maps(maps, special) == (GOLDEN / "sentence.bin").read_bytes()
+    assert encode_maps(maps, special) == (GOLDEN / f"{golden['name']}.bin").read_bytes()
 
 
 def test_golden_file_decodes_to_the_expected_codes(golden):
-    blob = (GOLDEN / "sentence.bin").read_bytes()
+    blob = (GOLDEN / f"{golden['name']}.bin").read_bytes()
     codes, special = decode_codes(blob)
     assert codes.tolist() == golden["codes"]["maps"] and special.tolist() == golden["codes"]["special"]
     maps, shares = decode_maps(blob)
@@ -55,15 +61,27 @@ def test_golden_file_decodes_to_the_expected_codes(golden):
 
 
 def test_bytes_are_as_documented(golden):
-    blob = (GOLDEN / "sentence.bin").read_bytes()
+    blob = (GOLDEN / f"{golden['name']}.bin").read_bytes()
     assert blob[:10] == bytes.fromhex("1f8b 0800 0000 0000 00ff")  # the fixed gzip header
     body = gzip.decompress(blob)
     assert struct.unpack("<II", blob[-8:]) == (zlib.crc32(body), len(body))
     L, H, W = golden["layers"], golden["heads"], golden["words"]  # noqa: N806 - the docs' names
-    assert body[:12] == b"ATLS" + struct.pack("<HHHH", 1, L, H, W)
-    assert len(body) == 12 + L * H * W * W + L * H * W
-    assert list(body[12:12 + W]) == golden["codes"]["maps"][0][0][0]  # layer 1, head 1, from word 1
-    assert list(body[12 + L * H * W * W:]) == np.ravel(golden["codes"]["special"]).tolist()
+    layout, shares = GOLDENS[golden["name"]]
+    assert body[:14] == b"ATLS" + struct.pack("<HHHHBB", 2, L, H, W, layout, shares)
+    assert len(body) == 14 + L * H * W * W + L * H * W
+    codes = np.array(golden["codes"]["maps"], np.int64)  # (L, H, W, W)
+    special = np.array(golden["codes"]["special"], np.int64)  # (L, H, W)
+    stored = np.frombuffer(body, np.uint8, offset=14).astype(np.int64)
+    maps, shares_stored = stored[:L * H * W * W], stored[L * H * W * W:]
+    if layout == 0:  # (layer, head, from, to) as they are
+        assert maps.tolist() == codes.ravel().tolist()
+    else:  # word pair by word pair, each pair's L * H codes as differences along them
+        runs = codes.transpose(2, 3, 0, 1).reshape(W * W, L * H)
+        assert maps.tolist() == np.diff(runs, axis=1, prepend=0).ravel().__mod__(256).tolist()
+    if shares == 0:
+        assert shares_stored.tolist() == special.ravel().tolist()
+    else:  # less 255 minus the row's sum
+        assert shares_stored.tolist() == ((special - (255 - codes.sum(-1))) % 256).ravel().tolist()
 
 
 @pytest.mark.parametrize(("layers", "heads", "words", "causal"),
@@ -80,13 +98,41 @@ def test_round_trip_within_half_a_code(layers, heads, words, causal):
     assert decode_codes(gzip.decompress(blob))[0].shape == maps.shape  # an inflated body reads too
 
 
-@pytest.mark.parametrize("damage", ["magic", "version", "short", "long"])
-def test_foreign_or_damaged_files_are_refused(golden, damage):
+def test_each_layout_reads_back_and_the_chosen_packs_smaller():
+    """Both layouts of the maps and of the shares give the codes back exactly; the encoder takes
+    layout 1 for heads that attend alike with special tokens (each row and its share sum to 1)
+    and layout 0 for unlike heads without them, and what it takes is the smaller."""
+    rng = np.random.default_rng(7)
+    unlike = random_maps(rng, 4, 6, 12, causal=True)
+    unlike = (unlike[0] / unlike[0].sum(-1, keepdims=True), np.zeros_like(unlike[1]))  # no specials
+    uniform = np.tril(np.ones((12, 12), np.float32)) / np.arange(2, 14, dtype=np.float32)[:, None]
+    alike = (np.broadcast_to(uniform, (4, 6, 12, 12)) + rng.normal(0, 0.002, (4, 6, 12, 12)),
+             np.broadcast_to(1 / np.arange(2, 14, dtype=np.float32), (4, 6, 12)))
+    for (maps, special), chosen in ((unlike, (0, 0)), (alike, (1, 1))):
+        codes, shares = quantize(maps), quantize(special)
+        sizes = {}
+        for layouts in ((0, 0), (0, 1), (1, 0), (1, 1)):
+            blob = encode_codes(codes, shares, layouts)
+            assert gzip.decompress(blob)[12:14] == bytes(layouts)
+            got, got_shares = decode_codes(blob)
+            np.testing.assert_array_equal(got, codes)
+            np.testing.assert_array_equal(got_shares, shares)
+            sizes[layouts] = len(blob)
+        assert encode_codes(codes, shares) == encode_codes(codes, shares, chosen)
+        assert sizes[chosen] == min(sizes.values()), sizes
+
+
+@pytest.mark.parametrize("damage", ["magic", "version", "layout", "short", "long", "empty"])
+def test_foreign_or_damaged_files_are_refused(damage):
     body = bytearray(gzip.decompress((GOLDEN / "sentence.bin").read_bytes()))
     if damage == "magic":
         body[:4] = b"PK\x03\x04"
     elif damage == "version":
-        body[4:6] = struct.pack("<H", 2)
+        body[4:6] = struct.pack("<H", 1)  # the first format: no layouts
+    elif damage == "layout":
+        body[12] = 2
+    elif damage == "empty":
+        body = b"ATLS"
     elif damage == "short":
         del body[-1]
     else:
@@ -95,10 +141,11 @@ def test_foreign_or_damaged_files_are_refused(golden, damage):
         decode_maps(bytes(body))
 
 
-def test_golden_script_carries_the_golden_file():
-    """tests/golden/sentence.js is sentence.bin as the site ships it (maps.js reads it in a browser)."""
-    blob = (GOLDEN / "sentence.bin").read_bytes()
-    script = (GOLDEN / "sentence.js").read_bytes()
+@pytest.mark.parametrize("name", sorted(GOLDENS))
+def test_golden_script_carries_the_golden_file(name):
+    """tests/golden/<name>.js is <name>.bin as the site ships it (maps.js reads it in a browser)."""
+    blob = (GOLDEN / f"{name}.bin").read_bytes()
+    script = (GOLDEN / f"{name}.js").read_bytes()
     assert encode_script(blob) == script
     assert decode_script(script) == blob
 
