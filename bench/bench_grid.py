@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import sys
 import tempfile
 from pathlib import Path
 
@@ -26,22 +27,14 @@ from pipeline.site.contexts import get_page_names
 from pipeline.site.serve import start
 from pipeline.testing import FakeStore
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+sys.path.insert(0, str(Path(__file__).parent))
+
+from bench_site import CHROMIUM_ARGS, SWITCH_JS  # noqa: E402
+
 SHAPES = [(12, 12), (24, 16), (32, 32)]
 SCREENS = {"1280 px": {"viewport": {"width": 1280, "height": 900}},
            "390 px": {"viewport": {"width": 390, "height": 844}, "has_touch": True,
                       "is_mobile": True, "device_scale_factor": 2}}
-SWITCH_JS = """async (n) => {
-  const times = [];
-  const { L, H } = window.atlas.maps;
-  for (let i = 0; i < n; i++) {
-    const t0 = performance.now();
-    await window.atlas.select(1 + (i * 5) % L, 1 + (i * 7) % H);
-    times.push(performance.now() - t0);
-  }
-  return times;
-}"""
 
 
 def measure(browser, origin: str, names: list[str], screen: dict, switches: int) -> dict:

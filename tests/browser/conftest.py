@@ -16,6 +16,18 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+# JS: the index's corpus-view cells as drawn: [layer, head, value, fill]
+CORPUS_CELLS = """() => {
+  const out = [];
+  const walk = (node) => {
+    if (node.marktype === "rect" && node.role === "mark") {
+      for (const item of node.items) out.push([item.datum.layer, item.datum.head, item.datum.value, item.fill]);
+    }
+    for (const item of node.items || []) walk(item);
+  };
+  walk(window.atlasCorpusView.view.scenegraph().root);
+  return out;
+}"""
 
 
 @pytest.fixture(scope="session")
@@ -144,3 +156,9 @@ def _watched(chromium, server, **options):
     page.on("dialog", on_dialog)
     yield w
     context.close()
+
+
+@pytest.fixture(scope="session")
+def corpus_cells():
+    """The index's corpus-view cells as drawn, read from a page: [[layer, head, value, fill], ...]."""
+    return lambda page: page.evaluate(CORPUS_CELLS)

@@ -15,24 +15,13 @@ def corpus_ready(w, site):
     return w.page
 
 
-# JS: the grid's cells as drawn: [layer, head, value, fill]
-CELLS = """() => {
-  const out = [];
-  const walk = (node) => {
-    if (node.marktype === "rect" && node.role === "mark") {
-      for (const item of node.items) out.push([item.datum.layer, item.datum.head, item.datum.value, item.fill]);
-    }
-    for (const item of node.items || []) walk(item);
-  };
-  walk(window.atlasCorpusView.view.scenegraph().root);
-  return out;
-}"""
 
 
-def test_the_index_shows_every_head_for_the_chosen_statistic(watched, stats_site, artifacts):
+def test_the_index_shows_every_head_for_the_chosen_statistic(watched, stats_site, artifacts,
+                                                             corpus_cells):
     page = corpus_ready(watched, stats_site)
     assert page.evaluate("window.atlasCorpusView.stat") == "prev"
-    cells = page.evaluate(CELLS)
+    cells = corpus_cells(page)
     assert len(cells) == 6 * 12 and {(c[0], c[1]) for c in cells} == {
         (layer, head) for layer in range(1, 7) for head in range(1, 13)}
     data = page.evaluate("window.atlasCorpus.measures[0].stats.find(s => s.key === 'prev').values")

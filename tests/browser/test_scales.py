@@ -98,18 +98,6 @@ def test_the_sentence_pages_colour_bar_marks_what_it_clamps_and_fits_to_the_head
     watched.assert_clean()
 
 
-# JS: the corpus view's cells as drawn: [layer, head, value, fill]
-CELLS = """() => {
-  const out = [];
-  const walk = (node) => {
-    if (node.marktype === "rect" && node.role === "mark") {
-      for (const item of node.items) out.push([item.datum.layer, item.datum.head, item.datum.value, item.fill]);
-    }
-    for (const item of node.items || []) walk(item);
-  };
-  walk(window.atlasCorpusView.view.scenegraph().root);
-  return out;
-}"""
 
 # JS: `prev` made near-equal in every head (a random model's heads: 0.2148 to 0.2163), redrawn
 NEAR_EQUAL = """async () => {
@@ -128,7 +116,7 @@ def rgb(fill: str) -> np.ndarray:
 
 
 def test_the_corpus_view_starts_at_the_floor_and_draws_near_equal_heads_near_equal(
-        watched, stats_site, artifacts):
+        watched, stats_site, artifacts, corpus_cells):
     page = watched.page
     page.goto(f"file://{stats_site}/index.html")
     page.wait_for_function("window.atlasCorpusView && window.atlasCorpusView.view", timeout=15_000)
@@ -139,14 +127,14 @@ def test_the_corpus_view_starts_at_the_floor_and_draws_near_equal_heads_near_equ
     ticks, labels = colour_labels((0.0, prev["range"][1]), 4)
     assert legend_labels(page, view) == labels and labels[-1] == f"{prev['range'][1]:.4g}"  # both ends
     page.evaluate(NEAR_EQUAL)
-    fills = np.array([rgb(c[3]) for c in page.evaluate(CELLS)])
+    fills = np.array([rgb(c[3]) for c in corpus_cells(page)])
     assert len(fills) == 72 and np.abs(fills.max(axis=0) - fills.min(axis=0)).max() <= 4  # near-equal
     assert legend_labels(page, view)[-1] == "0.2163"
     assert "run from 0, the statistic's floor" in page.inner_text("#corpus-description")
     page.locator(".corpus-view").screenshot(path=str(artifacts / "scales-corpus-floor.png"))
     page.check("#corpus-stretch")  # stretched: the same heads span the palette
     page.wait_for_function(f"{view}.scale('color').domain()[0] > 0.2")
-    fills = {(c[0], c[1]): list(rgb(c[3])) for c in page.evaluate(CELLS)}
+    fills = {(c[0], c[1]): list(rgb(c[3])) for c in corpus_cells(page)}
     assert fills[(1, 1)] == [68, 1, 84] and fills[(6, 12)] == YELLOW
     assert [legend_labels(page, view)[i] for i in (0, -1)] == ["0.2148", "0.2163"]
     assert "stretched" in page.inner_text("#corpus-description")
