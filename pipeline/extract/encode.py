@@ -19,7 +19,9 @@ class Encoded:
 
     sentence: Sentence
     stored: StoredSentence
-    input_ids: tuple[int, ...]  # (T,)
+    input_ids: tuple[int, ...]  # (T,): an encoder-decoder's source
+    # an encoder-decoder's decoder inputs (T_t,): [decoder start] + the target's ids; else None
+    target_ids: tuple[int, ...] | None = None
 
     @property
     def key(self) -> str:
@@ -28,8 +30,18 @@ class Encoded:
 
     @property
     def n_tokens(self) -> int:
-        """T, the number of model tokens."""
+        """T, the number of model tokens (an encoder-decoder's: the source's)."""
         return len(self.input_ids)
+
+    @property
+    def n_target_tokens(self) -> int:
+        """T_t, the decoder's inputs (0 for a model that is not an encoder-decoder)."""
+        return len(self.target_ids) if self.target_ids is not None else 0
+
+    @property
+    def longest(self) -> int:
+        """The longer side, source or target: what batching sorts and budgets by."""
+        return max(self.n_tokens, self.n_target_tokens)
 
 
 def content_key(text: str) -> str:

@@ -231,38 +231,44 @@ class ValueNorms:
                 self._hook(family.layout, _as_matrix(output), _as_matrix(source), n_heads, who)))
 
     def _hook(self, layout: str, w_out, w_value, n_heads: int, who: str):
-        """The hook on one value projection (weights as x @ w: w_out (H*d, D), w_value (D, *))."""
-        d, rest = divmod(w_out.shape[0], n_heads)
-        width = w_value.shape[1] // 3 if layout != "values" else w_value.shape[1]
-        n_kv, rest_kv = divmod(width, d) if d else (0, 1)
-        if rest or rest_kv or not n_kv or n_heads % n_kv:
-            raise ModelError(f"model {who}: an output projection of {w_out.shape[0]} inputs and "
-                             f"{width} values do not make {n_heads} heads of one width")
-        per_head = w_out.detach().float().reshape(n_heads, d, w_out.shape[1])  # W_O^h (H, d, D)
-        # ||v W_O^h||^2 = v (W_O^h W_O^h^T) v^T: a d x d Gram matrix per head, so the
-        # (B, H, T, D) products are never formed (D / d times fewer operations); query head
-        # k * g + i reads value head k (g = H / KV), as the model's repeat_kv shares them
-        gram = (per_head @ per_head.transpose(1, 2)).reshape(n_kv, n_heads // n_kv, d, d)
-
-        def hook(_module, _inputs, output):
-            out = output.detach()
-            if layout == "qkv thirds":  # queries | keys | values, each H x d
-                v = out[..., 2 * n_heads * d:]
-            elif layout == "qkv per head":  # [q_h k_h v_h] for each head h
-                v = out.reshape(*out.shape[:2], n_heads, 3 * d)[..., 2 * d:]
-            else:
-                v = out
-            v = v.reshape(*v.shape[:2], n_kv, d).float()  # (B, T, KV, d)
-            squared = torch.einsum("btkd,kgde,btke->btkg", v, gram, v)  # (B, T, KV, g)
-            squared = squared.reshape(*v.shape[:2], n_heads)  # (B, T, H)
-            self.norms.append(squared.clamp_(min=0).sqrt_().transpose(1, 2))  # (B, H, T)
-
-        return hook
+        """The hook on one value projection: see `norm_hook`."""
+        return norm_hook(layout, w_out, w_value, n_heads, who, self.norms.append)
 
     def remove(self) -> None:
         """Take the hooks off the model."""
         for handle in self._handles:
             handle.remove()
+
+
+def norm_hook(layout: str, w_out, w_value, n_heads: int, who: str, sink: Callable):
+    """A forward hook on one value projection (weights as x @ w: w_out (H*d, D), w_value (D, *))
+    that hands sink() ||f_h(x_j)|| (B, H, T_kv) for the positions it projects."""
+    d, rest = divmod(w_out.shape[0], n_heads)
+    width = w_value.shape[1] // 3 if layout != "values" else w_value.shape[1]
+    n_kv, rest_kv = divmod(width, d) if d else (0, 1)
+    if rest or rest_kv or not n_kv or n_heads % n_kv:
+        raise ModelError(f"model {who}: an output projection of {w_out.shape[0]} inputs and "
+                         f"{width} values do not make {n_heads} heads of one width")
+    per_head = w_out.detach().float().reshape(n_heads, d, w_out.shape[1])  # W_O^h (H, d, D)
+    # ||v W_O^h||^2 = v (W_O^h W_O^h^T) v^T: a d x d Gram matrix per head, so the
+    # (B, H, T, D) products are never formed (D / d times fewer operations); query head
+    # k * g + i reads value head k (g = H / KV), as the model's repeat_kv shares them
+    gram = (per_head @ per_head.transpose(1, 2)).reshape(n_kv, n_heads // n_kv, d, d)
+
+    def hook(_module, _inputs, output):
+        out = output.detach()
+        if layout == "qkv thirds":  # queries | keys | values, each H x d
+            v = out[..., 2 * n_heads * d:]
+        elif layout == "qkv per head":  # [q_h k_h v_h] for each head h
+            v = out.reshape(*out.shape[:2], n_heads, 3 * d)[..., 2 * d:]
+        else:
+            v = out
+        v = v.reshape(*v.shape[:2], n_kv, d).float()  # (B, T, KV, d)
+        squared = torch.einsum("btkd,kgde,btke->btkg", v, gram, v)  # (B, T, KV, g)
+        squared = squared.reshape(*v.shape[:2], n_heads)  # (B, T, H)
+        sink(squared.clamp_(min=0).sqrt_().transpose(1, 2))  # (B, H, T)
+
+    return hook
 
 
 def _attribute(module, path: str):

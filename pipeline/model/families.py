@@ -16,7 +16,11 @@ everything else does not:
 
 H comes from the model's attention maps, d from the output projection (its inputs / H),
 KV from the value projection (its outputs / d): nothing is read from a config. Adding a
-family is one entry in FAMILIES. The measures `attention` and `rollout` need none of this
+family is one entry in FAMILIES.
+
+An encoder-decoder family (T5, BART, Marian) names, besides, its decoder layers'
+cross-attention module (`cross`, e.g. "encoder_attn"): there the value projection reads
+the encoder's output, so f(x_j) of a cross map's column j is that of source token j. The measures `attention` and `rollout` need none of this
 (any model that returns its attention), `grad` a causal language-model head.
 
 No torch here: pipeline/extract/forward.py applies the entries; the README's table of
@@ -48,6 +52,14 @@ class Family:
     causal: bool = True  # a decoder (language model): the measure `grad` applies
     example: str = ""  # a checkpoint of the family on the hub
     note: str = ""  # what sets the family apart, for the table
+    # an encoder-decoder: the name of each decoder layer's cross-attention module (its path
+    # from the decoder contains it), e.g. "encoder_attn"; "" for an encoder or a decoder
+    cross: str = ""
+
+    @property
+    def encoder_decoder(self) -> bool:
+        """Whether the family is an encoder-decoder (encoder, decoder and cross-attention)."""
+        return bool(self.cross)
 
     def __post_init__(self) -> None:
         """A layout must be one of LAYOUTS."""
@@ -75,6 +87,14 @@ FAMILIES: tuple[Family, ...] = (
            note="head size x heads != hidden size, multi-query"),
     Family("OPT", ("opt",), "v_proj", "out_proj", example="facebook/opt-125m",
            note="learned positions"),
+    Family("T5", ("t5", "mt5"), "v", "o", causal=False, cross="EncDecAttention",
+           example="google-t5/t5-small", note="encoder-decoder; no biases, no 1/sqrt(d) "
+           "scaling, relative positions"),
+    Family("BART", ("bart",), "v_proj", "out_proj", causal=False, cross="encoder_attn",
+           example="facebook/bart-base", note="encoder-decoder; biases, learned positions"),
+    Family("Marian", ("marian",), "v_proj", "out_proj", causal=False, cross="encoder_attn",
+           example="Helsinki-NLP/opus-mt-en-de", note="encoder-decoder; slow SentencePiece "
+           "tokenizer (no offsets)"),
 )
 MEASURES_OF_ANY_MODEL = ("attention", "rollout")  # need nothing of the family
 FAMILY_MEASURES = ("norm",)  # need an entry here
@@ -120,8 +140,12 @@ def markdown_table() -> str:
             "| --- | --- | --- | --- | :-: | :-: | :-: | :-: |"]
     for f in FAMILIES:
         types = ", ".join(f"`{t}`" for t in f.model_types)
-        grad = "yes" if f.causal else "no (encoder)"
-        rows.append(f"| {f.name} | {types} | {f.example} | {f.note} | yes | yes | yes | {grad} |")
+        grad = "yes (the target's)" if f.encoder_decoder else "yes" if f.causal else "no (encoder)"
+        rollout = "encoder" if f.encoder_decoder else "yes"
+        rows.append(f"| {f.name} | {types} | {f.example} | {f.note} | yes | {rollout} | yes | "
+                    f"{grad} |")
     rows.append("| any other model that returns its attention | | | | yes | yes | no | "
                 "causal LMs with their head |")
+    rows.append("| any other text-to-text encoder-decoder (AutoModelForSeq2SeqLM) | | | | yes | "
+                "encoder | no | yes (the target's) |")
     return "\n".join(rows) + "\n"

@@ -39,11 +39,14 @@ ENCODER_DECODER_TYPES = ("bart", "bigbird_pegasus", "blenderbot", "blenderbot-sm
 
 
 def fingerprint(info: dict) -> dict:
-    """What must match for stored codes to be reused: model, weights, tokenizer, length limit.
+    """What must match for stored codes to be reused: model, weights, tokenizer, length limit,
+    and for an encoder-decoder model the generation's max_new_tokens (its generated targets).
 
     A local folder is known by its files (weights hash), not by the name given.
     """
     keys = FINGERPRINT[1:] if info.get("weights_sha256") else FINGERPRINT
+    if info.get("encoder_decoder"):
+        keys = (*keys, "max_new_tokens")
     return {k: info.get(k) for k in keys}
 
 
@@ -57,11 +60,17 @@ class ModelIdentity:
     weights_sha256: str | None
     tokenizer_sha256: str | None
     max_length: int | None
+    encoder_decoder: bool = False  # a text-to-text encoder-decoder (T5, BART, Marian, ...)
 
     @property
     def fingerprint(self) -> dict:
-        """See `fingerprint`."""
+        """See `fingerprint` (an encoder-decoder's: with max_new_tokens None; see
+        fingerprint_with)."""
         return fingerprint(asdict(self))
+
+    def fingerprint_with(self, max_new_tokens: int) -> dict:
+        """See `fingerprint`: an encoder-decoder's with the run's max_new_tokens."""
+        return fingerprint({**asdict(self), "max_new_tokens": max_new_tokens})
 
 
 def default_model_path() -> Path:
@@ -121,17 +130,30 @@ def max_length_of(*limits: object) -> int | None:
     return min(real) if real else None
 
 
-def check_supported(config: dict, name: str) -> None:
-    """ModelError for a model this pipeline cannot run, read from its config: encoder-decoder
-    models (T5, BART, ...), whose attention is not one stack of self-attention maps."""
+# encoder-decoder models the atlas cannot run: their source is speech or an image, not a text
+NOT_TEXT_TO_TEXT = ("speech-encoder-decoder", "vision-encoder-decoder", "whisper",
+                    "speech_to_text", "seamless_m4t", "seamless_m4t_v2", "pop2piano")
+
+
+def is_encoder_decoder(config: dict) -> bool:
+    """Whether a config (config.json as a dict) is an encoder-decoder model's."""
     architectures = [str(a) for a in config.get("architectures") or []]
     flag = config.get("is_encoder_decoder")
-    if flag is True or (flag is None and (config.get("model_type") in ENCODER_DECODER_TYPES
-                                          or any("EncoderDecoder" in a for a in architectures))):
-        kind = ", ".join([str(config.get("model_type", "?")), *architectures])
-        raise ModelError(f"model {name!r} ({kind}) is an encoder-decoder model, which Attention "
-                         "Atlas does not support yet: give an encoder (BERT family) or a decoder "
-                         "(GPT-2, Llama family, ...)")
+    return flag is True or (flag is None and (config.get("model_type") in ENCODER_DECODER_TYPES
+                                              or any("EncoderDecoder" in a for a in architectures)))
+
+
+def check_supported(config: dict, name: str) -> None:
+    """ModelError for a model this pipeline cannot run, read from its config: an encoder-decoder
+    model whose source is not a text (speech, images). Text-to-text encoder-decoder models (T5,
+    BART, Marian, ...) are run as pairs: encoder, decoder and cross-attention."""
+    if is_encoder_decoder(config) and config.get("model_type") in NOT_TEXT_TO_TEXT:
+        kind = ", ".join([str(config.get("model_type", "?")),
+                          *[str(a) for a in config.get("architectures") or []]])
+        raise ModelError(f"model {name!r} ({kind}) is an encoder-decoder model whose source is "
+                         "not a text: Attention Atlas runs text-to-text encoder-decoder models "
+                         "(T5, BART, Marian, ...), encoders (BERT family) and decoders (GPT-2, "
+                         "Llama family, ...)")
 
 
 def _folder_identity(folder: Path, name: str, revision: str | None,
@@ -140,13 +162,33 @@ def _folder_identity(folder: Path, name: str, revision: str | None,
     a model it cannot run (check_supported)."""
     config = _json_file(folder / "config.json")
     check_supported(config, name)
+    # T5 has no position table (relative positions): its tokenizer's limit decides
     tokenizer = _json_file(folder / "tokenizer_config.json")
     tok_file = folder / "tokenizer.json"
+    pairs = is_encoder_decoder(config)
     return ModelIdentity(
         name=name, path=str(folder), revision=revision, weights_sha256=weights_sha256,
-        tokenizer_sha256=sha256_file(tok_file) if tok_file.is_file() else None,
+        tokenizer_sha256=sha256_file(tok_file) if tok_file.is_file() else (
+            _slow_tokenizer_hash(folder) if pairs else None),
         max_length=max_length_of(config.get("max_position_embeddings"), config.get("n_positions"),
-                               tokenizer.get("model_max_length")))
+                               tokenizer.get("model_max_length")),
+        encoder_decoder=pairs)
+
+
+SLOW_TOKENIZER_FILES = ("source.spm", "target.spm", "spiece.model", "sentencepiece.bpe.model",
+                        "vocab.json", "target_vocab.json", "merges.txt", "vocab.txt")
+
+
+def _slow_tokenizer_hash(folder: Path) -> str | None:
+    """SHA-256 over a slow tokenizer's files (Marian's SentencePiece models and vocabulary),
+    for a folder without tokenizer.json; None when it has none of them."""
+    names = [n for n in SLOW_TOKENIZER_FILES if (folder / n).is_file()]
+    if not names:
+        return None
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(f"{name}:{sha256_file(folder / name)}\n".encode())
+    return digest.hexdigest()
 
 
 def _hub_offline() -> bool:

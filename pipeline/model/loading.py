@@ -35,8 +35,13 @@ class LoadedModel:
     """A model ready for extraction, with the facts the store records about it."""
 
     model: Any  # a transformers PreTrainedModel in eval mode, eager attention
-    tokenizer: Any  # a fast tokenizer (offset mapping is needed for word alignment)
-    info: dict  # name, revision, weights_sha256, tokenizer_sha256, n_layers, n_heads, causal, ...
+    # a fast tokenizer (its offset mapping aligns tokens to words); an encoder-decoder's may be
+    # slow (Marian's): pipeline/extract/encode.py finds its tokens in the text
+    tokenizer: Any
+    # name, revision, weights_sha256, tokenizer_sha256, n_layers, n_heads, causal, ...; an
+    # encoder-decoder's: encoder_decoder, n_layers / n_heads of its encoder, n_decoder_layers,
+    # n_decoder_heads, decoder_start_token_id
+    info: dict
     device: Any  # torch.device
     dtype: Any  # torch.dtype
 
@@ -44,6 +49,11 @@ class LoadedModel:
     def fingerprint(self) -> dict:
         """See `fingerprint`."""
         return fingerprint(self.info)
+
+    @property
+    def encoder_decoder(self) -> bool:
+        """Whether the model is an encoder-decoder (its sentences are pairs: source, target)."""
+        return bool(self.info.get("encoder_decoder"))
 
 
 def resolve_device(device: str):
@@ -143,6 +153,49 @@ def _probe(model, tokenizer, device) -> tuple[int, int, bool]:
     return len(attentions), int(attentions[0].shape[1]), causal
 
 
+def _load_seq2seq_lm(config, source: str, who, dtype, kwargs: dict):
+    """An encoder-decoder with its language-model head (generation and the target's
+    log-likelihood need it), or ModelError when it has none."""
+    from transformers import AutoModelForSeq2SeqLM
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES
+
+    shown = who.name if isinstance(who, ModelIdentity) else str(who)
+    if config.model_type not in MODEL_FOR_SEQ_TO_SEQ_CAUSAL_LM_MAPPING_NAMES:
+        raise ModelError(f"model {shown!r} ({config.model_type}) is an encoder-decoder model "
+                         "that AutoModelForSeq2SeqLM does not load: the atlas runs text-to-text "
+                         "encoder-decoders (T5, BART, Marian, ...)")
+    model, loading = AutoModelForSeq2SeqLM.from_pretrained(
+        source, attn_implementation="eager", dtype=dtype, output_loading_info=True, **kwargs)
+    if loading.get("missing_keys"):
+        raise ModelError(f"model {shown!r}: its checkpoint has no weights for "
+                         f"{', '.join(sorted(loading['missing_keys'])[:3])}; an encoder-decoder "
+                         "needs its language-model head, trained, to generate and score targets")
+    return model
+
+
+def _probe_pairs(model, tokenizer, device) -> dict:
+    """An encoder-decoder's layers and heads (encoder, decoder) and decoder start token, read off
+    one tiny teacher-forced forward pass."""
+    import torch
+
+    start = model.config.decoder_start_token_id
+    if start is None:
+        start = getattr(model.generation_config, "decoder_start_token_id", None)
+    if start is None:
+        raise ModelError(f"model {model.name_or_path} has no decoder_start_token_id")
+    ids = tokenizer("a b c d", return_tensors="pt")["input_ids"].to(device)
+    with torch.inference_mode():
+        out = model(input_ids=ids, decoder_input_ids=torch.tensor([[start, start]], device=device),
+                    output_attentions=True, use_cache=False)
+    parts = (out.encoder_attentions, out.decoder_attentions, out.cross_attentions)
+    if any(not maps or maps[0] is None for maps in parts):
+        raise ModelError(f"model {model.name_or_path} returned no encoder, decoder or "
+                         "cross-attention weights")
+    return {"n_layers": len(parts[0]), "n_heads": int(parts[0][0].shape[1]),
+            "n_decoder_layers": len(parts[1]), "n_decoder_heads": int(parts[1][0].shape[1]),
+            "decoder_start_token_id": int(start)}
+
+
 def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "auto",
                revision: str | None = None, causal_lm: bool = False) -> LoadedModel:
     """Load a model with eager attention (use_exact_attention); None (or 'default') means the
@@ -151,6 +204,8 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
     causal_lm: load it with its causal language-model head (AutoModelForCausalLM), as the
     measure 'grad' needs; a model without one (an encoder such as the embedded MiniLM, or a
     checkpoint without the head's weights) raises ModelError naming the model and the measure.
+    An encoder-decoder (T5, BART, Marian, ...) is always loaded with its language-model head
+    (AutoModelForSeq2SeqLM): generation and `grad` need it.
     """
     identity = identify_model(name, revision)  # a name that exists nowhere fails here, at once
     from safetensors import SafetensorError
@@ -167,7 +222,10 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
         config = AutoConfig.from_pretrained(source, **kwargs)
         check_supported(config.to_dict(), _shown(identity, name))  # a hub model just downloaded
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        if causal_lm:
+        pairs = bool(getattr(config, "is_encoder_decoder", False))
+        if pairs:
+            model = _load_seq2seq_lm(config, source, identity or name, torch_dtype, kwargs)
+        elif causal_lm:
             model = _load_causal_lm(AutoModelForCausalLM, config, source, identity or name,
                                     torch_dtype, kwargs)
         else:
@@ -177,15 +235,20 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
             SafetensorError) as exc:  # the last three: a damaged .bin or .safetensors
         raise ModelError(f"cannot load model {source!r}: {type(exc).__name__}: {exc}"
                          .splitlines()[0]) from exc
-    if not getattr(tokenizer, "is_fast", False):
+    if not getattr(tokenizer, "is_fast", False) and not pairs:
         raise ModelError(f"model {name!r}: a fast tokenizer (tokenizer.json) is needed for "
                          "the offset mapping that aligns tokens to words")
     if tokenizer.pad_token is None:  # GPT-2 family: pad with EOS, masked out anyway
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     model = model.to(torch_device).eval()
     log.info("%s", use_exact_attention(model, getattr(config, "_attn_implementation", None)))
-    n_layers, n_heads, causal = _probe(model, tokenizer, torch_device)
-    if causal_lm and not causal:
+    if pairs:
+        sizes = _probe_pairs(model, tokenizer, torch_device)
+        n_layers, n_heads, causal = sizes["n_layers"], sizes["n_heads"], False
+    else:
+        sizes = {}
+        n_layers, n_heads, causal = _probe(model, tokenizer, torch_device)
+    if causal_lm and not causal and not pairs:
         raise ModelError(f"model {_shown(identity, name)!r} ({type(model).__name__}) is not a "
                          f"causal language model: {NO_LM_HEAD}")
     if identity is None:  # downloaded just now: the revision is the commit it resolved to
@@ -193,7 +256,7 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
                                  None, None, None)
     limits = [getattr(config, k, None) for k in ("max_position_embeddings", "n_positions")]
     info = {
-        **{k: v for k, v in asdict(identity).items() if k != "max_length"},
+        **{k: v for k, v in asdict(identity).items() if k not in ("max_length", "encoder_decoder")},
         "tokenizer": type(tokenizer).__name__,
         "model_type": config.model_type,
         "architecture": type(model).__name__,
@@ -202,9 +265,13 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
         "causal": causal,
         "max_length": max_length_of(*limits, tokenizer.model_max_length),
         "special_tokens": sorted(set(tokenizer.all_special_tokens)),
+        **({"encoder_decoder": True, **sizes} if pairs else {}),
     }
+    kind = ("causal" if causal else "bidirectional") if not pairs else (
+        f"encoder-decoder, decoder {sizes['n_decoder_layers']} layers x "
+        f"{sizes['n_decoder_heads']} heads")
     log.info("model %s: %d layers x %d heads, %s, on %s (%s)", info["name"], n_layers, n_heads,
-             "causal" if causal else "bidirectional", torch_device, str(torch_dtype).split(".")[-1])
+             kind, torch_device, str(torch_dtype).split(".")[-1])
     return LoadedModel(model, tokenizer, info, torch_device, torch_dtype)
 
 

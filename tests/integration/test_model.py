@@ -89,28 +89,25 @@ def test_a_model_spec_has_its_lm_head_when_a_measure_needs_a_backward_pass(monke
 
 
 @pytest.fixture(scope="module")
-def encoder_decoders(tmp_path_factory, gpt2_dir) -> dict:
-    """Tiny random T5 and BART folders (config, weights, the tiny GPT-2's tokenizer files)."""
-    from transformers import BartConfig, BartModel, T5Config, T5Model
+def speech_model(tmp_path_factory, gpt2_dir):
+    """A tiny random Whisper folder (an encoder-decoder whose source is speech), with the tiny
+    GPT-2's tokenizer files."""
+    from transformers import WhisperConfig, WhisperForConditionalGeneration
 
-    folder = tmp_path_factory.mktemp("encoder-decoders")
-    models = {"t5": T5Model(T5Config(vocab_size=400, d_model=16, d_kv=4, d_ff=32, num_layers=1,
-                                     num_heads=4)),
-              "bart": BartModel(BartConfig(vocab_size=400, d_model=16, encoder_layers=1,
-                                           decoder_layers=1, encoder_attention_heads=4,
-                                           decoder_attention_heads=4, encoder_ffn_dim=32,
-                                           decoder_ffn_dim=32, max_position_embeddings=64))}
-    for name, model in models.items():
-        model.save_pretrained(folder / name)
-        for file in ("tokenizer.json", "tokenizer_config.json"):
-            shutil.copy(gpt2_dir / file, folder / name / file)
-    return {name: folder / name for name in models}
+    folder = tmp_path_factory.mktemp("speech") / "whisper"
+    WhisperForConditionalGeneration(WhisperConfig(
+        vocab_size=400, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=32, decoder_ffn_dim=32, num_mel_bins=8,
+        max_source_positions=16, max_target_positions=16, pad_token_id=0, bos_token_id=0,
+        eos_token_id=0, decoder_start_token_id=0)).save_pretrained(folder)
+    for file in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(gpt2_dir / file, folder / file)
+    return folder
 
 
 @pytest.mark.parametrize("command", ["run", "extract"])
-@pytest.mark.parametrize("which,kind", [("t5", "t5, T5Model"), ("bart", "bart, BartModel")])
-def test_an_encoder_decoder_model_is_refused_in_one_line_before_any_folder_is_made(
-        encoder_decoders, tiny_corpus, tmp_path, command, which, kind):
+def test_a_speech_encoder_decoder_is_refused_in_one_line_before_any_folder_is_made(
+        speech_model, tiny_corpus, tmp_path, command):
     from click.testing import CliRunner
 
     from pipeline.cli import main
@@ -118,12 +115,14 @@ def test_an_encoder_decoder_model_is_refused_in_one_line_before_any_folder_is_ma
     out = tmp_path / "out"
     where = ["--out", str(out)] if command == "run" else ["--store", str(out / "atlas.zarr")]
     result = CliRunner().invoke(main, ["-q", command, "--corpus", str(tiny_corpus), "--model",
-                                       str(encoder_decoders[which]), *where])
+                                       str(speech_model), *where])
     assert result.exit_code == 4, result.output
     assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
-    assert result.output == (f"Error: model {which!r} ({kind}) is an encoder-decoder model, which "
-                             "Attention Atlas does not support yet: give an encoder (BERT family) "
-                             "or a decoder (GPT-2, Llama family, ...)\n")
+    assert result.output == ("Error: model 'whisper' (whisper, WhisperForConditionalGeneration) is "
+                             "an encoder-decoder model whose source is not a text: Attention "
+                             "Atlas runs text-to-text encoder-decoder models (T5, BART, Marian, "
+                             "...), encoders (BERT family) and decoders (GPT-2, Llama family, "
+                             "...)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no --out, no store, no lock file
 
 
@@ -138,18 +137,17 @@ def test_encoder_decoders_are_told_from_the_config_alone(config, gpt2_dir, tmp_p
 
     folder = shutil.copytree(gpt2_dir, tmp_path / "model")
     (folder / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ModelError, match="'model' .* is an encoder-decoder model"):
-        identify_model(str(folder))
+    assert identify_model(str(folder)).encoder_decoder is True
     (folder / "config.json").write_text(json.dumps({**config, "is_encoder_decoder": False}))
-    assert identify_model(str(folder)).name == "model"  # the flag, when present, decides
+    assert identify_model(str(folder)).encoder_decoder is False  # the flag, when present, decides
 
 
 def test_a_hub_model_known_only_once_downloaded_is_refused_before_its_weights_load(
-        encoder_decoders, monkeypatch):
+        speech_model, monkeypatch):
     from pipeline.model import loading
 
     monkeypatch.setattr(loading, "identify_model", lambda name, revision: None)
-    monkeypatch.setattr("transformers.AutoModel.from_pretrained",
+    monkeypatch.setattr("transformers.AutoModelForSeq2SeqLM.from_pretrained",
                         lambda *a, **k: pytest.fail("the weights were loaded"))
-    with pytest.raises(ModelError, match="is an encoder-decoder model"):
-        loading.load_model(str(encoder_decoders["bart"]))
+    with pytest.raises(ModelError, match="is an encoder-decoder model whose source is not a text"):
+        loading.load_model(str(speech_model))
