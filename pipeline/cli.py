@@ -178,8 +178,9 @@ def main(ctx: click.Context, config_path: str | None, quiet: bool, verbose: bool
 @_options("corpus")
 @_models
 @_options("out", "store", "site", "revision", "batch_size", "device", "dtype",
-          "on_error", "wait", "commit_every", "measures", "engine", "ray_address", "workers",
-          "gpus_per_worker", "measure", "domain", "measure_label", "max_site_bytes")
+          "on_error", "wait", "commit_every", "measures", "max_new_tokens", "engine",
+          "ray_address", "workers", "gpus_per_worker", "measure", "domain", "measure_label",
+          "max_site_bytes")
 @QUIET
 @click.pass_context
 def run(ctx: click.Context, **flags) -> None:
@@ -201,8 +202,8 @@ def run(ctx: click.Context, **flags) -> None:
 @_options("corpus")
 @_models
 @_options("out", "store", "revision", "batch_size", "device", "dtype",
-          "on_error", "wait", "commit_every", "measures", "engine", "ray_address", "workers",
-          "gpus_per_worker")
+          "on_error", "wait", "commit_every", "measures", "max_new_tokens", "engine",
+          "ray_address", "workers", "gpus_per_worker")
 @QUIET
 @click.pass_context
 def extract(ctx: click.Context, **flags) -> None:

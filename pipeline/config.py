@@ -16,6 +16,7 @@ from typing import Any
 
 from pipeline.errors import ConfigError
 from pipeline.measures import DEFAULT_MEASURE, get_measure, list_measures, parse_measures
+from pipeline.model.identity import DEFAULT_MAX_NEW_TOKENS
 from pipeline.sizes import DEFAULT_SITE_BYTES, SIZE_EXAMPLES, parse_size
 
 CONFIG_FILE = "atlas.toml"
@@ -161,6 +162,11 @@ class Config:
         (DEFAULT_MEASURE,), "Measures to extract, comma-separated: "
                             f"{', '.join(list_measures())}. A store keeps the measures it holds; "
                             "one it lacks is computed for every sentence.", _measures, "NAMES")
+    max_new_tokens: int = _setting(
+        DEFAULT_MAX_NEW_TOKENS, "An encoder-decoder model (T5, BART, Marian, ...): the most "
+                                "tokens of the target it generates (greedy) for a sentence "
+                                "whose corpus item gives none; the store keeps the target.",
+        _int_range(1, 4096), "N")
     measure: str = _setting(DEFAULT_MEASURE, "The measure the site opens with: "
                                              f"{', '.join(list_measures())}.",
                            _choice(*list_measures()))

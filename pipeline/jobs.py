@@ -50,7 +50,8 @@ def _extract_one(cfg: Config, report, engine, model: str | None, revision: str |
     spec = ModelSpec(model, revision=revision, device=cfg.device, dtype=cfg.dtype)
     summary = extract(report.sentences, store, spec, batch_size=cfg.batch_size,
                       lock_wait=cfg.wait, progress=progress, skipped=report.skipped,
-                      commit_every=cfg.commit_every, measures=cfg.measures, engine=engine)
+                      commit_every=cfg.commit_every, measures=cfg.measures, engine=engine,
+                      max_new_tokens=cfg.max_new_tokens)
     click.echo(f"extract: {summary} -> {store}")
 
 

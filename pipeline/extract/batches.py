@@ -15,12 +15,12 @@ ATTENTION_BUDGET = 512 << 20  # bytes of float32 attention one batch may hold, a
 def plan_batches(items: list[Encoded], batch_size: int, n_layers: int, n_heads: int) -> list[list[str]]:
     """Sort by length and cut into batches (content keys) of at most batch_size and ATTENTION_BUDGET."""
     batches, current, longest = [], [], 0
-    for item in sorted(items, key=lambda e: (e.n_tokens, e.key)):
-        t = max(longest, item.n_tokens)
+    for item in sorted(items, key=lambda e: (e.longest, e.key)):
+        t = max(longest, item.longest)  # an encoder-decoder's pair: its longer side
         if current and (len(current) >= batch_size
                         or (len(current) + 1) * n_layers * n_heads * t * t * 4 > ATTENTION_BUDGET):
             batches.append(current)
-            current, t = [], item.n_tokens
+            current, t = [], item.longest
         current.append(item.key)
         longest = t
     if current:

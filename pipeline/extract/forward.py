@@ -290,8 +290,12 @@ def run_batches(loaded: LoadedModel, batches: list[list[str]], by_key: dict[str,
                 wanted: dict[str, tuple[str, ...]], add: Callable[[Encoded, dict[str, np.ndarray]], int],
                 progress: bool) -> dict[str, int]:
     """Forward each batch holding wanted sentences; a writer thread calls add(encoded, {measure:
-    codes (L, H, T, T)}) once per wanted key, with the measures wanted for it. Returns the row
-    add() gave each key."""
+    codes (L, H, T, T)}) once per wanted key, with the measures wanted for it (an
+    encoder-decoder's: {stream: codes} of each of their streams, pipeline/extract/pairs.py).
+    Returns the row add() gave each key."""
+    from pipeline.extract.pairs import pair_codes, row_codes  # it imports this module
+
+    pairs = loaded.encoder_decoder
     work: queue.Queue = queue.Queue(maxsize=2)
     rows: dict[str, int] = {}
     errors: list[BaseException] = []
@@ -308,8 +312,9 @@ def run_batches(loaded: LoadedModel, batches: list[list[str]], by_key: dict[str,
                 for b, e in enumerate(batch):
                     if e.key in wanted and e.key not in rows:
                         t = e.n_tokens
-                        rows[e.key] = add(e, {m: codes[m][b, :, :, :t, :t]  # (L, H, T, T)
-                                              for m in wanted[e.key]})
+                        rows[e.key] = add(e, row_codes(codes, b, e, wanted[e.key]) if pairs else
+                                          {m: codes[m][b, :, :, :t, :t]  # (L, H, T, T)
+                                           for m in wanted[e.key]})
                 bar.update(sum(e.key in wanted for e in batch))
             except BaseException as exc:  # surfaced by the main thread
                 errors.append(exc)
@@ -325,7 +330,7 @@ def run_batches(loaded: LoadedModel, batches: list[list[str]], by_key: dict[str,
                 continue
             batch = [by_key[k] for k in keys]
             measures = [m for m in MEASURES if any(m in wanted[k] for k in todo)]
-            work.put((forward_codes(loaded, batch, measures), batch))
+            work.put(((pair_codes if pairs else forward_codes)(loaded, batch, measures), batch))
     finally:
         work.put(None)
         thread.join()

@@ -14,22 +14,23 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pipeline.errors import Interrupted, StoreError
 from pipeline.extract.batches import resume_or_plan
-from pipeline.extract.encode import Encoded, encode
+from pipeline.extract.encode import Encoded, content_key, encode
 from pipeline.extract.engines import Engine, LocalEngine
 from pipeline.measures import DEFAULT_MEASURE, parse_measures
 from pipeline.model.families import check_family, model_type_in
-from pipeline.model.identity import ModelIdentity
+from pipeline.model.identity import DEFAULT_MAX_NEW_TOKENS, ModelIdentity, fingerprint
 from pipeline.model.loading import LoadedModel, ModelSpec
 from pipeline.records import Sentence, Skip
 from pipeline.store.layout import finished_run, open_group_meta
 from pipeline.store.location import StoreLocation
 from pipeline.store.lock import StoreLock
 from pipeline.store.writer import StoreWriter, model_mismatch
+from pipeline.words import split_words
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,8 @@ class ExtractSummary:
     seconds: float = 0.0
     model_loaded: bool = True
     added: dict[str, int] = field(default_factory=dict)  # per measure, texts it was computed for
+    generated: int = 0  # an encoder-decoder's targets generated in this run
+    targets_ignored: int = 0  # targets given to a model that is not an encoder-decoder
 
     def __str__(self) -> str:
         skipped = sum(self.skipped.values())
@@ -60,6 +63,11 @@ class ExtractSummary:
         if any(n != self.computed for n in self.added.values()):  # a measure added to stored texts
             repeated += " (by measure: " + ", ".join(f"{m} {n}" for m, n in self.added.items()
                                                      if n) + ")"
+        if self.generated:
+            repeated += f", {self.generated} target(s) generated"
+        if self.targets_ignored:
+            repeated += (f", {self.targets_ignored} target(s) ignored (the model is no "
+                         "encoder-decoder)")
         return (f"{self.sentences} sentences in the store: {self.computed} computed "
                 f"({rate:.1f}/s){repeated}, {self.reused} reused, {self.removed} removed, "
                 f"{self.truncated} truncated, {skipped} skipped{f' ({why})' if why else ''}; "
@@ -72,12 +80,17 @@ def extract(sentences: list[Sentence], store_path: str | Path | StoreLocation,
             batch_size: int = 64, lock_wait: float = 0.0, progress: bool = True,
             skipped: list[Skip] = (), commit_every: float = 2.0,
             measures: str | tuple[str, ...] = (DEFAULT_MEASURE,),
-            engine: Engine | None = None) -> ExtractSummary:
+            engine: Engine | None = None,
+            max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> ExtractSummary:
     """Run the corpus through the model into the store; only new or changed sentences, and
     measures the store lacks, are computed. The store keeps every measure it holds: a run
     computes the union of `measures` and the store's for whatever it computes. The store: a
     local folder, a file:// URL or another fsspec URL (pipeline.store.location). `engine`:
-    where the forward passes run (pipeline.extract.engines; default: this process)."""
+    where the forward passes run (pipeline.extract.engines; default: this process).
+
+    An encoder-decoder model (T5, BART, Marian, ...) takes each sentence as a pair, source ->
+    target: a sentence without target gets the model's greedy output, at most
+    `max_new_tokens` tokens (generated once: the store keeps it, and a rerun reuses it)."""
     started, store_path = time.perf_counter(), StoreLocation.of(store_path)
     measures = parse_measures(measures)
     summary = ExtractSummary(skipped=dict(sorted(Counter(s.reason for s in skipped).items())))
@@ -91,7 +104,7 @@ def extract(sentences: list[Sentence], store_path: str | Path | StoreLocation,
         with StoreLock(store_path, wait=lock_wait):
             before = _commit(store_path).get("rows", 0)
             writer, rows = _unchanged_store(sentences, store_path, identity, commit_every,
-                                            measures)
+                                            measures, max_new_tokens)
             if writer is not None:  # every sentence stored as it is: only the order to write
                 summary.sentences = summary.reused = len(rows)
                 summary.model_loaded = False
@@ -100,7 +113,7 @@ def extract(sentences: list[Sentence], store_path: str | Path | StoreLocation,
             else:
                 _extract_loaded(sentences, store_path, model, summary, batch_size=batch_size,
                                 progress=progress, commit_every=commit_every, measures=measures,
-                                engine=engine or LocalEngine())
+                                engine=engine or LocalEngine(), max_new_tokens=max_new_tokens)
     except KeyboardInterrupt:  # Ctrl-C: say what the store keeps, and that a rerun resumes
         raise Interrupted(_interrupted(store_path, before, summary)) from None
     summary.store_bytes = store_path.bytes_used()
@@ -110,18 +123,20 @@ def extract(sentences: list[Sentence], store_path: str | Path | StoreLocation,
 
 def _unchanged_store(sentences: list[Sentence], store_path: StoreLocation,
                      identity: ModelIdentity | None, commit_every: float,
-                     measures: tuple[str, ...]) -> tuple[StoreWriter | None, list[int]]:
+                     measures: tuple[str, ...], max_new_tokens: int) -> tuple[
+        StoreWriter | None, list[int]]:
     """A writer on the store and each sentence's row, when the store holds every sentence as it
     is for this model, with every measure asked for (decided from the model's identity, read
     from its files without loading it; None: not known before loading); else (None, [])."""
     if identity is None or not store_path.is_store():
         return None, []
     _, meta = open_group_meta(store_path, mode="r")
-    if model_mismatch(store_path.path, meta["model"], {}, identity.fingerprint):
+    known = identity.fingerprint_with(max_new_tokens)
+    if model_mismatch(store_path.path, meta["model"], {}, known):
         return None, []  # loading the model decides (and names the difference)
     if not set(measures) <= set(meta["measures"]):
         return None, []  # a measure to add: the model must run
-    writer = StoreWriter(store_path, meta["model"], identity.fingerprint, commit_every=commit_every,
+    writer = StoreWriter(store_path, meta["model"], known, commit_every=commit_every,
                          measures=measures)
     rows = [writer.unchanged(s) for s in sentences]
     return (writer, rows) if None not in rows else (None, [])
@@ -129,8 +144,9 @@ def _unchanged_store(sentences: list[Sentence], store_path: StoreLocation,
 
 def _extract_loaded(sentences: list[Sentence], store_path: StoreLocation, model, summary: ExtractSummary,
                     *, batch_size: int, progress: bool, commit_every: float,
-                    measures: tuple[str, ...], engine: Engine) -> None:
-    """The full path: load the model, encode, place, compute what is missing (the engine),
+                    measures: tuple[str, ...], engine: Engine, max_new_tokens: int) -> None:
+    """The full path: load the model, encode (an encoder-decoder's targets generated where
+    neither the corpus nor the store has one), place, compute what is missing (the engine),
     write the catalog."""
     if store_path.is_store():  # the store's measures are kept: computed too
         _, meta = open_group_meta(store_path, mode="r")
@@ -139,11 +155,20 @@ def _extract_loaded(sentences: list[Sentence], store_path: StoreLocation, model,
     info = loaded.info
     check_family(info.get("model_type") or getattr(loaded.model.config, "model_type", None),
                  f"{info.get('name')!r} ({info.get('architecture')})", measures)
-    encoded, skips = encode(sentences, loaded.tokenizer, info["max_length"])
+    if loaded.encoder_decoder:  # its generated targets depend on max_new_tokens
+        info = {**info, "max_new_tokens": max_new_tokens}
+    writer = StoreWriter(store_path, info, fingerprint(info), commit_every=commit_every,
+                         measures=measures)
+    if loaded.encoder_decoder:
+        sentences, generated = _with_targets(sentences, loaded, writer, max_new_tokens,
+                                             batch_size, summary)
+        encoded, skips = encode(sentences, loaded.tokenizer, info["max_length"],
+                                decoder_start=info["decoder_start_token_id"], generated=generated)
+    else:
+        _warn_ignored_targets(sentences, info, summary)
+        encoded, skips = encode(sentences, loaded.tokenizer, info["max_length"])
     summary.skipped = dict(sorted((Counter(summary.skipped) + Counter(s.reason for s in skips)).items()))
     _warn_truncated(encoded, info["max_length"], summary)
-    writer = StoreWriter(store_path, info, loaded.fingerprint, commit_every=commit_every,
-                         measures=measures)
     # gather: where each sentence is stored, or None when its codes must be computed; and
     # which measures each text still needs (all for a new text; those added for a stored one)
     placed = [writer.place(e.stored) for e in encoded]
@@ -163,7 +188,7 @@ def _extract_loaded(sentences: list[Sentence], store_path: StoreLocation, model,
     summary.sentences = len(encoded)
     if to_compute:
         batches = resume_or_plan(writer.load_plan(), to_compute, {e.key for e in encoded},
-                                 batch_size, info["n_layers"], info["n_heads"])
+                                 batch_size, *maps_per_token_pair(info))
         writer.save_plan(batches)
         try:
             engine.run(batches, {e.key: e for e in encoded}, wanted, writer, progress)
@@ -176,6 +201,51 @@ def _extract_loaded(sentences: list[Sentence], store_path: StoreLocation, model,
             for e, row in zip(encoded, placed, strict=True)]
     writer.finish(rows)
     writer.clear_plan()
+
+
+def maps_per_token_pair(info: dict) -> tuple[int, int]:
+    """(layers, heads) whose product is the float32 maps a batch holds per (query, key) pair,
+    for the batch budget: an encoder-decoder's encoder, decoder and cross-attention all count."""
+    if not info.get("encoder_decoder"):
+        return info["n_layers"], info["n_heads"]
+    return (info["n_layers"] + 2 * info["n_decoder_layers"],
+            max(info["n_heads"], info["n_decoder_heads"]))
+
+
+def _with_targets(sentences: list[Sentence], loaded: LoadedModel, writer: StoreWriter,
+                  max_new_tokens: int, batch_size: int, summary: ExtractSummary) -> tuple[
+        list[Sentence], set[str]]:
+    """Every sentence with a target: its own, else the one the store keeps for its text (a
+    target generated by an earlier run, with this model and max_new_tokens), else the model's
+    greedy output; and the ids of those whose target was generated."""
+    generated, texts = set(), {}
+    for s in sentences:
+        if s.target is None:
+            generated.add(s.id)
+            stored = writer.stored(content_key(s.text))
+            texts.setdefault(s.text, stored.target if stored is not None
+                             and stored.target_generated else None)
+    new = [text for text, target in texts.items() if target is None]
+    if new:
+        from pipeline.extract.pairs import generate_targets  # torch: only when generating
+
+        log.info("generating %d target(s) (greedy, at most %d new tokens)", len(new),
+                 max_new_tokens)
+        texts.update(zip(new, generate_targets(loaded, new, max_new_tokens, batch_size),
+                         strict=True))
+        summary.generated = len(new)
+    return [s if s.target is not None else
+            replace(s, target=texts[s.text], target_word_ranges=split_words(texts[s.text]),
+                    target_spans=()) for s in sentences], generated
+
+
+def _warn_ignored_targets(sentences: list[Sentence], info: dict, summary: ExtractSummary) -> None:
+    """Count (and warn once of) the targets a model that is not an encoder-decoder ignores."""
+    summary.targets_ignored = sum(s.target is not None for s in sentences)
+    if summary.targets_ignored:
+        log.warning("%d sentence(s) carry a target, which %s (%s) ignores: only an "
+                    "encoder-decoder model (T5, BART, Marian, ...) reads a target",
+                    summary.targets_ignored, info.get("name"), info.get("architecture"))
 
 
 def forget_changed_model(store: StoreLocation, model: str | None, revision: str | None, *,

@@ -28,6 +28,7 @@ DEFAULT_MODEL_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fa
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
                 "pytorch_model.bin.index.json")
 HUB_PROBE_SECONDS = 3.0  # how long to wait for the hub to answer before saying it is unreachable
+DEFAULT_MAX_NEW_TOKENS = 64  # an encoder-decoder's generated targets: at most this many tokens
 FINGERPRINT = ("name", "revision", "weights_sha256", "tokenizer_sha256", "max_length")
 # encoder-decoder model types whose config.json may lack "is_encoder_decoder" (written by old
 # versions of transformers); the flag, when present, decides
