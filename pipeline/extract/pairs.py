@@ -25,29 +25,25 @@ import torch
 from pipeline.errors import ModelError
 from pipeline.extract.encode import Encoded
 from pipeline.extract.forward import _as_matrix, _attribute, norm_hook, quantize
-from pipeline.measures import Computed, get_measure
+from pipeline.measures import PAIR_PARTS, Computed, get_measure, parts_of
 from pipeline.model.families import check_family
 from pipeline.model.loading import LoadedModel
+from pipeline.store.streams import stream_name
 
 log = logging.getLogger(__name__)
 
-PARTS = ("encoder", "decoder", "cross")
-ENCODER_ONLY = ("rollout",)  # measures defined on the encoder alone (rollout: one stack)
+PARTS = PAIR_PARTS
 
 
-def measure_parts(measure: str) -> tuple[str, ...]:
-    """The parts an encoder-decoder's store holds of a measure: rollout the encoder's only."""
-    return ("encoder",) if measure in ENCODER_ONLY else PARTS
-
-
-def stream(measure: str, part: str) -> str:
-    """A stream's name: '<measure>.<part>', e.g. 'attention.cross'."""
-    return f"{measure}.{part}"
+def measure_parts(measure: str) -> list[str]:
+    """The parts an encoder-decoder's store holds of a measure (the registry's: rollout the
+    encoder's only)."""
+    return parts_of(measure, PAIR_PARTS)
 
 
 def streams_of(measures: Sequence[str]) -> list[str]:
-    """Every stream of these measures, measure by measure, parts in PARTS' order."""
-    return [stream(m, p) for m in measures for p in measure_parts(m)]
+    """Every stream of these measures, measure by measure, parts in PAIR_PARTS' order."""
+    return [stream_name(m, p) for m in measures for p in measure_parts(m)]
 
 
 def row_codes(codes: dict[str, np.ndarray], b: int, e: Encoded,
@@ -207,7 +203,7 @@ def pair_codes(loaded: LoadedModel, batch: list[Encoded],
                     attentions=[a.detach().float() for a in maps[part]],
                     value_norms=hooks.norms[part] if m.needs == "norms" else None,
                     attention_grads=grads[part] if m.needs == "grads" else None)
-                codes[stream(m.name, part)] = torch.stack(
+                codes[stream_name(m.name, part)] = torch.stack(
                     [quantize(a) for a in m.compute(computed)], dim=1).cpu().numpy()
     return codes
 

@@ -97,15 +97,21 @@ def _config(kind: str, ids: dict[str, int], *, layers: int, heads: int, width: i
                                        decoder_start_token_id=ids["eos"],
                                        forced_eos_token_id=ids["eos"], **overrides)
     return transformers.MarianConfig(**common, **sizes, decoder_start_token_id=ids["pad"],
+                                     forced_eos_token_id=ids["eos"],
                                      decoder_vocab_size=ids["vocab"], **overrides)
 
 
 def make_seq2seq(kind: str, folder: str | Path, *, layers: int = 2, heads: int = 4,
                  width: int = 32, positions: int = 64, texts: list[str] | None = None,
-                 vocab_size: int = 300, seed: int = 0, **overrides) -> Path:
+                 vocab_size: int = 300, seed: int = 0, min_new_tokens: int | None = 4,
+                 **overrides) -> Path:
     """Save an encoder-decoder model of `kind` ("t5", "bart" or "marian") with random weights
     (from `seed`) and a tokenizer trained here on `texts` (by default the tiny corpus);
-    overrides: any other config arguments. Returns the folder."""
+    overrides: any other config arguments. Returns the folder.
+
+    min_new_tokens: its generation config's, which also keeps it from generating special tokens
+    other than EOS (random weights often end a target at once, or repeat <pad>, which would
+    leave generation nothing to show); None: neither."""
     import torch  # here, not above: importing this module must not import torch
     import transformers
 
@@ -122,5 +128,10 @@ def make_seq2seq(kind: str, folder: str | Path, *, layers: int = 2, heads: int =
     model_class = {"t5": "T5ForConditionalGeneration", "bart": "BartForConditionalGeneration",
                    "marian": "MarianMTModel"}[kind]
     torch.manual_seed(seed)
-    getattr(transformers, model_class)(config).save_pretrained(folder)
+    model = getattr(transformers, model_class)(config)
+    if min_new_tokens is not None:
+        model.generation_config.min_new_tokens = min_new_tokens
+        model.generation_config.suppress_tokens = [ids[t] for t in ("pad", "bos", "unk")
+                                                   if ids[t] is not None]
+    model.save_pretrained(folder)
     return folder
