@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import pickle
+import warnings
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -221,7 +222,9 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
     try:
         config = AutoConfig.from_pretrained(source, **kwargs)
         check_supported(config.to_dict(), _shown(identity, name))  # a hub model just downloaded
-        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        with warnings.catch_warnings():  # Marian's advice to install its punctuation normaliser
+            warnings.filterwarnings("ignore", "Recommended: pip install sacremoses")
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         pairs = bool(getattr(config, "is_encoder_decoder", False))
         if pairs:
             model = _load_seq2seq_lm(config, source, identity or name, torch_dtype, kwargs)

@@ -11,6 +11,7 @@ Nothing here imports torch or transformers at module level.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 from pipeline.testing import TINY, train_bpe
@@ -66,10 +67,12 @@ def _marian_tokenizer(folder: Path, texts: list[str] | None, vocab_size: int,
         vocab.setdefault(piece, len(vocab))
     vocab["<pad>"] = len(vocab)  # Marian's pad is its last id, also its decoder start
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
-    tokenizer = transformers.MarianTokenizer(str(folder / "source.spm"),
-                                             str(folder / "target.spm"),
-                                             str(folder / "vocab.json"),
-                                             model_max_length=positions)
+    with warnings.catch_warnings():  # its punctuation normaliser: not needed here
+        warnings.filterwarnings("ignore", "Recommended: pip install sacremoses")
+        tokenizer = transformers.MarianTokenizer(str(folder / "source.spm"),
+                                                 str(folder / "target.spm"),
+                                                 str(folder / "vocab.json"),
+                                                 model_max_length=positions)
     tokenizer.save_pretrained(folder)
     return {"vocab": len(vocab), "pad": vocab["<pad>"], "eos": vocab["</s>"], "bos": None,
             "unk": vocab["<unk>"]}

@@ -283,6 +283,7 @@ def test_max_new_tokens_from_the_command_line(folders, tmp_path):
     assert len(store["b"].target_tokens) <= 5 + 2  # start, at most 5 new tokens (EOS among them)
 
 
+@pytest.mark.filterwarnings("ignore:Recommended. pip install sacremoses")
 def test_a_slow_tokenizers_tokens_are_found_in_the_text(folders):
     from transformers import AutoTokenizer
 

@@ -19,19 +19,22 @@ def test_the_readme_table_is_rendered_from_the_registry():
     table = text[text.index(START) + len(START):text.index(END)]
     assert table == f"\n{markdown_table()}\n"  # blank lines around it: a Markdown table
     rows = [line for line in table.splitlines() if line.startswith("| ")]
-    assert len(rows) == len(FAMILIES) + 3  # the header, the separator, each family, any other
+    # the header, the separator, each family, any other model, any other encoder-decoder
+    assert len(rows) == len(FAMILIES) + 4
 
 
 def test_a_model_type_belongs_to_one_family_at_most():
     types = [t for f in FAMILIES for t in f.model_types]
     assert len(types) == len(set(types))
-    assert family_of("roberta").name == "BERT" and family_of("t5") is None
+    assert family_of("roberta").name == "BERT" and family_of("pegasus") is None
+    assert family_of("t5").encoder_decoder and not family_of("gpt2").encoder_decoder
 
 
 def test_norm_of_an_unknown_model_type_is_one_line_naming_it_and_every_family():
-    assert check_family("t5", "'x'", ["attention", "rollout", "grad"]) is None  # nothing to know
+    assert check_family("pegasus", "'x'", ["attention", "rollout", "grad"]) is None  # nothing to know
     with pytest.raises(ModelError) as caught:
-        check_family("t5", "'x' (T5Model)", ["attention", "norm"])
+        check_family("pegasus", "'x' (PegasusModel)", ["attention", "norm"])
     message = caught.value.message
-    assert "\n" not in message and message.startswith("model 'x' (T5Model), model type 't5'")
+    assert "\n" not in message and message.startswith("model 'x' (PegasusModel), model type "
+                                                       "'pegasus'")
     assert all(f"{f.name} ({', '.join(f.model_types)})" in message for f in FAMILIES)
