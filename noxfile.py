@@ -123,6 +123,7 @@ def bench(session: nox.Session) -> None:
     _run(session, "python", "bench/bench_extract.py", *session.posargs, env=env)
     _run(session, "python", "bench/bench_measures.py", env=env)
     _run(session, "python", "bench/bench_eager.py", env=env)
+    _run(session, "python", "bench/bench_seq2seq.py", env=env)
     _run(session, "python", "bench/bench_long.py", env=env)
     _run(session, "python", "bench/bench_gpu.py", env=env)  # says so and stops without CUDA
     _run(session, "python", "bench/bench_size.py", env=env)

@@ -86,31 +86,32 @@ def _config(kind: str, ids: dict[str, int], *, layers: int, heads: int, width: i
     common = {"vocab_size": ids["vocab"], "pad_token_id": ids["pad"], "eos_token_id": ids["eos"],
               "is_encoder_decoder": True}
     if kind == "t5":
-        return transformers.T5Config(**common, d_model=width, d_kv=width // heads,
-                                     d_ff=2 * width, num_layers=layers, num_decoder_layers=layers,
-                                     num_heads=heads, relative_attention_num_buckets=8,
-                                     relative_attention_max_distance=16,
-                                     decoder_start_token_id=ids["pad"], **overrides)
+        return transformers.T5Config(**({
+            **common, "d_model": width, "d_kv": width // heads, "d_ff": 2 * width,
+            "num_layers": layers, "num_decoder_layers": layers, "num_heads": heads,
+            "relative_attention_num_buckets": 8, "relative_attention_max_distance": 16,
+            "decoder_start_token_id": ids["pad"]} | overrides))
     sizes = {"d_model": width, "encoder_layers": layers, "decoder_layers": layers,
              "encoder_attention_heads": heads, "decoder_attention_heads": heads,
              "encoder_ffn_dim": 2 * width, "decoder_ffn_dim": 2 * width,
              "max_position_embeddings": positions}
     if kind == "bart":  # BART starts decoding at EOS, and its tokenizer adds <s> to a target
-        return transformers.BartConfig(**common, **sizes, bos_token_id=ids["bos"],
-                                       decoder_start_token_id=ids["eos"],
-                                       forced_eos_token_id=ids["eos"], **overrides)
-    return transformers.MarianConfig(**common, **sizes, decoder_start_token_id=ids["pad"],
-                                     forced_eos_token_id=ids["eos"],
-                                     decoder_vocab_size=ids["vocab"], **overrides)
+        return transformers.BartConfig(**({
+            **common, **sizes, "bos_token_id": ids["bos"], "decoder_start_token_id": ids["eos"],
+            "forced_eos_token_id": ids["eos"]} | overrides))
+    return transformers.MarianConfig(**({
+        **common, **sizes, "decoder_start_token_id": ids["pad"], "forced_eos_token_id": ids["eos"],
+        "decoder_vocab_size": ids["vocab"]} | overrides))
 
 
 def make_seq2seq(kind: str, folder: str | Path, *, layers: int = 2, heads: int = 4,
                  width: int = 32, positions: int = 64, texts: list[str] | None = None,
-                 vocab_size: int = 300, seed: int = 0, min_new_tokens: int | None = 4,
+                 vocab_size: int | None = None, seed: int = 0, min_new_tokens: int | None = 4,
                  **overrides) -> Path:
     """Save an encoder-decoder model of `kind` ("t5", "bart" or "marian") with random weights
     (from `seed`) and a tokenizer trained here on `texts` (by default the tiny corpus);
-    overrides: any other config arguments. Returns the folder.
+    vocab_size: the tokenizer's (default: 300, Marian's 120: SentencePiece wants no more pieces
+    than the texts hold); overrides: any other config arguments. Returns the folder.
 
     min_new_tokens: its generation config's, which also keeps it from generating special tokens
     other than EOS (random weights often end a target at once, or repeat <pad>, which would
@@ -122,8 +123,10 @@ def make_seq2seq(kind: str, folder: str | Path, *, layers: int = 2, heads: int =
         raise ValueError(f"kind {kind!r} is not one of {KINDS}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    if vocab_size is None:
+        vocab_size = 120 if kind == "marian" else 300
     if kind == "marian":
-        ids = _marian_tokenizer(folder, texts, min(vocab_size, 120), positions)
+        ids = _marian_tokenizer(folder, texts, vocab_size, positions)
     else:
         ids = _bpe_tokenizer(kind, folder, texts, vocab_size, positions)
     config = _config(kind, ids, layers=layers, heads=heads, width=width, positions=positions,
