@@ -33,7 +33,8 @@ def extract(cfg: Config, progress: bool) -> None:
     members = cfg.series_members()
     for m in members:
         store = StoreLocation.of(m.store(cfg.out))
-        forget_changed_model(store, m.model, m.revision, wait=cfg.wait, label=m.label)
+        forget_changed_model(store, m.model, m.revision, wait=cfg.wait, label=m.label,
+                             max_new_tokens=cfg.max_new_tokens)
         _extract_one(cfg, report, engine, m.model, m.revision, store, progress, m.label)
     path = write_manifest(cfg.out, members)
     click.echo(f"series: {len(members)} models ({', '.join(m.label for m in members)}) -> {path}")

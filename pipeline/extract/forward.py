@@ -4,7 +4,8 @@ handed to a writer thread that slices each sentence out and appends it to the st
 Compression and disk writes overlap the next forward pass, and memory stays flat
 whatever the corpus size. Without a backward pass, each layer's attention becomes codes as
 the layer computes it (LayerCodes), so a long input holds one layer's float32 attention at a
-time. The only stage besides pipeline/model/loading.py that imports torch.
+time. With pipeline/extract/pairs.py (encoder-decoders) the only stage besides
+pipeline/model/loading.py that imports torch.
 """
 
 from __future__ import annotations

@@ -108,6 +108,8 @@ def extract(sentences: list[Sentence], store_path: str | Path | StoreLocation,
             if writer is not None:  # every sentence stored as it is: only the order to write
                 summary.sentences = summary.reused = len(rows)
                 summary.model_loaded = False
+                if not writer.encoder_decoder:
+                    _warn_ignored_targets(sentences, writer.model, summary)
                 summary.removed = len(set(writer.current) - {s.id for s in sentences})
                 writer.finish(rows)
             else:
@@ -249,12 +251,14 @@ def _warn_ignored_targets(sentences: list[Sentence], info: dict, summary: Extrac
 
 
 def forget_changed_model(store: StoreLocation, model: str | None, revision: str | None, *,
-                         wait: float = 0.0, label: str = "") -> bool:
+                         wait: float = 0.0, label: str = "",
+                         max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS) -> bool:
     """Remove a series' store whose model changed, so that it is computed afresh; True if it did.
 
     A series' store is the cache of its label: when the label's model is another now (a
-    checkpoint retrained into the same folder), as its files tell without loading it, the
-    store is removed with a warning. (The store of one model refuses another: exit 5.)"""
+    checkpoint retrained into the same folder, or an encoder-decoder's max_new_tokens
+    changed), as its files tell without loading it, the store is removed with a warning.
+    (The store of one model refuses another: exit 5.)"""
     import shutil
 
     from pipeline.model.identity import identify_model
@@ -264,7 +268,8 @@ def forget_changed_model(store: StoreLocation, model: str | None, revision: str 
         return False
     with StoreLock(store, wait=wait):
         stored = open_group_meta(store, mode="r")[1]["model"]
-        why = model_mismatch(store.path, stored, {"name": identity.name}, identity.fingerprint)
+        why = model_mismatch(store.path, stored, {"name": identity.name},
+                             identity.fingerprint_with(max_new_tokens))
         if why:
             log.warning("%s (%s) is another model now: its store is computed afresh\n%s",
                         label or store, model, why.rsplit("\n", 1)[0])
@@ -297,8 +302,9 @@ def _interrupted(store: StoreLocation, rows_before: int | None, summary: Extract
 
 
 def _warn_truncated(encoded: list[Encoded], max_length: int, summary: ExtractSummary) -> None:
-    """Count the truncated sentences and name the first few, with where they came from."""
-    cut = [e.sentence for e in encoded if e.stored.truncated]
+    """Count the truncated sentences (a pair's source or target) and name the first few, with
+    where they came from."""
+    cut = [e.sentence for e in encoded if e.stored.truncated or e.stored.target_truncated]
     summary.truncated = len(cut)
     if cut:
         named = ", ".join(f"{s.id!r} ({s.source[0]}:{s.source[1]})" if s.source[0] else repr(s.id)

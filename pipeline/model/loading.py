@@ -86,6 +86,10 @@ def resolve_dtype(dtype: str, device):
     return getattr(torch, dtype)
 
 
+# T5's feed-forward activations overflow float16 (inf, then NaN attention): `auto` gives them
+# bfloat16 on CUDA (float32 where the GPU lacks it)
+FP16_OVERFLOWS = ("t5", "mt5", "umt5", "longt5")
+
 NO_LM_HEAD = ("the measure 'grad' needs a causal language-model head (AutoModelForCausalLM, "
               "e.g. the GPT-2 family) to define the sentence's log-likelihood")
 
@@ -209,6 +213,7 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
     (AutoModelForSeq2SeqLM): generation and `grad` need it.
     """
     identity = identify_model(name, revision)  # a name that exists nowhere fails here, at once
+    import torch
     from safetensors import SafetensorError
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -221,6 +226,8 @@ def load_model(name: str | None = None, *, device: str = "auto", dtype: str = "a
     kwargs = {"revision": revision} if revision and not local else {}
     try:
         config = AutoConfig.from_pretrained(source, **kwargs)
+        if dtype == "auto" and torch_dtype == torch.float16 and config.model_type in FP16_OVERFLOWS:
+            torch_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
         check_supported(config.to_dict(), _shown(identity, name))  # a hub model just downloaded
         with warnings.catch_warnings():  # Marian's advice to install its punctuation normaliser
             warnings.filterwarnings("ignore", "Recommended: pip install sacremoses")

@@ -325,3 +325,15 @@ def test_norm_of_an_encoder_decoder_family_not_in_the_registry_is_refused(folder
         "model 'pegasus-tiny', model type 'pegasus': the measure 'norm'")
     assert "T5 (t5, mt5)" in message and "BART (bart)" in message
     assert not (tmp_path / "atlas.zarr").exists()
+
+
+def test_a_target_given_to_a_decoder_only_model_is_counted_as_ignored(gpt2, tmp_path, caplog):
+    caplog.set_level("WARNING", logger="pipeline")
+    store = tmp_path / "atlas.zarr"
+    both = [pair("a", "oh yeah .", "who's that ?"), pair("b", "a horse", None)]
+    summary = extract(both, store, gpt2, progress=False)
+    assert summary.targets_ignored == 1 and "1 target(s) ignored" in str(summary)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"1 sentence(s) carry a target, which {gpt2.info['name']} (GPT2Model) ignores: only an "
+        "encoder-decoder model (T5, BART, Marian, ...) reads a target"]
+    assert AtlasStore.open(store)["a"].target is None and not AtlasStore.open(store).parts[1:]
