@@ -112,3 +112,20 @@ def test_a_part_the_store_or_measure_lacks_names_the_parts_there_are(pairs, tmp_
         self_rec.attention(part="cross")
     meta = open_group_meta(self_store, "r")[1]
     assert meta["schema"] == 2 and "parts" not in meta and "measure_parts" not in meta
+
+
+def test_the_plain_zarr_recipe_for_a_cross_map_of_docs_store_md_reads_the_same_values(pairs):
+    import zarr
+
+    path, _, _ = pairs
+    g = zarr.open_group(str(path), mode="r")
+    meta = g.attrs["atlas"]
+    commit = meta["commit"]
+    rows = g[commit["catalog_array"]][: commit["catalog"]]
+    r = int(rows[0])
+    s = "attention.cross"
+    Ld, Hm = meta["model"]["n_decoder_layers"], meta["measure_heads"][s]
+    Ts, Tt = int(g["index/n_tokens"][r]), int(g["index/n_target_tokens"][r])
+    offset = int(g[f"measures/{s}/offset"][r])
+    cross = g[f"measures/{s}/codes"][offset: offset + Ld * Hm * Tt * Ts].reshape(Ld, Hm, Tt, Ts) / 255
+    np.testing.assert_allclose(cross, AtlasStore.open(path)[0].attention(part="cross"), atol=1e-6)
