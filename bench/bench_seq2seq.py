@@ -1,7 +1,7 @@
 """Encoder-decoder extraction's cost: pairs through the atlas against the plain teacher-forced
 forward pass of the same batches, T5-small-shaped.
 
-    python bench/bench_seq2seq.py [--pairs 512] [--repeat 3] [--threads N] [--device auto]
+    python bench/bench_seq2seq.py [--pairs 256] [--repeat 3] [--threads N] [--device auto]
 
 A T5-small-shaped model (6 + 6 layers, 8 heads, width 512, MLP 2048) with random weights
 and a BPE tokenizer trained on the corpus (pipeline/testing/seq2seq_models.py). The pairs:
@@ -91,7 +91,7 @@ def main() -> None:
     """Measure and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", default=str(bundled_corpus_path()))
-    parser.add_argument("--pairs", type=int, default=512, help="the corpus's first N pairs")
+    parser.add_argument("--pairs", type=int, default=256, help="the corpus's first N pairs")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", default="auto")
