@@ -30,7 +30,8 @@ class Encoded:
 
     @property
     def key(self) -> str:
-        """The content key: the codes depend on the text alone (for one model)."""
+        """The content key: the codes depend on the text alone (for one model), a pair's on its
+        text and given target (a generated target: on the text alone; see content_key)."""
         return self.stored.key
 
     @property
