@@ -33,6 +33,10 @@ def test_a_pair_store_has_three_parts_and_a_stream_per_measure_and_part(pairs):
     assert store.measures == ["attention", "rollout"]
     assert store.measure_parts("attention") == ["encoder", "decoder", "cross"]
     assert store.measure_parts("rollout") == ["encoder"]
+    assert store.streams == ["attention.encoder", "attention.decoder", "attention.cross",
+                             "rollout.encoder"]
+    assert (store.grid(), store.grid(part="cross"), store.grid("rollout")) == ((2, 2), (3, 2), (2, 1))
+    assert store.measure_heads("rollout") == 1 and store.stream("attention", "cross") == "attention.cross"
     meta = open_group_meta(path, "r")[1]
     assert meta["schema"] == 3
     streams = ["attention.encoder", "attention.decoder", "attention.cross", "rollout.encoder"]
@@ -105,7 +109,9 @@ def test_a_part_the_store_or_measure_lacks_names_the_parts_there_are(pairs, tmp_
     self_store = write_store(tmp_path / "self.zarr",
                              [(synthetic_sentence("a", ["x", "y"]), np.full((1, 2, 4, 4), .25))], 1, 2)
     self_rec = AtlasStore.open(self_store)["a"]
-    assert AtlasStore.open(self_store).parts == ["self"]
+    opened = AtlasStore.open(self_store)
+    assert (opened.parts, opened.streams, opened.grid(), opened.encoder_decoder) == (
+        ["self"], ["attention"], (1, 2), False)
     assert self_rec.attention(part="self").shape == self_rec.attention().shape == (1, 2, 4, 4)
     assert self_rec.target is None and self_rec.target_words == [] and not self_rec.target_generated
     with pytest.raises(StoreError, match="it has the parts self"):
