@@ -347,17 +347,18 @@ def series_identity_key(cfg: Config) -> str:
     import hashlib
     import json
 
-    keys = [[m.label, m.step, _model_key_source(m.model, m.revision)]
+    keys = [[m.label, m.step, _model_key_source(m.model, m.revision, cfg.max_new_tokens)]
             for m in cfg.series_members()]
     return hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _model_key_source(model: str | None, revision: str | None) -> dict:
-    """What identifies a model, from its files when it is embedded or a local folder."""
+def _model_key_source(model: str | None, revision: str | None, max_new_tokens: int) -> dict:
+    """What identifies a model, from its files when it is embedded or a local folder (an
+    encoder-decoder's with max_new_tokens: its generated targets depend on it)."""
     from pipeline.model.identity import identify_model
 
     if model in (None, "default") or Path(os.path.expanduser(model)).exists():
-        return identify_model(model, revision).fingerprint  # embedded or a local folder
+        return identify_model(model, revision).fingerprint_with(max_new_tokens)
     return {"name": model, "revision": revision}
 
 
@@ -370,7 +371,7 @@ def model_cache_key(cfg: Config) -> str:
     import hashlib
     import json
 
-    key = _model_key_source(cfg.model, cfg.revision)
+    key = _model_key_source(cfg.model, cfg.revision, cfg.max_new_tokens)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
 
 
