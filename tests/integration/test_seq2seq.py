@@ -337,3 +337,18 @@ def test_a_target_given_to_a_decoder_only_model_is_counted_as_ignored(gpt2, tmp_
         f"1 sentence(s) carry a target, which {gpt2.info['name']} (GPT2Model) ignores: only an "
         "encoder-decoder model (T5, BART, Marian, ...) reads a target"]
     assert AtlasStore.open(store)["a"].target is None and not AtlasStore.open(store).parts[1:]
+
+
+def test_a_target_longer_than_the_decoder_takes_is_cut_and_counted(folders, tmp_path):
+    loaded = load_model(str(folders["bart"]), device="cpu")  # 64 positions
+    long = " ".join(VOCAB * 3) + " ."
+    summary = extract([pair("cut", "oh yeah .", long), pair("fits", "a horse", "my horse")],
+                      tmp_path / "atlas.zarr", loaded, progress=False)
+    rec = AtlasStore.open(tmp_path / "atlas.zarr")["cut"]
+    assert summary.truncated == 1 and rec.target_truncated and not rec.truncated
+    assert len(rec.target_tokens) == 64  # the start token and 63 of the target, EOS kept
+    assert 0 < len(rec.target_words) < len(split_words(long))
+    source, target = (ids_of(loaded.tokenizer, rec.tokens),
+                      ids_of(loaded.tokenizer, rec.target_tokens))
+    attentions, _, _ = reference("bart", loaded.model, source, target)
+    assert_close(rec.attention(part="cross"), attentions["cross"], "cut target, cross")
