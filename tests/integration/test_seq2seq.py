@@ -352,3 +352,23 @@ def test_a_target_longer_than_the_decoder_takes_is_cut_and_counted(folders, tmp_
                       ids_of(loaded.tokenizer, rec.target_tokens))
     attentions, _, _ = reference("bart", loaded.model, source, target)
     assert_close(rec.attention(part="cross"), attentions["cross"], "cut target, cross")
+
+
+def test_auto_gives_t5_bfloat16_where_it_would_give_float16(folders, monkeypatch):
+    """float16 overflows in T5's feed-forward layers: `auto` (float16 on CUDA) means bfloat16 for
+    the T5 family, float32 where the GPU has no bfloat16; BART keeps float16."""
+    from pipeline.model import loading
+
+    monkeypatch.setattr(loading, "resolve_dtype", lambda *_: torch.float16)  # as on CUDA
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: True)
+
+    def dtype(kind: str, **kwargs):
+        loaded = load_model(str(folders[kind]), device="cpu", **kwargs)
+        assert next(loaded.model.parameters()).dtype == loaded.dtype
+        return loaded.dtype
+
+    assert dtype("t5") == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *_, **__: False)
+    assert dtype("t5") == torch.float32
+    assert dtype("t5", dtype="float16") == torch.float16  # asked for: as asked
+    assert dtype("bart") == torch.float16
