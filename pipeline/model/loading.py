@@ -196,6 +196,13 @@ def _probe_pairs(model, tokenizer, device) -> dict:
     if any(not maps or maps[0] is None for maps in parts):
         raise ModelError(f"model {model.name_or_path} returned no encoder, decoder or "
                          "cross-attention weights")
+    t_s, t_t = ids.shape[1], 2
+    shapes = [tuple(maps[0].shape[-2:]) for maps in parts]
+    if shapes != [(t_s, t_s), (t_t, t_t), (t_t, t_s)]:  # LED's, LongT5's local attention
+        raise ModelError(f"model {model.name_or_path!r} ({type(model).__name__}) returns "
+                         f"attention maps of {shapes} for a source of {t_s} and a target of "
+                         f"{t_t} tokens, not source x source, target x target and target x "
+                         "source: local or sparse attention, which the atlas does not show")
     return {"n_layers": len(parts[0]), "n_heads": int(parts[0][0].shape[1]),
             "n_decoder_layers": len(parts[1]), "n_decoder_heads": int(parts[1][0].shape[1]),
             "decoder_start_token_id": int(start)}

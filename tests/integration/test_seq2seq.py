@@ -372,3 +372,24 @@ def test_auto_gives_t5_bfloat16_where_it_would_give_float16(folders, monkeypatch
     assert dtype("t5") == torch.float32
     assert dtype("t5", dtype="float16") == torch.float16  # asked for: as asked
     assert dtype("bart") == torch.float16
+
+
+def test_an_encoder_decoder_with_local_attention_is_refused_in_one_line(folders, tmp_path):
+    """LED's encoder attends within a window: its maps are not source x source."""
+    import shutil
+
+    from transformers import LEDConfig, LEDForConditionalGeneration
+
+    folder = tmp_path / "led-tiny"
+    LEDForConditionalGeneration(LEDConfig(
+        vocab_size=300, d_model=16, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, attention_window=[4],
+        max_encoder_position_embeddings=64, max_decoder_position_embeddings=64, pad_token_id=3,
+        eos_token_id=2, bos_token_id=1, decoder_start_token_id=2)).save_pretrained(folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(folders["bart"] / name, folder / name)
+    with pytest.raises(ModelError) as caught:
+        load_model(str(folder), device="cpu")
+    message = caught.value.message
+    assert "\n" not in message and "(LEDForConditionalGeneration) returns attention maps" in message
+    assert message.endswith("local or sparse attention, which the atlas does not show")
