@@ -49,8 +49,8 @@ from pipeline.stats.definitions import CROSS, OFFSETS, batch_stats, list_statist
 from pipeline.store.layout import catalog_name, stats_group
 from pipeline.store.location import StoreLocation
 from pipeline.store.lock import StoreLock
-from pipeline.store.streams import part_layers_heads, split_stream
 from pipeline.store.reader import AtlasStore
+from pipeline.store.streams import part_layers_heads, split_stream
 
 log = logging.getLogger(__name__)
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.measures import PARTS
 from pipeline.stats.cross import align_entropy, copy, diagonal
 from pipeline.stats.word_maps import LN2, WordMaps, form_ids, is_punct, xlog2x
 
@@ -111,9 +112,8 @@ def induction(m: WordMaps) -> np.ndarray:
     return m.pick(shifted)
 
 
-SQUARE = ("self", "encoder", "decoder")  # the parts whose maps are a stack's own words, n x n
 CROSS = "cross"  # the part whose rows are the target's words and columns the source's
-PARTS = (*SQUARE, CROSS)
+SQUARE = tuple(p for p in PARTS if p != CROSS)  # self, encoder, decoder: a stack's own words, n x n
 
 
 @dataclass(frozen=True)
