@@ -134,7 +134,8 @@
     if (parts) showPart(m);
     const stretch = $("corpus-stretch").checked;
     $("corpus-description").textContent = `${s.label}: ${s.description}${s.note ? ` (${s.note})` : ""}. ` +
-      `Across the ${m.heads === 1 ? "layers" : "heads"}: ${s.range[0]} to ${s.range[1]}. ${scaleText(stretch, s.floor)}`;
+      `Across the ${m.part ? `${m.part === "encoder" ? "encoder" : "decoder"}'s ` : ""}` +
+      `${m.heads === 1 ? "layers" : "heads"}: ${s.range[0]} to ${s.range[1]}. ${scaleText(stretch, s.floor)}`;
     const spec = structuredClone(specs.corpus[`${m.layers}x${m.heads}`]);
     const domain = colourDomain(s.range, s.floor, stretch);
     spec.encoding.color.scale.domain = domain;
