@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.measures import PAIR_PARTS
 from pipeline.site.gold import baseline_entry, head_dependency
 from pipeline.stats.definitions import STATISTICS
 
@@ -226,10 +227,16 @@ class CorpusView:
     part: str = "self"  # an encoder-decoder's "encoder", "decoder" or "cross"
 
     @property
-    def stream(self) -> str:
-        """Its name in the store and the site (heads/<stream>/): the measure's, or
-        <measure>.<part> for an encoder-decoder's part."""
-        return self.measure if self.part == "self" else f"{self.measure}.{self.part}"
+    def name(self) -> str:
+        """Its name in the site (heads/<name>/, data/_corpus.js): `site_name`."""
+        return site_name(self.measure, self.part)
+
+
+def site_name(measure: str, part: str = "self") -> str:
+    """A measure's part as the site names it (its head pages' folder): the measure's name for
+    a self store's and for an encoder-decoder's first part, the encoder (as its data scripts
+    and its sentence pages' links do), else <measure>.<part> (attention.cross)."""
+    return measure if part in ("self", PAIR_PARTS[0]) else f"{measure}.{part}"
 
 
 def measure_view(stats, title: str, cases: Cases, k: int = TOP) -> CorpusView:
@@ -243,9 +250,9 @@ def measure_view(stats, title: str, cases: Cases, k: int = TOP) -> CorpusView:
     part = getattr(stats, "part", "self")
     sels = selectables(stats, cases)
     columns = [head_columns(sel, k) for sel in sels]
-    # an encoder-decoder's part: keyed by its stream (the head pages' folder), with its part
+    # an encoder-decoder's part: keyed by its name in the site (its head pages' folder)
     named = ({"measure": stats.measure} if part == "self" else
-             {"measure": f"{stats.measure}.{part}", "of": stats.measure, "part": part})
+             {"measure": site_name(stats.measure, part), "of": stats.measure, "part": part})
     index = {**named, "title": title, "layers": L, "heads": H, "stats": [
         {"key": sel.key, "label": sel.label, "description": sel.description, "note": sel.note,
          "values": [[_round(v) for v in row] for row in sel.values.tolist()],

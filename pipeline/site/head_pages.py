@@ -1,7 +1,8 @@
 """The corpus view's files: data/_corpus.js for the index's grid, and a page per head and
 measure under heads/<measure>/ (what they show: pipeline.site.corpus_view), from the
 statistics a store holds for its current corpus. An encoder-decoder's store has a view per
-measure and part (encoder, decoder, cross), its head pages under heads/<measure>.<part>/."""
+measure and part (encoder, decoder, cross), its head pages under heads/<measure>/ for the
+encoder (as its sentence pages' data and links) and heads/<measure>.<part>/ for the others."""
 
 from __future__ import annotations
 
@@ -144,7 +145,7 @@ def write_corpus_view(out: Path, env: jinja2.Environment,
             html = template.render(page=payload, site=site, root="../../", measure=view.name,
                                    about=about, csv=STATS_CSV, part=corpus.part,
                                    to_index=to_index)
-            page = out / head_page_name(corpus.stream, layer, head)
+            page = out / head_page_name(corpus.name, layer, head)
             page.parent.mkdir(parents=True, exist_ok=True)
             page.write_text(html, encoding="utf-8")
     parts = list(dict.fromkeys(c.part for _, c in views if c.part != "self"))
@@ -157,7 +158,7 @@ def write_corpus_view(out: Path, env: jinja2.Environment,
     (out / STATS_CSV).write_text(to_csv([table]), encoding="utf-8", newline="")
     if parts:  # an encoder-decoder's: its measures, their parts, the head pages' folders
         return {"measures": list(dict.fromkeys(view.name for view, _ in views)), "parts": parts,
-                "streams": [c.stream for _, c in views], "sentences": n_sentences, "missing": "",
+                "names": [c.name for _, c in views], "sentences": n_sentences, "missing": "",
                 "csv": STATS_CSV}
     return {"measures": [view.name for view, _ in views], "sentences": n_sentences, "missing": "",
             "csv": STATS_CSV}

@@ -2,7 +2,7 @@
 // (data/_corpus.js, written by pipeline.site.corpus_view from the store's statistics), a selector for
 // the statistic (and the measure), exact values in tooltips; a cell opens its head page. An
 // encoder-decoder's site has a view per measure and part (data/_corpus.js's `parts`; each view's
-// `measure` is its stream, attention.cross, `of` its measure): a part selector, the part in the
+// `measure` its head pages' folder, attention.cross, `of` its measure): a part selector, the part in the
 // address as on the sentence pages (#p=cross; none for the first, encoder), which the list's
 // sentence links carry (index.js).
 // A classic script (the site also works opened from disk); runs after vega.js and specs.js. On a
@@ -82,11 +82,11 @@
   const state = { view: null, measure: null, stat: null, part: null };
   window.atlasCorpusView = state; // for tests: state.show(measure, key, part), state.ready
   const parts = data.parts || null; // an encoder-decoder's: ["encoder", "decoder", "cross"]
-  // a view by its name (a stream), or an encoder-decoder's measure and part (the measure's first
-  // part where it lacks that one: rollout has the encoder only)
-  const measureData = (name, part) => data.measures.find((m) => m.measure === name)
-    || data.measures.find((m) => m.of === name && m.part === part)
-    || data.measures.find((m) => m.of === name) || data.measures[0];
+  // a view by an encoder-decoder's measure and part, or by its name (its head pages' folder:
+  // attention, attention.cross), else the measure's first part (rollout has the encoder only)
+  const measureData = (name, part) => (parts && data.measures.find((m) => m.of === name && m.part === part))
+    || data.measures.find((m) => m.measure === name) || data.measures.find((m) => m.of === name)
+    || data.measures[0];
   const partParam = () => new Map(window.atlasList.split(location.hash)).get("p") || (parts && parts[0]);
 
   // an encoder-decoder's part on show: its selector (the measure's parts enabled) and the address

@@ -64,12 +64,12 @@ def test_the_cross_part_from_the_address_and_switching_parts(watched, pair_site,
     page.set_viewport_size({"width": 1400, "height": 1000})
     # the encoder: its own 2 x 2 heads, prev again, the part out of the address (the default)
     page.select_option("#corpus-part", "encoder")
-    drawn(page, "attention.encoder", "prev")
+    drawn(page, "attention", "prev")
     assert len(page.evaluate(CELLS)) == 4 and page.evaluate("location.hash") == "#q=pair"
     assert page.get_attribute("#sentence-table a", "href").endswith("#q=pair")
     # rollout has the encoder only: the other parts cannot be chosen
     page.select_option("#corpus-measure", "rollout")
-    drawn(page, "rollout.encoder", "prev")
+    drawn(page, "rollout", "prev")
     disabled = page.eval_on_selector_all("#corpus-part option", "os => os.map(o => o.disabled)")
     assert disabled == [False, True, True]
     page.select_option("#corpus-measure", "attention")

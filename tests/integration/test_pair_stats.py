@@ -1,7 +1,8 @@
 """An encoder-decoder's statistics per part (encoder, decoder, cross): computed per stream from
 each part's word maps and sides, incremental, read with `store.head_stats(measure, part=)`,
 printed by `attention-atlas stats --part` with a part column, and the site's corpus view of
-every part (head pages under heads/<measure>.<part>/, head-stats.csv as the command's CSV)."""
+every part (head pages under heads/<measure>/ for the encoder, heads/<measure>.<part>/ for the
+others, as the sentence pages name their data; head-stats.csv as the command's CSV)."""
 
 from __future__ import annotations
 
@@ -110,10 +111,10 @@ def test_the_corpus_view_has_every_part_and_its_head_pages(pair):
     assert data["parts"] == PARTS
     views = [(m["measure"], m.get("of"), m.get("part"), m["layers"], m["heads"])
              for m in data["measures"]]
-    assert views == [("attention.encoder", "attention", "encoder", 2, 2),
+    assert views == [("attention", "attention", "encoder", 2, 2),
                      ("attention.decoder", "attention", "decoder", 3, 2),
                      ("attention.cross", "attention", "cross", 3, 2),
-                     ("rollout.encoder", "rollout", "encoder", 2, 1)]
+                     ("rollout", "rollout", "encoder", 2, 1)]
     cross = data["measures"][2]
     assert [s["key"] for s in cross["stats"]][:7] == list_statistics("cross")
     assert "source" in cross["stats"][1]["description"]  # special: the source's EOS, the sink
@@ -121,9 +122,9 @@ def test_the_corpus_view_has_every_part_and_its_head_pages(pair):
     assert {"2x2", "2x1", "3x2"} <= set(specs["corpus"])  # the decoder's grid too
     index = parse_page(site / "index.html")
     assert [a["value"] for tag, a in index.tags if tag == "option" and "title" in a] == PARTS
-    for stream, layers, heads in (("attention.cross", 3, 2), ("rollout.encoder", 2, 1)):
-        pages = sorted(p.name for p in (site / "heads" / stream).iterdir())
-        assert len(pages) == layers * heads
+    for name, layers, heads in (("attention", 2, 2), ("attention.decoder", 3, 2),
+                                ("attention.cross", 3, 2), ("rollout", 2, 1)):
+        assert len(list((site / "heads" / name).iterdir())) == layers * heads
     head = (site / "heads" / "attention.cross" / "l3h2.html").read_text()
     page = json.loads(next(text for attrs, text in parse_page(site / "heads" / "attention.cross" /
                                                               "l3h2.html").scripts
@@ -134,7 +135,7 @@ def test_the_corpus_view_has_every_part_and_its_head_pages(pair):
     named = {int(ref) for ref in page["rowWords"]}
     assert named and all(page["rowWords"][str(i)] == store[i].target_words for i in named)
     assert 'href="../../index.html#p=cross"' in head and "(attention, cross)" in head
-    encoder = (site / "heads" / "attention.encoder" / "l1h1.html").read_text()
-    assert 'href="../../index.html"' in encoder
+    encoder = (site / "heads" / "attention" / "l1h1.html").read_text()
+    assert 'href="../../index.html"' in encoder and "(attention, encoder)" in encoder
     values = [s for s in page["stats"] if s["key"] == "diagonal"][0]
     assert values["top"] and all(math.isfinite(v) for _, v in values["top"])
