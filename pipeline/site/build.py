@@ -284,7 +284,7 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
         span_counts.update(label for label, _, _ in rec.spans)
         gold = gold or bool(getattr(rec, "arcs", ()))
         if targets is not None:  # an encoder-decoder's target side: its decoder and cross rows
-            targets[i] = (list(rec.target_words), list(rec.target_spans))
+            targets[i] = (list(rec.target_words), list(rec.target_spans), rec.target)
     site = dataclasses.replace(site, gold=gold)
     # the cases behind each sentence's values order the corpus view's ties
     cases = sentence_cases([row.n_words for row in rows], spans)

@@ -47,8 +47,8 @@ def current_stats(store: SiteStore, measures) -> dict[str, object]:
 def part_cases(cases: Cases, targets: list) -> dict[str, Cases]:
     """Each part's cases (what orders a head page's ties): the encoder's are the source's
     (`cases`), the decoder's and cross's the target's words and spans (their rows), from
-    `targets`: (target words, target spans) per sentence, in corpus order."""
-    target = sentence_cases([len(words) for words, _ in targets], [spans for _, spans in targets])
+    `targets`: (target words, target spans, target) per sentence, in corpus order."""
+    target = sentence_cases([len(t[0]) for t in targets], [t[1] for t in targets])
     return {"self": cases, "encoder": cases, "decoder": target, "cross": target}
 
 
@@ -84,12 +84,14 @@ def _page_words(payload: dict, corpus: CorpusView, own_words: dict[int, list[str
                 targets: list | None) -> dict:
     """A head page's payload with the words of its exemplars that head.js cannot split from the
     index's texts: `words` (the columns', by position: CoNLL-U forms; the target's on a decoder
-    page) and, on a cross page, `rowWords` (the target's)."""
+    page) and, on a cross page, `rowWords` (the target's); on both, `targets` their targets'
+    texts (shown beside the sources')."""
     refs = sorted({ref for entry in payload["stats"] for end in ("top", "bottom")
                    for ref, _ in entry[end]})
     if corpus.part in ("decoder", "cross") and targets is not None:
         rows = {str(ref): targets[ref][0] for ref in refs}
         extra = {"words": rows} if corpus.part == "decoder" else {"rowWords": rows}
+        extra["targets"] = {str(ref): targets[ref][2] for ref in refs}
         if corpus.part == "cross":
             named = {str(ref): own_words[ref] for ref in refs if ref in own_words}
             extra = {**({"words": named} if named else {}), **extra}
@@ -126,7 +128,7 @@ def write_corpus_view(out: Path, env: jinja2.Environment,
     sentences whose words the default rule does not find in their text (CoNLL-U forms such as
     `n't`); a head page carries its exemplars' (`words`), so that their maps carry their words
     too (head.js splits the other texts itself). `targets`: an encoder-decoder's (target words,
-    target spans) per sentence, in corpus order: the rows of its decoder and cross maps.
+    target spans, target) per sentence, in corpus order: the rows of its decoder and cross maps.
     """
     if not views:
         return {"measures": [], "missing": missing[0] if missing else "no statistics",

@@ -128,7 +128,9 @@
     canvas.setAttribute("aria-label", `this head's word map of ${id}`);
     const label = document.createElement("span");
     label.className = "exemplar-text";
-    label.textContent = text.length > 160 ? `${text.slice(0, 159)}…` : text; // data, never markup
+    // an encoder-decoder's decoder or cross page: the pair, source → target
+    const shown = page.targets && page.targets[position] !== undefined ? `${text} \u2192 ${page.targets[position]}` : text;
+    label.textContent = shown.length > 160 ? `${shown.slice(0, 159)}…` : shown; // data, never markup
     const number = document.createElement("span");
     number.className = "num";
     number.textContent = value === null ? "—" : value.toFixed(4);

@@ -134,6 +134,7 @@ def test_the_corpus_view_has_every_part_and_its_head_pages(pair):
     store = AtlasStore.open(path)
     named = {int(ref) for ref in page["rowWords"]}
     assert named and all(page["rowWords"][str(i)] == store[i].target_words for i in named)
+    assert all(page["targets"][str(i)] == store[i].target for i in named)  # shown: source → target
     assert 'href="../../index.html#p=cross"' in head and "(attention, cross)" in head
     encoder = (site / "heads" / "attention" / "l1h1.html").read_text()
     assert 'href="../../index.html"' in encoder and "(attention, encoder)" in encoder
