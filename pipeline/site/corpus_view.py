@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.measures import PAIR_PARTS
 from pipeline.site.gold import baseline_entry, head_dependency
+from pipeline.site.names import site_name
 from pipeline.stats.definitions import STATISTICS
 
 MIN_ARCS = 20  # a relation needs this many arcs in the corpus to be offered
@@ -230,13 +230,6 @@ class CorpusView:
     def name(self) -> str:
         """Its name in the site (heads/<name>/, data/_corpus.js): `site_name`."""
         return site_name(self.measure, self.part)
-
-
-def site_name(measure: str, part: str = "self") -> str:
-    """A measure's part as the site names it (its head pages' folder): the measure's name for
-    a self store's and for an encoder-decoder's first part, the encoder (as its data scripts
-    and its sentence pages' links do), else <measure>.<part> (attention.cross)."""
-    return measure if part in ("self", PAIR_PARTS[0]) else f"{measure}.{part}"
 
 
 def measure_view(stats, title: str, cases: Cases, k: int = TOP) -> CorpusView:
