@@ -8,7 +8,9 @@ tokens); the rest of a row, 1 - sum_j W[i, j], went to the source's special toke
 BART's <s>: the special share, the known sink). Positions across two sentences mean nothing
 as such (no distance, no previous word): these statistics compare a target word with the
 source as a whole (alignment entropy), at its relative position (diagonal), or by form
-(copy). docs/store.md has the definitions and their references.
+(copy, copy_next). A row is the decoder reading target word i (teacher forcing: the step that
+then predicts word i + 1), as on every part. docs/store.md has the definitions and their
+references.
 """
 
 from __future__ import annotations
@@ -48,19 +50,41 @@ def aligned_columns(n_t: int, n_s: int) -> np.ndarray:
     return (2 * i * (n_s - 1) + (n_t - 1)) // (2 * (n_t - 1))
 
 
+BAND = 1  # the diagonal's half-width in source words
+
+
 def diagonal(m: WordMaps) -> np.ndarray:
-    """Mean over the target words i of W[i, j(i)], the attention paid to the source word at the
-    same relative position (`aligned_columns`): the monotone diagonal of an alignment; a
-    uniform head gets 1 / n_s. Needs two target words (one has no relative position)."""
+    """Mean over the target words i of sum_{|j - j(i)| <= BAND} W[i, j], the attention paid to
+    the source words around the one at the same relative position (`aligned_columns`): the
+    monotone diagonal of an alignment, as a band one word either side, so that it holds a row
+    read one word before the word it predicts (a row is the decoder reading word i: an
+    alignment to the word it generates sits about one word on) and small reorderings. A
+    uniform head gets (the band's words) / n_s, about 3 / n_s. Needs two target words (one has
+    no relative position)."""
     if m.n_rows < 2:
         return m.nan()
-    j = aligned_columns(m.n_rows, m.n)
-    return m.per_head(m.row_mean(m.C[j, np.arange(m.n_rows)]))
+    i, j = np.arange(m.n_rows), aligned_columns(m.n_rows, m.n)
+    paid = np.zeros(m.C.shape[1:], dtype=np.float32)  # (r, M)
+    for k in range(-BAND, BAND + 1):  # in order of j: the same sum for any batch
+        inside = (j + k >= 0) & (j + k < m.n)
+        paid[i[inside]] += m.C[j[inside] + k, i[inside]]
+    return m.per_head(m.row_mean(paid))
 
 
 def copy(m: WordMaps) -> np.ndarray:
     """Over the target words i (no punctuation) whose form occurs in the source (case-folded),
-    the mean of sum_{j: form j == form i} W[i, j]: attention to the word's copies in the
-    source (names, numbers, a summary's copied words: the copy attention of pointer-generator
-    models, See et al. 2017). NaN where no target word occurs in the source."""
+    the mean of sum_{j: form j == form i} W[i, j]: attention to the copies in the source of the
+    word the decoder reads (as `duplicate` within one sentence). NaN where no target word
+    occurs in the source."""
     return m.pick(m.same_form)
+
+
+def copy_next(m: WordMaps) -> np.ndarray:
+    """Over the target words i (no punctuation) with a copy j < n_s - 1 in the source, the mean
+    of sum_j W[i, j + 1]: attention to the source word after the copy of the word the decoder
+    reads, the next word to copy (as `induction` within one sentence: prefix matching across
+    the two; what a copying head attends to, the copy attention of pointer-generator models,
+    See et al. 2017). NaN where no target word has such a copy."""
+    shifted = np.zeros_like(m.same_form)  # shifted[j + 1, i] = same_form[j, i]
+    shifted[1:] = m.same_form[:-1]
+    return m.pick(shifted)

@@ -10,8 +10,12 @@ where the statistic is not defined for the sentence. Sources: Clark et al.
 fixed-offset baseline), Vig & Belinkov (2019) (distance), Voita et al. (2019)
 (confidence), and from the training-dynamics literature (Olsson et al. 2022; Xiao
 et al. 2024 for the sink on the first word) `first`, `duplicate` and `induction`,
-which compare word forms (case-folded). docs/store.md lists the definitions;
-pipeline.stats.compute keeps the results in the store and reads them back.
+which compare word forms (case-folded). An encoder-decoder's maps come in parts
+(`Statistic.parts`): encoder and decoder have these, cross-attention (target rows x source
+columns) those that mean something across two sentences and its own (pipeline.stats.cross:
+alignment entropy after Ghader & Monz 2017, the diagonal, copies after See et al. 2017).
+docs/store.md lists the definitions; pipeline.stats.compute keeps the results in the store and
+reads them back.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pipeline.measures import PARTS
-from pipeline.stats.cross import align_entropy, copy, diagonal
+from pipeline.stats.cross import align_entropy, copy, copy_next, diagonal
 from pipeline.stats.word_maps import LN2, WordMaps, form_ids, is_punct, xlog2x
 
 __all__ = ["WordMaps", "form_ids", "is_punct"]  # defined in pipeline.stats.word_maps, read here too
@@ -138,7 +142,8 @@ class Statistic:
 # as a whole (entropy, special, punct, confidence) and leaves out what reads a position or a
 # word form within one sentence: distance |i - j|, self (W[i, i]), prev, next, first (the
 # words after the first) and the repeats (earlier occurrences) compare indices of two
-# different sentences there. Its own: align_entropy, diagonal, copy (pipeline.stats.cross).
+# different sentences there. Its own: align_entropy, diagonal, copy, copy_next
+# (pipeline.stats.cross).
 STATISTICS: dict[str, Statistic] = {s.name: s for s in (
     Statistic("entropy", "entropy of a word's attention over the words and the special tokens, "
               "mean over words", entropy, "nats", parts=PARTS,
@@ -171,12 +176,16 @@ STATISTICS: dict[str, Statistic] = {s.name: s for s in (
               "alone (renormalised; 0 = one source word, a uniform head log2 of the source's "
               "words), mean over target words (after Ghader & Monz 2017)", align_entropy, "bits",
               parts=(CROSS,)),
-    Statistic("diagonal", "attention a target word pays the source word at its relative position "
-              "(word i of n_t to word round(i (n_s - 1) / (n_t - 1))), mean over target words; a "
-              "uniform head gets 1 / n_s", diagonal, parts=(CROSS,)),
+    Statistic("diagonal", "attention a target word pays the source words around its relative "
+              "position (word i of n_t: words round(i (n_s - 1) / (n_t - 1)) ± 1), mean over "
+              "target words; a uniform head gets about 3 / n_s", diagonal, parts=(CROSS,)),
     Statistic("copy", "attention a target word pays its copies in the source (case-folded forms, "
               "punctuation left out), mean over the target words that occur in the source",
               copy, parts=(CROSS,)),
+    Statistic("copy_next", "attention a target word pays the source word after a copy of it (the "
+              "next word to copy: prefix matching across the pair, as induction within one "
+              "sentence), mean over the target words with such a copy", copy_next,
+              parts=(CROSS,)),
 )}
 
 

@@ -39,8 +39,9 @@ def test_the_cross_part_from_the_address_and_switching_parts(watched, pair_site,
     drawn(page, "attention.cross", "diagonal")  # no prev across two sentences: the diagonal
     assert page.input_value("#corpus-part") == "cross"
     options = page.eval_on_selector_all("#corpus-stat option", "os => os.map(o => o.value)")
-    assert options[:7] == ["entropy", "special", "punct", "confidence", "align_entropy",
-                           "diagonal", "copy"] and "prev" not in options and "distance" not in options
+    assert options[:8] == ["entropy", "special", "punct", "confidence", "align_entropy",
+                           "diagonal", "copy", "copy_next"]
+    assert "prev" not in options and "distance" not in options
     assert "span:<TGT>><SRC>" in options  # target labels -> source labels
     cells = page.evaluate(CELLS)
     values = page.evaluate("window.atlasCorpus.measures[2].stats.find(s => s.key === 'diagonal').values")
@@ -48,7 +49,7 @@ def test_the_cross_part_from_the_address_and_switching_parts(watched, pair_site,
     assert all(v == values[la - 1][h - 1] for la, h, v, _ in cells)
     assert cells[0][3] == "heads/attention.cross/l1h1.html#s=diagonal"
     description = page.text_content("#corpus-description")
-    assert description.startswith("diagonal: attention a target word pays the source word")
+    assert description.startswith("diagonal: attention a target word pays the source words around")
     # the list's sentence links carry the part; a search keeps it in the address
     links = page.eval_on_selector_all("#sentence-table a", "as => as.map(a => a.getAttribute('href'))")
     assert links and all(href.endswith("#p=cross") for href in links)

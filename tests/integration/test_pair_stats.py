@@ -116,7 +116,7 @@ def test_the_corpus_view_has_every_part_and_its_head_pages(pair):
                      ("attention.cross", "attention", "cross", 3, 2),
                      ("rollout", "rollout", "encoder", 2, 1)]
     cross = data["measures"][2]
-    assert [s["key"] for s in cross["stats"]][:7] == list_statistics("cross")
+    assert [s["key"] for s in cross["stats"]][:8] == list_statistics("cross")
     assert "source" in cross["stats"][1]["description"]  # special: the source's EOS, the sink
     specs = read_js_global(site / "assets" / "specs.js", "atlasSpecs")
     assert {"2x2", "2x1", "3x2"} <= set(specs["corpus"])  # the decoder's grid too

@@ -19,7 +19,8 @@ from pipeline.stats.definitions import (
 
 SELF_STATISTICS = ["entropy", "distance", "self", "prev", "next", "special", "punct", "confidence",
                    "first", "duplicate", "induction"]
-CROSS_STATISTICS = ["entropy", "special", "punct", "confidence", "align_entropy", "diagonal", "copy"]
+CROSS_STATISTICS = ["entropy", "special", "punct", "confidence", "align_entropy", "diagonal", "copy",
+                    "copy_next"]
 
 
 def cross_maps(rng, L, H, n_t, n_s, sink_head=None):
@@ -47,11 +48,17 @@ def direct(W, source: list[str], target: list[str]) -> dict[str, float]:
         a = sum(W[i])
         if a > 0:
             bits.append(-sum(xlogx(W[i][j] / a, 2) for j in range(n_s)))
-    copies = []
+    copies, nexts = [], []
     for i in range(n_t):
         same = [j for j in range(n_s) if source[j].casefold() == target[i].casefold()]
         if same and not punct(target[i]):
             copies.append(sum(W[i][j] for j in same))
+        if [j for j in same if j + 1 < n_s] and not punct(target[i]):
+            nexts.append(sum(W[i][j + 1] for j in same if j + 1 < n_s))
+
+    def around(i):  # the source words within one of word i's relative position
+        at = math.floor(i * (n_s - 1) / (n_t - 1) + 0.5)
+        return [j for j in (at - 1, at, at + 1) if 0 <= j < n_s]
     return {
         "entropy": sum(-sum(xlogx(W[i][j]) for j in range(n_s)) - xlogx(s[i])
                        for i in range(n_t)) / n_t,
@@ -60,9 +67,10 @@ def direct(W, source: list[str], target: list[str]) -> dict[str, float]:
                      for i in range(n_t)) / n_t,
         "confidence": sum(max(W[i]) for i in range(n_t)) / n_t,
         "align_entropy": sum(bits) / len(bits) if bits else math.nan,
-        "diagonal": (sum(W[i][math.floor(i * (n_s - 1) / (n_t - 1) + 0.5)] for i in range(n_t)) / n_t
+        "diagonal": (sum(sum(W[i][j] for j in around(i)) for i in range(n_t)) / n_t
                      if n_t >= 2 else math.nan),
         "copy": sum(copies) / len(copies) if copies else math.nan,
+        "copy_next": sum(nexts) / len(nexts) if nexts else math.nan,
     }
 
 
@@ -78,6 +86,7 @@ def test_each_part_has_its_statistics():
 @pytest.mark.parametrize("source,target", [
     (["Der", "Hund", "bellte", "."], ["The", "dog", "barked", "loudly", "."]),  # n_t > n_s
     (["Paris", "ist", "schön", ",", "sagt", "Anna", "!"], ["Anna", ":", "paris", "!"]),  # copies
+    (["a", "b", "a", "c"], ["A", "b", "d", "c", "x", "y", "z"]),  # a copy at the source's end
     (["ein", "Wort"], ["one"]),  # one target word: no relative position
     (["x"], ["a", "b", "c"]),  # one source word
     (["a", "b", "c"], ["d", "e", "f"]),  # no copies
@@ -113,7 +122,7 @@ def test_aligned_columns_run_first_to_first_and_last_to_last():
 
 def test_a_monotone_aligning_head_against_a_uniform_one():
     """A head on the diagonal: diagonal 1, alignment entropy 0, confidence 1; a uniform head:
-    diagonal 1 / n_s and log2 n_s bits, the baselines the definitions name."""
+    the band's share (about 3 / n_s) and log2 n_s bits, the baselines the definitions name."""
     n_t, n_s = 5, 9
     W = np.zeros((1, 2, n_t, n_s), np.float32)
     W[0, 0, np.arange(n_t), aligned_columns(n_t, n_s)] = 1.0
@@ -121,10 +130,22 @@ def test_a_monotone_aligning_head_against_a_uniform_one():
     got = dict(zip(CROSS_STATISTICS, sentence_stats(
         W, list("abcdefghi"), (), (), part="cross", row_words=list("vwxyz"), row_spans=()).values,
         strict=True))
-    assert got["diagonal"][0].tolist() == pytest.approx([1.0, 1.0 / n_s])
+    band = (2 + 3 + 3 + 3 + 2) / n_t / n_s  # j(i) = 0, 2, 4, 6, 8: the ends have one neighbour
+    assert got["diagonal"][0].tolist() == pytest.approx([1.0, band])
     assert got["align_entropy"][0].tolist() == pytest.approx([0.0, math.log2(n_s)], abs=1e-5)
     assert got["confidence"][0, 0] == 1.0 and got["special"][0].tolist() == pytest.approx([0, 0])
     assert math.isnan(got["copy"][0, 0])  # no target word occurs in the source
+
+
+def test_a_copying_head_points_at_the_next_word_to_copy():
+    """A summary copying its source: the decoder, having read word i (a copy of source word i),
+    attends to source word i + 1, the next to copy: copy_next 1, copy 0."""
+    source, target = ["the", "cat", "sat", "on", "mats"], ["the", "cat", "sat"]
+    W = np.zeros((1, 1, 3, 5), np.float32)
+    W[0, 0, np.arange(3), np.arange(1, 4)] = 1.0
+    got = dict(zip(CROSS_STATISTICS, sentence_stats(
+        W, source, (), (), part="cross", row_words=target, row_spans=()).values, strict=True))
+    assert got["copy_next"][0, 0] == 1.0 and got["copy"][0, 0] == 0.0
 
 
 def test_cross_span_mass_runs_from_target_labels_to_source_labels():
