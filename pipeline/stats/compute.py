@@ -50,7 +50,7 @@ from pipeline.store.layout import catalog_name, stats_group
 from pipeline.store.location import StoreLocation
 from pipeline.store.lock import StoreLock
 from pipeline.store.reader import AtlasStore
-from pipeline.store.streams import part_layers_heads, split_stream
+from pipeline.store.streams import split_stream
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def _update_measure(store, measure: str, progress: bool, pool) -> tuple[int, int
     rows = store.rows
     fingerprints = np.array([row_fingerprint(*store.row_identity(r, measure)) for r in range(rows)],
                             dtype=np.uint32) if rows else np.zeros(0, np.uint32)
-    shape = (part_layers_heads(store.model, part)[0], store.measure_heads(measure))  # H 1: per layer
+    shape = store.grid(measure)  # (layers, maps per layer) of the part: H == 1 per layer
     vocab = _Vocabulary(dict(group.attrs).get("vocabulary", {}))
     arrays = _MeasureStats(group, rows, shape, vocab, names)
     done = arrays.fingerprint[:] if rows else np.zeros(0, np.uint32)
