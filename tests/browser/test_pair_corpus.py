@@ -7,23 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.site.build import build_site
-from pipeline.stats.compute import update_stats
-from pipeline.testing.seq2seq import synthetic_pair_store
-
 pytestmark = pytest.mark.browser
 
 CELLS = "() => window.atlasCorpusView.view.data('heads').map((d) => [d.layer, d.head, d.value, d.href])"
-
-
-@pytest.fixture(scope="module")
-def pair_site(tmp_path_factory):
-    """5 pairs, attention and rollout, 2 x 2 encoder and 3 x 2 decoder: statistics, a site."""
-    root = tmp_path_factory.mktemp("pair-corpus")
-    store = synthetic_pair_store(root / "atlas.zarr", n=5, measures=("attention", "rollout"))
-    update_stats(store)
-    build_site(store, root / "site", progress=False)
-    return (root / "site").resolve()
 
 
 def drawn(page, measure: str, stat: str):
