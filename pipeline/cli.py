@@ -235,6 +235,9 @@ def build(ctx: click.Context, **flags) -> None:
                                       "csv or json: every head's value and rank.")
 @click.option("--measure", "report_measure", metavar="M",
               help="Only this measure's statistics [default: every stored measure].")
+@click.option("--part", "report_part", type=click.Choice(["encoder", "decoder", "cross"]),
+              help="An encoder-decoder's store: only this part's statistics [default: every "
+                   "part].")
 @click.option("--stat", metavar="NAME",
               help="Only this statistic (prev, entropy, ...; span:MOT>CHI; dep:nsubj) "
                    "[default: all].")
@@ -245,13 +248,15 @@ def build(ctx: click.Context, **flags) -> None:
               help="Write the table, CSV or JSON to FILE instead of stdout.")
 @QUIET
 @click.pass_context
-def stats(ctx: click.Context, fmt: str, report_measure: str | None, stat: str | None,
-          top: int | None, output: str | None, **flags) -> None:
+def stats(ctx: click.Context, fmt: str, report_measure: str | None, report_part: str | None,
+          stat: str | None, top: int | None, output: str | None, **flags) -> None:
     """Compute every head's statistics over the corpus and print them (no model needed).
 
     Entropy, distance, self/previous/next word, special tokens, punctuation,
     confidence, span mass between span labels and, for .conllu corpora, dependency
-    accuracy per relation, for every stored measure. Only sentences not computed
+    accuracy per relation, for every stored measure; for an encoder-decoder, per part
+    (encoder, decoder, cross: cross-attention has alignment entropy, the diagonal and
+    copies instead of the positions within one sentence). Only sentences not computed
     before are computed; `build` and `run` do this too. Then every head's value and
     rank (1 = the highest) of each statistic: a table of the highest heads, or CSV /
     JSON of every head (the site's download). Read them in Python with
@@ -259,7 +264,7 @@ def stats(ctx: click.Context, fmt: str, report_measure: str | None, stat: str | 
     every store of it.
     """
     jobs.stats_report(_config(ctx, **flags), ctx.obj["progress"], fmt=fmt, measure=report_measure,
-                      stat=stat, top=top, output=output)
+                      part=report_part, stat=stat, top=top, output=output)
 
 
 @main.command()

@@ -85,11 +85,13 @@ def stats(cfg: Config, progress: bool, detect: bool = False, err: bool = False) 
 
 
 def stats_report(cfg: Config, progress: bool, *, fmt: str = "table", measure: str | None = None,
-                 stat: str | None = None, top: int | None = None, output: str | None = None) -> None:
+                 part: str | None = None, stat: str | None = None, top: int | None = None,
+                 output: str | None = None) -> None:
     """The `stats` command: bring the statistics up to date (as `stats`), then print every
     head's value and rank of each statistic (pipeline.site.stats_table) as a table, CSV or JSON,
-    for one measure or all, one statistic or all, the `top` highest heads or all; to `output`
-    (a file) or stdout (the summaries then go to stderr unless it is the table)."""
+    for one measure or all, one part of an encoder-decoder's or all, one statistic or all, the
+    `top` highest heads or all; to `output` (a file) or stdout (the summaries then go to stderr
+    unless it is the table)."""
     from pathlib import Path
 
     from pipeline.errors import StoreError
@@ -106,7 +108,7 @@ def stats_report(cfg: Config, progress: bool, *, fmt: str = "table", measure: st
         for m in measures:
             check_stored(m, opened.measures, str(opened.path), StoreError)
         label = Path(str(store)).stem if members else None  # OUT/stores/<label>.zarr
-        tables.append(choose(store_table({m: opened.head_stats(m) for m in measures},
+        tables.append(choose(store_table(_report_stats(opened, measures, part, measure is None),
                                          len(opened), label), stat))
     text = {"table": to_table, "csv": to_csv, "json": to_json}[fmt](tables, top)
     if output is None:
@@ -115,6 +117,29 @@ def stats_report(cfg: Config, progress: bool, *, fmt: str = "table", measure: st
     Path(output).write_text(text, encoding="utf-8", newline="")
     rows = sum(len(c.heads(top)) for t in tables for c in t.columns)
     click.echo(f"stats: {fmt} of {rows:,} head values -> {output}")
+
+
+def _report_stats(store, measures: list[str], part: str | None, every: bool) -> dict:
+    """{measure: HeadStats} of a self store; an encoder-decoder's: {stream: HeadStats} of each
+    measure's parts, or of `part` alone (measures without it left out when `every` measure is
+    asked for; StoreError naming the parts when none has it, or the one asked for lacks it)."""
+    from pipeline.errors import StoreError
+
+    if not store.encoder_decoder:
+        if part is not None:
+            raise StoreError(f"{store.path} holds no part {part!r}: its model has one stack "
+                             "(part self); --part is for an encoder-decoder's store")
+        return {m: store.head_stats(m) for m in measures}
+    found = {}
+    for m in measures:
+        parts = store.measure_parts(m)
+        if part is not None and part not in parts and every:
+            continue
+        for p in ([part] if part is not None else parts):
+            found[store.stream(m, p)] = store.head_stats(m, part=p)
+    if not found:
+        raise StoreError(f"{store.path}: no measure has the part {part!r}")
+    return found
 
 
 def build(cfg: Config, progress: bool, detect: bool = False) -> None:

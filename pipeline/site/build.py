@@ -71,7 +71,13 @@ from pipeline.site.corpus_view import (
 )
 from pipeline.site.data_format import js_global, script_dumps
 from pipeline.site.gold import DEPENDENCY_SPEC, GOLD_ASSETS, get_dependency_spec
-from pipeline.site.head_pages import corpus_views, current_stats, write_corpus_view
+from pipeline.site.head_pages import (
+    corpus_shapes,
+    corpus_views,
+    current_stats,
+    part_cases,
+    write_corpus_view,
+)
 from pipeline.site.pages import (
     SentenceWriter,
     choose_pages,
@@ -267,6 +273,7 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
     spans: list[list] = [[] for _ in names]
     gold = False  # a corpus with gold dependency arcs (.conllu): pipeline.site.gold
     own_words: dict[int, list[str]] = {}  # words the default rule does not find in the text
+    targets = [None] * len(names) if getattr(store, "encoder_decoder", False) else None
     for i in storage:  # the index and its summary cover every sentence, with a page or not
         rec = store[i]
         rows[i] = get_index_row(rec, names[i])
@@ -276,9 +283,12 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
         spans[i] = rec.spans
         span_counts.update(label for label, _, _ in rec.spans)
         gold = gold or bool(getattr(rec, "arcs", ()))
+        if targets is not None:  # an encoder-decoder's target side: its decoder and cross rows
+            targets[i] = (list(rec.target_words), list(rec.target_spans), rec.target)
     site = dataclasses.replace(site, gold=gold)
     # the cases behind each sentence's values order the corpus view's ties
     cases = sentence_cases([row.n_words for row in rows], spans)
+    cases = cases if targets is None else part_cases(cases, targets)  # an encoder-decoder's parts
     views, missing = corpus_views(stats, site, cases)
     named = exemplar_order([corpus for _, corpus in views])
     # Write: what every site has (assets, the corpus view), then the sentences (choose_pages:
@@ -291,7 +301,7 @@ def _build_into(store: SiteStore, out: Path, site: SiteContext, *, budget: int |
         frame = figure_html(env.get_template("sentence.html"), get_sentence_context(
             first, storage[0], names, site, rows[storage[0]].n_words))
     _build_assets(out, site, frame)
-    corpus = write_corpus_view(out, env, views, missing, site, len(names), own_words)
+    corpus = write_corpus_view(out, env, views, missing, site, len(names), own_words, targets)
     if site.series is not None and views:  # every checkpoint's statistics (assets/series-*.js)
         (out / SERIES_DATA).write_text(js_global("atlasSeries", series_data(site.series, views, cases)),
                                        encoding="utf-8")
@@ -367,6 +377,8 @@ def _write_specs(out: Path, site: SiteContext) -> None:
                                                     per_layer=per_layer)
     specs.update(difference_specs(site))  # a series' difference views (series-sentence.js)
     specs.update(checkpoints_figure_specs(site))  # a series' figure of a head (series-figures.js)
+    specs["corpus"].update({f"{L}x{h}": charts.get_corpus_grid_spec(L, h)  # an encoder-decoder's
+                            for L, h in corpus_shapes(site)})  # decoder: its parts' corpus grids
     if site.gold:  # a head page's relations against their baselines (gold-head.js)
         specs[DEPENDENCY_SPEC] = get_dependency_spec()
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.site.gold import baseline_entry, head_dependency
+from pipeline.site.names import site_name
 from pipeline.stats.definitions import STATISTICS
 
 MIN_ARCS = 20  # a relation needs this many arcs in the corpus to be offered
@@ -64,16 +65,19 @@ class Selectable:
 
 
 def selectables(stats, cases: Cases) -> list[Selectable]:
-    """Every statistic the corpus view offers for one measure's HeadStats, in order, with the
-    cases behind each sentence's value (`cases`: the corpus's words and spans)."""
+    """Every statistic the corpus view offers for one measure's (and part's) HeadStats, in
+    order, with the cases behind each sentence's value (`cases`: the corpus's words and spans,
+    of the side whose words attend: the target's for decoder and cross)."""
     words = _bind(np.asarray, cases.words)
-    out = [Selectable(name, name, STATISTICS[name].description, stats[name],
+    part = getattr(stats, "part", "self")
+    out = [Selectable(name, name, STATISTICS[name].describe(part), stats[name],
                       _bind(stats.per_sentence, name), words, floor=STATISTICS[name].floor)
            for name in stats.names if name in STATISTICS]
     for a, b in stats.span_pairs:
-        out.append(Selectable(f"span:{a}>{b}", f"span mass {a} → {b}",
-                              f"attention words in {a} spans pay to words in {b} spans, mean over "
-                              f"the {a} words", stats.span_mass(a, b),
+        about = (f"attention target words in {a} spans pay to source words in {b} spans, mean over "
+                 f"the {a} words" if part == "cross" else
+                 f"attention words in {a} spans pay to words in {b} spans, mean over the {a} words")
+        out.append(Selectable(f"span:{a}>{b}", f"span mass {a} → {b}", about, stats.span_mass(a, b),
                               _bind(stats.span_mass_per_sentence, a, b),
                               _bind(_label_words, cases, a)))
     for rel, dep in sorted(stats.dependency.items()):
@@ -212,7 +216,7 @@ def _round(x: float | None) -> float | None:
 
 @dataclass(frozen=True)
 class CorpusView:
-    """One measure's corpus view: the index's grid data and every head page's data."""
+    """One measure's (and part's) corpus view: the index's grid data and every head page's data."""
 
     measure: str
     title: str
@@ -220,6 +224,12 @@ class CorpusView:
     index: dict  # the index's payload for this measure
     stats: list[Selectable]  # what the head pages list, in order
     heads: dict[tuple[int, int], dict]  # (layer, head), 1-based -> the head page's payload
+    part: str = "self"  # an encoder-decoder's "encoder", "decoder" or "cross"
+
+    @property
+    def name(self) -> str:
+        """Its name in the site (heads/<name>/, data/_corpus.js): `site_name`."""
+        return site_name(self.measure, self.part)
 
 
 def measure_view(stats, title: str, cases: Cases, k: int = TOP) -> CorpusView:
@@ -230,9 +240,13 @@ def measure_view(stats, title: str, cases: Cases, k: int = TOP) -> CorpusView:
     ids, pages and texts), so a head page carries numbers only.
     """
     L, H = stats.shape
+    part = getattr(stats, "part", "self")
     sels = selectables(stats, cases)
     columns = [head_columns(sel, k) for sel in sels]
-    index = {"measure": stats.measure, "title": title, "layers": L, "heads": H, "stats": [
+    # an encoder-decoder's part: keyed by its name in the site (its head pages' folder)
+    named = ({"measure": stats.measure} if part == "self" else
+             {"measure": site_name(stats.measure, part), "of": stats.measure, "part": part})
+    index = {**named, "title": title, "layers": L, "heads": H, "stats": [
         {"key": sel.key, "label": sel.label, "description": sel.description, "note": sel.note,
          "values": [[_round(v) for v in row] for row in sel.values.tolist()],
          "range": _range(sel.values), "floor": sel.floor,
@@ -251,11 +265,11 @@ def measure_view(stats, title: str, cases: Cases, k: int = TOP) -> CorpusView:
                 "bottom": [[p, _round(v)] for p, v in zip(col.bottom[l_, h],
                                                           col.bottom_values[l_, h], strict=True)],
             } for sel, col in zip(sels, columns, strict=True)]
-            heads[(l_ + 1, h + 1)] = {"measure": stats.measure, "title": title, "layer": l_ + 1,
+            heads[(l_ + 1, h + 1)] = {**named, "title": title, "layer": l_ + 1,
                                       "head": h + 1, "layers": L, "heads": H, "stats": entries}
             if baselines:  # a corpus with gold arcs: the relations against their baselines
                 heads[(l_ + 1, h + 1)]["dependency"] = head_dependency(entries, baselines, l_, h)
-    return CorpusView(stats.measure, title, (L, H), index, sels, heads)
+    return CorpusView(stats.measure, title, (L, H), index, sels, heads, part)
 
 
 def exemplars(view: CorpusView) -> set[int]:

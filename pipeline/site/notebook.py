@@ -177,13 +177,14 @@ def store_view(store: SiteStore, *, measure: str | None = None) -> View:
 def stats_frame(store, measure: str | None = None, stat: str | None = None):
     """Every head's statistics as a pandas DataFrame, one row per measure, statistic and head:
     measure, statistic, layer, head (1-based), value, rank (1 = the highest; 0 where undefined),
-    as `attention-atlas stats --format csv` gives them (values in full here)."""
+    as `attention-atlas stats --format csv` gives them (values in full here); an
+    encoder-decoder's store: a column part after measure, a row per part too."""
     try:
         import pandas as pd
     except ImportError:
         raise ConfigError('stats_frame() needs pandas: pip install "attention-atlas[notebook]"') from None
     from pipeline.site.head_pages import current_stats
-    from pipeline.site.stats_table import COLUMNS, choose, store_table
+    from pipeline.site.stats_table import COLUMNS, PART_COLUMNS, choose, store_table
 
     measures = [measure] if measure else list(store.info.get("measures") or [])
     found = current_stats(store, measures)
@@ -193,7 +194,9 @@ def stats_frame(store, measure: str | None = None, stat: str | None = None):
         raise ConfigError(f"{where}: no statistics of {', '.join(missing)} "
                           f"({'; '.join(missing.values())}): run `attention-atlas stats --store "
                           f"{where}`")
-    table = choose(store_table(found, len(store)), stat)
-    rows = [(c.measure, c.key, layer, head, value, rank)
+    parts = {f"{m}.{p}": one for m, each in found.items() if isinstance(each, dict)
+             for p, one in each.items()}  # an encoder-decoder's: per stream
+    table = choose(store_table(parts or found, len(store)), stat)
+    rows = [(c.measure, *([c.part] if parts else []), c.key, layer, head, value, rank)
             for c in table.columns for layer, head, value, rank in c.heads()]
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=PART_COLUMNS if parts else COLUMNS)

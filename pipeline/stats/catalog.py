@@ -1,6 +1,6 @@
 """What a statistics run publishes from the per-row values for the current catalog: the corpus
 means (`Sums`, `write_means`) and the per-sentence values in catalog order
-(`stats/<measure>/per_sentence/`).
+(`stats/<stream>/per_sentence/`).
 
 pipeline.stats.compute computes each row once and keeps it per row (rows never
 change, so incremental runs append); after every run that changed something, the
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import zarr
 
-from pipeline.stats.definitions import OFFSETS, list_statistics
+from pipeline.stats.definitions import OFFSETS
 from pipeline.store.layout import PER_SENTENCE
 
 POSITIONS = 4096  # catalog positions gathered, then written, at a time (one chunk of each array)
@@ -67,8 +67,8 @@ def write_per_sentence(group: zarr.Group, names: list[str], sentence: zarr.Array
 class Sums:
     """Running sums for the corpus means over some rows; the span pairs and relations may grow."""
 
-    def __init__(self, shape: tuple[int, int]) -> None:
-        (L, H), K = shape, len(list_statistics())
+    def __init__(self, shape: tuple[int, int], statistics: int) -> None:
+        (L, H), K = shape, statistics
         self.total, self.defined = np.zeros((K, L, H)), np.zeros((K, L, H), np.int64)
         self.span_total = np.zeros((0, L, H))
         self.span_defined = np.zeros((0, L, H), np.int64)

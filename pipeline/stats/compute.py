@@ -1,9 +1,11 @@
 """The corpus view's statistics in the store: computing them incrementally (reading them back:
 pipeline.store.head_stats).
 
-Layout (docs/store.md has the full schema), one group per stored measure:
+Layout (docs/store.md has the full schema), one group per stored stream: a measure in a self
+store, each (measure, part) of an encoder-decoder's (stats/attention.cross; its statistics are
+those pipeline.stats.definitions defines for the part):
 
-    stats/<measure>/                 attrs["stats"]: statistics, span_pairs, relations, offsets,
+    stats/<stream>/                  attrs["stats"]: statistics, span_pairs, relations, offsets,
                                      shape (L, H) and the commit (the catalog they were computed for)
       per_sentence/<statistic> float32 (S, L, H), per_sentence/span_mass (S, P, L, H): catalog order
                                      (gathered from the rows: pipeline.stats.catalog)
@@ -43,11 +45,12 @@ import numpy as np
 import zarr
 
 from pipeline.stats.catalog import Sums, write_means, write_per_sentence
-from pipeline.stats.definitions import OFFSETS, batch_stats, list_statistics
+from pipeline.stats.definitions import CROSS, OFFSETS, batch_stats, list_statistics
 from pipeline.store.layout import catalog_name, stats_group
 from pipeline.store.location import StoreLocation
 from pipeline.store.lock import StoreLock
 from pipeline.store.reader import AtlasStore
+from pipeline.store.streams import split_stream
 
 log = logging.getLogger(__name__)
 
@@ -75,11 +78,13 @@ class StatsSummary:
     computed: int
     reused: int
     seconds: float
+    streams: list[str] | None = None  # an encoder-decoder's: measure.part, each computed apart
 
     def __str__(self) -> str:
         rate = self.computed / self.seconds if self.seconds > 0 else 0.0
-        return (f"{self.sentences} sentences x {len(self.measures)} measure(s) "
-                f"({', '.join(self.measures)}): {self.computed} computed ({rate:.0f}/s), "
+        what = (f"{len(self.measures)} measure(s) ({', '.join(self.measures)})" if not self.streams
+                else f"{len(self.streams)} stream(s) ({', '.join(self.streams)})")
+        return (f"{self.sentences} sentences x {what}: {self.computed} computed ({rate:.0f}/s), "
                 f"{self.reused} reused; {self.seconds:.1f} s")
 
 
@@ -108,14 +113,17 @@ def _require(group: zarr.Group, name: str, shape: tuple, chunks: tuple, dtype: s
 
 
 class _MeasureStats:
-    """The per-row arrays of one measure's statistics, grown as rows and vocabulary grow."""
+    """The per-row arrays of one stream's statistics (`names`), grown as rows and vocabulary
+    grow."""
 
-    def __init__(self, group: zarr.Group, rows: int, shape: tuple[int, int], vocab: _Vocabulary):
+    def __init__(self, group: zarr.Group, rows: int, shape: tuple[int, int], vocab: _Vocabulary,
+                 names: list[str]):
         self.group, self.rows, self.shape, self.vocab = group, rows, shape, vocab
+        self.names = names
         self.resize()
 
     def resize(self) -> None:
-        R, (L, H), K = self.rows, self.shape, len(list_statistics())
+        R, (L, H), K = self.rows, self.shape, len(self.names)
         P, Q = len(self.vocab.pairs), len(self.vocab.relations)
         g, nan = self.group, float("nan")
         self.sentence = _require(g, "sentence", (R, K, L, H), (ROW_CHUNK, K, L, H), "float32", nan)
@@ -188,7 +196,7 @@ class _AlignedWrites:
     def __init__(self, arrays: _MeasureStats, fingerprints: np.ndarray, todo: list[int],
                  in_catalog: np.ndarray, bar):
         self.arrays, self.fingerprints, self.in_catalog, self.bar = arrays, fingerprints, in_catalog, bar
-        self.sums = Sums(arrays.shape)  # of the rows computed here that the catalog holds
+        self.sums = Sums(arrays.shape, len(arrays.names))  # of the catalog's rows computed here
         self.missing = Counter(r // ROW_CHUNK for r in todo)  # chunk -> rows not yet computed
         self.held: dict[int, object] = {}  # row -> its SentenceStats
 
@@ -231,30 +239,36 @@ def update_stats(path: str | Path | StoreLocation, *, measures: list[str] | None
         parallel = COMPUTE_WORKERS > 1 and path.shared_by_processes
         pool = _Pool(stack) if parallel else None  # a memory:// store lives in this process only
         computed = reused = 0
-        for measure in measures:
-            c, r = _update_measure(store, measure, progress, pool)
+        streams = [store.stream(m, part) for m in measures for part in store.measure_parts(m)]
+        for stream in streams:
+            c, r = _update_measure(store, stream, progress, pool)
             computed, reused = computed + c, reused + r
     summary = StatsSummary(list(measures), len(store), computed, reused,
-                           time.perf_counter() - started)
+                           time.perf_counter() - started,
+                           streams if store.encoder_decoder else None)
     log.debug("stats: %s", summary)  # the CLI prints the summary
     return summary
 
 
 def _update_measure(store, measure: str, progress: bool, pool) -> tuple[int, int]:
-    """One measure: compute the catalog rows not yet done, then the means. (computed, reused)."""
+    """One stream (`measure`: a measure's name in a self store, measure.part in an
+    encoder-decoder's): compute the catalog rows not yet done, then the means. (computed,
+    reused)."""
+    part = split_stream(measure)[1]
+    names = list_statistics(part)
     root = store.location.open_group("a")
     group = root.require_group(stats_group(measure))
     state = dict(group.attrs).get("stats", {})
-    if state.get("statistics") not in (None, list_statistics()):
+    if state.get("statistics") not in (None, names):
         del root[stats_group(measure)]  # computed by another set of statistics: start afresh
         group, state = root.require_group(stats_group(measure)), {}
     catalog = store.catalog_rows
     rows = store.rows
     fingerprints = np.array([row_fingerprint(*store.row_identity(r, measure)) for r in range(rows)],
                             dtype=np.uint32) if rows else np.zeros(0, np.uint32)
-    shape = (int(store.model["n_layers"]), store.measure_heads(measure))  # H == 1: per layer
+    shape = store.grid(measure)  # (layers, maps per layer) of the part: H == 1 per layer
     vocab = _Vocabulary(dict(group.attrs).get("vocabulary", {}))
-    arrays = _MeasureStats(group, rows, shape, vocab)
+    arrays = _MeasureStats(group, rows, shape, vocab, names)
     done = arrays.fingerprint[:] if rows else np.zeros(0, np.uint32)
     todo = sorted(int(r) for r in catalog if done[r] != fingerprints[r])
     reused = len(set(int(r) for r in catalog)) - len(todo)
@@ -287,10 +301,10 @@ def _update_measure(store, measure: str, progress: bool, pool) -> tuple[int, int
     read_back[todo] = False
     write_means(group, arrays, out.sums, read_back)
     if todo or state.get("commit", {}).get("catalog_array") != catalog_name(store.commit):
-        write_per_sentence(group, list_statistics(), arrays.sentence, arrays.span_mass,
+        write_per_sentence(group, names, arrays.sentence, arrays.span_mass,
                            catalog, COMPRESSOR)
     group.attrs["stats"] = {
-        "statistics": list_statistics(), "shape": list(shape), "offsets": list(OFFSETS),
+        "statistics": names, "shape": list(shape), "offsets": list(OFFSETS),
         "span_pairs": [list(p) for p in vocab.pairs], "relations": vocab.relations,
         "commit": {"catalog_array": catalog_name(store.commit), "catalog": len(catalog),
                    "rows": rows},
@@ -314,10 +328,21 @@ def _row_blocks(store, measure: str, rows: list[int]):
 
 
 def _compute_rows(store, measure: str, rows: list[int]) -> list:
-    """Every statistic of these rows (SentenceStats each): their word maps read and computed."""
+    """Every statistic of these rows (SentenceStats each) for one stream: their word maps read
+    and computed. A part's words are its own side's (the decoder's: the target's; cross: the
+    target's rows and the source's columns); gold arcs are the source's."""
     recs = [store.record(row) for row in rows]
-    return batch_stats([r.word_attention(measure) for r in recs], [r.words for r in recs],
-                       [r.spans for r in recs], [r.sentence.arcs for r in recs])
+    part = split_stream(measure)[1]
+    maps = [r.word_attention(measure) for r in recs]
+    if part == "decoder":
+        return batch_stats(maps, [r.target_words for r in recs], [r.target_spans for r in recs],
+                           [() for _ in recs], part=part)
+    if part == CROSS:
+        return batch_stats(maps, [r.words for r in recs], [r.spans for r in recs],
+                           [() for _ in recs], part=part, row_words=[r.target_words for r in recs],
+                           row_spans=[r.target_spans for r in recs])
+    return batch_stats(maps, [r.words for r in recs], [r.spans for r in recs],
+                       [r.sentence.arcs for r in recs], part=part)
 
 
 class _Pool:

@@ -10,154 +10,30 @@ where the statistic is not defined for the sentence. Sources: Clark et al.
 fixed-offset baseline), Vig & Belinkov (2019) (distance), Voita et al. (2019)
 (confidence), and from the training-dynamics literature (Olsson et al. 2022; Xiao
 et al. 2024 for the sink on the first word) `first`, `duplicate` and `induction`,
-which compare word forms (case-folded). docs/store.md lists the definitions;
-pipeline.stats.compute keeps the results in the store and reads them back.
+which compare word forms (case-folded). An encoder-decoder's maps come in parts
+(`Statistic.parts`): encoder and decoder have these, cross-attention (target rows x source
+columns) those that mean something across two sentences and its own (pipeline.stats.cross:
+alignment entropy after Ghader & Monz 2017, the diagonal, copies after See et al. 2017).
+docs/store.md lists the definitions; pipeline.stats.compute keeps the results in the store and
+reads them back.
 """
 
 from __future__ import annotations
 
 import functools
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.measures import PARTS
+from pipeline.stats.cross import align_entropy, copy, copy_next, diagonal
+from pipeline.stats.word_maps import LN2, WordMaps, form_ids, is_punct, xlog2x
+
+__all__ = ["WordMaps", "form_ids", "is_punct"]  # defined in pipeline.stats.word_maps, read here too
+
 OFFSETS = (-3, -2, -1, 1, 2, 3)  # the fixed-offset baselines of dependency accuracy (d + k == g)
 GROUP_BYTES = 1 << 22  # word maps computed together: small enough for each pass to stay in cache
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def is_punct(word: str) -> bool:
-    """A word made only of Unicode punctuation (general categories P*)."""
-    if not word or word[0].isalnum():  # a letter or digit is no punctuation: most words stop here
-        return False
-    return all(unicodedata.category(c).startswith("P") for c in word)
-
-
-def form_ids(words: list[str]) -> np.ndarray:
-    """Each word's form, case-folded, as the position of its first occurrence in the sentence:
-    int32 (n,). Two words have one form when their ids are equal."""
-    first: dict[str, int] = {}
-    return np.array([first.setdefault(w.casefold(), i) for i, w in enumerate(words)],
-                    dtype=np.int32)
-
-
-class WordMaps:
-    """Word maps of one or more sentences of n words, with what statistics share.
-
-    Given as W (..., n, n), rows = the attending word: the leading axes are (layer,
-    head) for one sentence, (sentence, layer, head) for a batch of sentences of one
-    length. Kept word axes first, C[j, i, m] = W[m, i, j] with m the flattened
-    leading axes, so that every reduction (over j, over i) adds or compares whole
-    contiguous blocks: numpy reduces a short last axis (n ~ 12) an order of magnitude
-    slower, and a matrix product may round a row differently by where it lies in a
-    batch (a sentence's values must not depend on the sentences computed with it).
-    """
-
-    def __init__(self, words: np.ndarray | None, punct: np.ndarray, forms: np.ndarray, *,
-                 columns: np.ndarray | None = None, lead: tuple[int, ...] = ()) -> None:
-        if columns is None:
-            W = np.asarray(words, dtype=np.float32)
-            lead, n = W.shape[:-2], W.shape[-1]
-            columns = np.ascontiguousarray(W.reshape(-1, n, n).transpose(2, 1, 0))
-        self.C = columns  # (n, n, M) float32: C[j, i, m] = W[m, i, j]
-        self.n = self.C.shape[0]
-        self.lead = tuple(lead)  # the leading axes of W; M = their product
-        punct = np.asarray(punct, dtype=bool)  # (n,) for one sentence, (B, n) for a batch
-        self.heads = self.lead if punct.ndim == 1 else self.lead[1:]  # one sentence's (L, H)
-        self.punct = np.atleast_2d(punct)  # (B, n)
-        self.forms = np.atleast_2d(np.asarray(forms)).reshape(self.punct.shape)  # (B, n): form_ids
-
-    @classmethod
-    def stack(cls, maps: list[np.ndarray], punct: np.ndarray, forms: np.ndarray) -> WordMaps:
-        """B sentences' word maps (L, H, n, n) of one length; punct and forms (B, n)."""
-        n, inner = maps[0].shape[-1], maps[0].shape[:-2]
-        columns = np.empty((n, n, len(maps), int(np.prod(inner))), dtype=np.float32)
-        for b, W in enumerate(maps):  # one copy, straight into place
-            columns[:, :, b] = W.reshape(-1, n, n).transpose(2, 1, 0)
-        return cls(None, punct, forms, columns=columns.reshape(n, n, -1),
-                   lead=(len(maps), *inner))
-
-    def per_head(self, x: np.ndarray) -> np.ndarray:
-        """(M,) -> the leading axes of W."""
-        return x.reshape(self.lead)
-
-    def row_mean(self, x: np.ndarray) -> np.ndarray:
-        """Mean over the rows i of x (n, M) -> (M,)."""
-        return x.sum(axis=0) * np.float32(1.0 / len(x))
-
-    def sentences(self, x: np.ndarray) -> np.ndarray:
-        """(..., M) -> (..., B, heads): a batch's sentences apart."""
-        return x.reshape(*x.shape[:-1], len(self.punct), -1)
-
-    def sentence_mask(self, mask: np.ndarray) -> np.ndarray:
-        """Per-sentence values (B, ...) -> (..., M): each sentence's value for its heads."""
-        heads = self.C.shape[-1] // len(mask)
-        return np.repeat(np.moveaxis(mask, 0, -1), heads, axis=-1)
-
-    @functools.cached_property
-    def row_sum(self) -> np.ndarray:
-        """sum_j W[m, i, j], (n, M)."""
-        return self.C.sum(axis=0)
-
-    @functools.cached_property
-    def row_max(self) -> np.ndarray:
-        """max_j W[m, i, j], (n, M)."""
-        return self.C.max(axis=0)
-
-    @functools.cached_property
-    def special_share(self) -> np.ndarray:
-        """s[m, i] = max(0, 1 - sum_j W[m, i, j]), (n, M)."""
-        return np.maximum(np.float32(0.0), np.float32(1.0) - self.row_sum)
-
-    def diagonal(self, offset: int = 0) -> np.ndarray:
-        """W[m, i, i + offset] for every valid i, (n - |offset|, M)."""
-        i = np.arange(max(0, -offset), self.n - max(0, offset))
-        return self.C[i + offset, i]
-
-    def nan(self) -> np.ndarray:
-        """An array of NaN: the statistic is not defined for these sentences."""
-        return np.full(self.lead, np.nan, dtype=np.float32)
-
-    @functools.cached_property
-    def earlier(self) -> np.ndarray:
-        """E[j, i, b]: word j < i has the form of word i, which is no punctuation, (n, n, B)."""
-        same = self.forms[:, None, :] == self.forms[:, :, None]  # (B, i, j)
-        same &= np.tri(self.n, k=-1, dtype=bool)  # j < i
-        same &= ~self.punct[:, :, None]
-        return np.ascontiguousarray(same.transpose(2, 1, 0))
-
-    def pick(self, cells: np.ndarray) -> np.ndarray:
-        """Over the rows i where some j has cells[j, i, b] (bool (n, n, B)), the mean of
-        sum_j cells[j, i] W[i, j]; NaN for a sentence without such a row. Only the cells are
-        read (few: words repeat rarely); each row's terms are added in order of j, then the
-        rows in order of i (np.add.at and a sum over the leading axis add in order), so a
-        sentence's value does not depend on the sentences computed with it."""
-        j, i, b = np.nonzero(cells)  # in order of j, then i, then b
-        if not len(j):
-            return self.nan()
-        B = len(self.punct)
-        rows = np.zeros((self.n, B, self.C.shape[-1] // B), dtype=np.float32)  # (i, B, heads)
-        np.add.at(rows, (i, b), self.sentences(self.C)[j, i, b])
-        count = cells.any(axis=0).sum(axis=0)  # (B,): the rows each sentence counts
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = rows.sum(axis=0) / count[:, None].astype(np.float32)
-        mean[count == 0] = np.nan
-        return mean.reshape(self.lead)
-
-
-LN2 = np.float32(np.log(2.0))
-TINY = np.float32(1e-30)
-
-
-def _xlog2x(x: np.ndarray) -> np.ndarray:
-    """x log2 x with 0 log2 0 = 0 (x >= 0): log2 is twice as fast as numpy's natural log; the
-    caller multiplies what it reduces to by ln 2."""
-    out = np.maximum(x, TINY)
-    np.log2(out, out=out)
-    out *= x
-    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -169,7 +45,7 @@ def _distances(n: int) -> np.ndarray:
 
 def entropy(m: WordMaps) -> np.ndarray:
     """Mean over rows of the entropy of (W[i, :], s_i), in nats."""
-    return m.per_head(-LN2 * m.row_mean(_xlog2x(m.C).sum(axis=0) + _xlog2x(m.special_share)))
+    return m.per_head(-LN2 * m.row_mean(xlog2x(m.C).sum(axis=0) + xlog2x(m.special_share)))
 
 
 def distance(m: WordMaps) -> np.ndarray:
@@ -240,30 +116,55 @@ def induction(m: WordMaps) -> np.ndarray:
     return m.pick(shifted)
 
 
+CROSS = "cross"  # the part whose rows are the target's words and columns the source's
+SQUARE = tuple(p for p in PARTS if p != CROSS)  # self, encoder, decoder: a stack's own words, n x n
+
+
 @dataclass(frozen=True)
 class Statistic:
-    """One per-head statistic: its name, what it says, how it is computed and read."""
+    """One per-head statistic: its name, what it says, how it is computed and read, and the
+    parts (kinds of attention map) it is defined for."""
 
     name: str
     description: str
     compute: Callable[[WordMaps], np.ndarray]  # -> (L, H), NaN where undefined
     unit: str = ""
     floor: float = 0.0  # its natural floor: the corpus view's colour scale starts here
+    parts: tuple[str, ...] = SQUARE  # where it means something (docs/store.md says why)
+    cross: str = ""  # what it says of cross-attention, where that reads otherwise
+
+    def describe(self, part: str = "self") -> str:
+        """What it says of one part."""
+        return self.cross if part == CROSS and self.cross else self.description
 
 
+# Cross-attention (target rows x source columns) keeps what compares a word with the source
+# as a whole (entropy, special, punct, confidence) and leaves out what reads a position or a
+# word form within one sentence: distance |i - j|, self (W[i, i]), prev, next, first (the
+# words after the first) and the repeats (earlier occurrences) compare indices of two
+# different sentences there. Its own: align_entropy, diagonal, copy, copy_next
+# (pipeline.stats.cross).
 STATISTICS: dict[str, Statistic] = {s.name: s for s in (
     Statistic("entropy", "entropy of a word's attention over the words and the special tokens, "
-              "mean over words", entropy, "nats"),
+              "mean over words", entropy, "nats", parts=PARTS,
+              cross="entropy of a target word's attention over the source's words and special "
+                    "tokens, mean over target words"),
     Statistic("distance", "attention-weighted distance between words (Vig & Belinkov 2019)",
               distance, "words"),
     Statistic("self", "attention a word pays itself, mean over words", self_),
     Statistic("prev", "attention a word pays the previous word, mean over words", prev),
     Statistic("next", "attention a word pays the next word, mean over words", next_),
     Statistic("special", "attention paid to special tokens ([CLS], [SEP], ...), mean over words "
-              "(Clark et al. 2019)", special),
-    Statistic("punct", "attention paid to punctuation words, mean over words", punct),
+              "(Clark et al. 2019)", special, parts=PARTS,
+              cross="attention a target word pays the source's special tokens (its end-of-"
+                    "sentence token, and BART's <s>: the known sink), mean over target words"),
+    Statistic("punct", "attention paid to punctuation words, mean over words", punct, parts=PARTS,
+              cross="attention a target word pays the source's punctuation words, mean over "
+                    "target words"),
     Statistic("confidence", "largest attention a word pays, mean over words (Voita et al. 2019)",
-              confidence),
+              confidence, parts=PARTS,
+              cross="largest attention a target word pays a source word, mean over target words "
+                    "(Voita et al. 2019)"),
     Statistic("first", "attention a word pays the sentence's first word (the attention sink), "
               "mean over the words after it", first),
     Statistic("duplicate", "attention a repeated word pays its earlier occurrences, mean over "
@@ -271,12 +172,26 @@ STATISTICS: dict[str, Statistic] = {s.name: s for s in (
     Statistic("induction", "attention a repeated word pays the word after an earlier occurrence "
               "of it (prefix matching, Olsson et al. 2022), mean over the repeated words",
               induction),
+    Statistic("align_entropy", "entropy of a target word's attention over the source words "
+              "alone (renormalised; 0 = one source word, a uniform head log2 of the source's "
+              "words), mean over target words (after Ghader & Monz 2017)", align_entropy, "bits",
+              parts=(CROSS,)),
+    Statistic("diagonal", "attention a target word pays the source words around its relative "
+              "position (word i of n_t: words round(i (n_s - 1) / (n_t - 1)) ± 1), mean over "
+              "target words; a uniform head gets about 3 / n_s", diagonal, parts=(CROSS,)),
+    Statistic("copy", "attention a target word pays its copies in the source (case-folded forms, "
+              "punctuation left out), mean over the target words that occur in the source",
+              copy, parts=(CROSS,)),
+    Statistic("copy_next", "attention a target word pays the source word after a copy of it (the "
+              "next word to copy: prefix matching across the pair, as induction within one "
+              "sentence), mean over the target words with such a copy", copy_next,
+              parts=(CROSS,)),
 )}
 
 
-def list_statistics() -> list[str]:
-    """The statistics' names, in the registry's order."""
-    return list(STATISTICS)
+def list_statistics(part: str = "self") -> list[str]:
+    """The names of the statistics defined for a part, in the registry's order."""
+    return [name for name, s in STATISTICS.items() if part in s.parts]
 
 
 @dataclass
@@ -290,24 +205,34 @@ class SentenceStats:
     dep_offset: dict[str, np.ndarray]  # relation -> (len(OFFSETS),) arcs with d + k == g
 
 
-def span_mass_batch(m: WordMaps, spans: list) -> list[dict[tuple[str, str], np.ndarray]]:
+def span_mass_batch(m: WordMaps, spans: list, row_spans: list | None = None
+                    ) -> list[dict[tuple[str, str], np.ndarray]]:
     """Span mass of the B sentences of a batch's `WordMaps`, spans per sentence: (a, b) -> mean
     over words i in spans labelled a of sum_{j in spans labelled b} W[i, j], (L, H), for every
-    pair of a sentence's labels; sums over each span's slice of its maps (spans are ranges)."""
+    pair of a sentence's labels; sums over each span's slice of its maps (spans are ranges).
+    `row_spans`: the rows' spans where the rows are other words (cross-attention: a the
+    target's labels, b the source's)."""
     C = m.sentences(m.C)  # (j, i, b, head)
     out = []
     for b, spans_b in enumerate(spans):
-        by_label: dict[str, list[tuple[int, int]]] = {}
-        for label, first, last in spans_b:
-            by_label.setdefault(label, []).append((first, last))
+        by_label = _by_label(spans_b)
+        by_row_label = by_label if row_spans is None else _by_label(row_spans[b])
         mass = {}
-        for a, rows in by_label.items():  # the mean over the words i labelled a ...
+        for a, rows in by_row_label.items():  # the mean over the words i labelled a ...
             from_a = sum(C[:, f:la, b].sum(axis=1) for f, la in rows)  # (j, head)
             from_a = from_a * np.float32(1.0 / max(1, sum(la - f for f, la in rows)))
             for c, cols in by_label.items():  # ... of the sum over the words j labelled c
                 mass[(a, c)] = sum(from_a[f:la].sum(axis=0) for f, la in cols).reshape(m.heads)
         out.append(mass)
     return out
+
+
+def _by_label(spans) -> dict[str, list[tuple[int, int]]]:
+    """A sentence's spans (label, first, last exclusive) as label -> [(first, last)]."""
+    by_label: dict[str, list[tuple[int, int]]] = {}
+    for label, first, last in spans:
+        by_label.setdefault(label, []).append((first, last))
+    return by_label
 
 
 Counts = tuple[dict[str, np.ndarray], dict[str, int], dict[str, np.ndarray]]
@@ -362,36 +287,57 @@ def dependency_batch(m: WordMaps, arcs: list) -> list[Counts]:
     return out
 
 
-def head_statistics(m: WordMaps) -> np.ndarray:
-    """Every registered statistic, stacked: (K, ...) float32 for maps (..., n, n)."""
-    return np.stack([s.compute(m) for s in STATISTICS.values()]).astype(np.float32, copy=False)
+def head_statistics(m: WordMaps, part: str = "self") -> np.ndarray:
+    """Every statistic registered for a part, stacked: (K, ...) float32 for maps (..., r, c)."""
+    return np.stack([STATISTICS[name].compute(m) for name in list_statistics(part)]
+                    ).astype(np.float32, copy=False)
 
 
-def sentence_stats(words: np.ndarray, word_strings: list[str], spans, arcs) -> SentenceStats:
-    """Every statistic of one sentence: `words` its word maps (L, H, n, n) for one measure."""
-    return batch_stats([np.asarray(words, dtype=np.float32)], [word_strings], [spans], [arcs])[0]
+def sentence_stats(words: np.ndarray, word_strings: list[str], spans, arcs, *, part: str = "self",
+                   row_words: list[str] | None = None, row_spans=None) -> SentenceStats:
+    """Every statistic of one sentence: `words` its word maps (L, H, r, c) for one measure and
+    part (`batch_stats`)."""
+    return batch_stats([np.asarray(words, dtype=np.float32)], [word_strings], [spans], [arcs],
+                       part=part, row_words=None if row_words is None else [row_words],
+                       row_spans=None if row_spans is None else [row_spans])[0]
 
 
 def batch_stats(maps: list[np.ndarray], word_strings: list[list[str]], spans: list,
-                arcs: list) -> list[SentenceStats]:
+                arcs: list, *, part: str = "self", row_words: list[list[str]] | None = None,
+                row_spans: list | None = None) -> list[SentenceStats]:
     """`sentence_stats` of many sentences, computed together per group of sentences of one
-    length (numpy's per-call cost is most of a short sentence's)."""
+    shape (numpy's per-call cost is most of a short sentence's). `word_strings`, `spans` and
+    `arcs`: the columns' words, spans and gold arcs; for cross-attention (`part="cross"`)
+    `row_words` and `row_spans` are the rows' (the target's), and no arcs are counted (gold
+    trees are the source's: they say nothing of attention from the target)."""
+    cross = part == CROSS
+    if cross and (row_words is None or row_spans is None):
+        raise ValueError("cross-attention statistics need the target's words and spans")
     out: list[SentenceStats | None] = [None] * len(maps)
-    by_length: dict[int, list[int]] = {}
+    by_shape: dict[tuple[int, int], list[int]] = {}
     for i, W in enumerate(maps):
-        by_length.setdefault(W.shape[-1], []).append(i)
-    for n, members in by_length.items():
+        by_shape.setdefault(W.shape[-2:], []).append(i)
+    for (r, n), members in by_shape.items():
         step = max(1, GROUP_BYTES // max(1, maps[members[0]].size * 4))
         for lo in range(0, len(members), step):
             group = members[lo:lo + step]
             punct_mask = np.array([[is_punct(w) for w in word_strings[i]] for i in group],
                                   dtype=bool).reshape(len(group), n)
-            forms = np.array([form_ids(word_strings[i]) for i in group],
-                             dtype=np.int32).reshape(len(group), n)
-            m = WordMaps.stack([maps[i] for i in group], punct_mask, forms)
-            values = head_statistics(m)  # (K, B, L, H)
-            masses = span_mass_batch(m, [spans[i] for i in group])
-            deps = dependency_batch(m, [arcs[i] for i in group])
+            if cross:  # forms numbered over both sides: equal ids are equal forms
+                both = np.array([form_ids(word_strings[i] + row_words[i]) for i in group],
+                                dtype=np.int32).reshape(len(group), n + r)
+                m = WordMaps.stack([maps[i] for i in group], punct_mask, both[:, :n],
+                                   row_punct=np.array([[is_punct(w) for w in row_words[i]]
+                                                       for i in group], dtype=bool),
+                                   row_forms=both[:, n:])
+            else:
+                forms = np.array([form_ids(word_strings[i]) for i in group],
+                                 dtype=np.int32).reshape(len(group), n)
+                m = WordMaps.stack([maps[i] for i in group], punct_mask, forms)
+            values = head_statistics(m, part)  # (K, B, L, H)
+            masses = span_mass_batch(m, [spans[i] for i in group],
+                                     [row_spans[i] for i in group] if cross else None)
+            deps = dependency_batch(m, [() if cross else arcs[i] for i in group])
             for b, i in enumerate(group):
                 out[i] = SentenceStats(values[:, b], masses[b], *deps[b])
     return out  # type: ignore[return-value]

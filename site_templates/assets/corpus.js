@@ -1,6 +1,10 @@
 // The index's corpus view: every head as one cell coloured by a statistic's corpus value
 // (data/_corpus.js, written by pipeline.site.corpus_view from the store's statistics), a selector for
-// the statistic (and the measure), exact values in tooltips; a cell opens its head page.
+// the statistic (and the measure), exact values in tooltips; a cell opens its head page. An
+// encoder-decoder's site has a view per measure and part (data/_corpus.js's `parts`; each view's
+// `measure` its head pages' folder, attention.cross, `of` its measure): a part selector, the part in the
+// address as on the sentence pages (#p=cross; none for the first, encoder), which the list's
+// sentence links carry (index.js).
 // A classic script (the site also works opened from disk); runs after vega.js and specs.js. On a
 // series' site it only lends its statistic selector to series-corpus.js.
 (() => {
@@ -75,9 +79,30 @@
 
   const data = window.atlasCorpus;
   const specs = window.atlasSpecs;
-  const state = { view: null, measure: null, stat: null };
-  window.atlasCorpusView = state; // for tests: state.show(measure, key), state.ready
-  const measureData = (name) => data.measures.find((m) => m.measure === name) || data.measures[0];
+  const state = { view: null, measure: null, stat: null, part: null };
+  window.atlasCorpusView = state; // for tests: state.show(measure, key, part), state.ready
+  const parts = data.parts || null; // an encoder-decoder's: ["encoder", "decoder", "cross"]
+  // a view by an encoder-decoder's measure and part, or by its name (its head pages' folder:
+  // attention, attention.cross), else the measure's first part (rollout has the encoder only)
+  const measureData = (name, part) => (parts && data.measures.find((m) => m.of === name && m.part === part))
+    || data.measures.find((m) => m.measure === name) || data.measures.find((m) => m.of === name)
+    || data.measures[0];
+  const partParam = () => new Map(window.atlasList.split(location.hash)).get("p") || (parts && parts[0]);
+
+  // an encoder-decoder's part on show: its selector (the measure's parts enabled) and the address
+  function showPart(m) {
+    const select = $("corpus-part");
+    select.value = m.part;
+    const has = new Set(data.measures.filter((x) => x.of === m.of).map((x) => x.part));
+    for (const option of select.options) option.disabled = !has.has(option.value);
+    const L = window.atlasList;
+    const pairs = L.split(location.hash).filter(([key]) => key !== "p");
+    if (m.part !== parts[0]) pairs.push(["p", m.part]);
+    const hash = pairs.length ? `#${L.join(pairs)}` : "";
+    if (location.hash === hash) return;
+    history.replaceState(null, "", hash || location.pathname + location.search);
+    window.dispatchEvent(new HashChangeEvent("hashchange")); // the list's links carry the part (index.js)
+  }
 
   // 1 for the highest value among the heads; ties share the better rank
   function ranks(values) {
@@ -96,17 +121,21 @@
     return out;
   }
 
-  async function show(measure, key) {
-    const m = measureData(measure);
+  async function show(measure, key, part = state.part) {
+    const m = measureData(measure, part);
     if (state.measure !== m.measure) fillStats(m);
-    const s = m.stats.find((x) => x.key === key) || m.stats[0];
+    // the statistic kept where the view has it; else prev, or a cross part's diagonal
+    const s = m.stats.find((x) => x.key === key) || m.stats.find((x) => x.key === "prev" || x.key === "diagonal") || m.stats[0];
     state.measure = m.measure;
     state.stat = s.key;
+    state.part = m.part || null;
     $("corpus-stat").value = s.key;
-    if ($("corpus-measure")) $("corpus-measure").value = m.measure;
+    if ($("corpus-measure")) $("corpus-measure").value = m.of || m.measure;
+    if (parts) showPart(m);
     const stretch = $("corpus-stretch").checked;
     $("corpus-description").textContent = `${s.label}: ${s.description}${s.note ? ` (${s.note})` : ""}. ` +
-      `Across the ${m.heads === 1 ? "layers" : "heads"}: ${s.range[0]} to ${s.range[1]}. ${scaleText(stretch, s.floor)}`;
+      `Across the ${m.part ? `${m.part === "encoder" ? "encoder" : "decoder"}'s ` : ""}` +
+      `${m.heads === 1 ? "layers" : "heads"}: ${s.range[0]} to ${s.range[1]}. ${scaleText(stretch, s.floor)}`;
     const spec = structuredClone(specs.corpus[`${m.layers}x${m.heads}`]);
     const domain = colourDomain(s.range, s.floor, stretch);
     spec.encoding.color.scale.domain = domain;
@@ -129,6 +158,12 @@
     const first = data.measures[0];
     $("corpus-stat").addEventListener("change", (e) => show(state.measure, e.target.value));
     $("corpus-measure")?.addEventListener("change", (e) => show(e.target.value, state.stat));
+    if (parts) { // an encoder-decoder's: the part chosen here, or in the address (back, a link)
+      $("corpus-part").addEventListener("change", (e) => show(measureData(state.measure).of, state.stat, e.target.value));
+      window.addEventListener("hashchange", () => {
+        if (partParam() !== state.part) show(measureData(state.measure).of, state.stat, partParam());
+      });
+    }
     let resizing = null;
     window.addEventListener("resize", () => { // a phone turned: redrawn when the layout changes
       clearTimeout(resizing);
@@ -140,6 +175,7 @@
       }, 150);
     });
     $("corpus-stretch").addEventListener("change", () => show(state.measure, state.stat));
+    if (parts) return show(first.of, "prev", partParam());
     return show(first.measure, first.stats.find((s) => s.key === "prev") ? "prev" : first.stats[0].key);
   }
 

@@ -37,47 +37,52 @@
   const CELL_MIN = 3;
   const LABEL_CHARS = 12; // a longer word is cut, with an ellipsis (the title has it whole)
 
-  // this head's W x W word map of one sentence, into a canvas: cells of `cell` px, the words
-  // along the left (attending) and the top (attended) where the cells can carry them; a pointer
-  // over a cell names its two words and value (the canvas's title)
-  async function drawMap(canvas, name, words) {
+  // this head's word map of one sentence into a canvas: R rows (attending words) of W columns
+  // (attended words; R = W but on an encoder-decoder's cross page: target rows, source columns),
+  // cells of `cell` px, the rows' words along the left and the columns' along the top where the
+  // cells can carry them; a pointer over a cell names its two words and value (the canvas's title)
+  async function drawMap(canvas, name, words, rowWords = words) {
     const maps = parseMaps(await fetchBytes(page.data.replace("{page}", encodeURIComponent(name))));
     const k = (page.layer - 1) * maps.H + (Math.min(page.head, maps.H) - 1);
     const { W, codes } = maps;
-    const fit = Math.min(CELL_MAX, Math.floor(MAP_PX / Math.max(1, W)));
-    const cell = W <= LABELLED ? Math.max(LABEL_CELL, fit) : Math.max(CELL_MIN, Math.floor((LABELLED * LABEL_CELL) / W));
-    const shown = words && cell >= LABEL_CELL ? words.slice(0, W) : null;
+    const R = maps.R || W;
+    const side = Math.max(W, R);
+    const fit = Math.min(CELL_MAX, Math.floor(MAP_PX / Math.max(1, side)));
+    const cell = side <= LABELLED ? Math.max(LABEL_CELL, fit) : Math.max(CELL_MIN, Math.floor((LABELLED * LABEL_CELL) / side));
+    const shown = words && rowWords && cell >= LABEL_CELL ? [words.slice(0, W), rowWords.slice(0, R)] : null;
     const small = document.createElement("canvas"); // one pixel per word pair, then scaled up
     window.atlasPaint.paint(small, maps, k, colours);
     const ctx = canvas.getContext("2d");
     const font = `${Math.min(10, cell)}px system-ui, sans-serif`;
     ctx.font = font;
     const cut = (w) => (w.length > LABEL_CHARS ? `${w.slice(0, LABEL_CHARS - 1)}\u2026` : w);
-    const margin = shown ? Math.ceil(Math.max(...shown.map((w) => ctx.measureText(cut(w)).width))) + 4 : 0;
-    const side = margin + W * cell;
+    const room = (list) => Math.ceil(Math.max(...list.map((w) => ctx.measureText(cut(w)).width))) + 4;
+    const [top, margin] = shown ? shown.map(room) : [0, 0]; // the columns' labels, the rows'
+    const [wide, high] = [margin + W * cell, top + R * cell];
     const scale = window.devicePixelRatio || 1;
-    Object.assign(canvas, { width: Math.ceil(side * scale), height: Math.ceil(side * scale) });
-    Object.assign(canvas.style, { width: `${side}px`, height: `${side}px` });
-    Object.assign(canvas.dataset, { margin, cell, words: W, labelled: shown ? "1" : "0" });
+    Object.assign(canvas, { width: Math.ceil(wide * scale), height: Math.ceil(high * scale) });
+    Object.assign(canvas.style, { width: `${wide}px`, height: `${high}px` });
+    Object.assign(canvas.dataset, { margin, top, cell, words: W, rows: R, labelled: shown ? "1" : "0" });
     ctx.scale(scale, scale);
     ctx.imageSmoothingEnabled = false;
-    ctx.drawImage(small, margin, margin, W * cell, W * cell);
+    ctx.drawImage(small, margin, top, W * cell, R * cell);
     if (shown) {
       Object.assign(ctx, { font, fillStyle: "#222", textBaseline: "middle", textAlign: "right" });
-      shown.forEach((w, i) => ctx.fillText(cut(w), margin - 3, margin + (i + 0.5) * cell));
+      shown[1].forEach((w, i) => ctx.fillText(cut(w), margin - 3, top + (i + 0.5) * cell));
       ctx.rotate(-Math.PI / 2); // the columns' words read upwards, ending above their column
       ctx.textAlign = "left";
-      shown.forEach((w, i) => ctx.fillText(cut(w), -margin + 3, margin + (i + 0.5) * cell));
+      shown[0].forEach((w, i) => ctx.fillText(cut(w), -top + 3, margin + (i + 0.5) * cell));
       ctx.setTransform(1, 0, 0, 1, 0, 0);
     }
     const describe = (event) => {
       const box = canvas.getBoundingClientRect();
-      const px = side / box.width; // the page may draw it smaller (a phone)
+      const px = wide / box.width; // the page may draw it smaller (a phone)
       const col = Math.floor(((event.clientX - box.left) * px - margin) / cell);
-      const row = Math.floor(((event.clientY - box.top) * px - margin) / cell);
-      if (row < 0 || col < 0 || row >= W || col >= W) return;
-      const [from, to] = words ? [words[row], words[col]] : [`word ${row + 1}`, `word ${col + 1}`];
-      canvas.title = `${from} \u2192 ${to}: ${window.atlasMaps.toValue(codes[(k * W + row) * W + col]).toFixed(4)}`;
+      const row = Math.floor(((event.clientY - box.top) * px - top) / cell);
+      if (row < 0 || col < 0 || row >= R || col >= W) return;
+      const from = rowWords ? rowWords[row] : `word ${row + 1}`;
+      const to = words ? words[col] : `word ${col + 1}`;
+      canvas.title = `${from} \u2192 ${to}: ${window.atlasMaps.toValue(codes[(k * R + row) * W + col]).toFixed(4)}`;
     };
     canvas.addEventListener("pointermove", describe);
   }
@@ -123,7 +128,9 @@
     canvas.setAttribute("aria-label", `this head's word map of ${id}`);
     const label = document.createElement("span");
     label.className = "exemplar-text";
-    label.textContent = text.length > 160 ? `${text.slice(0, 159)}…` : text; // data, never markup
+    // an encoder-decoder's decoder or cross page: the pair, source → target
+    const shown = page.targets && page.targets[position] !== undefined ? `${text} \u2192 ${page.targets[position]}` : text;
+    label.textContent = shown.length > 160 ? `${shown.slice(0, 159)}…` : shown; // data, never markup
     const number = document.createElement("span");
     number.className = "num";
     number.textContent = value === null ? "—" : value.toFixed(4);
@@ -132,8 +139,10 @@
     link.append(canvas, about);
     li.append(link);
     // the page's own list first: a sentence whose words the default rule does not find in its text
-    const words = (page.words && page.words[position]) || wordsOf(text, count);
-    drawMap(canvas, name, words).catch(() => canvas.replaceWith(document.createTextNode("")));
+    // (an encoder-decoder's decoder page: the target's); a cross page's rows are the target's
+    const words = (page.words && page.words[position]) || (page.part === "decoder" ? null : wordsOf(text, count));
+    const rows = page.rowWords ? page.rowWords[position] || null : words;
+    drawMap(canvas, name, words, rows).catch(() => canvas.replaceWith(document.createTextNode("")));
     return li;
   }
 

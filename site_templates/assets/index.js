@@ -17,8 +17,10 @@
     return td;
   }
 
+  // the list's state, then an encoder-decoder's part (`p`, the corpus view's: corpus.js), which
+  // the sentence links carry to their pages
   function listFragment() {
-    const pairs = L.pairs(state.list);
+    const pairs = [...L.pairs(state.list), ...L.split(location.hash).filter(([key]) => key === "p")];
     return pairs.length ? `#${L.join(pairs)}` : "";
   }
 

@@ -86,6 +86,21 @@ def stats_site(tmp_path_factory, minilm_store) -> Path:
 
 
 @pytest.fixture(scope="session")
+def pair_site(tmp_path_factory) -> Path:
+    """An encoder-decoder's site on disk (pipeline.testing.seq2seq: 5 pairs, attention and
+    rollout, a 2 x 2 encoder and a 3 x 2 decoder) with its statistics; its store beside it,
+    atlas.zarr."""
+    from pipeline.stats.compute import update_stats
+    from pipeline.testing.seq2seq import synthetic_pair_store
+
+    root = tmp_path_factory.mktemp("pair-site")
+    store = synthetic_pair_store(root / "atlas.zarr", n=5, measures=("attention", "rollout"))
+    update_stats(store)
+    build_site(store, root / "site", progress=False)
+    return (root / "site").resolve()
+
+
+@pytest.fixture(scope="session")
 def server(sites) -> str:
     """The origin (http://127.0.0.1:PORT) of a server for the sites, each under its sub-path,
     and for tests/golden/ under /golden/."""
