@@ -14,9 +14,9 @@
   // colours, sentence-scale.js)
   const paint = (canvas, k) => P.paint(canvas, state.maps, k, S.headColours?.(k) || state.colours);
 
-  // one W x W thumbnail per head: a canvas, which the grid's image marks draw as it is (see
-  // canvasImages), and its data: URL on demand (the downloaded figure's SVG holds it): a
-  // 32 x 32 model's 1,024 thumbnails are neither encoded nor decoded to be shown
+  // one W x W thumbnail per head: a canvas, which the grid (assets/grid-draw.js) draws scaled,
+  // and its data: URL on demand (the downloaded figure's SVG holds it): a 32 x 32 model's 1,024
+  // thumbnails are neither encoded nor decoded to be shown
   function gridRows() {
     const { L: layers, H } = state.maps;
     const rows = [];
@@ -30,35 +30,10 @@
     return rows;
   }
 
-  // the grid's compiled Vega spec, its image marks drawing each row's canvas (Vega draws an
-  // item's `image` when it has no `url` to load)
-  function canvasImages(vg) {
-    for (const mark of vg.marks || []) {
-      const update = mark.type === "image" && mark.encode && mark.encode.update;
-      if (update && update.url) {
-        delete update.url;
-        update.image = { field: "canvas" };
-      }
-      canvasImages(mark);
-    }
-    return vg;
-  }
-
   function bind(spec, datasets, params) {
     spec.datasets = datasets;
     for (const param of spec.params || []) {
       if (param.name in params) param.value = params[param.name];
-    }
-    return spec;
-  }
-
-  // the grid's spec at the cell size of its layout (sentence-window.js: gridLayout)
-  function setGridStep(spec, { step, scrolls }) {
-    spec.width = { step };
-    spec.height = { step };
-    for (const layer of spec.layer) {
-      if (layer.mark.type === "image") Object.assign(layer.mark, { width: step - 4, height: step - 4 });
-      window.atlasGridFit.axes(layer.encoding, scrolls);
     }
     return spec;
   }
@@ -111,19 +86,6 @@
     await Promise.all([state.grid.runAsync(), S.redrawDetail()]);
   }
 
-  // the grid cell under a pointer (mouse or touch), from the view's own scales: Vega's click
-  // item comes from the last hover, which a tap never makes
-  function gridCell(event) {
-    const view = state.grid;
-    const box = view.container().querySelector("canvas").getBoundingClientRect();
-    const [ox, oy] = view.origin(); // of the plot, inside the padding
-    const { left, top } = view.padding();
-    const at = (scale, v) => scale.domain().find((d) => v >= scale(d) && v < scale(d) + scale.step());
-    const head = at(view.scale("x"), event.clientX - box.left - left - ox);
-    const layer = at(view.scale("y"), event.clientY - box.top - top - oy);
-    return layer && head ? [layer, head] : null;
-  }
-
   // a tap shows the detail's tooltip: Vega shows it on pointer moves, which a tap does not make
   // (and a touch pointer leaves as it lifts), so the tap's click moves a pointer there; a touch
   // anywhere else hides it. The detail's canvas is looked up each time: a measure switch
@@ -142,15 +104,16 @@
   }
 
   // ---- drawing ----
-  // charts drawn from the site's shared specs, compiled to Vega at build time (assets/embed.js)
-  async function embedGrid(spec) {
-    const options = { actions: false, renderer: "canvas", patch: canvasImages };
+  // the grid of the measure on show, at the cell size of its layout (sentence-window.js), drawn
+  // on a canvas (assets/grid-draw.js) as its shared spec describes it: no Vega view
+  function drawGrid(spec) {
     state.gridLayout = S.gridLayout(spec);
     state.step = state.gridLayout.step;
-    const grid = await window.atlasEmbed.embed("#grid", state.gridKey, bind(setGridStep(structuredClone(spec), state.gridLayout),
-      { cells: state.cells }, { selLayer: state.layer, selHead: state.head }), options);
+    const { L: layers, H: heads } = state.maps;
+    const { step, scrolls } = state.gridLayout;
     if (state.grid) state.grid.finalize();
-    state.grid = grid.view;
+    state.grid = window.atlasGrid.draw($("grid"), state.cells,
+      { layers, heads, step, scrolls, spec, selected: [state.layer, state.head] });
     S.placeGrid();
   }
 
@@ -186,8 +149,7 @@
     state.colours = (S.colourTable || P.codeColours)(state.detail.scale("color").domain());
     state.cells = gridRows();
     state.gridSpec = specs[view.grid];
-    state.gridKey = view.grid;
-    await embedGrid(state.gridSpec);
+    drawGrid(state.gridSpec);
     await S.fitDetail();
     S.showWindow();
     S.detailDrawn?.(); // several rows' mean under the map (sentence-rows.js)
@@ -217,7 +179,7 @@
     await vegaReady;
     await drawCharts(clamp(layer, 1, layers), clamp(headNumber, 1, H));
     $("grid").addEventListener("click", (event) => {
-      const cell = event.target.closest(".layer-rail") ? null : gridCell(event);
+      const cell = event.target.closest(".layer-rail") ? null : state.grid.cellAt(event.clientX, event.clientY);
       if (cell) select(...cell);
     });
     tapTooltips($("detail"));
@@ -229,7 +191,7 @@
       clearTimeout(resizing);
       resizing = setTimeout(async () => {
         const layout = S.gridLayout(state.gridSpec);
-        if (layout.step !== state.step || layout.scrolls !== state.gridLayout.scrolls) await embedGrid(state.gridSpec);
+        if (layout.step !== state.step || layout.scrolls !== state.gridLayout.scrolls) drawGrid(state.gridSpec);
         else { // the same cells in another box
           state.gridLayout = layout;
           S.placeGrid();
