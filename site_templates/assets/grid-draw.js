@@ -1,6 +1,6 @@
 // The sentence page's grid of heads drawn on one canvas, without a Vega view: a cold page spent
 // 95-105 ms drawing its 144 thumbnails through Vega (mostly Vega's code compiled the first
-// time), now 1-3 ms. It draws what the shared grid spec (assets/specs.js: grid, grid-layers;
+// time), now a few ms. It draws what the shared grid spec (assets/specs.js: grid, grid-layers;
 // pipeline/site/charts.py, which the downloaded figure still draws with Vega) describes, as Vega
 // lays it out: each thumbnail at its band's start, step - 4 px square, the selected head
 // outlined, head numbers above (with their title), layer numbers at the left (their title in the
@@ -33,10 +33,33 @@
       titleStart: scrolls, selected: spec.layer[1].mark.stroke, outline: spec.layer[1].mark.strokeWidth };
   }
 
-  // the grid of `cells` ({layer, head, canvas}: one W x W thumbnail per head, as sentence.js
-  // paints them) drawn into `box` at `step` px a cell; `spec`: the shared grid spec it follows;
-  // `selected`: [layer, head]. Returns the grid's view.
-  function draw(box, cells, { layers, heads, step, scrolls, spec, selected }) {
+  // a sheet's thumbnails as rows {layer, head, canvas, url}: the head's own W x W canvas and its
+  // data: URL, each copied out of the sheet when first read (the downloaded figure's SVG holds
+  // the URLs; the tests read both)
+  function cellsOf(sheet, layers, heads, side) {
+    const rows = [];
+    for (let l = 1; l <= layers; l++) {
+      for (let h = 1; h <= heads; h++) {
+        let own = null;
+        rows.push({ layer: l, head: h,
+          get canvas() {
+            if (!own) {
+              own = Object.assign(document.createElement("canvas"), { width: side, height: side });
+              own.getContext("2d").drawImage(sheet, (h - 1) * side, (l - 1) * side, side, side, 0, 0, side, side);
+            }
+            return own;
+          },
+          get url() { return this.canvas.toDataURL(); } });
+      }
+    }
+    return rows;
+  }
+
+  // the grid of a sheet of thumbnails (a canvas of (heads * side) x (layers * side) pixels, head
+  // (l, h)'s side x side map at ((h - 1) * side, (l - 1) * side): paint.js's paintSheet) drawn
+  // into `box` at `step` px a cell; `spec`: the shared grid spec it follows; `selected`:
+  // [layer, head]. Returns the grid's view.
+  function draw(box, sheet, { layers, heads, side, step, scrolls, spec, selected }) {
     const a = axesOf(spec, scrolls);
     const canvas = document.createElement("canvas");
     canvas.className = "marks";
@@ -60,7 +83,7 @@
     const x = band(heads, step);
     const y = band(layers, step);
     const sel = { selLayer: selected[0], selHead: selected[1] };
-    const byIndex = new Map(cells.map((c) => [(c.layer - 1) * heads + (c.head - 1), c]));
+    const cells = cellsOf(sheet, layers, heads, side);
     const view = { drawn: 0 };
 
     function paint() {
@@ -90,10 +113,11 @@
       }
       ctx.imageSmoothingEnabled = false; // one pixel per word pair, as the spec's smooth: false
       view.drawn = 0;
-      for (const [k, cell] of byIndex) {
-        const [l, h] = [Math.floor(k / heads) + 1, (k % heads) + 1];
-        ctx.drawImage(cell.canvas, x(h) - 0.5, y(l) - 0.5, step - 4, step - 4);
-        view.drawn++;
+      for (let l = 1; l <= layers; l++) {
+        for (let h = 1; h <= heads; h++) {
+          ctx.drawImage(sheet, (h - 1) * side, (l - 1) * side, side, side, x(h) - 0.5, y(l) - 0.5, step - 4, step - 4);
+          view.drawn++;
+        }
       }
       Object.assign(ctx, { strokeStyle: a.selected, lineWidth: a.outline });
       ctx.strokeRect(x(sel.selHead), y(sel.selLayer), step, step);

@@ -14,20 +14,14 @@
   // colours, sentence-scale.js)
   const paint = (canvas, k) => P.paint(canvas, state.maps, k, S.headColours?.(k) || state.colours);
 
-  // one W x W thumbnail per head: a canvas, which the grid (assets/grid-draw.js) draws scaled,
-  // and its data: URL on demand (the downloaded figure's SVG holds it): a 32 x 32 model's 1,024
-  // thumbnails are neither encoded nor decoded to be shown
-  function gridRows() {
-    const { L: layers, H } = state.maps;
-    const rows = [];
-    for (let l = 0; l < layers; l++) {
-      for (let h = 0; h < H; h++) {
-        const canvas = document.createElement("canvas");
-        paint(canvas, l * H + h);
-        rows.push({ layer: l + 1, head: h + 1, canvas, get url() { return this.canvas.toDataURL(); } });
-      }
-    }
-    return rows;
+  // every head's W x W thumbnail in one canvas, a sheet (paint.js), which the grid
+  // (assets/grid-draw.js) draws from; its rows ({layer, head, canvas, url}) copy a head's
+  // thumbnail out of it on demand (the downloaded figure's SVG holds its data: URL): a 32 x 32
+  // model's 1,024 thumbnails are neither encoded nor decoded to be shown
+  function gridSheet() {
+    const sheet = document.createElement("canvas");
+    P.paintSheet(sheet, state.maps, (k) => S.headColours?.(k) || state.colours);
+    return sheet;
   }
 
   function bind(spec, datasets, params) {
@@ -112,8 +106,9 @@
     const { L: layers, H: heads } = state.maps;
     const { step, scrolls } = state.gridLayout;
     if (state.grid) state.grid.finalize();
-    state.grid = window.atlasGrid.draw($("grid"), state.cells,
-      { layers, heads, step, scrolls, spec, selected: [state.layer, state.head] });
+    state.grid = window.atlasGrid.draw($("grid"), state.sheet,
+      { layers, heads, side: state.maps.W, step, scrolls, spec, selected: [state.layer, state.head] });
+    state.cells = state.grid.data("cells");
     S.placeGrid();
   }
 
@@ -147,7 +142,7 @@
     if (!state.timings.detail) state.timings.detail = performance.now();
     // the thumbnails in the detail's colours: its colour bar's domain, through maps.js's viridis
     state.colours = (S.colourTable || P.codeColours)(state.detail.scale("color").domain());
-    state.cells = gridRows();
+    state.sheet = gridSheet();
     state.gridSpec = specs[view.grid];
     drawGrid(state.gridSpec);
     await S.fitDetail();
