@@ -98,6 +98,35 @@
   }
 
   // ---- drawing ----
+  // the colour bar's domain that a bound detail spec draws: its colourDomain param, or the
+  // domain its colour encoding names (a series' difference); null when neither
+  function boundDomain(spec) {
+    const param = (spec.params || []).find((p) => p.name === "colourDomain");
+    if (param && Array.isArray(param.value)) return param.value;
+    const named = [spec, ...(spec.layer || [])].map((node) => node.encoding?.color?.scale?.domain);
+    return named.find(Array.isArray) || null;
+  }
+
+  // the grid's thumbnails in the detail's colours (its colour bar's domain, through maps.js's
+  // viridis), drawn
+  function drawThumbnails(view, domain) {
+    state.colours = (S.colourTable || P.codeColours)(domain);
+    state.sheet = gridSheet();
+    state.gridSpec = window.atlasSpecs[view.grid];
+    drawGrid(state.gridSpec);
+  }
+
+  // the grid fitted again to the room the detail leaves: redrawn at another cell size, or the
+  // same cells placed in another box
+  function refitGrid() {
+    const layout = S.gridLayout(state.gridSpec);
+    if (layout.step !== state.step || layout.scrolls !== state.gridLayout.scrolls) drawGrid(state.gridSpec);
+    else {
+      state.gridLayout = layout;
+      S.placeGrid();
+    }
+  }
+
   // the grid of the measure on show, at the cell size of its layout (sentence-window.js), drawn
   // on a canvas (assets/grid-draw.js) as its shared spec describes it: no Vega view
   function drawGrid(spec) {
@@ -112,13 +141,17 @@
     S.placeGrid();
   }
 
-  // assets/vega.js runs after this script (see sentence.html): resolves once it has
-  const vegaReady = new Promise((resolve, reject) => {
-    const script = [...document.scripts].find((s) => s.src.endsWith("/assets/vega.js"));
-    if (window.vegaEmbed || !script) resolve();
+  // a script that runs after this one (see sentence.html): resolves once it has (at once where
+  // `ran()` says so, or where the page has no such script: a notebook's inlined page)
+  const scriptRan = (name, ran) => new Promise((resolve, reject) => {
+    const script = [...document.scripts].find((s) => s.src.endsWith(`/assets/${name}`));
+    if (ran() || !script) resolve();
     script?.addEventListener("load", () => resolve());
-    script?.addEventListener("error", () => reject(new Error("assets/vega.js could not be loaded")));
+    script?.addEventListener("error", () => reject(new Error(`assets/${name} could not be loaded`)));
   });
+  // the specs (assets/specs.js, then specs-vega.js), which a sentence's data may come before
+  const specsReady = scriptRan("specs-vega.js", () => window.atlasSpecs && window.atlasVegaSpecs);
+  const vegaReady = scriptRan("vega.js", () => window.vegaEmbed);
 
   // both charts for the measure on show (state.maps, its specs), the given head selected: on
   // load, and again on a measure switch (another colour bar, another grid)
@@ -133,18 +166,20 @@
     const detailSpec = (S.detailSpec && S.detailSpec(view)) || structuredClone(specs[view.detail]);
     detailSpec.width = state.size;
     detailSpec.height = state.size;
+    const bound = bind(detailSpec, { pairs: S.detailRows(state.layer, state.head), spans: state.spans },
+      { words: page.words, tracks: state.tracks, ...S.windowSignals(), ...(S.colourParams?.() || {}) });
+    // the grid first when the bound spec names its colours: it needs the maps alone, so it is
+    // drawn while vega.js may still be compiling
+    const domain = boundDomain(bound);
+    if (domain) drawThumbnails(view, domain);
+    await vegaReady;
     const options = { actions: false, renderer: "canvas" };
-    const detail = await window.atlasEmbed.embed("#detail", view.detail, bind(detailSpec,
-      { pairs: S.detailRows(state.layer, state.head), spans: state.spans },
-      { words: page.words, tracks: state.tracks, ...S.windowSignals(), ...(S.colourParams?.() || {}) }), options);
+    const detail = await window.atlasEmbed.embed("#detail", view.detail, bound, options);
     if (state.detail) state.detail.finalize();
     state.detail = detail.view;
     if (!state.timings.detail) state.timings.detail = performance.now();
-    // the thumbnails in the detail's colours: its colour bar's domain, through maps.js's viridis
-    state.colours = (S.colourTable || P.codeColours)(state.detail.scale("color").domain());
-    state.sheet = gridSheet();
-    state.gridSpec = specs[view.grid];
-    drawGrid(state.gridSpec);
+    if (!domain) drawThumbnails(view, state.detail.scale("color").domain());
+    else refitGrid(); // the detail's own width, which the grid's layout estimated
     await S.fitDetail();
     S.showWindow();
     S.detailDrawn?.(); // several rows' mean under the map (sentence-rows.js)
@@ -171,7 +206,7 @@
     const picker = $("measure");
     picker.value = state.measure;
     $("figure").dataset.measure = state.measure;
-    await vegaReady;
+    await specsReady;
     await drawCharts(clamp(layer, 1, layers), clamp(headNumber, 1, H));
     $("grid").addEventListener("click", (event) => {
       const cell = event.target.closest(".layer-rail") ? null : state.grid.cellAt(event.clientX, event.clientY);
@@ -185,12 +220,7 @@
     window.addEventListener("resize", () => {
       clearTimeout(resizing);
       resizing = setTimeout(async () => {
-        const layout = S.gridLayout(state.gridSpec);
-        if (layout.step !== state.step || layout.scrolls !== state.gridLayout.scrolls) drawGrid(state.gridSpec);
-        else { // the same cells in another box
-          state.gridLayout = layout;
-          S.placeGrid();
-        }
+        refitGrid();
         if (S.detailSize(state.tracks) !== state.size) await S.resizeDetail(S.detailSize(state.tracks));
         await S.fitDetail();
       }, 150);
