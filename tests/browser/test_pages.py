@@ -103,6 +103,9 @@ def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
 def test_click_keys_and_fragment(watched):
     page = open_sentence(watched)
     x, y = page.evaluate(CELL_CENTRE, [4, 7])
+    page.mouse.move(x, y)  # the grid's canvas names the head under the pointer, with the hand
+    assert page.evaluate("(c) => [c.title, c.style.cursor]", page.query_selector("#grid canvas")) == [
+        "layer 4, head 7", "pointer"]
     page.mouse.click(x, y)
     page.wait_for_function("window.atlas.head === 7")
     assert selected(page) == [4, 7, "#l4h7", "layer 4, head 7"]
