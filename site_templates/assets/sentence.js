@@ -136,7 +136,7 @@
     const { step, scrolls } = state.gridLayout;
     if (state.grid) state.grid.finalize();
     state.grid = window.atlasGrid.draw($("grid"), state.sheet,
-      { layers, heads, side: state.maps.W, step, scrolls, spec, selected: [state.layer, state.head] });
+      { layers, heads, step, scrolls, spec, selected: [state.layer, state.head] });
     state.cells = state.grid.data("cells");
     S.placeGrid();
   }
