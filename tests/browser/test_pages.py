@@ -25,6 +25,15 @@ CELL_CENTRE = """([l, h, which = "grid"]) => {
 DETAIL_CENTRE = CELL_CENTRE.replace('which = "grid"', 'which = "detail"')
 # JS: how many thumbnails the grid's canvas drew the last time (assets/grid-draw.js)
 GRID_THUMBS = "window.atlas.grid.drawn"
+# JS: the grid canvas's colour at the middle of cell (layer, head)'s top edge, where the selected
+# head's outline runs: [r, g, b]
+OUTLINE_AT = """([l, h]) => {
+  const view = window.atlas.grid, canvas = view.container().querySelector("canvas");
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const [ox, oy] = view.origin(), { left, top } = view.padding();
+  const x = left + ox + view.scale("x")(h) + view.scale("x").bandwidth() / 2, y = top + oy + view.scale("y")(l);
+  return Array.from(canvas.getContext("2d").getImageData(Math.floor(x * ratio), Math.floor(y * ratio), 1, 1).data.slice(0, 3));
+}"""
 # JS: how many data items a view draws with marks of a type (walks the scenegraph).
 COUNT_ITEMS = """([which, type]) => {
   const count = (node) => (node.marktype === type && node.role === "mark" ? node.items.length : 0) +
@@ -109,6 +118,9 @@ def test_click_keys_and_fragment(watched):
     page.mouse.click(x, y)
     page.wait_for_function("window.atlas.head === 7")
     assert selected(page) == [4, 7, "#l4h7", "layer 4, head 7"]
+    # the outline moved: drawn round the new head, gone from the old one (its cells repainted)
+    assert page.evaluate(OUTLINE_AT, [4, 7]) == [255, 212, 0]
+    assert page.evaluate(OUTLINE_AT, [1, 1]) != [255, 212, 0]
     assert page.evaluate("window.atlas.detail.data('pairs')[0].head") == 7
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowUp")
