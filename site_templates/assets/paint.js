@@ -1,7 +1,7 @@
 // Word maps painted on canvases, one pixel per word pair, in the colours of the site's viridis
 // table (assets/maps.js; a series' differences in its diverging one): the sentence page's grid
-// thumbnails and overview, and a head page's small maps. Shared by both pages (after maps.js);
-// a classic script: window.atlasPaint.
+// thumbnails (one sheet of them) and overview, and a head page's small maps. Shared by both pages
+// (after maps.js); a classic script: window.atlasPaint.
 (() => {
   const { toValue, viridis, blueOrange } = window.atlasMaps;
 
@@ -36,5 +36,27 @@
     ctx.putImageData(image, 0, 0);
   }
 
-  window.atlasPaint = { codeColours, differenceColours, paint };
+  // every map of a maps' L x H heads drawn into one canvas of (H * C) x (L * R) pixels, head
+  // (l, h)'s R x C map (rows x columns: W x W unless the maps say otherwise, as a part of an
+  // encoder-decoder may) at ((h - 1) * C, (l - 1) * R), each in the colours `coloursOf(k)` gives
+  // it: the sentence page's grid of thumbnails in one putImageData (144 canvases, each with its
+  // own context, took 15-20 ms of a cold page)
+  function paintSheet(canvas, { L, H, W, rows = W, cols = W, codes, offset = 0 }, coloursOf) {
+    canvas.width = H * cols;
+    canvas.height = L * rows;
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(H * cols, L * rows);
+    const pixels = new Uint32Array(image.data.buffer);
+    for (let k = 0; k < L * H; k++) {
+      const colours = coloursOf(k);
+      const corner = Math.floor(k / H) * rows * H * cols + (k % H) * cols; // its top left pixel
+      for (let row = 0, at = k * rows * cols; row < rows; row++) {
+        const line = corner + row * H * cols;
+        for (let column = 0; column < cols; column++, at++) pixels[line + column] = colours[codes[at] + offset];
+      }
+    }
+    ctx.putImageData(image, 0, 0);
+  }
+
+  window.atlasPaint = { codeColours, differenceColours, paint, paintSheet };
 })();

@@ -23,6 +23,17 @@ CELL_CENTRE = """([l, h, which = "grid"]) => {
   return [box.left + left + ox + x(h) + x.bandwidth() / 2, box.top + top + oy + y(l) + y.bandwidth() / 2];
 }"""
 DETAIL_CENTRE = CELL_CENTRE.replace('which = "grid"', 'which = "detail"')
+# JS: how many thumbnails the grid's canvas drew the last time (assets/grid-draw.js)
+GRID_THUMBS = "window.atlas.grid.drawn"
+# JS: the grid canvas's colour at the middle of cell (layer, head)'s top edge, where the selected
+# head's outline runs: [r, g, b]
+OUTLINE_AT = """([l, h]) => {
+  const view = window.atlas.grid, canvas = view.container().querySelector("canvas");
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const [ox, oy] = view.origin(), { left, top } = view.padding();
+  const x = left + ox + view.scale("x")(h) + view.scale("x").bandwidth() / 2, y = top + oy + view.scale("y")(l);
+  return Array.from(canvas.getContext("2d").getImageData(Math.floor(x * ratio), Math.floor(y * ratio), 1, 1).data.slice(0, 3));
+}"""
 # JS: how many data items a view draws with marks of a type (walks the scenegraph).
 COUNT_ITEMS = """([which, type]) => {
   const count = (node) => (node.marktype === type && node.role === "mark" ? node.items.length : 0) +
@@ -84,7 +95,7 @@ def test_index_lists_and_filters(watched, atlas_store, artifacts):
 def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
     rec = atlas_store["pair-2"]  # the reference figure's sentence
     page = open_sentence(watched, n=atlas_store.ids.index("pair-2"))
-    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 6 * 12
+    assert page.evaluate(GRID_THUMBS) == 6 * 12
     assert page.evaluate(COUNT_ITEMS, ["detail", "rect"]) == len(rec.words) ** 2
     assert selected(page) == [1, 1, "", "layer 1, head 1"]
     assert page.inner_text("#sentence-text") == rec.text  # `<CHI>` literally
@@ -101,9 +112,15 @@ def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
 def test_click_keys_and_fragment(watched):
     page = open_sentence(watched)
     x, y = page.evaluate(CELL_CENTRE, [4, 7])
+    page.mouse.move(x, y)  # the grid's canvas names the head under the pointer, with the hand
+    assert page.evaluate("(c) => [c.title, c.style.cursor]", page.query_selector("#grid canvas")) == [
+        "layer 4, head 7", "pointer"]
     page.mouse.click(x, y)
     page.wait_for_function("window.atlas.head === 7")
     assert selected(page) == [4, 7, "#l4h7", "layer 4, head 7"]
+    # the outline moved: drawn round the new head, gone from the old one (its cells repainted)
+    assert page.evaluate(OUTLINE_AT, [4, 7]) == [255, 212, 0]
+    assert page.evaluate(OUTLINE_AT, [1, 1]) != [255, 212, 0]
     assert page.evaluate("window.atlas.detail.data('pairs')[0].head") == 7
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowUp")
@@ -243,8 +260,60 @@ THUMBNAIL_VS_DETAIL = """async () => {
 }"""
 
 
+# JS: the grid's canvas (assets/grid-draw.js) where it shows the selected head's thumbnail, at
+# each word pair's centre (away from the outline's 3 px), next to the thumbnail's own pixel:
+# [[grid rgb, thumbnail rgb], ...]
+GRID_VS_THUMBNAIL = """() => {
+  const atlas = window.atlas, view = atlas.grid, { W } = atlas.maps;
+  const cell = atlas.cells.find((c) => c.layer === atlas.layer && c.head === atlas.head);
+  const thumb = cell.canvas.getContext("2d").getImageData(0, 0, W, W).data;
+  const canvas = view.container().querySelector("canvas");
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const grid = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  const [ox, oy] = view.origin(), { left, top } = view.padding();
+  const x0 = left + ox + view.scale("x")(atlas.head), y0 = top + oy + view.scale("y")(atlas.layer);
+  const side = view.scale("x").bandwidth() - 4, out = [];
+  for (let r = 0; r < W; r++) {
+    for (let c = 0; c < W; c++) {
+      const [u, v] = [(c + 0.5) * side / W, (r + 0.5) * side / W];
+      if (Math.min(u, v) < 3) continue;
+      const at = 4 * (Math.floor((y0 + v) * ratio) * canvas.width + Math.floor((x0 + u) * ratio));
+      out.push([Array.from(grid.data.slice(at, at + 3)), Array.from(thumb.slice(4 * (r * W + c), 4 * (r * W + c) + 3))]);
+    }
+  }
+  return out;
+}"""
+
+
+# JS: a sheet of 2 x 3 rectangular maps (2 rows x 5 columns each, as a cross-attention part's
+# target x source; head k's codes all k * 40) painted and drawn as a grid in a box of its own:
+# [sheet width, height, thumbnails drawn, [grid rgb, expected rgb] at each head's centre]
+RECTANGULAR_GRID = """() => {
+  const [L, H, rows, cols] = [2, 3, 2, 5];
+  const codes = new Uint8Array(L * H * rows * cols).map((_, i) => Math.floor(i / (rows * cols)) * 40);
+  const colours = window.atlasPaint.codeColours([0, 1]);
+  const sheet = document.createElement("canvas");
+  window.atlasPaint.paintSheet(sheet, { L, H, W: 0, rows, cols, codes }, () => colours);
+  const box = document.body.appendChild(document.createElement("div"));
+  const view = window.atlasGrid.draw(box, sheet, { layers: L, heads: H, step: 30, scrolls: false,
+    spec: window.atlasSpecs.grid, selected: [1, 1] });
+  const canvas = box.querySelector("canvas"), ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const image = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const [ox, oy] = view.origin(), { left, top } = view.padding(), out = [];
+  for (let k = 0; k < L * H; k++) {
+    const x = left + ox + view.scale("x")(k % H + 1) + 13, y = top + oy + view.scale("y")(Math.floor(k / H) + 1) + 13;
+    const at = 4 * (Math.floor(y * ratio) * canvas.width + Math.floor(x * ratio));
+    const want = new Uint8Array(new Uint32Array([colours[k * 40]]).buffer);
+    out.push([Array.from(image.slice(at, at + 3)), Array.from(want.slice(0, 3))]);
+  }
+  box.remove();
+  return [sheet.width, sheet.height, view.drawn, out];
+}"""
+
+
 def test_grid_thumbnails_are_painted_in_the_details_colours(watched):
-    """The canvas-painted thumbnails do not drift from the detail Vega draws, for any measure."""
+    """The canvas-painted thumbnails do not drift from the detail Vega draws, for any measure,
+    and the grid's canvas shows them where its scales put the head."""
     page = open_sentence(watched, n=1, fragment="#l2h3", mount="/measures/")
     for measure in ("attention", "grad", "rollout"):
         page.evaluate("(m) => window.atlas.showMeasure(m)", measure)
@@ -252,13 +321,18 @@ def test_grid_thumbnails_are_painted_in_the_details_colours(watched):
         assert pairs.ndim == 3 and len(pairs) > 4, measure
         assert np.abs(pairs[:, 0] - pairs[:, 1]).max() <= 1, measure
         assert len({tuple(c) for c in pairs[:, 1]}) > 1, measure  # a map, not one colour
+        shown = np.array(page.evaluate(GRID_VS_THUMBNAIL))
+        assert len(shown) > 4 and np.abs(shown[:, 0] - shown[:, 1]).max() <= 1, measure
+    width, height, drawn, centres = page.evaluate(RECTANGULAR_GRID)  # maps need not be square
+    assert [width, height, drawn] == [3 * 5, 2 * 2, 6]
+    assert np.abs(np.diff(np.array(centres), axis=1)).max() <= 1
     watched.assert_clean()
 
 
 def test_causal_site(watched, artifacts):
     page = open_sentence(watched, mount="/causal/", fragment="#l2h4")
     page.screenshot(path=str(artifacts / "causal.png"))
-    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 2 * 4
+    assert page.evaluate(GRID_THUMBS) == 2 * 4
     upper = page.evaluate("window.atlas.detail.data('pairs').filter(d => d.to > d.from && d.value > 0).length")
     assert upper == 0  # lower-triangular, shown as it is
     assert page.locator(".note.causal").count() == 1
@@ -289,7 +363,7 @@ def test_the_measure_selector_switches_grid_and_detail_together(watched, gpt2_al
     state = page.evaluate(MEASURE_STATE)
     assert state[:5] == ["attention", 4, "#l2h3", "layer 2, head 3", "attention"]
     assert state[5] == ["attention", "rollout", "norm", "grad"]
-    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 2 * 4
+    assert page.evaluate(GRID_THUMBS) == 2 * 4
 
     page.select_option("#measure", "grad")
     page.wait_for_function("window.atlas.measure === 'grad' && window.atlas.detail")
@@ -309,16 +383,17 @@ def test_the_measure_selector_switches_grid_and_detail_together(watched, gpt2_al
     page.wait_for_function("document.getElementById('detail-title').textContent.includes('all heads')")
     assert page.evaluate(MEASURE_STATE)[:4] == ["rollout", 1, "#l2h1&m=rollout",
                                                 "layer 2, all heads (rollout)"]
-    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 2  # one thumbnail per layer
+    assert page.evaluate(GRID_THUMBS) == 2  # one thumbnail per layer
     assert ">rollout<" in page.evaluate("window.atlas.detail.toSVG()")
     page.click("#sentence-text")  # off the selector, whose own arrow keys change the measure
     page.keyboard.press("ArrowUp")
     page.wait_for_function("window.atlas.layer === 1")
     assert page.evaluate("location.hash") == "#l1h1&m=rollout"
-    # every chart drawn (each measure's detail, both grids) came from its Vega compiled at build
-    # time, bound as the browser's own Vega-Lite compiles the page's spec (assets/embed.js)
+    # every Vega chart drawn (each measure's detail; the grids are canvases) came from its Vega
+    # compiled at build time, bound as the browser's own Vega-Lite compiles the page's spec
+    # (assets/embed.js)
     assert page.evaluate(SAME_AS_VEGA_LITE) == {
-        key: True for key in ("detail", "detail-grad", "detail-rollout", "grid", "grid-layers")}
+        key: True for key in ("detail", "detail-grad", "detail-rollout")}
     watched.assert_clean()
 
 
