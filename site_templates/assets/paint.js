@@ -24,15 +24,16 @@
     return new Uint32Array(bytes.buffer);
   }
 
-  // map k of a maps' codes (W x W each, as parseMaps gives them; a difference's codes are
-  // offset by its `offset`, 255, into its colours) drawn into a W x W canvas
-  function paint(canvas, { W, codes, offset = 0 }, k, colours) {
+  // map k of a maps' codes (R x W each, as parseMaps gives them, R = W but for a cross-attention
+  // map; a difference's codes are offset by its `offset`, 255, into its colours) drawn into a
+  // canvas of W x R pixels
+  function paint(canvas, { W, R = W, codes, offset = 0 }, k, colours) {
     canvas.width = W;
-    canvas.height = W;
+    canvas.height = R;
     const ctx = canvas.getContext("2d");
-    const image = ctx.createImageData(W, W);
+    const image = ctx.createImageData(W, R);
     const pixels = new Uint32Array(image.data.buffer);
-    for (let i = 0; i < W * W; i++) pixels[i] = colours[codes[k * W * W + i] + offset];
+    for (let i = 0; i < W * R; i++) pixels[i] = colours[codes[k * W * R + i] + offset];
     ctx.putImageData(image, 0, 0);
   }
 

@@ -65,15 +65,16 @@
 
   // ---- selection ----
   function describe(layer, head) {
-    const { H, W, special } = state.maps;
+    const { H, R, special } = state.maps;
     const k = (layer - 1) * H + (head - 1);
     let sum = 0;
-    for (let f = 0; f < W; f++) sum += special[k * W + f];
-    const share = W ? toValue(sum / W) : 0;
+    for (let f = 0; f < R; f++) sum += special[k * R + f];
+    const share = R ? toValue(sum / R) : 0;
     const { title } = S.measureView(state.measure);
     const unit = H === 1 ? "layer" : "head";
-    $("detail-title").textContent = H === 1 ? `layer ${layer}, all heads (${state.measure})`
-      : `layer ${layer}, head ${head}` + (state.measure === "attention" ? "" : ` (${state.measure})`);
+    const part = state.part ? `${state.part} ` : ""; // an encoder-decoder model's part (sentence-parts.js)
+    $("detail-title").textContent = H === 1 ? `${part}layer ${layer}, all heads (${state.measure})`
+      : `${part}layer ${layer}, head ${head}` + (state.measure === "attention" ? "" : ` (${state.measure})`);
     $("special-note").textContent = share > 0
       ? `Special tokens ([CLS]/[SEP]) receive ${(100 * share).toFixed(1)}% of this ${unit}'s ${title}, ` +
         "averaged over the words; each word's share is in the tooltip. Rows show the rest."
@@ -166,19 +167,23 @@
   // load, and again on a measure switch (another colour bar, another grid)
   async function drawCharts(layer, head) {
     const specs = window.atlasSpecs;
-    const view = S.measureView(state.measure);
-    const { W } = state.maps;
+    const view = S.chartView(state.measure);
+    const { W, R } = state.maps;
     state.layer = layer;
     state.head = head;
     state.size = S.detailSize(state.tracks);
-    S.setWindow(...(state.window || [0, W, 0, W]));
+    S.setWindow(...(state.window || [0, R, 0, W]));
     const detailSpec = (S.detailSpec && S.detailSpec(view)) || structuredClone(specs[view.detail]);
-    detailSpec.width = state.size;
-    detailSpec.height = state.size;
+    [detailSpec.width, detailSpec.height] = S.detailBox();
     const options = { actions: false, renderer: "canvas" };
+    // an encoder-decoder model's part: rows and columns with words and spans of their own
+    const sides = S.sides ? S.sides() : null;
+    const words = sides ? { words: sides.colWords, tracks: sides.colTracks, rowWords: sides.rowWords, rowTracks: sides.rowTracks }
+      : { words: page.words, tracks: state.tracks };
+    const spans = sides ? { spans: sides.colSpans, rowSpans: sides.rowSpans } : { spans: state.spans };
     const detail = await window.atlasEmbed.embed("#detail", view.detail, bind(detailSpec,
-      { pairs: S.detailRows(state.layer, state.head), spans: state.spans },
-      { words: page.words, tracks: state.tracks, ...S.windowSignals(), ...(S.colourParams?.() || {}) }), options);
+      { pairs: S.detailRows(state.layer, state.head), ...spans },
+      { ...words, ...S.windowSignals(), ...(S.colourParams?.() || {}) }), options);
     if (state.detail) state.detail.finalize();
     state.detail = detail.view;
     if (!state.timings.detail) state.timings.detail = performance.now();
@@ -186,6 +191,7 @@
     state.colours = (S.colourTable || P.codeColours)(state.detail.scale("color").domain());
     state.cells = gridRows();
     state.gridSpec = specs[view.grid];
+    if (!state.gridSpec) throw new Error(`assets/specs.js has no grid ${view.grid}`);
     state.gridKey = view.grid;
     await embedGrid(state.gridSpec);
     await S.fitDetail();
@@ -203,14 +209,16 @@
     const { head, rest } = S.readFragment();
     state.params = rest;
     state.measure = S.wantedMeasure();
-    state.figure = S.measureView(state.measure).figure;
+    state.spans = page.spans.map(([label, first, last, track], i) => ({ i, label, first, last, track }));
+    state.tracks = state.spans.reduce((n, s) => Math.max(n, s.track + 1), 0);
+    if (S.readParts) S.readParts(); // an encoder-decoder page: the part the address names, the target's spans
+    state.figure = S.chartView(state.measure).figure;
     state.maps = await S.loadMeasure(state.measure);
+    if (S.showPart) S.showPart(state.measure);
     if (S.showSeries) S.showSeries(state.maps);
     state.timings.loaded = performance.now(); // scripts and data in
     const { L: layers, H } = state.maps;
     const [layer, headNumber] = head || [1, 1];
-    state.spans = page.spans.map(([label, first, last, track], i) => ({ i, label, first, last, track }));
-    state.tracks = state.spans.reduce((n, s) => Math.max(n, s.track + 1), 0);
     const picker = $("measure");
     picker.value = state.measure;
     $("figure").dataset.measure = state.measure;
@@ -239,7 +247,7 @@
       }, 150);
     });
     describe(state.layer, state.head);
-    if (head || S.param("m") !== null || S.param("s") !== null || (S.seriesNamed && S.seriesNamed())) { // a head out of range, an unknown measure or scale: corrected
+    if (head || S.param("m") !== null || S.param("s") !== null || S.param("p") !== null || (S.seriesNamed && S.seriesNamed())) { // a head out of range, an unknown measure, scale or part: corrected
       S.syncMeasureParam();
       S.writeFragment();
     } else {
