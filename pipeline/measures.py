@@ -24,7 +24,13 @@ head h; x_j the input of layer l at token j):
                (x W_V^h + b_V^h) W_O^h (output bias left out) = A[l,h,i,j] ||f_{l,h}(x_j)||;
                each row divided by its sum.
     grad       max(0, A ⊙ ∂S/∂A), S = Σ_t log p(token_{t+1} | tokens_{≤t}) under the
-               model's causal language-model head; each row divided by its sum.
+               model's causal language-model head (for an encoder-decoder, the target's
+               log-likelihood, teacher-forced, given the source); each row divided by its sum.
+
+Parts: a model with one stack has one kind of map, part `self`; an encoder-decoder has three,
+`encoder` (source x source), `decoder` (target x target) and `cross` (target rows x source
+columns). `Measure.parts` says which of the three a measure has (rollout: the encoder only);
+`parts_of` gives a measure's parts in a store of given parts.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ class Measure:
     needs: str | None = None  # "norms" (hooks on the attention modules), "grads" (a backward pass)
     normalisation: str = "none: rows of the attention already sum to 1"
     reference: str = ""
+    parts: tuple[str, ...] = ("encoder", "decoder", "cross")  # in an encoder-decoder store
 
     def heads(self, n_heads: int) -> int:
         """Maps per layer in the store: 1 for a per-layer measure, else the model's heads."""
@@ -130,6 +137,7 @@ MEASURES: dict[str, Measure] = {
         per_layer=True,
         normalisation="none: rows of Â and of their products sum to 1",
         reference="samiraabnar/attention_flow, compute_joint_attention",
+        parts=("encoder",),  # the decoder's rollout would need the encoder's: not defined here
     ),
     "norm": Measure(
         name="norm",
@@ -154,6 +162,18 @@ MEASURES: dict[str, Measure] = {
     ),
 }
 DEFAULT_MEASURE = "attention"
+SELF = "self"  # the one part of a model with one stack (encoders, decoders)
+PAIR_PARTS = ("encoder", "decoder", "cross")  # the parts of an encoder-decoder, in this order
+PARTS = (SELF, *PAIR_PARTS)
+
+
+def parts_of(measure: str, parts: Sequence[str] = (SELF,)) -> list[str]:
+    """The parts a measure has in a store of `parts`: ["self"] in a self store, else those of
+    PAIR_PARTS the measure defines (rollout: ["encoder"]); UnknownMeasureError for no measure."""
+    defined = get_measure(measure).parts
+    if list(parts) == [SELF]:
+        return [SELF]
+    return [p for p in parts if p in defined]
 
 
 class UnknownMeasureError(ConfigError):

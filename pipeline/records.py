@@ -26,7 +26,10 @@ class Sentence:
     order and non-overlapping; `spans` index into them. `arcs` are the sentence's
     dependency arcs where the corpus has them (`.conllu`): (dependent, head, relation)
     over word indices, head -1 for the root. `source` is the file and 1-based line
-    the sentence came from, for error messages.
+    the sentence came from, for error messages. `target` is the target of a source
+    -> target pair (`.jsonl` "target", for encoder-decoder models; None: the model
+    generates one), with its words' character ranges and its spans over them, as for
+    the text.
     """
 
     id: str
@@ -36,11 +39,19 @@ class Sentence:
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     source: tuple[str, int] = ("", 0)
     arcs: tuple[Arc, ...] = ()
+    target: str | None = None
+    target_word_ranges: tuple[tuple[int, int], ...] = ()
+    target_spans: tuple[Span, ...] = ()
 
     @property
     def words(self) -> list[str]:
         """The words as strings, in order."""
         return [self.text[a:b] for a, b in self.word_ranges]
+
+    @property
+    def target_words(self) -> list[str]:
+        """The target's words as strings, in order ([] without a target)."""
+        return [self.target[a:b] for a, b in self.target_word_ranges] if self.target else []
 
 
 @dataclass(frozen=True)

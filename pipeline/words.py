@@ -124,27 +124,46 @@ def _membership(n_tok: int, word_index, n_words: int) -> tuple[np.ndarray, np.nd
 
 
 def word_attention(attention: np.ndarray, word_index: np.ndarray, n_words: int,
-                   scale: float = 1.0) -> np.ndarray:
-    """The word-level maps of `word_maps` alone, float32 (L, H, W, W), times `scale`: given
+                   scale: float = 1.0, *, column_index: np.ndarray | None = None,
+                   n_column_words: int | None = None) -> np.ndarray:
+    """The word-level maps of `word_maps` alone, float32 (L, H, W, W_c), times `scale`: given
     the store's uint8 codes and scale = 1 / 255, the maps without a dequantized copy."""
-    member, counts, _ = _membership(attention.shape[-1], word_index, n_words)
-    to_words = attention @ member  # (L, H, T, W); uint8 codes are converted once, here
-    return ((member.T * (np.float32(scale) / counts)[:, None]) @ to_words).astype(np.float32,
-                                                                                    copy=False)
+    rows, counts, real = _membership(attention.shape[-2], word_index, n_words)
+    columns = _columns(attention, (rows, real), column_index, n_column_words)[0]
+    to_words = attention @ columns  # (L, H, T, W_c); uint8 codes are converted once, here
+    return ((rows.T * (np.float32(scale) / counts)[:, None]) @ to_words).astype(np.float32,
+                                                                                  copy=False)
 
 
-def word_maps(attention: np.ndarray, word_index: np.ndarray, n_words: int) -> tuple[
-        np.ndarray, np.ndarray]:
+def word_maps(attention: np.ndarray, word_index: np.ndarray, n_words: int, *,
+              column_index: np.ndarray | None = None, n_column_words: int | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
     """Token-level attention (L, H, T, T) -> word-level (L, H, W, W) and special share (L, H, W).
 
     Clark et al. (2019): columns (attended, "to") are summed over a word's
     tokens, rows (attending, "from") averaged over them. Attention paid to
     special tokens is not a word's: it is returned as each from-word's share,
     so that a word row plus its special share sums to the token rows' sum, 1.
+    A rectangular map (cross-attention, (L, H, T_rows, T_columns)) has its columns' own
+    words: `column_index` maps each column token to one of `n_column_words` words (-1 for
+    special tokens); the result is then (L, H, W, W_c).
     """
-    member, counts, real = _membership(attention.shape[-1], word_index, n_words)
-    to_words = attention @ member  # (L, H, T, W): sum over the attended word's tokens
-    words = (member.T / counts[:, None]) @ to_words  # (W, T) @ (L, H, T, W) -> (L, H, W, W): mean
+    rows, counts, real = _membership(attention.shape[-2], word_index, n_words)
+    columns, real = _columns(attention, (rows, real), column_index, n_column_words)
+    to_words = attention @ columns  # (L, H, T, W_c): sum over the attended word's tokens
+    words = (rows.T / counts[:, None]) @ to_words  # (W, T) @ (L, H, T, W_c) -> mean over rows
     special_to = attention @ (~real).astype(np.float32)  # (L, H, T): paid to special tokens
-    special = (special_to @ member) / counts  # (L, H, W): mean over the from-word's tokens
+    special = (special_to @ rows) / counts  # (L, H, W): mean over the from-word's tokens
     return words.astype(np.float32), special.astype(np.float32)
+
+
+def _columns(attention: np.ndarray, rows: tuple[np.ndarray, np.ndarray], column_index,
+             n_column_words: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The columns' token -> word membership (T_c, W_c) and which column tokens are words':
+    the rows' own (`rows`: membership and real), unless the columns have their own words."""
+    if column_index is None:
+        return rows
+    if n_column_words is None:
+        raise ValueError("column_index needs n_column_words")
+    member, _, real = _membership(attention.shape[-1], column_index, n_column_words)
+    return member, real

@@ -43,6 +43,8 @@ class RawItem:
     spans: Any = ()
     meta: Any = field(default_factory=dict)
     arcs: tuple[tuple[int, int, str], ...] = ()  # (dependent, head or -1, relation), word indices
+    target: Any = ABSENT  # a pair's target (.jsonl "target"); ABSENT: none given
+    target_spans: Any = ABSENT  # spans over the target's characters (.jsonl "target_spans")
 
 
 def json_kind(value: Any) -> str:
@@ -84,7 +86,9 @@ def _read_txt(path: Path) -> Iterator[RawItem | Problem]:
 
 
 def _read_jsonl(path: Path) -> Iterator[RawItem | Problem]:
-    """One JSON object per line: id, text, spans (character offsets), meta; blank lines skipped."""
+    """One JSON object per line: id, text, spans (character offsets), meta, and for a source ->
+    target pair target and target_spans (character offsets into the target); blank lines
+    skipped."""
     for line, text in _lines(path):
         if not text.strip():
             continue
@@ -105,6 +109,8 @@ def _read_jsonl(path: Path) -> Iterator[RawItem | Problem]:
             id=obj.get("id", ABSENT),
             spans=obj.get("spans", ()),
             meta=obj.get("meta", {}),
+            target=obj.get("target", ABSENT),
+            target_spans=obj.get("target_spans", ABSENT),
         )
 
 

@@ -1,4 +1,5 @@
-"""Corpus validation: a raw item -> a `Sentence` (id, text, words, spans, meta), or a `Problem`."""
+"""Corpus validation: a raw item -> a `Sentence` (id, text, words, spans, meta, and a pair's
+target with its words and spans), or a `Problem`."""
 
 from __future__ import annotations
 
@@ -76,12 +77,14 @@ def _check_text(raw: RawItem, sid: str | None) -> str:
 
 
 def _check_span(
-    raw: RawItem, k: int, span: Any, text: str, starts: list[int], ends: list[int]
+    raw: RawItem, k: int, span: Any, text: str, starts: list[int], ends: list[int],
+    side: str = "",
 ) -> Span:
-    """Span k (1-based) of an item: character offsets [start, end) -> the words they overlap."""
+    """Span k (1-based) of an item: character offsets [start, end) -> the words they overlap.
+    `side`: "target " for a target span (its offsets are into the target)."""
 
     def bad(detail: str) -> Problem:
-        return Problem(raw.line, "bad span", f"span {k}: {detail}")
+        return Problem(raw.line, f"bad {side}span", f"{side}span {k}: {detail}")
 
     if not isinstance(span, dict):
         raise bad(f"a {json_kind(span)}, not an object")
@@ -110,21 +113,45 @@ def _check_span(
     return Span(label, first, last)
 
 
-def _check_spans(raw: RawItem, text: str, words: tuple[tuple[int, int], ...]) -> tuple[Span, ...]:
-    """All spans of an item as word spans, in the given order; none may overlap another."""
-    if not isinstance(raw.spans, list | tuple):
-        raise Problem(raw.line, "bad span", f'"spans" is a {json_kind(raw.spans)}, not an array')
+def _check_spans(raw: RawItem, text: str, words: tuple[tuple[int, int], ...],
+                 given: Any = ABSENT, side: str = "") -> tuple[Span, ...]:
+    """All spans of an item as word spans, in the given order; none may overlap another.
+    `given`: the spans (default: the item's); `side`: "target " for the target's."""
+    given = raw.spans if given is ABSENT else given
+    key = f'"{side.strip()}_spans"' if side else '"spans"'
+    if not isinstance(given, list | tuple):
+        raise Problem(raw.line, f"bad {side}span", f"{key} is a {json_kind(given)}, not an array")
     starts, ends = [a for a, _ in words], [b for _, b in words]
-    spans = [_check_span(raw, k, s, text, starts, ends) for k, s in enumerate(raw.spans, 1)]
+    spans = [_check_span(raw, k, s, text, starts, ends, side) for k, s in enumerate(given, 1)]
     # Sorted by start, any overlap shows up between neighbours: in characters or in words.
-    order = sorted(range(len(spans)), key=lambda i: (raw.spans[i]["start"], raw.spans[i]["end"]))
+    order = sorted(range(len(spans)), key=lambda i: (given[i]["start"], given[i]["end"]))
     for i, j in pairwise(order):
-        if raw.spans[j]["start"] < raw.spans[i]["end"] or spans[j].first < spans[i].last:
-            detail = (
-                f"span {i + 1} ({spans[i].label!r}) and span {j + 1} ({spans[j].label!r}) overlap"
-            )
-            raise Problem(raw.line, "overlapping spans", detail)
+        if given[j]["start"] < given[i]["end"] or spans[j].first < spans[i].last:
+            detail = (f"{side}span {i + 1} ({spans[i].label!r}) and {side}span {j + 1} "
+                      f"({spans[j].label!r}) overlap")
+            raise Problem(raw.line, f"overlapping {side}spans", detail)
     return tuple(spans)
+
+
+def _check_target(raw: RawItem) -> tuple[str | None, tuple[tuple[int, int], ...], tuple[Span, ...]]:
+    """A pair's target, its words (the default word rule) and its spans over them, validated
+    as the text and spans are; (None, (), ()) when the item gives no target."""
+    target = raw.target
+    if target is ABSENT:
+        if raw.target_spans is not ABSENT:
+            raise Problem(raw.line, "bad target span", '"target_spans" without a "target"')
+        return None, (), ()
+    if not isinstance(target, str):
+        raise Problem(raw.line, "bad target", f"the target is a {json_kind(target)}, not a string")
+    if not target.strip():
+        raise Problem(raw.line, "bad target", f"the target {target!r} is empty or only whitespace")
+    if not _is_unicode(target):
+        raise Problem(raw.line, "bad target", "the target contains a lone surrogate")
+    words = split_words(target)
+    if not words:
+        raise Problem(raw.line, "bad target", f"the target {target[:80]!r} has no words")
+    given = () if raw.target_spans is ABSENT else raw.target_spans
+    return target, words, _check_spans(raw, target, words, given, "target ")
 
 
 def _check_meta(raw: RawItem) -> dict[str, Any]:
@@ -150,8 +177,10 @@ def build_sentence(raw: RawItem, path: Path, ids: Ids) -> Sentence:
         )
     try:
         spans, meta = _check_spans(raw, text, words), _check_meta(raw)
+        target, target_words, target_spans = _check_target(raw)
     except Problem as problem:
         problem.id = sid
         raise
     ids.seen[sid] = raw.line
-    return Sentence(sid, text, tuple(words), spans, meta, (str(path), raw.line), tuple(raw.arcs))
+    return Sentence(sid, text, tuple(words), spans, meta, (str(path), raw.line), tuple(raw.arcs),
+                    target, target_words, target_spans)

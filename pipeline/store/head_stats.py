@@ -1,5 +1,7 @@
-"""Reading the corpus view's statistics from a store: `store.head_stats(measure)` (the layout
-and how they are computed: pipeline.stats.compute, docs/store.md)."""
+"""Reading the corpus view's statistics from a store: `store.head_stats(measure, part)` (the
+layout and how they are computed: pipeline.stats.compute, docs/store.md). A stream's statistics
+live in stats/<stream>: stats/<measure> in a self store, stats/<measure>.<part> in an
+encoder-decoder's."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import numpy as np
 from pipeline.errors import StaleStatsError, StoreError
 from pipeline.measures import DEFAULT_MEASURE, check_stored
 from pipeline.store.layout import PER_SENTENCE, catalog_name, stats_group
+from pipeline.store.streams import split_stream
 
 
 @dataclass(frozen=True)
@@ -23,19 +26,22 @@ class Dependency:
 
 
 class HeadStats:
-    """A measure's statistics for every head: `stats[name]` the corpus mean (L, H), and more."""
+    """A measure's statistics for every head: `stats[name]` the corpus mean (L, H), and more.
+    `part`: of an encoder-decoder's store (None: `self`, or `encoder`)."""
 
-    def __init__(self, store, measure: str = DEFAULT_MEASURE) -> None:
+    def __init__(self, store, measure: str = DEFAULT_MEASURE, *, part: str | None = None) -> None:
         check_stored(measure, store.measures, str(store.path), StoreError)
-        name = stats_group(measure)
+        self.stream = stream = store.stream(measure, part)
+        self.part = split_stream(stream)[1]
+        name = stats_group(stream)
         root = store.location.open_group("r")
         state = dict(root[name].attrs).get("stats") if name in root else None
         if not state or "commit" not in state:
-            raise StoreError(f"{store.path} has no statistics for measure {measure!r}; "
+            raise StoreError(f"{store.path} has no statistics for measure {stream!r}; "
                              f"run `attention-atlas stats --store {store.path}`")
         commit = state["commit"]
         if commit["catalog_array"] != catalog_name(store.commit) or commit["catalog"] != len(store):
-            raise StaleStatsError(f"{store.path}: the statistics of {measure!r} were computed for "
+            raise StaleStatsError(f"{store.path}: the statistics of {stream!r} were computed for "
                                   f"an earlier corpus; run `attention-atlas stats --store {store.path}`")
         self._store, self._group, self.measure = store, root[name], measure
         self.names: list[str] = list(state["statistics"])

@@ -1,6 +1,7 @@
 """The on-disk format of a store, and nothing else: names, chunks, quantization, index, commits.
 
-Layout (Zarr v3, schema 2; docs/store.md is the full schema):
+Layout (Zarr v3, schema 2; an encoder-decoder's store: schema 3, one stream per measure and
+part, pipeline/store/streams.py; docs/store.md is the full schema):
 
     atlas.zarr/                      group; attrs["atlas"] = schema, model, measures, commit, ...
       measures/<name>/codes          uint8 (N,)  8-bit codes, each sentence's (L, H_m, T, T) flattened
@@ -8,6 +9,7 @@ Layout (Zarr v3, schema 2; docs/store.md is the full schema):
       measures/<name>/offset         int64 (R,)  where row r's codes start (-1: not computed)
       measures/<name>/crc32          uint32 (R,) CRC-32 of row r's codes
       index/n_tokens                 int32 (R,)  row r's T
+      index/n_target_tokens          int32 (R,)  row r's T_t (encoder-decoder stores only)
       index/id, index/key, index/record   str (R,) sentence id, content key, StoredSentence JSON
       catalog/row-NNNNNN             int64 (S,)  rows of the current corpus, in corpus order
                                      (a new generation per run; the commit names the current one)
@@ -34,9 +36,23 @@ from zarr.codecs import ZstdCodec
 from pipeline import __version__
 from pipeline.errors import StoreError
 from pipeline.store.location import StoreLocation
+from pipeline.store.streams import (
+    PAIR_PARTS,
+    SELF,
+    is_pair_store,
+    stream_heads_default,
+    stream_name,
+    stream_shape,
+    stream_size,
+    streams_of,
+)
 
 SCHEMA = 2  # 1: attention only, its offsets and CRCs in index/offset and index/crc32
-READABLE = (1, 2)  # schema 1 is read as it is, and upgraded in place by the next writer
+# An encoder-decoder's store: streams <measure>.<part> and index/n_target_tokens. A self store
+# stays schema 2 (schema 3 with parts ["self"], byte for byte as before); a pipeline that reads
+# only 1 and 2 refuses a schema-3 store cleanly rather than misreading it.
+SCHEMA_PAIRS = 3
+READABLE = (1, 2, 3)  # schema 1 is read as it is, and upgraded in place by the next writer
 QUANTIZATION = {
     "dtype": "uint8",
     "scale": 255,
@@ -52,6 +68,8 @@ RECORD_CHUNK = 1 << 8  # rows per chunk of the string index arrays: a commit rew
 # Blosc zstd-5 with bit-shuffle) and the fastest (540 MB/s vs 66 MB/s) of those measured
 CODEC = ZstdCodec(level=1)
 INDEX_ARRAYS = {"n_tokens": "int32", "id": str, "key": str, "record": str}
+PAIR_INDEX_ARRAYS = {"n_tokens": "int32", "n_target_tokens": "int32", "id": str, "key": str,
+                     "record": str}
 MEASURE_INDEX = {"offset": "int64", "crc32": "uint32"}  # per measure, one entry per row
 ABSENT = -1  # a row's offset in a measure that was not computed for it
 FIRST_CATALOG = "catalog/row"  # the empty catalog of a new store; runs write catalog/row-NNNNNN
@@ -117,9 +135,31 @@ def row_size(model: dict, n_tokens: int, heads: int | None = None) -> int:
     return model["n_layers"] * (model["n_heads"] if heads is None else heads) * n_tokens * n_tokens
 
 
-def measure_heads(meta: dict, measure: str) -> int:
-    """Maps per layer of a stored measure: 1 for per-layer measures, else the model's heads."""
-    return int(meta.get("measure_heads", {}).get(measure, meta["model"]["n_heads"]))
+def measure_heads(meta: dict, stream: str) -> int:
+    """Maps per layer of a stored stream (a measure, in a self store): 1 for per-layer measures,
+    else its stack's heads."""
+    heads = meta.get("measure_heads", {}).get(stream)
+    if heads is None:
+        return int(meta["model"]["n_heads"]) if not is_pair_store(meta) else \
+            stream_heads_default(meta["model"], stream)
+    return int(heads)
+
+
+def stream_row_size(meta: dict, stream: str, n_tokens: int, n_target_tokens: int = 0) -> int:
+    """Bytes of codes in a row of a stored stream (see pipeline/store/streams.py)."""
+    return stream_size(meta["model"], stream, n_tokens, n_target_tokens, measure_heads(meta, stream))
+
+
+def row_shape(meta: dict, stream: str, n_tokens: int, n_target_tokens: int = 0
+              ) -> tuple[int, int, int, int]:
+    """The shape of a row's codes in a stored stream: (L, H_m, rows, columns)."""
+    return stream_shape(meta["model"], stream, n_tokens, n_target_tokens,
+                        measure_heads(meta, stream))
+
+
+def index_arrays(meta: dict) -> dict:
+    """The index arrays of a store: with index/n_target_tokens in an encoder-decoder's."""
+    return PAIR_INDEX_ARRAYS if is_pair_store(meta) else INDEX_ARRAYS
 
 
 def measure_index_names(meta: dict, measure: str) -> tuple[str, str]:
@@ -193,9 +233,9 @@ def catalog_name(commit: dict) -> str:
     return commit.get("catalog_array", FIRST_CATALOG)
 
 
-def stats_group(measure: str) -> str:
-    """The name of a measure's statistics group."""
-    return f"{STATS_GROUP}/{measure}"
+def stats_group(stream: str) -> str:
+    """The name of a stream's statistics group (a measure's, in a self store)."""
+    return f"{STATS_GROUP}/{stream}"
 
 
 def write_commit(group: zarr.Group, meta: dict, top: dict | None = None, **commit) -> dict:
@@ -301,25 +341,37 @@ def create_store(path: str | os.PathLike | StoreLocation, model_info: dict, meas
 
 def _fill_new_store(group: zarr.Group, model_info: dict, measures: list[str],
                     heads: dict[str, int] | None) -> None:
-    """A new store's empty arrays and its metadata with a zero commit."""
-    for measure in measures:
-        create_measure_arrays(group, measure, 0)
-    for name, dtype in INDEX_ARRAYS.items():
+    """A new store's empty arrays and its metadata with a zero commit: an encoder-decoder's
+    (`model_info["encoder_decoder"]`) with its three parts and a stream per measure and part.
+    `heads`: maps per layer, per stream (None: from the registry)."""
+    pair = bool(model_info.get("encoder_decoder"))
+    parts = list(PAIR_PARTS) if pair else [SELF]
+    streams = streams_of(measures, parts)
+    for stream in streams:
+        create_measure_arrays(group, stream, 0)
+    for name, dtype in (PAIR_INDEX_ARRAYS if pair else INDEX_ARRAYS).items():
         chunks = RECORD_CHUNK if dtype is str else INDEX_CHUNK
         group.create_array(f"index/{name}", shape=(0,), chunks=(chunks,), dtype=dtype)
     group.create_array(FIRST_CATALOG, shape=(0,), chunks=(INDEX_CHUNK,), dtype="int64")
-    group.attrs["atlas"] = {
-        "schema": SCHEMA,
+    default = (lambda s: stream_heads_default(model_info, s)) if pair else \
+        (lambda s: model_info["n_heads"])
+    meta = {
+        "schema": SCHEMA_PAIRS if pair else SCHEMA,
         "pipeline_version": __version__,
         "model": model_info,
         "measures": list(measures),
-        "measure_heads": {m: (heads or {}).get(m, model_info["n_heads"]) for m in measures},
+        "measure_heads": {s: (heads or {}).get(s, default(s)) for s in streams},
         "quantization": QUANTIZATION,
         "codes_chunk": CODES_CHUNK,
         "word_level": WORD_LEVEL,
-        "commit": {"rows": 0, "catalog": 0, "codes_end": {m: 0 for m in measures},
-                   "chunks": {m: 0 for m in measures}},
+        "commit": {"rows": 0, "catalog": 0, "codes_end": {s: 0 for s in streams},
+                   "chunks": {s: 0 for s in streams}},
     }
+    if pair:  # a self store's metadata stays as it was: no parts means ["self"]
+        meta["parts"] = parts
+        meta["measure_parts"] = {m: [p for p in parts if stream_name(m, p) in streams]
+                                 for m in measures}
+    group.attrs["atlas"] = meta
 
 
 def _stop_zarr_io(timeout: float = 30.0) -> None:

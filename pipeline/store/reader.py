@@ -1,4 +1,8 @@
-"""Reading a store: `AtlasStore` (the read API of the README) and the `SentenceRecord`s it returns."""
+"""Reading a store: `AtlasStore` (the read API of the README) and the `SentenceRecord`s it returns.
+
+Maps are read per measure and part (`part=`, keyword): `self` in a self store; `encoder`,
+`decoder` or `cross` in an encoder-decoder's (`part=None`: `self` or `encoder`), each a stream
+of the store (pipeline/store/streams.py)."""
 
 from __future__ import annotations
 
@@ -27,10 +31,18 @@ from pipeline.store.layout import (
     read_chunk,
     read_index,
     read_measure_index,
-    row_size,
+    row_shape,
+    stream_row_size,
 )
 from pipeline.store.location import StoreLocation
 from pipeline.store.sentence import StoredSentence
+from pipeline.store.streams import (
+    is_pair_store,
+    measure_parts,
+    resolve_stream,
+    split_stream,
+    store_parts,
+)
 from pipeline.words import word_attention, word_maps
 
 
@@ -42,7 +54,11 @@ def _notebook():
 
 
 class SentenceRecord:
-    """One stored sentence as read from a store: its words, tokens, spans and (lazily) its maps."""
+    """One stored sentence as read from a store: its words, tokens, spans and (lazily) its maps.
+
+    In an encoder-decoder's store, `words`, `tokens` and `spans` are the source's and the
+    `target_*` fields the target's (the target tokens: the decoder's inputs, its start token
+    first); in a self store `target` is None and the target's fields empty."""
 
     def __init__(self, store: AtlasStore, row: int, sentence: StoredSentence) -> None:
         self._store, self.row, self.sentence = store, row, sentence
@@ -56,31 +72,58 @@ class SentenceRecord:
         self.truncated: bool = sentence.truncated
         # gold dependency arcs (dependent, head or -1, relation) over the words: .conllu only
         self.arcs: list[tuple[int, int, str]] = list(sentence.arcs)
+        self.target: str | None = sentence.target
+        self.target_tokens: list[str] = list(sentence.target_tokens)
+        self.target_word_ranges: list[tuple[int, int]] = list(sentence.target_word_ranges)
+        self.target_words: list[str] = sentence.target_words
+        self.target_word_index = np.asarray(sentence.target_word_index, dtype=np.int32)  # (T_t,)
+        self.target_spans: list[tuple[str, int, int]] = list(sentence.target_spans)
+        self.target_generated: bool = sentence.target_generated
+        self.target_truncated: bool = sentence.target_truncated
 
     def __repr__(self) -> str:
         return f"SentenceRecord(id={self.id!r}, words={len(self.words)}, tokens={len(self.tokens)})"
 
-    def codes(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
-        """The stored uint8 codes, (L, H, T, T); H == 1 for per-layer measures (rollout)."""
-        return self._store._codes(self.row, measure)
+    def codes(self, measure: str = DEFAULT_MEASURE, *, part: str | None = None) -> np.ndarray:
+        """The stored uint8 codes, (L, H, T, T); H == 1 for per-layer measures (rollout). In an
+        encoder-decoder's store, of a part: encoder (L, H, T_s, T_s), decoder (L_d, H_d, T_t,
+        T_t), cross (L_d, H_d, T_t, T_s) (rows: target tokens, columns: source tokens)."""
+        return self._store._codes(self.row, measure, part)
 
-    def attention(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
-        """Token-level maps of a measure, float32 (L, H, T, T): rows attend ("from"), columns are
-        attended ("to"); H == 1 for per-layer measures. `store.measures` lists the stored ones."""
-        return dequantize(self.codes(measure))
+    def attention(self, measure: str = DEFAULT_MEASURE, *, part: str | None = None) -> np.ndarray:
+        """Token-level maps of a measure (and part), float32 (L, H, rows, columns): rows attend
+        ("from"), columns are attended ("to"); H == 1 for per-layer measures. `store.measures`
+        lists the stored measures, `store.measure_parts(measure)` their parts."""
+        return dequantize(self.codes(measure, part=part))
 
-    def word_maps(self, measure: str = DEFAULT_MEASURE) -> tuple[np.ndarray, np.ndarray]:
+    def _sides(self, measure: str, part: str | None) -> dict:
+        """The word index and word count of a part's rows and of its columns."""
+        part = split_stream(self._store.stream(measure, part))[1]
+        source = (self.word_index, len(self.words))
+        target = (self.target_word_index, len(self.target_words))
+        rows = target if part in ("decoder", "cross") else source
+        columns = target if part == "decoder" else source
+        return {"word_index": rows[0], "n_words": rows[1],
+                **({"column_index": columns[0], "n_column_words": columns[1]}
+                   if part == "cross" else {})}
+
+    def word_maps(self, measure: str = DEFAULT_MEASURE, *, part: str | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
         """Both word-level results in one pass: word_attention() and special_share()."""
-        return word_maps(self.attention(measure), self.word_index, len(self.words))
+        return word_maps(self.attention(measure, part=part), **self._sides(measure, part))
 
-    def word_attention(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
+    def word_attention(self, measure: str = DEFAULT_MEASURE, *, part: str | None = None
+                       ) -> np.ndarray:
         """Word-level maps, float32 (L, H, W, W), per Clark et al. (2019); see pipeline.words.
-        Computed from the codes directly, without the special share (`word_maps` has both)."""
-        return word_attention(self.codes(measure), self.word_index, len(self.words), 1.0 / SCALE)
+        Computed from the codes directly, without the special share (`word_maps` has both).
+        `part="cross"`: (L_d, H_d, W_t, W_s), target words as rows, source words as columns."""
+        return word_attention(self.codes(measure, part=part), scale=1.0 / SCALE,
+                              **self._sides(measure, part))
 
-    def special_share(self, measure: str = DEFAULT_MEASURE) -> np.ndarray:
+    def special_share(self, measure: str = DEFAULT_MEASURE, *, part: str | None = None
+                      ) -> np.ndarray:
         """Share of each from-word's attention that went to special tokens, float32 (L, H, W)."""
-        return self.word_maps(measure)[1]
+        return self.word_maps(measure, part=part)[1]
 
     # ---- in a notebook (pipeline.site.notebook) ----
     def show(self, layer: int = 1, head: int = 1, measure: str = DEFAULT_MEASURE, **options):
@@ -116,8 +159,11 @@ class AtlasStore:
         self._rows = commit["rows"]
         # a garbled zarr.json or index chunk must not surface as a zarr or JSON traceback
         self._hint = "the index (index/*, catalog) is damaged; run `attention-atlas verify`"
-        index = read_index(group, commit, path, names=("n_tokens", "id", "key"), hint=self._hint)
+        pair = is_pair_store(meta)
+        names = ("n_tokens", *(("n_target_tokens",) if pair else ()), "id", "key")
+        index = read_index(group, commit, path, names=names, hint=self._hint)
         self._n_tokens = index["n_tokens"]
+        self._n_target = index["n_target_tokens"] if pair else np.zeros_like(self._n_tokens)
         self._measure_index = functools.cache(self._read_measure_index)
         self._catalog = np.asarray(index["catalog"], dtype=np.int64)
         self._row_ids, self._row_keys = index["id"], index["key"]
@@ -147,10 +193,33 @@ class AtlasStore:
         """The measures the store holds for every sentence, e.g. ["attention", "rollout"]."""
         return list(self._meta["measures"])
 
-    def measure_heads(self, measure: str) -> int:
-        """Maps per layer of a stored measure: 1 for per-layer measures (rollout), else H."""
+    @property
+    def parts(self) -> list[str]:
+        """The kinds of map the store holds: ["self"] (a model with one stack), or ["encoder",
+        "decoder", "cross"] (an encoder-decoder)."""
+        return store_parts(self._meta)
+
+    @property
+    def encoder_decoder(self) -> bool:
+        """Whether the store holds an encoder-decoder's pairs (source -> target)."""
+        return is_pair_store(self._meta)
+
+    def measure_parts(self, measure: str = DEFAULT_MEASURE) -> list[str]:
+        """The parts the store holds of a measure (rollout: ["encoder"] in an encoder-decoder's)."""
         self._check_measure(measure)
-        return measure_heads(self._meta, measure)
+        return measure_parts(self._meta, measure)
+
+    def stream(self, measure: str = DEFAULT_MEASURE, part: str | None = None) -> str:
+        """The stream (arrays measures/<stream>/, statistics stats/<stream>) of a measure's part:
+        the measure's name in a self store, `<measure>.<part>` in an encoder-decoder's.
+        StoreError for a measure or part the store lacks, naming those it holds."""
+        self._check_measure(split_stream(measure)[0])
+        return resolve_stream(self._meta, measure, part, str(self.path))
+
+    def measure_heads(self, measure: str, part: str | None = None) -> int:
+        """Maps per layer of a stored measure (and part): 1 for per-layer measures (rollout),
+        else the stack's heads."""
+        return measure_heads(self._meta, self.stream(measure, part))
 
     def _check_measure(self, measure: str) -> None:
         """StoreError for a measure the store does not hold, naming the ones it holds (and, for
@@ -170,9 +239,10 @@ class AtlasStore:
         """The rows of the current corpus, in corpus order (int64 (S,))."""
         return self._catalog
 
-    def head_stats(self, measure: str = DEFAULT_MEASURE) -> HeadStats:
-        """The corpus view's statistics of every head for a measure (pipeline.store.head_stats)."""
-        return HeadStats(self, measure)
+    def head_stats(self, measure: str = DEFAULT_MEASURE, part: str | None = None) -> HeadStats:
+        """The corpus view's statistics of every head for a measure (and part)
+        (pipeline.store.head_stats)."""
+        return HeadStats(self, measure, part=part)
 
     def view(self, measure: str | None = None):
         """The corpus view (every head's statistics across the corpus, as the site's index shows
@@ -212,12 +282,12 @@ class AtlasStore:
             raise IndexError(f"sentence {key} out of range: the store holds {len(self)}")
         return self.record(int(self._catalog[key]))
 
-    def storage_order(self, measure: str = DEFAULT_MEASURE) -> list[int]:
+    def storage_order(self, measure: str = DEFAULT_MEASURE, part: str | None = None) -> list[int]:
         """Sentence positions sorted by where their codes of a measure lie: reading in this
         order decompresses each chunk once (corpus order jumps between chunks)."""
-        if measure not in self._meta["measures"]:
-            measure = self._meta["measures"][0]
-        offsets = self._measure_index(measure)[0]
+        if split_stream(measure)[0] not in self._meta["measures"]:
+            measure, part = self._meta["measures"][0], None
+        offsets = self._measure_index(self.stream(measure, part))[0]
         return sorted(range(len(self)), key=lambda i: int(offsets[self._catalog[i]]))
 
     def record(self, row: int) -> SentenceRecord:
@@ -230,44 +300,47 @@ class AtlasStore:
                              "run `attention-atlas verify --store ...`") from exc
         return SentenceRecord(self, row, sentence)
 
-    def row_span(self, row: int, measure: str = DEFAULT_MEASURE) -> tuple[int, int]:
-        """(start, end) of a row's codes in measures/<measure>/codes; (-1, -1) when absent."""
-        start = int(self._measure_index(measure)[0][row])
+    def row_span(self, row: int, measure: str = DEFAULT_MEASURE, part: str | None = None
+                 ) -> tuple[int, int]:
+        """(start, end) of a row's codes in measures/<stream>/codes; (-1, -1) when absent."""
+        stream = self.stream(measure, part)
+        start = int(self._measure_index(stream)[0][row])
         if start < 0:
             return -1, -1
-        heads = measure_heads(self._meta, measure)
-        return start, start + row_size(self.model, int(self._n_tokens[row]), heads)
+        return start, start + stream_row_size(self._meta, stream, int(self._n_tokens[row]),
+                                              int(self._n_target[row]))
 
-    def row_offset(self, row: int, measure: str = DEFAULT_MEASURE) -> int:
-        """Where a row's codes of a measure start (-1: not computed): sorting rows by it reads
-        each chunk once."""
-        return int(self._measure_index(measure)[0][row])
+    def row_offset(self, row: int, measure: str = DEFAULT_MEASURE, part: str | None = None) -> int:
+        """Where a row's codes of a measure (and part) start (-1: not computed): sorting rows by
+        it reads each chunk once."""
+        return int(self._measure_index(self.stream(measure, part))[0][row])
 
-    def row_identity(self, row: int, measure: str = DEFAULT_MEASURE) -> tuple[str, str, int]:
-        """A row's id, content key and CRC-32 of its codes of a measure: what values derived
-        from them depend on."""
+    def row_identity(self, row: int, measure: str = DEFAULT_MEASURE, part: str | None = None
+                     ) -> tuple[str, str, int]:
+        """A row's id, content key and CRC-32 of its codes of a measure (and part): what values
+        derived from them depend on."""
         return (str(self._row_ids[row]), str(self._row_keys[row]),
-                int(self._measure_index(measure)[1][row]))
+                int(self._measure_index(self.stream(measure, part))[1][row]))
 
     def _record_chunk(self, start: int) -> list[str]:
         stop = min(start + RECORD_CHUNK, self._rows)
         return list(self._group["index/record"][start:stop])
 
-    def _codes(self, row: int, measure: str) -> np.ndarray:
-        self._check_measure(measure)
-        start, end = self.row_span(row, measure)
+    def _codes(self, row: int, measure: str, part: str | None = None) -> np.ndarray:
+        stream = self.stream(measure, part)
+        start, end = self.row_span(row, stream)
         sid = str(self._row_ids[row])
         if start < 0:  # a row outside the current corpus, stored before the measure was added
-            raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) has no {measure!r} codes")
+            raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) has no {stream!r} codes")
         try:
-            flat = gather(start, end, lambda k: self._chunks(measure, k))
+            flat = gather(start, end, lambda k: self._chunks(stream, k))
         except Exception as exc:  # a chunk that does not decompress
             chunks = ", ".join(map(str, chunks_of(start, end)))
             raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) lies in a damaged chunk "
-                             f"(chunk {chunks} of measures/{measure}/codes): {exc}; "
+                             f"(chunk {chunks} of measures/{stream}/codes): {exc}; "
                              "run `attention-atlas verify --store ... --repair`") from exc
-        if crc32(flat) != int(self._measure_index(measure)[1][row]):
+        if crc32(flat) != int(self._measure_index(stream)[1][row]):
             raise StoreError(f"{self.path}: sentence {sid!r} (row {row}) fails "
                              "its checksum; run `attention-atlas verify --store ... --repair`")
-        n_tok = int(self._n_tokens[row])
-        return flat.reshape(self.model["n_layers"], measure_heads(self._meta, measure), n_tok, n_tok)
+        return flat.reshape(row_shape(self._meta, stream, int(self._n_tokens[row]),
+                                      int(self._n_target[row])))

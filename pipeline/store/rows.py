@@ -1,9 +1,10 @@
 """The row index a writer keeps: the committed rows, and the rows queued for the next commit.
 
 Committed rows are known by id (the last finished run's, `current`) and by content key, with
-each measure's offset and CRC-32, so that a sentence stored already is reused, not computed
+each stream's offset and CRC-32 (a stream: a measure, in a self store; a measure's part in an
+encoder-decoder's: pipeline/store/streams.py), so that a sentence stored already is reused, not computed
 again (`unchanged`, `place`, `missing`). A computed sentence is queued (`register`): a new
-text as a new row, a stored text's missing measures as a fill of its rows. Queued rows and
+text as a new row, a stored text's missing streams as a fill of its rows. Queued rows and
 fills reach the index arrays (`write`) once their codes are in written chunks, in order;
 the writer then commits (pipeline/store/writer.py).
 """
@@ -22,13 +23,14 @@ from pipeline.records import Sentence
 from pipeline.store.chunks import in_written_chunks
 from pipeline.store.layout import (
     ABSENT,
-    measure_heads,
+    index_arrays,
     read_index,
     read_measure_index,
-    row_size,
+    stream_row_size,
     write_at,
 )
 from pipeline.store.sentence import StoredSentence
+from pipeline.store.streams import is_pair_store
 
 
 @dataclass
@@ -39,25 +41,27 @@ class PendingRow:
     id: str
     key: str
     n_tokens: int
-    offsets: dict[str, int]  # per measure: where its codes start (ABSENT: not computed)
+    offsets: dict[str, int]  # per stream: where its codes start (ABSENT: not computed)
     crcs: dict[str, int]
-    ends: dict[str, int]  # per measure, offset + size: committable once the written end reaches it
+    ends: dict[str, int]  # per stream, offset + size: committable once the written end reaches it
+    n_target_tokens: int = 0  # T_t (encoder-decoder stores)
 
 
 @dataclass
 class PendingFill:
-    """A measure's codes for a text whose rows are already committed: its offset and CRC are
+    """A stream's codes for a text whose rows are already committed: its offset and CRC are
     written into those rows once the codes are in written chunks."""
 
     key: str
-    measure: str
+    measure: str  # the stream
     offset: int
     crc: int
     end: int
 
 
 class RowIndex:
-    """The committed rows of a store opened by a writer, for `measures`, and the queue."""
+    """The committed rows of a store opened by a writer, for `measures` (its streams: the
+    measures themselves in a self store), and the queue."""
 
     def __init__(self, group: zarr.Group, meta: dict, measures: tuple[str, ...],
                  path: Path) -> None:
@@ -65,10 +69,13 @@ class RowIndex:
         self.rows = meta["commit"]["rows"]  # committed rows; queued ones are numbered after
         self.pending: list[PendingRow] = []
         self.fills: list[PendingFill] = []
-        self._filling: set[tuple[str, str]] = set()  # (key, measure) queued in fills
+        self._filling: set[tuple[str, str]] = set()  # (key, stream) queued in fills
         hint = "run `attention-atlas verify --store ... --repair`"
-        index = read_index(group, meta["commit"], path, hint=hint)
+        self._pair = is_pair_store(meta)
+        index = read_index(group, meta["commit"], path, names=tuple(index_arrays(meta)), hint=hint)
         self._n_tokens = [int(n) for n in index["n_tokens"]]
+        self._n_target = ([int(n) for n in index["n_target_tokens"]] if self._pair
+                          else [0] * len(self._n_tokens))
         self._records = [str(r) for r in index["record"]]
         self._keys = [str(k) for k in index["key"]]
         self._by_key: dict[str, int] = {}
@@ -81,9 +88,10 @@ class RowIndex:
         for m in measures:
             offsets, crcs = read_measure_index(group, meta, m, path, hint)
             end = meta["commit"]["codes_end"][m]
-            size = measure_heads(meta, m)
-            self.offset[m] = [int(o) if in_written_chunks(int(o), row_size(meta["model"], t, size), end)
-                              else ABSENT for o, t in zip(offsets, self._n_tokens, strict=True)]
+            self.offset[m] = [int(o) if in_written_chunks(int(o), stream_row_size(meta, m, t, tt),
+                                                          end)
+                              else ABSENT for o, t, tt in zip(offsets, self._n_tokens,
+                                                              self._n_target, strict=True)]
             self._crc[m] = [int(c) for c in crcs]
         ids = [str(i) for i in index["id"]]
         self.current = {ids[r]: int(r) for r in index["catalog"]}  # id -> row, last finished run
@@ -99,6 +107,12 @@ class RowIndex:
             return row
         return None
 
+    def stored(self, key: str) -> StoredSentence | None:
+        """The record of a text (content key) stored already (its first row), or None: for
+        an encoder-decoder, the target generated for it, so it is not generated again."""
+        row = self._by_key.get(key)
+        return None if row is None else StoredSentence.from_json(self._records[row])
+
     def place(self, sentence: StoredSentence) -> int | None:
         """Where a sentence is stored (its row, perhaps a new one queued that points at the
         stored codes of its text), or None when its codes must be computed."""
@@ -111,13 +125,21 @@ class RowIndex:
             return None
         if self._records[same_text] == record:
             return same_text
+        if self._pair and (self._n_tokens[same_text], self._n_target[same_text]) != (
+                sentence.n_tokens, sentence.n_target_tokens):
+            raise StoreError(f"sentence {sentence.id!r}: its tokens ({sentence.n_tokens} + "
+                             f"{sentence.n_target_tokens} target) differ from those stored for "
+                             f"its content key in row {same_text} ({self._n_tokens[same_text]} "
+                             f"+ {self._n_target[same_text]}): a generated target must be the "
+                             "stored one (`stored(key)`)")
         return self._queue(PendingRow(
             record, sentence.id, sentence.key, self._n_tokens[same_text],
             {m: self.offset[m][same_text] for m in self.measures},
-            {m: self._crc[m][same_text] for m in self.measures}, {m: 0 for m in self.measures}))
+            {m: self._crc[m][same_text] for m in self.measures}, {m: 0 for m in self.measures},
+            self._n_target[same_text]))
 
     def missing(self, key: str) -> tuple[str, ...]:
-        """The measures not stored for a text (all of them for a new text)."""
+        """The streams not stored for a text (all of them for a new text)."""
         row = self._by_key.get(key)
         if row is None:
             return self.measures
@@ -134,8 +156,8 @@ class RowIndex:
 
     def register(self, sentence: StoredSentence, n_tokens: int,
                  placed: dict[str, tuple[int, int, int]]) -> int:
-        """Queue a sentence whose codes are placed at {measure: (offset, crc, end)}: a new row
-        for a new text (every measure), a fill of its rows for a stored one; returns its row."""
+        """Queue a sentence whose codes are placed at {stream: (offset, crc, end)}: a new row
+        for a new text (every stream), a fill of its rows for a stored one; returns its row."""
         stored = self._by_key.get(sentence.key)
         if stored is None:
             if set(placed) != set(self.measures):
@@ -144,7 +166,8 @@ class RowIndex:
             return self._queue(PendingRow(sentence.to_json(), sentence.id, sentence.key, n_tokens,
                                           {m: p[0] for m, p in placed.items()},
                                           {m: p[1] for m, p in placed.items()},
-                                          {m: p[2] for m, p in placed.items()}))
+                                          {m: p[2] for m, p in placed.items()},
+                                          sentence.n_target_tokens))
         for m, (offset, crc, end) in placed.items():
             self.fills.append(PendingFill(sentence.key, m, offset, crc, end))
             self._filling.add((sentence.key, m))
@@ -169,6 +192,8 @@ class RowIndex:
         if rows:
             columns = {
                 "n_tokens": np.array([r.n_tokens for r in rows], np.int32),
+                **({"n_target_tokens": np.array([r.n_target_tokens for r in rows], np.int32)}
+                   if self._pair else {}),
                 "id": np.array([r.id for r in rows], dtype=object),
                 "key": np.array([r.key for r in rows], dtype=object),
                 "record": np.array([r.record for r in rows], dtype=object),
@@ -182,6 +207,7 @@ class RowIndex:
                          np.array([r.crcs[m] for r in rows], np.uint32))
         for r in rows:
             self._n_tokens.append(r.n_tokens)
+            self._n_target.append(r.n_target_tokens)
             self._records.append(r.record)
             self._keys.append(r.key)
             for m in self.measures:

@@ -18,17 +18,18 @@ from pipeline.store.layout import (
     crc32,
     finished_run,
     gather,
-    measure_heads,
+    index_arrays,
     open_group_meta,
     read_chunk,
     read_index,
     read_measure_index,
-    row_size,
+    stream_row_size,
     write_catalog,
 )
 from pipeline.store.location import StoreLocation
 from pipeline.store.lock import StoreLock
 from pipeline.store.sentence import StoredSentence
+from pipeline.store.streams import split_stream, store_streams
 
 log = logging.getLogger(__name__)
 
@@ -72,26 +73,31 @@ class VerifyReport:
 
 
 def _measures(meta: dict) -> list[str]:
-    """The measures to check: those the store lists, then any a run is adding."""
-    listed = list(meta["measures"])
+    """The streams to check (a self store's: its measures): those of the measures the store
+    lists, then any a run is adding."""
+    listed = store_streams(meta)
     return listed + [m for m in meta["commit"]["codes_end"] if m not in listed]
 
 
 def _check_index(meta: dict, columns: dict, report: VerifyReport) -> set[int]:
     """Offsets, records and catalog of the index; returns the rows an earlier repair dropped."""
-    rows, model = report.rows, meta["model"]
+    rows = report.rows
+    n_target = columns.get("n_target_tokens")
     catalog = columns["catalog"]
     current = {int(r) for r in catalog}
     # rows an earlier repair dropped (blank key, out of the catalog) are garbage, not damage
     forgotten = {r for r in range(rows) if str(columns["key"][r]) == ""} - current
     for row in sorted(set(range(rows)) - forgotten):
         n_tok, sid = int(columns["n_tokens"][row]), str(columns["id"][row])
+        n_tgt = 0 if n_target is None else int(n_target[row])
         bad = False
         for m in _measures(meta):
             offset, end = int(columns[m]["offset"][row]), meta["commit"]["codes_end"][m]
-            if offset == ABSENT and (row not in current or m not in meta["measures"]):
+            if offset == ABSENT and (row not in current
+                                     or split_stream(m)[0] not in meta["measures"]):
                 continue  # stored before the measure was added, or the measure is being added
-            if offset < 0 or n_tok <= 0 or offset + row_size(model, n_tok, measure_heads(meta, m)) > end:
+            if (offset < 0 or n_tok <= 0 or (n_target is not None and n_tgt <= 0)
+                    or offset + stream_row_size(meta, m, n_tok, n_tgt) > end):
                 report.damage(row, f"row {row} (id {sid!r}): measure {m!r}: offset {offset} with "
                                    f"{n_tok} tokens lies outside the written codes (0..{end})")
                 bad = True
@@ -100,7 +106,8 @@ def _check_index(meta: dict, columns: dict, report: VerifyReport) -> set[int]:
             continue
         try:
             stored = StoredSentence.from_json(str(columns["record"][row]))
-            if stored.n_tokens != n_tok or stored.id != sid:
+            if stored.n_tokens != n_tok or stored.id != sid or (
+                    n_target is not None and stored.n_target_tokens != n_tgt):
                 raise ValueError("its tokens or id disagree with the index")
         except (ValueError, KeyError, TypeError) as exc:
             report.damage(row, f"row {row} (id {sid!r}): bad record: {exc}")
@@ -129,10 +136,10 @@ def _check_measure_codes(group, meta: dict, measure: str, columns: dict, forgott
     except Exception as exc:  # missing, or a chunk that does not decode
         raise StoreError(f"{report.path}: measures/{measure}/chunk_crc32 cannot be read "
                          f"({type(exc).__name__}: {exc}); {UNREPAIRABLE}") from exc
-    heads = measure_heads(meta, measure)
     offsets, crcs = columns[measure]["offset"], columns[measure]["crc32"]
-    spans = {r: (int(o), int(o) + row_size(meta["model"], int(t), heads))
-             for r, (o, t) in enumerate(zip(offsets, columns["n_tokens"], strict=True))
+    n_target = columns.get("n_target_tokens", [0] * len(offsets))
+    spans = {r: (int(o), int(o) + stream_row_size(meta, measure, int(t), int(tt)))
+             for r, (o, t, tt) in enumerate(zip(offsets, columns["n_tokens"], n_target, strict=True))
              if int(o) != ABSENT}
     chunk = functools.lru_cache(maxsize=2)(functools.partial(read_chunk, group, measure))
     for k in range(n_chunks):
@@ -187,7 +194,8 @@ def verify_store(path: str | Path | StoreLocation, *, repair: bool = False,
                 report.problems.append(f"the metadata has no {key!r}")
         report.rows = meta["commit"]["rows"]
         report.finished = finished_run(meta["commit"])
-        columns = read_index(group, meta["commit"], path, hint=UNREPAIRABLE)
+        columns = read_index(group, meta["commit"], path, names=tuple(index_arrays(meta)),
+                             hint=UNREPAIRABLE)
         for m in _measures(meta):
             offsets, crcs = read_measure_index(group, meta, m, path, UNREPAIRABLE)
             columns[m] = {"offset": offsets, "crc32": crcs}

@@ -4,10 +4,12 @@ Extraction asks the writer one question, `place(sentence)`: is this sentence
 already stored, and where (a row), or must its codes be computed (None)? It then
 hands over `(sentence, codes)` with `add`, and the corpus order with `finish`.
 The writer opens (or creates, or upgrades) the store and commits; what it keeps between
-commits has its own owners: each measure's codes a chunk buffer (chunks.py, with the
+commits has its own owners: each stream's codes a chunk buffer (chunks.py, with the
 `codes_end` rule), the rows the row index (rows.py), and an unfinished run's batches the
 plan (plan.py). The layout and the commit protocol are in pipeline/store/layout.py and
-docs/store.md.
+docs/store.md. A stream is a measure in a self store, and a measure's part in an
+encoder-decoder's (`attention.cross`: pipeline/store/streams.py); codes are handed over per
+stream, and what is missing is asked per measure (`missing`) or per stream (`missing_streams`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import StoreError
-from pipeline.measures import DEFAULT_MEASURE, MEASURES, get_measure
+from pipeline.measures import DEFAULT_MEASURE, MEASURES, PAIR_PARTS, SELF
 from pipeline.records import Sentence
 from pipeline.store import plan
 from pipeline.store.chunks import ChunkBuffer
@@ -33,6 +35,7 @@ from pipeline.store.layout import (
     measure_heads,
     open_group_meta,
     round_up,
+    row_shape,
     upgrade_schema1,
     write_catalog,
     write_commit,
@@ -41,6 +44,15 @@ from pipeline.store.location import StoreLocation
 from pipeline.store.plan import PLAN_FILE
 from pipeline.store.rows import RowIndex
 from pipeline.store.sentence import StoredSentence
+from pipeline.store.streams import (
+    is_pair_store,
+    measure_parts,
+    split_stream,
+    store_parts,
+    stream_heads_default,
+    stream_name,
+    streams_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +97,43 @@ class StoreWriter:
                 meta = upgrade_schema1(group, meta)
                 log.info("%s: upgraded store schema 1 to %d (no codes rewritten)", path, SCHEMA)
         else:
-            heads = {m: get_measure(m).heads(model_info["n_heads"]) for m in measures}
+            parts = PAIR_PARTS if model_info.get("encoder_decoder") else (SELF,)
+            heads = {s: stream_heads_default(model_info, s) for s in streams_of(measures, parts)}
             group, meta = create_store(location, model_info, list(measures), heads)
         self._group, self._meta = group, meta
         self.measures = tuple(m for m in MEASURES if m in set(meta["measures"]) | set(measures))
+        # each listed measure's stored parts, then the parts of those this run adds
+        self.streams = tuple(stream_name(m, p) for m in self.measures for p in (
+            measure_parts(meta, m) if m in meta["measures"] else
+            [split_stream(s)[1] for s in streams_of([m], store_parts(meta))]))
         self._start_new_measures()
         commit = self._meta["commit"]
-        self._codes = {m: self._chunk_buffer(m, commit["codes_end"][m], commit["chunks"][m])
-                       for m in self.measures}
+        self._codes = {s: self._chunk_buffer(s, commit["codes_end"][s], commit["chunks"][s])
+                       for s in self.streams}
         # Seconds between commits while chunks stream out: a commit rewrites the index
         # tails and the metadata (a dozen small files, ~0.05 s), so committing after every
         # chunk costs a tenth of a fast run; a crash loses at most this much work.
         self.commit_every, self._last_commit = commit_every, time.monotonic()
-        self._index = RowIndex(self._group, self._meta, self.measures, self.path)
+        self._index = RowIndex(self._group, self._meta, self.streams, self.path)
 
     @property
     def model(self) -> dict:
         """The model the store holds."""
         return self._meta["model"]
+
+    @property
+    def parts(self) -> list[str]:
+        """The store's parts: ["self"], or ["encoder", "decoder", "cross"]."""
+        return store_parts(self._meta)
+
+    @property
+    def encoder_decoder(self) -> bool:
+        """Whether the store holds an encoder-decoder's parts (its streams `<measure>.<part>`)."""
+        return is_pair_store(self._meta)
+
+    def row_shape(self, stream: str, sentence: StoredSentence) -> tuple[int, int, int, int]:
+        """The shape of a sentence's codes in a stream: (L, H_m, rows, columns)."""
+        return row_shape(self._meta, stream, sentence.n_tokens, sentence.n_target_tokens)
 
     @property
     def rows(self) -> int:
@@ -114,23 +145,24 @@ class StoreWriter:
         """Id -> row of the last finished run's corpus."""
         return self._index.current
 
-    def _chunk_buffer(self, measure: str, codes_end: int, chunks: int) -> ChunkBuffer:
-        """A measure's chunk buffer, from its committed end; new codes start on a fresh chunk."""
-        arrays = f"measures/{measure}"
+    def _chunk_buffer(self, stream: str, codes_end: int, chunks: int) -> ChunkBuffer:
+        """A stream's chunk buffer, from its committed end; new codes start on a fresh chunk."""
+        arrays = f"measures/{stream}"
         return ChunkBuffer(lambda: self._group[f"{arrays}/codes"], round_up(codes_end),
-                           heads=measure_heads(self._meta, measure),
+                           heads=measure_heads(self._meta, stream),
                            crcs=lambda: self._group[f"{arrays}/chunk_crc32"], chunks=chunks,
-                           name=f"measure {measure!r}")
+                           name=f"measure {stream!r}")
 
     def _start_new_measures(self) -> None:
-        """Arrays for each measure this run adds to the store. One that an interrupted run began
-        keeps the rows it committed (its codes and offsets are below its committed end)."""
+        """Arrays for each stream this run adds to the store (its measures' streams). One that an
+        interrupted run began keeps the rows it committed (its codes and offsets are below its
+        committed end)."""
         commit, heads = self._meta["commit"], dict(self._meta.get("measure_heads", {}))
         rows = commit["rows"]
-        new = [m for m in self.measures if m not in self._meta["measures"]]
+        new = [s for s in self.streams if split_stream(s)[0] not in self._meta["measures"]]
         started = [m for m in new if m in commit["codes_end"] and f"measures/{m}" in self._group]
         for m in new:
-            heads[m] = get_measure(m).heads(self.model["n_heads"])
+            heads[m] = stream_heads_default(self.model, m)
             if m not in started:
                 create_measure_arrays(self._group, m, rows)
                 continue
@@ -151,8 +183,15 @@ class StoreWriter:
 
     def unchanged(self, sentence: Sentence) -> int | None:
         """The row of a sentence the last run stored exactly so, with every measure of this run
-        (decided without the model)."""
+        (decided without the model; a pair whose target was generated matches a sentence
+        without target)."""
         return self._index.unchanged(sentence)
+
+    def stored(self, key: str) -> StoredSentence | None:
+        """The record stored for a content key (None: not stored): for an encoder-decoder
+        sentence without target, ask with content_key(text) before generating one; a stored
+        record's target is the one to use (it is what its codes were computed with)."""
+        return self._index.stored(key)
 
     def place(self, sentence: StoredSentence) -> int | None:
         """Where a sentence is stored (its row), or None when its codes must be computed.
@@ -165,23 +204,46 @@ class StoreWriter:
         return self._index.place(sentence)
 
     def missing(self, key: str) -> tuple[str, ...]:
-        """The measures of this run not stored for a text (all of them for a new text)."""
+        """The measures of this run not stored for a text (all of them for a new text): `add`
+        takes the codes of each of their streams."""
+        gone = {split_stream(s)[0] for s in self._index.missing(key)}
+        return tuple(m for m in self.measures if m in gone)
+
+    def missing_streams(self, key: str) -> tuple[str, ...]:
+        """The streams of this run not stored for a text (all of them for a new text)."""
         return self._index.missing(key)
 
     # --- appending ----------------------------------------------------------------
 
     def add(self, sentence: StoredSentence, codes: dict[str, np.ndarray] | np.ndarray) -> int:
-        """Queue a computed sentence: `codes` {measure: uint8 (L, H, T, T)}, every measure of the
-        run for a new text, the missing ones for a stored text. Returns its row (for a stored
-        text, the row that holds it). A bare array is the default measure's codes."""
+        """Queue a computed sentence: `codes` {stream: uint8 array of `row_shape(stream,
+        sentence)`} (a stream: the measure, in a self store, (L, H, T, T); `<measure>.<part>`
+        in an encoder-decoder's), every stream of the run for a new text, those of the missing
+        measures for a stored text. Returns its row (for a stored text, the row that holds it).
+        A bare array is the default measure's codes (self stores)."""
         if not isinstance(codes, dict):
             codes = {DEFAULT_MEASURE: codes}
+        self._check_codes(sentence, codes)
         placed = {m: self._codes[m].append(c) for m, c in codes.items()}  # (offset, crc, end)
-        row = self._register(sentence, next(iter(codes.values())).shape[-1], placed)
+        row = self._register(sentence, sentence.n_tokens, placed)
         for m in codes:
             if self._codes[m].full:
                 self._write_chunks(m, final=False)
         return row
+
+    def _check_codes(self, sentence: StoredSentence, codes: dict[str, np.ndarray]) -> None:
+        """StoreError unless every stream is this run's and its codes have its row's shape."""
+        if self.encoder_decoder and sentence.target is None:
+            raise StoreError(f"sentence {sentence.id!r}: no target, and {self.path} holds an "
+                             "encoder-decoder's pairs")
+        for stream, c in codes.items():
+            if stream not in self._codes:
+                raise StoreError(f"sentence {sentence.id!r}: codes for {stream!r}, which is no "
+                                 f"stream of this run; its streams: {', '.join(self.streams)}")
+            shape = self.row_shape(stream, sentence)
+            if tuple(c.shape) != shape:
+                raise StoreError(f"sentence {sentence.id!r}: {stream!r} codes of shape "
+                                 f"{tuple(c.shape)}, its row's is {shape}")
 
     def _register(self, sentence: StoredSentence, n_tokens: int,
                   placed: dict[str, tuple[int, int, int]]) -> int:
@@ -211,7 +273,7 @@ class StoreWriter:
 
     def flush(self) -> None:
         """Write the tail chunks (padded to whole chunks) and commit every queued row."""
-        for m in self.measures:
+        for m in self.streams:
             if self._codes[m].buffered:
                 self._write_chunks(m, final=True)
         self.commit()
@@ -221,14 +283,17 @@ class StoreWriter:
         """Flush, then write the corpus order (rows) as the new catalog, unless it is unchanged;
         the run's measures join the store's list in the same commit."""
         self.flush()
-        for m in self.measures:  # a measure is listed once every current sentence has it
+        for m in self.streams:  # a measure is listed once every current sentence has it
             absent = [r for r in catalog_rows if self._index.offset[m][r] == ABSENT]
             if absent:
                 raise StoreError(f"{self.path}: row {absent[0]} has no {m!r} codes; "
                                  "every sentence of the corpus must have every measure")
-        top = {"measures": list(self.measures)}
+        top: dict = {"measures": list(self.measures)}
+        if self.encoder_decoder:
+            top["measure_parts"] = {m: [split_stream(s)[1] for s in self.streams
+                                        if split_stream(s)[0] == m] for m in self.measures}
         if "catalog_array" in self._meta["commit"] and list(self.current.values()) == catalog_rows:
-            if self._meta["measures"] != top["measures"]:
+            if any(self._meta.get(k) != v for k, v in top.items()):
                 self._meta = write_commit(self._group, self._meta, top=top)
             return  # the corpus is as the last run left it: no new catalog generation
         self._meta = write_catalog(self._group, {**self._meta, **top}, catalog_rows)

@@ -65,6 +65,20 @@ def test_jsonl_reads_ids_spans_as_word_indices_and_meta(tmp_path):
     assert (second.id, second.spans, second.meta, second.source[1]) == (sha_id("hi"), (), {}, 3)
 
 
+def test_jsonl_reads_a_pairs_target_and_its_spans_over_the_targets_words(tmp_path):
+    target = "<TGT> qui est-ce ?"
+    data = jsonl({"id": "p", "text": "<SRC> who's that ?", "target": target,
+                  "target_spans": [{"label": "TGT", "start": 0, "end": 5},
+                                   {"label": "Q", "start": 10, "end": 16}]}, {"text": "hi"})
+    pair, plain = read_corpus(write(tmp_path, "c.jsonl", data)).sentences
+    assert pair.target == target and pair.target_words == ["<TGT>", "qui", "est", "-", "ce", "?"]
+    assert pair.target_word_ranges[1] == (6, 9)
+    assert pair.target_spans == (Span("TGT", 0, 1), Span("Q", 2, 5))
+    assert pair.id == "p" and pair.words[0] == "<SRC>"
+    assert (plain.target, plain.target_word_ranges, plain.target_spans) == (None, (), ())
+    assert read_corpus(write(tmp_path, "c.txt", b"hi\n")).sentences[0].target is None
+
+
 def test_jsonl_span_takes_every_word_it_overlaps(tmp_path):
     data = jsonl(
         {"id": "a", "text": "alpha beta gamma", "spans": [{"label": "x", "start": 3, "end": 7}]}
@@ -318,6 +332,22 @@ CASES = [
     skips("span-non-string-label", spans_after_ok(span(0, 3, 7)), "bad span", 2, "not a string"),
     skips("spans-not-a-list", after_ok({"text": "x", "spans": {}}), "bad span", 2, "not an array"),
     skips("meta-not-object", after_ok({"text": "x", "meta": [1]}), "bad meta", 2, "not an object"),
+    # a pair's target (issue 26): validated as the text, its spans as the text's
+    skips("target-not-string", after_ok({"text": "x", "target": 7}), "bad target", 2, "integer"),
+    skips("target-null", after_ok({"text": "x", "target": None}), "bad target", 2, "null"),
+    skips("target-blank", after_ok({"text": "x", "target": " "}), "bad target", 2, "empty"),
+    skips("target-no-words", after_ok({"text": "x", "target": "\u200b"}), "bad target", 2,
+          "no words"),
+    skips("target-span-out-of-range", after_ok({"text": "x", "target": "alpha beta",
+                                                "target_spans": [span(0, 99)]}),
+          "bad target span", 2, "target span 1: [0, 99) is out of range"),
+    skips("target-spans-overlap", after_ok({"text": "x", "target": "alpha beta gamma",
+                                            "target_spans": [span(0, 8), span(6, 16)]}),
+          "overlapping target spans", 2, "target span 1 ('L') and target span 2"),
+    skips("target-spans-not-a-list", after_ok({"text": "x", "target": "y", "target_spans": {}}),
+          "bad target span", 2, '"target_spans" is a object'),
+    skips("target-spans-without-target", after_ok({"text": "x", "target_spans": []}),
+          "bad target span", 2, 'without a "target"'),
     skips(
         "conllu-form-not-in-text",
         conllu(["# text = bye", WORD_LINE], GOOD_BLOCK),

@@ -202,6 +202,9 @@ class RayEngine:
     def run(self, batches: list[list[str]], by_key: dict[str, Encoded],
             wanted: dict[str, tuple[str, ...]], writer: StoreWriter, progress: bool) -> None:
         """Lay out the regions, run them on the cluster, land them in order."""
+        if writer.encoder_decoder:  # regions are laid out per measure, a pair's codes per stream
+            raise EngineError(f"the Ray engine does not run encoder-decoder models yet "
+                              f"({writer.model.get('name')!r}): use the local engine")
         import ray
 
         heads = {m: writer._codes[m].heads for m in writer.measures}
