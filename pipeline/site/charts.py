@@ -328,7 +328,8 @@ def get_figure_spec(n_layers: int, n_heads: int, *, measure_label: str,
                             part=part)
     if note:
         detail = alt.layer(*detail.layer, _special_note()).properties(width=size, height=size)
-    head = alt.ExprRef(expr=f"'layer ' + {SEL_LAYER} + ', head ' + {SEL_HEAD}")
+    named = "" if part == "self" else f"{part} "  # an encoder-decoder model's part
+    head = alt.ExprRef(expr=f"'{named}layer ' + {SEL_LAYER} + ', head ' + {SEL_HEAD}")
     detail = detail.properties(title=alt.TitleParams(
         text=head, anchor="start", fontSize=13, offset=8))
     params = [*_grid_params(), *_detail_params(domain if scheme == "viridis" else None, part != "self")]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 SELF = "self"
+PAIR_DEFAULT = "encoder"  # an encoder-decoder store's first part, what a page and a figure open on
 PARTS_SCRIPT = "sentence-parts.js"  # assets/: the part selector, on an encoder-decoder model's site only
 PART_TITLES = {"encoder": "encoder (source \u00d7 source)", "decoder": "decoder (target \u00d7 target)",
                "cross": "cross (target \u00d7 source)"}
@@ -107,3 +108,21 @@ def parts_payload(view: Any, page: str) -> dict[str, Any]:
                        "data": f"../data/{page}{view.suffix}{p.suffix}.js", "detail": p.detail,
                        "grid": p.grid, "figure": p.figure, "layers": p.layers, "heads": p.heads}
                       for p in view.parts]}
+
+
+def part_sides(rec: Any, part: str, n_rows: int, n_columns: int) -> tuple[tuple[list, list], ...]:
+    """((row words, row spans), (column words, column spans)) of a part's maps of `n_rows` x
+    `n_columns` words: the source's on the encoder's side, the target's on the decoder's (the
+    rows of cross, both of decoder); spans as the charts take them ({i, label, first, last,
+    track}), cut to the maps."""
+    from pipeline.site.contexts import get_span_tracks  # contexts imports this module
+
+    def side(target: bool, n: int) -> tuple[list, list]:
+        words = list(rec.target_words if target else rec.words)[:n]
+        spans = [(str(label), int(a), int(min(b, n)))
+                 for label, a, b in (rec.target_spans if target else rec.spans) if a < n]
+        return words, [{"i": i, "label": label, "first": a, "last": b, "track": track}
+                       for i, ((label, a, b), track) in enumerate(zip(spans, get_span_tracks(spans),
+                                                                      strict=True))]
+
+    return side(part in ("decoder", "cross"), n_rows), side(part == "decoder", n_columns)
