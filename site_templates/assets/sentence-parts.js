@@ -28,7 +28,9 @@
   // the measure's view with its shown part's data script and spec keys
   function partChart(measure) {
     const part = partView(measure, shownPart(measure));
-    return { ...measure, data: part.data, detail: part.detail, grid: part.grid, figure: part.figure };
+    // a head page of the part where the site has one (the encoder's are the measure's)
+    const headPage = part.headPage !== undefined ? part.headPage : part.name === DEFAULT ? measure.headPage : null;
+    return { ...measure, data: part.data, detail: part.detail, grid: part.grid, figure: part.figure, headPage };
   }
 
   // the rows' and the columns' words and spans of the part on show: the target's on the side

@@ -89,7 +89,7 @@
   // the head page of the head on show (the corpus view), where the site has one for the measure
   function headLink(layer, head) {
     const link = $("head-page");
-    const pattern = S.measureView(state.measure).headPage;
+    const pattern = S.chartView(state.measure).headPage;
     if (!link) return;
     link.hidden = !pattern;
     if (pattern) {

@@ -63,6 +63,8 @@ def test_parts_cross_map_fallback_and_previous_next(chromium, pair_server, artif
     assert box["height"] > box["width"] * 0.9  # 10 target rows by 8 source columns: taller
     assert "p=cross" in page.get_attribute("#next", "href")
     page.screenshot(path=str(artifacts / "parts-cross-1400.png"), full_page=True)
+    svg = page.evaluate("window.atlasFigure.view().then((view) => view.toSVG())")  # the download
+    assert "cross layer 2, head 1" in svg and ">qui</text>" in svg and ">who's</text>" in svg
 
     # rollout has the encoder only: shown, said, and cross comes back with attention
     page.select_option("#measure", "rollout")
