@@ -54,6 +54,7 @@ ROWS, COLS = "rows", "cols"  # the window shown: [first, last) word of rows and 
 SELECTED = "#ffd400"  # the selected cell's outline (yellow, as in the reference figure)
 BRACKET = "#333333"
 TRACK_PX = 24  # room for one row of brackets: tick, line, label
+LEGEND_MIN_PX = 160  # the least length of a part's colour bar (a cross map of few target words)
 DETAIL_PX = 440  # the detail heatmap is this square, whatever the sentence's length
 GRID_PX = 460  # the grid's larger side
 PAGE_FONT = "system-ui, sans-serif"  # a local font: the site requests nothing outside it
@@ -228,7 +229,9 @@ def _detail_layers(*, measure_label: str, domain: tuple[float, float],
                axis=alt.Axis(labelAngle=-60, labelAlign="right", **common(WORDS, TRACKS)))
     frm = alt.Y("from:O", title=from_title, scale=alt.Scale(paddingInner=0),
                 axis=alt.Axis(**common(row_words, ROW_TRACKS if rect else TRACKS)))
-    legend = dict(gradientLength={"expr": height} if resizable else size, gradientThickness=14,
+    # a part's map may be short (a few target rows): its colour bar keeps a legible length
+    length = {"expr": f"max({height}, {LEGEND_MIN_PX})" if rect else height}
+    legend = dict(gradientLength=length if resizable else size, gradientThickness=14,
                   titleFontWeight="normal", orient="right", direction="vertical",
                   titleOrient="top")
     if scheme == "viridis":  # a measure's maps: the colour bar's params (colour_params)
