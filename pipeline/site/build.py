@@ -12,8 +12,9 @@ where browsers refuse fetch() and module scripts, as well as served:
     data/_index.js             one compact row per sentence: id, page, text, words, labels, meta
     assets/vega.js             Vega + Vega-Lite + vega-embed, from vl_convert.javascript_bundle
     assets/sentence-page.js    the sentence page's scripts in one file (SENTENCE_SCRIPTS)
-    assets/specs-vega.js       those a sentence page draws on load compiled to Vega (vl-convert), so
-                               that no browser compiles them (assets/embed.js binds them)
+    assets/specs-vega.js       the details a sentence page draws on load compiled to Vega
+                               (vl-convert), so that no browser compiles them (assets/embed.js
+                               binds them); its grid is drawn without Vega (assets/grid-draw.js)
     assets/specs.js            the chart specs, shared by every sentence (window.atlasSpecs):
                                "grid" (layers x heads), "grid-layers" (one column, for per-layer
                                measures such as rollout), "detail" (word x word, the default
@@ -378,9 +379,11 @@ def _write_specs(out: Path, site: SiteContext) -> None:
     if site.gold:  # a head page's relations against their baselines (gold-head.js)
         specs[DEPENDENCY_SPEC] = get_dependency_spec()
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
-    # what a sentence page draws on load, compiled to Vega here rather than in every browser
-    drawn = sorted({"grid", *(view.grid for view in site.measures), *(view.detail for view in site.measures),
-                    *(key for view in site.measures for p in view.parts for key in (p.grid, p.detail))})
+    # what a sentence page draws with Vega on load (its details, an encoder-decoder model's parts'
+    # too; its grid is drawn on a canvas by assets/grid-draw.js), compiled to Vega here rather
+    # than in every browser
+    drawn = sorted({*(view.detail for view in site.measures),
+                    *(p.detail for view in site.measures for p in view.parts)})
     vega = {key: charts.to_vega(specs[key]) for key in drawn}
     (out / "assets" / "specs-vega.js").write_text(js_global("atlasVegaSpecs", vega), encoding="utf-8")
 

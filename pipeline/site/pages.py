@@ -63,11 +63,10 @@ FRAME_GLOBAL = "window.atlasFrame = "  # the line of assets/sentence-page.js tha
 # one request instead of a dozen; the series' scripts only on a series' site, the gold trees' only
 # on the site of a corpus with arcs (gold-sentence.js does nothing on a page without), the parts'
 # only on an encoder-decoder model's site.
-SENTENCE_SCRIPTS = ("maps.js", "list.js", "paint.js", "embed.js", "grid-fit.js", "sentence-state.js",
-                    "sentence-parts.js",
-                    "sentence-window.js", "sentence-nav.js", "scales.js", "sentence-scale.js",
-                    "sentence-rows.js", "series-sentence.js", "gold-sentence.js", "sentence.js",
-                    "figure.js", "series-figures.js")
+SENTENCE_SCRIPTS = ("maps.js", "list.js", "paint.js", "embed.js", "grid-fit.js", "grid-draw.js",
+                    "sentence-state.js", "sentence-parts.js", "sentence-window.js", "sentence-nav.js",
+                    "scales.js", "sentence-scale.js", "sentence-rows.js", "series-sentence.js",
+                    "gold-sentence.js", "sentence.js", "figure.js", "series-figures.js")
 
 
 def write_sentence_scripts(assets: Path, out: Path, *, series: bool, gold: bool,

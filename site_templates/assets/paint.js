@@ -1,7 +1,7 @@
 // Word maps painted on canvases, one pixel per word pair, in the colours of the site's viridis
 // table (assets/maps.js; a series' differences in its diverging one): the sentence page's grid
-// thumbnails and overview, and a head page's small maps. Shared by both pages (after maps.js);
-// a classic script: window.atlasPaint.
+// thumbnails (one sheet of them) and overview, and a head page's small maps. Shared by both pages
+// (after maps.js); a classic script: window.atlasPaint.
 (() => {
   const { toValue, viridis, blueOrange } = window.atlasMaps;
 
@@ -37,5 +37,27 @@
     ctx.putImageData(image, 0, 0);
   }
 
-  window.atlasPaint = { codeColours, differenceColours, paint };
+  // every map of a maps' L x H heads drawn into one canvas of (H * W) x (L * W) pixels, head
+  // (l, h)'s at ((h - 1) * W, (l - 1) * W), each in the colours `coloursOf(k)` gives it: the
+  // sentence page's grid of thumbnails in one putImageData (144 canvases, each with its own
+  // context, took 15-20 ms of a cold page)
+  // (a map of R rows, R = W but for a cross-attention map, is R pixels tall)
+  function paintSheet(canvas, { L, H, W, R = W, codes, offset = 0 }, coloursOf) {
+    canvas.width = H * W;
+    canvas.height = L * R;
+    const ctx = canvas.getContext("2d");
+    const image = ctx.createImageData(H * W, L * R);
+    const pixels = new Uint32Array(image.data.buffer);
+    for (let k = 0; k < L * H; k++) {
+      const colours = coloursOf(k);
+      const corner = Math.floor(k / H) * R * H * W + (k % H) * W; // its top left pixel
+      for (let row = 0, at = k * W * R; row < R; row++) {
+        const line = corner + row * H * W;
+        for (let column = 0; column < W; column++, at++) pixels[line + column] = colours[codes[at] + offset];
+      }
+    }
+    ctx.putImageData(image, 0, 0);
+  }
+
+  window.atlasPaint = { codeColours, differenceColours, paint, paintSheet };
 })();

@@ -14,51 +14,20 @@
   // colours, sentence-scale.js)
   const paint = (canvas, k) => P.paint(canvas, state.maps, k, S.headColours?.(k) || state.colours);
 
-  // one W x W thumbnail per head: a canvas, which the grid's image marks draw as it is (see
-  // canvasImages), and its data: URL on demand (the downloaded figure's SVG holds it): a
-  // 32 x 32 model's 1,024 thumbnails are neither encoded nor decoded to be shown
-  function gridRows() {
-    const { L: layers, H } = state.maps;
-    const rows = [];
-    for (let l = 0; l < layers; l++) {
-      for (let h = 0; h < H; h++) {
-        const canvas = document.createElement("canvas");
-        paint(canvas, l * H + h);
-        rows.push({ layer: l + 1, head: h + 1, canvas, get url() { return this.canvas.toDataURL(); } });
-      }
-    }
-    return rows;
-  }
-
-  // the grid's compiled Vega spec, its image marks drawing each row's canvas (Vega draws an
-  // item's `image` when it has no `url` to load)
-  function canvasImages(vg) {
-    for (const mark of vg.marks || []) {
-      const update = mark.type === "image" && mark.encode && mark.encode.update;
-      if (update && update.url) {
-        delete update.url;
-        update.image = { field: "canvas" };
-      }
-      canvasImages(mark);
-    }
-    return vg;
+  // every head's W x W thumbnail in one canvas, a sheet (paint.js), which the grid
+  // (assets/grid-draw.js) draws from; its rows ({layer, head, canvas, url}) copy a head's
+  // thumbnail out of it on demand (the downloaded figure's SVG holds its data: URL): a 32 x 32
+  // model's 1,024 thumbnails are neither encoded nor decoded to be shown
+  function gridSheet() {
+    const sheet = document.createElement("canvas");
+    P.paintSheet(sheet, state.maps, (k) => S.headColours?.(k) || state.colours);
+    return sheet;
   }
 
   function bind(spec, datasets, params) {
     spec.datasets = datasets;
     for (const param of spec.params || []) {
       if (param.name in params) param.value = params[param.name];
-    }
-    return spec;
-  }
-
-  // the grid's spec at the cell size of its layout (sentence-window.js: gridLayout)
-  function setGridStep(spec, { step, scrolls }) {
-    spec.width = { step };
-    spec.height = { step };
-    for (const layer of spec.layer) {
-      if (layer.mark.type === "image") Object.assign(layer.mark, { width: step - 4, height: step - 4 });
-      window.atlasGridFit.axes(layer.encoding, scrolls);
     }
     return spec;
   }
@@ -112,19 +81,6 @@
     await Promise.all([state.grid.runAsync(), S.redrawDetail()]);
   }
 
-  // the grid cell under a pointer (mouse or touch), from the view's own scales: Vega's click
-  // item comes from the last hover, which a tap never makes
-  function gridCell(event) {
-    const view = state.grid;
-    const box = view.container().querySelector("canvas").getBoundingClientRect();
-    const [ox, oy] = view.origin(); // of the plot, inside the padding
-    const { left, top } = view.padding();
-    const at = (scale, v) => scale.domain().find((d) => v >= scale(d) && v < scale(d) + scale.step());
-    const head = at(view.scale("x"), event.clientX - box.left - left - ox);
-    const layer = at(view.scale("y"), event.clientY - box.top - top - oy);
-    return layer && head ? [layer, head] : null;
-  }
-
   // a tap shows the detail's tooltip: Vega shows it on pointer moves, which a tap does not make
   // (and a touch pointer leaves as it lifts), so the tap's click moves a pointer there; a touch
   // anywhere else hides it. The detail's canvas is looked up each time: a measure switch
@@ -143,25 +99,61 @@
   }
 
   // ---- drawing ----
-  // charts drawn from the site's shared specs, compiled to Vega at build time (assets/embed.js)
-  async function embedGrid(spec) {
-    const options = { actions: false, renderer: "canvas", patch: canvasImages };
+  // the colour bar's domain that a bound detail spec draws: its colourDomain param, or the
+  // domain its colour encoding names (a series' difference); null when neither
+  function boundDomain(spec) {
+    const param = (spec.params || []).find((p) => p.name === "colourDomain");
+    if (param && Array.isArray(param.value)) return param.value;
+    const named = [spec, ...(spec.layer || [])].map((node) => node.encoding?.color?.scale?.domain);
+    return named.find(Array.isArray) || null;
+  }
+
+  // the grid's thumbnails in the detail's colours (its colour bar's domain, through maps.js's
+  // viridis), drawn
+  function drawThumbnails(view, domain) {
+    state.colours = (S.colourTable || P.codeColours)(domain);
+    state.sheet = gridSheet();
+    state.gridSpec = window.atlasSpecs[view.grid];
+    if (!state.gridSpec) throw new Error(`assets/specs.js has no grid ${view.grid}`);
+    drawGrid(state.gridSpec);
+  }
+
+  // the grid fitted again to the room the detail leaves: redrawn at another cell size, or the
+  // same cells placed in another box
+  function refitGrid() {
+    const layout = S.gridLayout(state.gridSpec);
+    if (layout.step !== state.step || layout.scrolls !== state.gridLayout.scrolls) drawGrid(state.gridSpec);
+    else {
+      state.gridLayout = layout;
+      S.placeGrid();
+    }
+  }
+
+  // the grid of the measure on show, at the cell size of its layout (sentence-window.js), drawn
+  // on a canvas (assets/grid-draw.js) as its shared spec describes it: no Vega view
+  function drawGrid(spec) {
     state.gridLayout = S.gridLayout(spec);
     state.step = state.gridLayout.step;
-    const grid = await window.atlasEmbed.embed("#grid", state.gridKey, bind(setGridStep(structuredClone(spec), state.gridLayout),
-      { cells: state.cells }, { selLayer: state.layer, selHead: state.head }), options);
+    const { L: layers, H: heads } = state.maps;
+    const { step, scrolls } = state.gridLayout;
     if (state.grid) state.grid.finalize();
-    state.grid = grid.view;
+    state.grid = window.atlasGrid.draw($("grid"), state.sheet,
+      { layers, heads, side: state.maps.W, tall: state.maps.R, step, scrolls, spec, selected: [state.layer, state.head] });
+    state.cells = state.grid.data("cells");
     S.placeGrid();
   }
 
-  // assets/vega.js runs after this script (see sentence.html): resolves once it has
-  const vegaReady = new Promise((resolve, reject) => {
-    const script = [...document.scripts].find((s) => s.src.endsWith("/assets/vega.js"));
-    if (window.vegaEmbed || !script) resolve();
+  // a script that runs after this one (see sentence.html): resolves once it has (at once where
+  // `ran()` says so, or where the page has no such script: a notebook's inlined page)
+  const scriptRan = (name, ran) => new Promise((resolve, reject) => {
+    const script = [...document.scripts].find((s) => s.src.endsWith(`/assets/${name}`));
+    if (ran() || !script) resolve();
     script?.addEventListener("load", () => resolve());
-    script?.addEventListener("error", () => reject(new Error("assets/vega.js could not be loaded")));
+    script?.addEventListener("error", () => reject(new Error(`assets/${name} could not be loaded`)));
   });
+  // the specs (assets/specs.js, then specs-vega.js), which a sentence's data may come before
+  const specsReady = scriptRan("specs-vega.js", () => window.atlasSpecs && window.atlasVegaSpecs);
+  const vegaReady = scriptRan("vega.js", () => window.vegaEmbed);
 
   // both charts for the measure on show (state.maps, its specs), the given head selected: on
   // load, and again on a measure switch (another colour bar, another grid)
@@ -175,25 +167,25 @@
     S.setWindow(...(state.window || [0, R, 0, W]));
     const detailSpec = (S.detailSpec && S.detailSpec(view)) || structuredClone(specs[view.detail]);
     [detailSpec.width, detailSpec.height] = S.detailBox();
-    const options = { actions: false, renderer: "canvas" };
     // an encoder-decoder model's part: rows and columns with words and spans of their own
     const sides = S.sides ? S.sides() : null;
     const words = sides ? { words: sides.colWords, tracks: sides.colTracks, rowWords: sides.rowWords, rowTracks: sides.rowTracks }
       : { words: page.words, tracks: state.tracks };
     const spans = sides ? { spans: sides.colSpans, rowSpans: sides.rowSpans } : { spans: state.spans };
-    const detail = await window.atlasEmbed.embed("#detail", view.detail, bind(detailSpec,
-      { pairs: S.detailRows(state.layer, state.head), ...spans },
-      { ...words, ...S.windowSignals(), ...(S.colourParams?.() || {}) }), options);
+    const bound = bind(detailSpec, { pairs: S.detailRows(state.layer, state.head), ...spans },
+      { ...words, ...S.windowSignals(), ...(S.colourParams?.() || {}) });
+    // the grid first when the bound spec names its colours: it needs the maps alone, so it is
+    // drawn while vega.js may still be compiling
+    const domain = boundDomain(bound);
+    if (domain) drawThumbnails(view, domain);
+    await vegaReady;
+    const options = { actions: false, renderer: "canvas" };
+    const detail = await window.atlasEmbed.embed("#detail", view.detail, bound, options);
     if (state.detail) state.detail.finalize();
     state.detail = detail.view;
     if (!state.timings.detail) state.timings.detail = performance.now();
-    // the thumbnails in the detail's colours: its colour bar's domain, through maps.js's viridis
-    state.colours = (S.colourTable || P.codeColours)(state.detail.scale("color").domain());
-    state.cells = gridRows();
-    state.gridSpec = specs[view.grid];
-    if (!state.gridSpec) throw new Error(`assets/specs.js has no grid ${view.grid}`);
-    state.gridKey = view.grid;
-    await embedGrid(state.gridSpec);
+    if (!domain) drawThumbnails(view, state.detail.scale("color").domain());
+    else refitGrid(); // the detail's own width, which the grid's layout estimated
     await S.fitDetail();
     S.showWindow();
     S.detailDrawn?.(); // several rows' mean under the map (sentence-rows.js)
@@ -222,10 +214,10 @@
     const picker = $("measure");
     picker.value = state.measure;
     $("figure").dataset.measure = state.measure;
-    await vegaReady;
+    await specsReady;
     await drawCharts(clamp(layer, 1, layers), clamp(headNumber, 1, H));
     $("grid").addEventListener("click", (event) => {
-      const cell = event.target.closest(".layer-rail") ? null : gridCell(event);
+      const cell = event.target.closest(".layer-rail") ? null : state.grid.cellAt(event.clientX, event.clientY);
       if (cell) select(...cell);
     });
     tapTooltips($("detail"));
@@ -236,12 +228,7 @@
     window.addEventListener("resize", () => {
       clearTimeout(resizing);
       resizing = setTimeout(async () => {
-        const layout = S.gridLayout(state.gridSpec);
-        if (layout.step !== state.step || layout.scrolls !== state.gridLayout.scrolls) await embedGrid(state.gridSpec);
-        else { // the same cells in another box
-          state.gridLayout = layout;
-          S.placeGrid();
-        }
+        refitGrid();
         if (S.detailSize(state.tracks) !== state.size) await S.resizeDetail(S.detailSize(state.tracks));
         await S.fitDetail();
       }, 150);

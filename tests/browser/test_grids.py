@@ -33,9 +33,7 @@ SENTENCE_GRID = """() => {
     const r = s.getBoundingClientRect();
     return [Number(s.textContent), r.top + r.height / 2 - (top + y(Number(s.textContent)) + y.bandwidth() / 2)];
   });
-  let images = 0;
-  const walk = (n) => { if (n.marktype === "image" && n.role === "mark") images += n.items.length; (n.items || []).forEach(walk); };
-  walk(view.scenegraph().root);
+  const images = view.drawn; // thumbnails drawn on the grid's canvas (assets/grid-draw.js)
   const r = (e) => { const b = e.getBoundingClientRect(); return [b.left, b.right]; };
   return { step: a.step, scrolls: box.classList.contains("scrolls"), images, rail,
     box: r(box), detail: r(document.querySelector("#detail canvas")),

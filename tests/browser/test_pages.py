@@ -23,6 +23,8 @@ CELL_CENTRE = """([l, h, which = "grid"]) => {
   return [box.left + left + ox + x(h) + x.bandwidth() / 2, box.top + top + oy + y(l) + y.bandwidth() / 2];
 }"""
 DETAIL_CENTRE = CELL_CENTRE.replace('which = "grid"', 'which = "detail"')
+# JS: how many thumbnails the grid's canvas drew the last time (assets/grid-draw.js)
+GRID_THUMBS = "window.atlas.grid.drawn"
 # JS: how many data items a view draws with marks of a type (walks the scenegraph).
 COUNT_ITEMS = """([which, type]) => {
   const count = (node) => (node.marktype === type && node.role === "mark" ? node.items.length : 0) +
@@ -84,7 +86,7 @@ def test_index_lists_and_filters(watched, atlas_store, artifacts):
 def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
     rec = atlas_store["pair-2"]  # the reference figure's sentence
     page = open_sentence(watched, n=atlas_store.ids.index("pair-2"))
-    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 6 * 12
+    assert page.evaluate(GRID_THUMBS) == 6 * 12
     assert page.evaluate(COUNT_ITEMS, ["detail", "rect"]) == len(rec.words) ** 2
     assert selected(page) == [1, 1, "", "layer 1, head 1"]
     assert page.inner_text("#sentence-text") == rec.text  # `<CHI>` literally
@@ -243,8 +245,34 @@ THUMBNAIL_VS_DETAIL = """async () => {
 }"""
 
 
+# JS: the grid's canvas (assets/grid-draw.js) where it shows the selected head's thumbnail, at
+# each word pair's centre (away from the outline's 3 px), next to the thumbnail's own pixel:
+# [[grid rgb, thumbnail rgb], ...]
+GRID_VS_THUMBNAIL = """() => {
+  const atlas = window.atlas, view = atlas.grid, { W } = atlas.maps;
+  const cell = atlas.cells.find((c) => c.layer === atlas.layer && c.head === atlas.head);
+  const thumb = cell.canvas.getContext("2d").getImageData(0, 0, W, W).data;
+  const canvas = view.container().querySelector("canvas");
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const grid = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  const [ox, oy] = view.origin(), { left, top } = view.padding();
+  const x0 = left + ox + view.scale("x")(atlas.head), y0 = top + oy + view.scale("y")(atlas.layer);
+  const side = view.scale("x").bandwidth() - 4, out = [];
+  for (let r = 0; r < W; r++) {
+    for (let c = 0; c < W; c++) {
+      const [u, v] = [(c + 0.5) * side / W, (r + 0.5) * side / W];
+      if (Math.min(u, v) < 3) continue;
+      const at = 4 * (Math.floor((y0 + v) * ratio) * canvas.width + Math.floor((x0 + u) * ratio));
+      out.push([Array.from(grid.data.slice(at, at + 3)), Array.from(thumb.slice(4 * (r * W + c), 4 * (r * W + c) + 3))]);
+    }
+  }
+  return out;
+}"""
+
+
 def test_grid_thumbnails_are_painted_in_the_details_colours(watched):
-    """The canvas-painted thumbnails do not drift from the detail Vega draws, for any measure."""
+    """The canvas-painted thumbnails do not drift from the detail Vega draws, for any measure,
+    and the grid's canvas shows them where its scales put the head."""
     page = open_sentence(watched, n=1, fragment="#l2h3", mount="/measures/")
     for measure in ("attention", "grad", "rollout"):
         page.evaluate("(m) => window.atlas.showMeasure(m)", measure)
@@ -252,13 +280,15 @@ def test_grid_thumbnails_are_painted_in_the_details_colours(watched):
         assert pairs.ndim == 3 and len(pairs) > 4, measure
         assert np.abs(pairs[:, 0] - pairs[:, 1]).max() <= 1, measure
         assert len({tuple(c) for c in pairs[:, 1]}) > 1, measure  # a map, not one colour
+        shown = np.array(page.evaluate(GRID_VS_THUMBNAIL))
+        assert len(shown) > 4 and np.abs(shown[:, 0] - shown[:, 1]).max() <= 1, measure
     watched.assert_clean()
 
 
 def test_causal_site(watched, artifacts):
     page = open_sentence(watched, mount="/causal/", fragment="#l2h4")
     page.screenshot(path=str(artifacts / "causal.png"))
-    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 2 * 4
+    assert page.evaluate(GRID_THUMBS) == 2 * 4
     upper = page.evaluate("window.atlas.detail.data('pairs').filter(d => d.to > d.from && d.value > 0).length")
     assert upper == 0  # lower-triangular, shown as it is
     assert page.locator(".note.causal").count() == 1
@@ -289,7 +319,7 @@ def test_the_measure_selector_switches_grid_and_detail_together(watched, gpt2_al
     state = page.evaluate(MEASURE_STATE)
     assert state[:5] == ["attention", 4, "#l2h3", "layer 2, head 3", "attention"]
     assert state[5] == ["attention", "rollout", "norm", "grad"]
-    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 2 * 4
+    assert page.evaluate(GRID_THUMBS) == 2 * 4
 
     page.select_option("#measure", "grad")
     page.wait_for_function("window.atlas.measure === 'grad' && window.atlas.detail")
@@ -309,16 +339,17 @@ def test_the_measure_selector_switches_grid_and_detail_together(watched, gpt2_al
     page.wait_for_function("document.getElementById('detail-title').textContent.includes('all heads')")
     assert page.evaluate(MEASURE_STATE)[:4] == ["rollout", 1, "#l2h1&m=rollout",
                                                 "layer 2, all heads (rollout)"]
-    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 2  # one thumbnail per layer
+    assert page.evaluate(GRID_THUMBS) == 2  # one thumbnail per layer
     assert ">rollout<" in page.evaluate("window.atlas.detail.toSVG()")
     page.click("#sentence-text")  # off the selector, whose own arrow keys change the measure
     page.keyboard.press("ArrowUp")
     page.wait_for_function("window.atlas.layer === 1")
     assert page.evaluate("location.hash") == "#l1h1&m=rollout"
-    # every chart drawn (each measure's detail, both grids) came from its Vega compiled at build
-    # time, bound as the browser's own Vega-Lite compiles the page's spec (assets/embed.js)
+    # every Vega chart drawn (each measure's detail; the grids are canvases) came from its Vega
+    # compiled at build time, bound as the browser's own Vega-Lite compiles the page's spec
+    # (assets/embed.js)
     assert page.evaluate(SAME_AS_VEGA_LITE) == {
-        key: True for key in ("detail", "detail-grad", "detail-rollout", "grid", "grid-layers")}
+        key: True for key in ("detail", "detail-grad", "detail-rollout")}
     watched.assert_clean()
 
 

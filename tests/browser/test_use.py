@@ -11,6 +11,7 @@ from test_pages import (
     CELL_CENTRE,
     COUNT_ITEMS,
     DETAIL_CENTRE,
+    GRID_THUMBS,
     open_sentence,
     selected,
     sentence_url,
@@ -108,7 +109,7 @@ def test_site_works_opened_from_disk(watched, sites, atlas_store):
     assert page.url.startswith("file://") and page.url.endswith("#q=horse")
     rec = atlas_store["pair-2"]
     assert page.evaluate(COUNT_ITEMS, ["detail", "rect"]) == len(rec.words) ** 2
-    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 6 * 12
+    assert page.evaluate(GRID_THUMBS) == 6 * 12
     page.evaluate("window.atlas.select(3, 5)")
     assert selected(page)[2] == "#l3h5&q=horse"
     assert page.locator("#load-error").is_hidden()
@@ -205,7 +206,7 @@ def test_a_missing_index_leaves_previous_next_in_corpus_order(watched, sites, tm
     watched.wait_ready()
     assert "could not be read" in page.inner_text("#list-note")
     assert page.get_attribute("#next", "href").endswith(".html#l2h2&q=horse")
-    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 6 * 12
+    assert page.evaluate(GRID_THUMBS) == 6 * 12
     assert watched.errors == ["Failed to load resource: net::ERR_FILE_NOT_FOUND"]  # the browser's line
     watched.errors.clear()
     watched.assert_clean_file()
@@ -349,7 +350,7 @@ def test_measure_selector_works_opened_from_disk(watched, sites, gpt2_all_measur
     page.select_option("#measure", "rollout")  # per layer: one column; back again: head 3
     page.wait_for_function("window.atlas.measure === 'rollout' && window.atlas.maps.H === 1")
     page.wait_for_function("location.hash === '#l2h1&m=rollout'")
-    assert page.evaluate(COUNT_ITEMS, ["grid", "image"]) == 2
+    assert page.evaluate(GRID_THUMBS) == 2
     page.select_option("#measure", "attention")
     page.wait_for_function("location.hash === '#l2h3'")  # the default: no m
     page.select_option("#measure", "grad")
