@@ -5,6 +5,7 @@
               pieces there
     lock      StoreLock: the one writer's lock (an OS file lock; a lock object at a URL)
     layout    array names, chunk arithmetic, quantization, index loading, commits, catalogs
+    streams   the (measure, part) streams: names (`attention`, `attention.cross`), parts, row shapes
     sentence  StoredSentence: what a row records besides its codes, with to_json/from_json
     reader    AtlasStore and SentenceRecord: the read API
     writer    StoreWriter: the one writer: opening (or upgrading), appends, commits

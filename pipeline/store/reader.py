@@ -42,6 +42,7 @@ from pipeline.store.streams import (
     resolve_stream,
     split_stream,
     store_parts,
+    store_streams,
 )
 from pipeline.words import word_attention, word_maps
 
@@ -215,6 +216,19 @@ class AtlasStore:
         StoreError for a measure or part the store lacks, naming those it holds."""
         self._check_measure(split_stream(measure)[0])
         return resolve_stream(self._meta, measure, part, str(self.path))
+
+    @property
+    def streams(self) -> list[str]:
+        """Every (measure, part) the store holds, by stream name: ["attention", "rollout"] in a
+        self store; ["attention.encoder", "attention.decoder", "attention.cross",
+        "rollout.encoder"] in an encoder-decoder's (`pipeline.store.streams.split_stream`)."""
+        return store_streams(self._meta)
+
+    def grid(self, measure: str = DEFAULT_MEASURE, part: str | None = None) -> tuple[int, int]:
+        """(layers, maps per layer) of a measure's part: its grid of heads (the decoder's layers
+        for `decoder` and `cross`; one map per layer for rollout)."""
+        stream = self.stream(measure, part)
+        return row_shape(self._meta, stream, 0)[:2]
 
     def measure_heads(self, measure: str, part: str | None = None) -> int:
         """Maps per layer of a stored measure (and part): 1 for per-layer measures (rollout),

@@ -17,6 +17,9 @@ regions, and each worker writes its regions' codes straight into the store.
              with the writer (exactly as `StoreWriter.add` would have) and commits. The driver
              remains the only process that writes the index, the metadata and the catalog.
 
+Regions are laid out per measure of a self store (whose streams are its measures); the Ray
+engine refuses an encoder-decoder's store, whose codes are per stream (`attention.cross`).
+
 A region's padding (its last chunk's tail, per measure) is zeros, which compress to
 almost nothing; it costs address space, not disk. The writer's chunk buffer takes a
 region only where its written chunks end, so a region is committed only when every

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import StoreError
-from pipeline.measures import DEFAULT_MEASURE, MEASURES, PAIR_PARTS, SELF
+from pipeline.measures import DEFAULT_MEASURE, MEASURES, PAIR_PARTS, SELF, parts_of
 from pipeline.records import Sentence
 from pipeline.store import plan
 from pipeline.store.chunks import ChunkBuffer
@@ -104,8 +104,7 @@ class StoreWriter:
         self.measures = tuple(m for m in MEASURES if m in set(meta["measures"]) | set(measures))
         # each listed measure's stored parts, then the parts of those this run adds
         self.streams = tuple(stream_name(m, p) for m in self.measures for p in (
-            measure_parts(meta, m) if m in meta["measures"] else
-            [split_stream(s)[1] for s in streams_of([m], store_parts(meta))]))
+            measure_parts(meta, m) if m in meta["measures"] else parts_of(m, store_parts(meta))))
         self._start_new_measures()
         commit = self._meta["commit"]
         self._codes = {s: self._chunk_buffer(s, commit["codes_end"][s], commit["chunks"][s])

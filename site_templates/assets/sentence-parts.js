@@ -10,7 +10,8 @@
   const S = window.atlasSentence;
   const { $, page, state } = S;
   const picker = $("part");
-  if (!picker || !page.target) return;
+  if (!picker) return;
+  const target = page.target || { words: [], spans: [] }; // (a pair store's records all have one)
   const DEFAULT = page.measures[0].parts[0].name;
   const parts = [...picker.options].map((o) => o.value);
   const partView = (measure, part) => (measure.parts || []).find((p) => p.name === part);
@@ -37,9 +38,9 @@
   // of the decoder (its rows for cross, both for decoder), the source's on the encoder's
   function sides(part = state.part) {
     const source = { words: page.words, spans: state.spans, tracks: state.tracks };
-    const target = { words: page.target.words, spans: state.targetSpans, tracks: state.targetTracks };
-    const rows = part === "encoder" ? source : target;
-    const cols = part === "decoder" ? target : source;
+    const own = { words: target.words, spans: state.targetSpans, tracks: state.targetTracks };
+    const rows = part === "encoder" ? source : own;
+    const cols = part === "decoder" ? own : source;
     return { rowWords: rows.words, rowSpans: rows.spans, rowTracks: rows.tracks,
       colWords: cols.words, colSpans: cols.spans, colTracks: cols.tracks };
   }
@@ -67,7 +68,7 @@
   }
 
   function readParts() {
-    state.targetSpans = page.target.spans.map(([label, first, last, track], i) => ({ i, label, first, last, track }));
+    state.targetSpans = target.spans.map(([label, first, last, track], i) => ({ i, label, first, last, track }));
     state.targetTracks = state.targetSpans.reduce((n, s) => Math.max(n, s.track + 1), 0);
     state.wantedPart = asked();
   }

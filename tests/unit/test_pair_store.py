@@ -33,6 +33,10 @@ def test_a_pair_store_has_three_parts_and_a_stream_per_measure_and_part(pairs):
     assert store.measures == ["attention", "rollout"]
     assert store.measure_parts("attention") == ["encoder", "decoder", "cross"]
     assert store.measure_parts("rollout") == ["encoder"]
+    assert store.streams == ["attention.encoder", "attention.decoder", "attention.cross",
+                             "rollout.encoder"]
+    assert (store.grid(), store.grid(part="cross"), store.grid("rollout")) == ((2, 2), (3, 2), (2, 1))
+    assert store.measure_heads("rollout") == 1 and store.stream("attention", "cross") == "attention.cross"
     meta = open_group_meta(path, "r")[1]
     assert meta["schema"] == 3
     streams = ["attention.encoder", "attention.decoder", "attention.cross", "rollout.encoder"]
@@ -105,10 +109,51 @@ def test_a_part_the_store_or_measure_lacks_names_the_parts_there_are(pairs, tmp_
     self_store = write_store(tmp_path / "self.zarr",
                              [(synthetic_sentence("a", ["x", "y"]), np.full((1, 2, 4, 4), .25))], 1, 2)
     self_rec = AtlasStore.open(self_store)["a"]
-    assert AtlasStore.open(self_store).parts == ["self"]
+    opened = AtlasStore.open(self_store)
+    assert (opened.parts, opened.streams, opened.grid(), opened.encoder_decoder) == (
+        ["self"], ["attention"], (1, 2), False)
     assert self_rec.attention(part="self").shape == self_rec.attention().shape == (1, 2, 4, 4)
     assert self_rec.target is None and self_rec.target_words == [] and not self_rec.target_generated
     with pytest.raises(StoreError, match="it has the parts self"):
         self_rec.attention(part="cross")
     meta = open_group_meta(self_store, "r")[1]
     assert meta["schema"] == 2 and "parts" not in meta and "measure_parts" not in meta
+
+
+def test_the_plain_zarr_recipe_for_a_cross_map_of_docs_store_md_reads_the_same_values(pairs):
+    import zarr
+
+    path, _, _ = pairs
+    g = zarr.open_group(str(path), mode="r")
+    meta = g.attrs["atlas"]
+    commit = meta["commit"]
+    rows = g[commit["catalog_array"]][: commit["catalog"]]
+    r = int(rows[0])
+    s = "attention.cross"
+    Ld, Hm = meta["model"]["n_decoder_layers"], meta["measure_heads"][s]
+    Ts, Tt = int(g["index/n_tokens"][r]), int(g["index/n_target_tokens"][r])
+    offset = int(g[f"measures/{s}/offset"][r])
+    cross = g[f"measures/{s}/codes"][offset: offset + Ld * Hm * Tt * Ts].reshape(Ld, Hm, Tt, Ts) / 255
+    np.testing.assert_allclose(cross, AtlasStore.open(path)[0].attention(part="cross"), atol=1e-6)
+
+
+def test_a_pairs_record_round_trips_and_a_self_record_keeps_its_json():
+    from dataclasses import replace
+
+    from pipeline.records import Sentence, Span
+    from pipeline.store import StoredSentence
+    from pipeline.testing.seq2seq import pair_sentence
+
+    pair = pair_sentence("p", "a b", "c d e", [("S", 0, 1)], [("T", 1, 3)])
+    assert StoredSentence.from_json(pair.to_json()) == pair
+    plain = synthetic_sentence("a", ["x", "y"])
+    assert "target" not in plain.to_json() and StoredSentence.from_json(plain.to_json()) == plain
+    source = Sentence("p", "a b", pair.word_ranges, (Span("S", 0, 1),))
+    assert plain.encodes(Sentence("a", "x y", plain.word_ranges, target="ignored"))  # one stack
+    assert not pair.encodes(source)  # a given target's record: not a sentence to generate for
+    assert replace(pair, target_generated=True).encodes(source)
+    given = Sentence("p", "a b", pair.word_ranges, (Span("S", 0, 1),), target="c d e",
+                     target_word_ranges=pair.target_word_ranges)
+    assert not pair.encodes(given)  # its target spans differ
+    assert replace(pair, target_spans=()).encodes(given)
+    assert not replace(pair, target_spans=(), target_truncated=True).encodes(given)

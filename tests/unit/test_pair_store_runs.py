@@ -198,3 +198,41 @@ def test_the_ray_engine_refuses_a_pair_store_cleanly(tmp_path):
         w = writer(tmp_path / "atlas.zarr")
         with pytest.raises(EngineError, match="does not run encoder-decoder models yet"):
             RayEngine().run([], {}, {}, w, progress=False)
+
+
+def test_a_pair_run_killed_after_writing_chunks_resumes_at_each_streams_codes_end(
+        tmp_path, monkeypatch):
+    """Small chunks (1 KiB), so that a run writes and commits several per stream and then dies
+    with chunks written above what it committed; the next run writes over them."""
+    import zarr
+
+    import pipeline.store.chunks as chunks_module
+    import pipeline.store.layout as layout_module
+    import pipeline.store.verify as verify_module
+
+    for module in (chunks_module, layout_module, verify_module):
+        monkeypatch.setattr(module, "CODES_CHUNK", 1024)
+    path = tmp_path / "atlas.zarr"
+    rows = pair_rows(12, MODEL, seed=8)
+    with StoreLock(path):  # commits after each written chunk, then dies
+        w = writer(path, commit_every=0.0)
+        for sentence, maps in rows[:10]:
+            w.add(sentence, codes_of(maps))
+    meta = open_group_meta(path, "r")[1]
+    committed, ends = meta["commit"]["rows"], meta["commit"]["codes_end"]
+    assert 0 < committed < 10 and all(end % 1024 == 0 for end in ends.values())
+    group = zarr.open_group(str(path), mode="r+")
+    cross = group["measures/attention.cross/codes"]  # a chunk it wrote but never committed
+    cross.resize((ends["attention.cross"] + 1024,))
+    cross[ends["attention.cross"]:] = 255
+    with StoreLock(path):
+        w = writer(path)
+        assert {s: b.written for s, b in w._codes.items()} == ends
+        placed = [w.place(s) for s, _ in rows]
+        assert placed == [*range(committed), *[None] * (12 - committed)]
+        for i, (sentence, maps) in enumerate(rows):
+            if placed[i] is None:
+                placed[i] = w.add(sentence, codes_of(maps))
+        w.finish(placed)
+    check_values(path, rows)
+    assert verify_store(path).ok

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.words import align_tokens, merge_tokenless, split_words, word_maps
+from pipeline.words import align_tokens, merge_tokenless, split_words, word_attention, word_maps
 
 
 def words_of(text: str) -> list[str]:
@@ -144,3 +144,29 @@ def test_word_maps_without_special_tokens_rows_sum_to_one():
     np.testing.assert_allclose(words.sum(-1), 1.0, atol=1e-5)
     # one token per word on the middle word: its row is the token's row, summed per word
     np.testing.assert_allclose(words[:, :, 1, 0], a[:, :, 2, :2].sum(-1), atol=1e-6)
+
+
+def test_rectangular_word_maps_take_each_sides_own_words():
+    """Cross-attention (target rows x source columns): rows are the mean over a row word's
+    tokens, columns the sum over a column word's tokens, each side with its own words."""
+    rng = np.random.default_rng(0)
+    rows, columns = np.array([-1, 0, 0, 1, -1]), np.array([0, 1, 1, -1, 2, 2])
+    attention = rng.dirichlet(np.ones(6), size=(2, 3, 5)).astype(np.float32)  # (L, H, T_r, T_c)
+    words, special = word_maps(attention, rows, 2, column_index=columns, n_column_words=3)
+    want = np.zeros((2, 3, 2, 3), np.float32)
+    want_special = np.zeros((2, 3, 2), np.float32)
+    for i in range(2):
+        mine = rows == i
+        for j in range(3):
+            want[:, :, i, j] = attention[:, :, mine][..., columns == j].sum(-1).mean(-1)
+        want_special[:, :, i] = attention[:, :, mine][..., columns == -1].sum(-1).mean(-1)
+    np.testing.assert_allclose(words, want, rtol=1e-5)
+    np.testing.assert_allclose(special, want_special, rtol=1e-5)
+    np.testing.assert_allclose(words.sum(-1) + special, 1.0, rtol=1e-5)
+    codes = np.rint(attention * 255).astype(np.uint8)
+    np.testing.assert_allclose(
+        word_attention(codes, rows, 2, 1 / 255, column_index=columns, n_column_words=3),
+        word_maps(codes / np.float32(255), rows, 2, column_index=columns, n_column_words=3)[0],
+        rtol=1e-5)
+    with pytest.raises(ValueError, match="n_column_words"):
+        word_maps(attention, rows, 2, column_index=columns)
