@@ -127,3 +127,4 @@ def test_figures_of_every_part(pair_site, tmp_path):
         get_figure(store, FigureRequest("pair-1", 1, 1, tmp_path / "r.svg"),
                    FigureOptions(measure="rollout", part="cross"))
     assert rec.show(1, 1, part="decoder", grid=False).caption == "pair-1: layer 1, head 1 (attention, decoder)"
+    assert 'data-fragment="l2h1&amp;p=cross"' in rec.view(2, 1, part="cross").html  # opens at the part
