@@ -53,9 +53,12 @@
     for (const option of picker.options) option.disabled = !partView(measure, option.value);
     const want = state.wantedPart || asked();
     const note = $("part-note");
-    note.hidden = want === state.part;
-    note.textContent = note.hidden ? "" : `${name} has no ${want} part (only ${measure.parts.map((p) => p.name).join(", ")}): ` +
-      `showing ${state.part}. Choose a measure that has it to see ${want} again.`;
+    const fallback = want !== state.part;
+    note.hidden = !fallback && state.part !== "decoder";
+    note.textContent = fallback ? `${name} has no ${want} part (only ${measure.parts.map((p) => p.name).join(", ")}): ` +
+      `showing ${state.part}. Choose a measure that has it to see ${want} again.`
+      : note.hidden ? "" : "The decoder is causal: each target word attends only to itself and the words before it " +
+      "(and the start token, a special token), so its map is lower-triangular.";
     $("figure").dataset.part = state.part;
     state.partTag = state.part === DEFAULT ? "" : `-${state.part}`; // the download's file name
   }

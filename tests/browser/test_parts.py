@@ -82,6 +82,7 @@ def test_parts_cross_map_fallback_and_previous_next(chromium, pair_server, artif
     page.wait_for_function("document.getElementById('figure').dataset.part === 'decoder'")
     shown = page.evaluate(DETAIL)
     assert shown["rowWords"] == shown["words"] == list(rec.target_words) and "p=decoder" in shown["hash"]
+    assert "The decoder is causal" in page.inner_text("#part-note")
     page.keyboard.press("]")
     page.wait_for_url(f"**/{pages['xss/script']}.html*")
     w.wait_ready()

@@ -127,3 +127,19 @@ def test_figures_of_every_part(pair_site, tmp_path):
         get_figure(store, FigureRequest("pair-1", 1, 1, tmp_path / "r.svg"),
                    FigureOptions(measure="rollout", part="cross"))
     assert rec.show(1, 1, part="decoder", grid=False).caption == "pair-1: layer 1, head 1 (attention, decoder)"
+    assert 'data-fragment="l2h1&amp;p=cross"' in rec.view(2, 1, part="cross").html  # opens at the part
+
+
+def test_the_size_limit_counts_and_removes_every_part(pair_site, tmp_path):
+    store, site = pair_site
+    full = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
+    page = _page(site, "p003")
+    one = sum(p.stat().st_size for p in [*site.glob(f"data/{page}*.js"), site / "sentences" / f"{page}.html"])
+    limit = full - one // 2  # every sentence but about one fits
+    build_site(store.path, tmp_path / "site", progress=False, max_site_bytes=limit)
+    out = tmp_path / "site"
+    assert sum(p.stat().st_size for p in out.rglob("*") if p.is_file()) <= limit
+    kept = sorted(p.stem for p in out.glob("sentences/*.html"))
+    assert 0 < len(kept) < 4
+    data = sorted(p.name for p in out.glob("data/*.js") if p.name != "_index.js")
+    assert data == sorted(f"{k}{s}.js" for k in kept for s in ("", ".decoder", ".cross", ".rollout"))
