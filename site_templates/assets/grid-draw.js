@@ -33,19 +33,19 @@
       titleStart: scrolls, selected: spec.layer[1].mark.stroke, outline: spec.layer[1].mark.strokeWidth };
   }
 
-  // a sheet's thumbnails as rows {layer, head, canvas, url}: the head's own W x W canvas and its
-  // data: URL, each copied out of the sheet when first read (the downloaded figure's SVG holds
-  // the URLs; the tests read both)
-  function cellsOf(sheet, layers, heads, side, tall = side) {
+  // a sheet's thumbnails (w x h pixels each) as rows {layer, head, canvas, url}: the head's own
+  // canvas and its data: URL, each copied out of the sheet when first read (the downloaded
+  // figure's SVG holds the URLs; the tests read both)
+  function cellsOf(sheet, layers, heads, [w, h]) {
     const rows = [];
     for (let l = 1; l <= layers; l++) {
-      for (let h = 1; h <= heads; h++) {
+      for (let k = 1; k <= heads; k++) {
         let own = null;
-        rows.push({ layer: l, head: h,
+        rows.push({ layer: l, head: k,
           get canvas() {
             if (!own) {
-              own = Object.assign(document.createElement("canvas"), { width: side, height: tall });
-              own.getContext("2d").drawImage(sheet, (h - 1) * side, (l - 1) * tall, side, tall, 0, 0, side, tall);
+              own = Object.assign(document.createElement("canvas"), { width: w, height: h });
+              own.getContext("2d").drawImage(sheet, (k - 1) * w, (l - 1) * h, w, h, 0, 0, w, h);
             }
             return own;
           },
@@ -55,12 +55,11 @@
     return rows;
   }
 
-  // the grid of a sheet of thumbnails (a canvas of (heads * side) x (layers * side) pixels, head
-  // (l, h)'s side x side map at ((h - 1) * side, (l - 1) * side): paint.js's paintSheet) drawn
-  // into `box` at `step` px a cell; `spec`: the shared grid spec it follows; `selected`:
-  // [layer, head]; `tall`: a map's rows where they are not `side` (an encoder-decoder model's
-  // cross-attention: target rows, source columns). Returns the grid's view.
-  function draw(box, sheet, { layers, heads, side, tall = side, step, scrolls, spec, selected }) {
+  // the grid of a sheet of thumbnails drawn into `box` at `step` px a cell: the sheet is a canvas
+  // of heads x layers maps of w x h pixels each, head (l, h)'s at ((h - 1) * w, (l - 1) * h)
+  // (paint.js's paintSheet; a map need not be square: a thumbnail fills its square cell); `spec`:
+  // the shared grid spec it follows; `selected`: [layer, head]. Returns the grid's view.
+  function draw(box, sheet, { layers, heads, step, scrolls, spec, selected }) {
     const a = axesOf(spec, scrolls);
     const canvas = document.createElement("canvas");
     canvas.className = "marks";
@@ -84,7 +83,8 @@
     const x = band(heads, step);
     const y = band(layers, step);
     const sel = { selLayer: selected[0], selHead: selected[1] };
-    const cells = cellsOf(sheet, layers, heads, side, tall);
+    const [w, h] = [sheet.width / heads, sheet.height / layers]; // one map's pixels
+    const cells = cellsOf(sheet, layers, heads, [w, h]);
     const view = { drawn: 0 };
 
     function paint() {
@@ -115,8 +115,8 @@
       ctx.imageSmoothingEnabled = false; // one pixel per word pair, as the spec's smooth: false
       view.drawn = 0;
       for (let l = 1; l <= layers; l++) {
-        for (let h = 1; h <= heads; h++) {
-          ctx.drawImage(sheet, (h - 1) * side, (l - 1) * tall, side, tall, x(h) - 0.5, y(l) - 0.5, step - 4, step - 4);
+        for (let k = 1; k <= heads; k++) {
+          ctx.drawImage(sheet, (k - 1) * w, (l - 1) * h, w, h, x(k) - 0.5, y(l) - 0.5, step - 4, step - 4);
           view.drawn++;
         }
       }

@@ -24,36 +24,35 @@
     return new Uint32Array(bytes.buffer);
   }
 
-  // map k of a maps' codes (R x W each, as parseMaps gives them, R = W but for a cross-attention
-  // map; a difference's codes are offset by its `offset`, 255, into its colours) drawn into a
-  // canvas of W x R pixels
-  function paint(canvas, { W, R = W, codes, offset = 0 }, k, colours) {
+  // map k of a maps' codes (W x W each, as parseMaps gives them; a difference's codes are
+  // offset by its `offset`, 255, into its colours) drawn into a W x W canvas
+  function paint(canvas, { W, codes, offset = 0 }, k, colours) {
     canvas.width = W;
-    canvas.height = R;
+    canvas.height = W;
     const ctx = canvas.getContext("2d");
-    const image = ctx.createImageData(W, R);
+    const image = ctx.createImageData(W, W);
     const pixels = new Uint32Array(image.data.buffer);
-    for (let i = 0; i < W * R; i++) pixels[i] = colours[codes[k * W * R + i] + offset];
+    for (let i = 0; i < W * W; i++) pixels[i] = colours[codes[k * W * W + i] + offset];
     ctx.putImageData(image, 0, 0);
   }
 
-  // every map of a maps' L x H heads drawn into one canvas of (H * W) x (L * W) pixels, head
-  // (l, h)'s at ((h - 1) * W, (l - 1) * W), each in the colours `coloursOf(k)` gives it: the
-  // sentence page's grid of thumbnails in one putImageData (144 canvases, each with its own
-  // context, took 15-20 ms of a cold page)
-  // (a map of R rows, R = W but for a cross-attention map, is R pixels tall)
-  function paintSheet(canvas, { L, H, W, R = W, codes, offset = 0 }, coloursOf) {
-    canvas.width = H * W;
-    canvas.height = L * R;
+  // every map of a maps' L x H heads drawn into one canvas of (H * C) x (L * R) pixels, head
+  // (l, h)'s R x C map (rows x columns: W x W unless the maps say otherwise, as a part of an
+  // encoder-decoder may) at ((h - 1) * C, (l - 1) * R), each in the colours `coloursOf(k)` gives
+  // it: the sentence page's grid of thumbnails in one putImageData (144 canvases, each with its
+  // own context, took 15-20 ms of a cold page)
+  function paintSheet(canvas, { L, H, W, rows = W, cols = W, codes, offset = 0 }, coloursOf) {
+    canvas.width = H * cols;
+    canvas.height = L * rows;
     const ctx = canvas.getContext("2d");
-    const image = ctx.createImageData(H * W, L * R);
+    const image = ctx.createImageData(H * cols, L * rows);
     const pixels = new Uint32Array(image.data.buffer);
     for (let k = 0; k < L * H; k++) {
       const colours = coloursOf(k);
-      const corner = Math.floor(k / H) * R * H * W + (k % H) * W; // its top left pixel
-      for (let row = 0, at = k * W * R; row < R; row++) {
-        const line = corner + row * H * W;
-        for (let column = 0; column < W; column++, at++) pixels[line + column] = colours[codes[at] + offset];
+      const corner = Math.floor(k / H) * rows * H * cols + (k % H) * cols; // its top left pixel
+      for (let row = 0, at = k * rows * cols; row < rows; row++) {
+        const line = corner + row * H * cols;
+        for (let column = 0; column < cols; column++, at++) pixels[line + column] = colours[codes[at] + offset];
       }
     }
     ctx.putImageData(image, 0, 0);

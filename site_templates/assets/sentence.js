@@ -20,7 +20,8 @@
   // model's 1,024 thumbnails are neither encoded nor decoded to be shown
   function gridSheet() {
     const sheet = document.createElement("canvas");
-    P.paintSheet(sheet, state.maps, (k) => S.headColours?.(k) || state.colours);
+    // (R rows of W columns: a cross-attention part's target x source, maps.js)
+    P.paintSheet(sheet, { ...state.maps, rows: state.maps.R, cols: state.maps.W }, (k) => S.headColours?.(k) || state.colours);
     return sheet;
   }
 
@@ -138,7 +139,7 @@
     const { step, scrolls } = state.gridLayout;
     if (state.grid) state.grid.finalize();
     state.grid = window.atlasGrid.draw($("grid"), state.sheet,
-      { layers, heads, side: state.maps.W, tall: state.maps.R, step, scrolls, spec, selected: [state.layer, state.head] });
+      { layers, heads, step, scrolls, spec, selected: [state.layer, state.head] });
     state.cells = state.grid.data("cells");
     S.placeGrid();
   }

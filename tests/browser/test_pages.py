@@ -103,6 +103,9 @@ def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
 def test_click_keys_and_fragment(watched):
     page = open_sentence(watched)
     x, y = page.evaluate(CELL_CENTRE, [4, 7])
+    page.mouse.move(x, y)  # the grid's canvas names the head under the pointer, with the hand
+    assert page.evaluate("(c) => [c.title, c.style.cursor]", page.query_selector("#grid canvas")) == [
+        "layer 4, head 7", "pointer"]
     page.mouse.click(x, y)
     page.wait_for_function("window.atlas.head === 7")
     assert selected(page) == [4, 7, "#l4h7", "layer 4, head 7"]
@@ -270,6 +273,32 @@ GRID_VS_THUMBNAIL = """() => {
 }"""
 
 
+# JS: a sheet of 2 x 3 rectangular maps (2 rows x 5 columns each, as a cross-attention part's
+# target x source; head k's codes all k * 40) painted and drawn as a grid in a box of its own:
+# [sheet width, height, thumbnails drawn, [grid rgb, expected rgb] at each head's centre]
+RECTANGULAR_GRID = """() => {
+  const [L, H, rows, cols] = [2, 3, 2, 5];
+  const codes = new Uint8Array(L * H * rows * cols).map((_, i) => Math.floor(i / (rows * cols)) * 40);
+  const colours = window.atlasPaint.codeColours([0, 1]);
+  const sheet = document.createElement("canvas");
+  window.atlasPaint.paintSheet(sheet, { L, H, W: 0, rows, cols, codes }, () => colours);
+  const box = document.body.appendChild(document.createElement("div"));
+  const view = window.atlasGrid.draw(box, sheet, { layers: L, heads: H, step: 30, scrolls: false,
+    spec: window.atlasSpecs.grid, selected: [1, 1] });
+  const canvas = box.querySelector("canvas"), ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const image = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const [ox, oy] = view.origin(), { left, top } = view.padding(), out = [];
+  for (let k = 0; k < L * H; k++) {
+    const x = left + ox + view.scale("x")(k % H + 1) + 13, y = top + oy + view.scale("y")(Math.floor(k / H) + 1) + 13;
+    const at = 4 * (Math.floor(y * ratio) * canvas.width + Math.floor(x * ratio));
+    const want = new Uint8Array(new Uint32Array([colours[k * 40]]).buffer);
+    out.push([Array.from(image.slice(at, at + 3)), Array.from(want.slice(0, 3))]);
+  }
+  box.remove();
+  return [sheet.width, sheet.height, view.drawn, out];
+}"""
+
+
 def test_grid_thumbnails_are_painted_in_the_details_colours(watched):
     """The canvas-painted thumbnails do not drift from the detail Vega draws, for any measure,
     and the grid's canvas shows them where its scales put the head."""
@@ -282,6 +311,9 @@ def test_grid_thumbnails_are_painted_in_the_details_colours(watched):
         assert len({tuple(c) for c in pairs[:, 1]}) > 1, measure  # a map, not one colour
         shown = np.array(page.evaluate(GRID_VS_THUMBNAIL))
         assert len(shown) > 4 and np.abs(shown[:, 0] - shown[:, 1]).max() <= 1, measure
+    width, height, drawn, centres = page.evaluate(RECTANGULAR_GRID)  # maps need not be square
+    assert [width, height, drawn] == [3 * 5, 2 * 2, 6]
+    assert np.abs(np.diff(np.array(centres), axis=1)).max() <= 1
     watched.assert_clean()
 
 
