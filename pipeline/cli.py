@@ -343,6 +343,9 @@ def show_config(ctx: click.Context, **flags) -> None:
 @click.option("--words-only", is_flag=True,
               help="Leave out the note on the attention that goes to special tokens.")
 @click.option("--no-grid", is_flag=True, help="The word x word map alone, without the grid.")
+@click.option("--part", type=click.Choice(["encoder", "decoder", "cross"]),
+              help="An encoder-decoder store's part: encoder (source x source), decoder (target "
+                   "x target) or cross (target rows x source columns) [default: encoder].")
 @click.option("--font", metavar="FAMILY",
               help="Font family of every text [default: Liberation Sans, which vl-convert ships, "
                    "so the figure lays out alike on every machine].")
@@ -370,7 +373,8 @@ def show_config(ctx: click.Context, **flags) -> None:
 @QUIET
 @click.pass_context
 def figure(ctx: click.Context, sentence: str | None, layer: int | None, head: int | None,
-           output: str, words_only: bool, no_grid: bool, font: str | None, width: int | None,
+           output: str, words_only: bool, no_grid: bool, part: str | None, font: str | None,
+           width: int | None,
            scale: float, batch: str | None, series_dir: str | None, checkpoints: str | None,
            stat: str | None, heads: str | None, columns: int | None, **flags) -> None:
     """Write the sentence figure for a paper: the layer x head grid with the selected head
@@ -413,7 +417,8 @@ def figure(ctx: click.Context, sentence: str | None, layer: int | None, head: in
         requests = [FigureRequest(sentence, layer, head, Path(output))]
     options = FigureOptions(measure=cfg.measure, measure_label=cfg.measure_label,
                             domain=cfg.domain, note=not words_only, grid=not no_grid,
-                            width=width or 440, scale=scale, **({"font": font} if font else {}))
+                            width=width or 440, scale=scale, part=part,
+                            **({"font": font} if font else {}))
     written = write_figures(open_store(cfg.store_path), requests, options,
                             progress=ctx.obj["progress"])
     for path in written:

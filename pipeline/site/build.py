@@ -87,6 +87,7 @@ from pipeline.site.pages import (
     sentence_room,
     write_sentence_scripts,
 )
+from pipeline.site.parts import PARTS_SCRIPT, PartView
 from pipeline.site.series_corpus import SERIES_DATA, series_data
 from pipeline.site.series_downloads import checkpoints_figure_specs
 from pipeline.site.series_plan import list_firsts, plan_site
@@ -354,10 +355,12 @@ def _build_assets(out: Path, site: SiteContext, frame: str | None = None) -> Non
             continue  # a series site's scripts: a site of one model stays as it was
         if path.name.startswith(GOLD_ASSETS) and not site.gold:
             continue  # gold trees' scripts: a corpus without arcs stays as it was
+        if path.name == PARTS_SCRIPT and not site.parts:
+            continue  # an encoder-decoder model's parts: a self model's site stays as it was
         if path.is_file():
             shutil.copyfile(path, out / "assets" / path.name)
     write_sentence_scripts(templates_dir() / "assets", out / "assets", series=site.series is not None,
-                           gold=site.gold, frame=frame)
+                           gold=site.gold, frame=frame, parts=bool(site.parts))
 
 
 def _write_specs(out: Path, site: SiteContext) -> None:
@@ -368,14 +371,19 @@ def _write_specs(out: Path, site: SiteContext) -> None:
                         for h in sorted({site.n_heads, 1})},
              "histogram": charts.get_histogram_spec()}
     for view in site.measures:  # a detail spec per measure (its colour bar); the per-layer grid
-        specs[view.detail] = charts.get_detail_spec(measure_label=view.title, domain=view.domain)
         per_layer = view.grid != "grid"
-        if per_layer and view.grid not in specs:
-            specs[view.grid] = charts.get_grid_spec(site.n_layers, view.heads, per_layer=True)
-        # the page's download (assets/figure.js): the figure of this measure
-        specs[view.figure] = charts.get_figure_spec(site.n_layers, view.heads,
-                                                    measure_label=view.title, domain=view.domain,
-                                                    per_layer=per_layer)
+        # an encoder-decoder model's parts each have their own (pipeline.site.parts); a self
+        # model's measure is one "part" of the measure's keys and shape
+        for part in view.parts or [PartView("self", "", site.n_layers, view.heads, view.detail,
+                                            view.grid, view.figure)]:
+            specs[part.detail] = charts.get_detail_spec(measure_label=view.title, domain=view.domain,
+                                                        part=part.name)
+            if part.grid not in specs:
+                specs[part.grid] = charts.get_grid_spec(part.layers, part.heads, per_layer=per_layer)
+            # the page's download (assets/figure.js): the figure of this measure (and part)
+            specs[part.figure] = charts.get_figure_spec(part.layers, part.heads,
+                                                        measure_label=view.title, domain=view.domain,
+                                                        per_layer=per_layer, part=part.name)
     specs.update(difference_specs(site))  # a series' difference views (series-sentence.js)
     specs.update(checkpoints_figure_specs(site))  # a series' figure of a head (series-figures.js)
     specs["corpus"].update({f"{L}x{h}": charts.get_corpus_grid_spec(L, h)  # an encoder-decoder's
@@ -383,9 +391,11 @@ def _write_specs(out: Path, site: SiteContext) -> None:
     if site.gold:  # a head page's relations against their baselines (gold-head.js)
         specs[DEPENDENCY_SPEC] = get_dependency_spec()
     (out / "assets" / "specs.js").write_text(js_global("atlasSpecs", specs), encoding="utf-8")
-    # what a sentence page draws with Vega on load (its details; its grid is drawn on a canvas by
-    # assets/grid-draw.js), compiled to Vega here rather than in every browser
-    drawn = sorted({view.detail for view in site.measures})
+    # what a sentence page draws with Vega on load (its details, an encoder-decoder model's parts'
+    # too; its grid is drawn on a canvas by assets/grid-draw.js), compiled to Vega here rather
+    # than in every browser
+    drawn = sorted({*(view.detail for view in site.measures),
+                    *(p.detail for view in site.measures for p in view.parts)})
     vega = {key: charts.to_vega(specs[key]) for key in drawn}
     (out / "assets" / "specs-vega.js").write_text(js_global("atlasVegaSpecs", vega), encoding="utf-8")
 

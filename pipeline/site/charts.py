@@ -43,6 +43,10 @@ SPAN_DATA = "spans"  # rows {i, label, first, last, track}: one per span of the 
 SEL_LAYER, SEL_HEAD = "selLayer", "selHead"  # the selected head, 1-based
 WORDS = "words"  # the sentence's words, in order (axis labels key on the word index)
 TRACKS = "tracks"  # how many rows of brackets the spans need
+# A rectangular detail (an encoder-decoder model's parts: pipeline.site.parts) has its own rows:
+ROW_WORDS = "rowWords"  # the rows' words (the target's for decoder and cross); `words`: the columns'
+ROW_TRACKS = "rowTracks"  # the rows' bracket rows; `tracks`: the columns'
+ROW_SPANS = "rowSpans"  # the rows' spans (`spans`: the columns')
 ROWS, COLS = "rows", "cols"  # the window shown: [first, last) word of rows and of columns;
 # [0, 0] shows every word. A long sentence is shown a window at a time (sentence-window.js), so
 # that cells and labels keep a legible size; the brackets are cut to the window.
@@ -50,6 +54,7 @@ ROWS, COLS = "rows", "cols"  # the window shown: [first, last) word of rows and 
 SELECTED = "#ffd400"  # the selected cell's outline (yellow, as in the reference figure)
 BRACKET = "#333333"
 TRACK_PX = 24  # room for one row of brackets: tick, line, label
+LEGEND_MIN_PX = 160  # the least length of a part's colour bar (a cross map of few target words)
 DETAIL_PX = 440  # the detail heatmap is this square, whatever the sentence's length
 GRID_PX = 460  # the grid's larger side
 PAGE_FONT = "system-ui, sans-serif"  # a local font: the site requests nothing outside it
@@ -132,18 +137,20 @@ def window_start(param: str) -> str:
     return f"({param}[1] > {param}[0] ? {param}[0] : 0)"
 
 
-def window_size(param: str) -> str:
-    """Expression: how many words a window param shows (at least 1)."""
-    return f"max(1, {param}[1] > {param}[0] ? {param}[1] - {param}[0] : length({WORDS}))"
+def window_size(param: str, words: str = WORDS) -> str:
+    """Expression: how many words a window param shows (at least 1) of the axis's `words`."""
+    return f"max(1, {param}[1] > {param}[0] ? {param}[1] - {param}[0] : length({words}))"
 
 
-def _bracket_layers(axis: str, width: str, height: str) -> list[alt.Chart]:
+def _bracket_layers(axis: str, width: str, height: str, rect: bool = False) -> list[alt.Chart]:
     """Labelled brackets over each span's words, between the heatmap and one axis's labels,
     cut to the window that the axis shows. `width` and `height`: the heatmap's pixels, as
     expressions (the page's `width` / `height` signals, which it resizes; a number in the
-    figure, whose concat has no such signals of the detail's)."""
+    figure, whose concat has no such signals of the detail's). `rect`: the rows have words and
+    spans of their own (ROW_WORDS, ROW_SPANS)."""
     window = COLS if axis == "x" else ROWS
-    start, n = window_start(window), window_size(window)
+    own_rows = rect and axis == "y"
+    start, n = window_start(window), window_size(window, ROW_WORDS if own_rows else WORDS)
     first, last = (f"clamp(datum.{end} - {start}, 0, {n})" for end in ("first", "last"))
     if axis == "x":  # below the heatmap: x runs along the span, y steps down per track
         along = (f"{first} * {width} / {n}", f"{last} * {width} / {n}")
@@ -156,7 +163,8 @@ def _bracket_layers(axis: str, width: str, height: str) -> list[alt.Chart]:
     along_pts, across_pts = f"[{a}, {a}, {b}, {b}]", f"[{tip}, {line}, {line}, {tip}]"
     px, py = (along_pts, across_pts) if axis == "x" else (across_pts, along_pts)
     pixel = {"type": "quantitative", "scale": None, "axis": None}
-    spans = alt.Chart(alt.Data(name=SPAN_DATA)).transform_filter(f"{first} < {last}")
+    spans = alt.Chart(alt.Data(name=ROW_SPANS if own_rows else SPAN_DATA)).transform_filter(
+        f"{first} < {last}")
     path = (
         spans.transform_calculate(px=px, py=py, k="[0, 1, 2, 3]")
         .transform_flatten(["px", "py", "k"])  # one row per corner of the bracket
@@ -177,34 +185,53 @@ def _bracket_layers(axis: str, width: str, height: str) -> list[alt.Chart]:
     return [path, label]
 
 
-def _detail_params(domain: tuple[float, float] | None = None) -> list[alt.Parameter]:
+def _detail_params(domain: tuple[float, float] | None = None,
+                   rect: bool = False) -> list[alt.Parameter]:
     """The detail's parameters: the sentence's words, its rows of brackets, the window shown;
-    with a `domain`, the colour bar's (COLOUR_DOMAIN ...: colour_params)."""
+    with a `domain`, the colour bar's (COLOUR_DOMAIN ...: colour_params); `rect`: the rows'
+    words and rows of brackets too (ROW_WORDS, ROW_TRACKS)."""
     colour = colour_params(domain) if domain is not None else {}
-    return [alt.param(name=WORDS, value=[]), alt.param(name=TRACKS, value=0),
+    rows = [alt.param(name=ROW_WORDS, value=[]), alt.param(name=ROW_TRACKS, value=0)] if rect else []
+    return [alt.param(name=WORDS, value=[]), alt.param(name=TRACKS, value=0), *rows,
             alt.param(name=ROWS, value=[0, 0]), alt.param(name=COLS, value=[0, 0]),
             *(alt.param(name=name, value=value) for name, value in colour.items())]
 
 
+# the detail's axis titles (columns, rows): a self model's, and an encoder-decoder model's parts
+AXIS_TITLES = {"self": ("to (attended word)", "from (attending word)"),
+               "encoder": ("to (source word)", "from (source word)"),
+               "decoder": ("to (target word)", "from (target word)"),
+               "cross": ("to (source word)", "from (target word)")}
+
+
 def _detail_layers(*, measure_label: str, domain: tuple[float, float],
                    size: int = DETAIL_PX, resizable: bool = False,
-                   scheme: str = "viridis") -> alt.LayerChart:
+                   scheme: str = "viridis", part: str = "self") -> alt.LayerChart:
     """The selected head, words x words (rows = from, columns = to), spans bracketed on both axes.
 
     `size` is the map's side in pixels; `resizable`: the page may set another width and height
-    (its `width` / `height` signals), and the labels, brackets and colour bar follow them."""
+    (its `width` / `height` signals), and the labels, brackets and colour bar follow them.
+    `part`: an encoder-decoder model's part (encoder, decoder, cross): the rows have words, spans
+    and brackets of their own (ROW_WORDS ...), target rows by source columns for cross."""
+    rect = part != "self"
+    row_words = ROW_WORDS if rect else WORDS
     width, height = ("width", "height") if resizable else (str(size), str(size))
-    words_label = f"{WORDS}[datum.value]"  # key on the word index, label with the word
-    cell = f"min({width} / {window_size(COLS)}, {height} / {window_size(ROWS)})"
+    cell = f"min({width} / {window_size(COLS)}, {height} / {window_size(ROWS, row_words)})"
     font = f"clamp(floor({cell}) - 1, 5, 11)"
-    offset = {"expr": f"{TRACKS} * {TRACK_PX} + 3"}
-    common = dict(labelExpr=words_label, labelFontSize={"expr": font}, labelLimit=110,
-                  ticks=False, domain=False, offset=offset, titleFontWeight="normal")
-    to = alt.X("to:O", title="to (attended word)", scale=alt.Scale(paddingInner=0),
-               axis=alt.Axis(labelAngle=-60, labelAlign="right", **common))
-    frm = alt.Y("from:O", title="from (attending word)", scale=alt.Scale(paddingInner=0),
-                axis=alt.Axis(**common))
-    legend = dict(gradientLength={"expr": height} if resizable else size, gradientThickness=14,
+
+    def common(words: str, tracks: str) -> dict[str, Any]:  # key on the word index, label with the word
+        return dict(labelExpr=f"{words}[datum.value]", labelFontSize={"expr": font}, labelLimit=110,
+                    ticks=False, domain=False, offset={"expr": f"{tracks} * {TRACK_PX} + 3"},
+                    titleFontWeight="normal")
+
+    to_title, from_title = AXIS_TITLES[part]
+    to = alt.X("to:O", title=to_title, scale=alt.Scale(paddingInner=0),
+               axis=alt.Axis(labelAngle=-60, labelAlign="right", **common(WORDS, TRACKS)))
+    frm = alt.Y("from:O", title=from_title, scale=alt.Scale(paddingInner=0),
+                axis=alt.Axis(**common(row_words, ROW_TRACKS if rect else TRACKS)))
+    # a part's map may be short (a few target rows): its colour bar keeps a legible length
+    length = {"expr": f"max({height}, {LEGEND_MIN_PX})" if rect else height}
+    legend = dict(gradientLength=length if resizable else size, gradientThickness=14,
                   titleFontWeight="normal", orient="right", direction="vertical",
                   titleOrient="top")
     if scheme == "viridis":  # a measure's maps: the colour bar's params (colour_params)
@@ -228,21 +255,23 @@ def _detail_layers(*, measure_label: str, domain: tuple[float, float],
     ]
     heat = (
         alt.Chart(alt.Data(name=DETAIL_DATA))
-        .transform_calculate(fromWord=f"{WORDS}[datum.from]", toWord=f"{WORDS}[datum.to]")
+        .transform_calculate(fromWord=f"{row_words}[datum.from]", toWord=f"{WORDS}[datum.to]")
         .mark_rect()
         .encode(x=to, y=frm, color=colour, tooltip=tooltip)
     )
-    brackets = [*_bracket_layers("x", width, height), *_bracket_layers("y", width, height)]
+    brackets = [*_bracket_layers("x", width, height), *_bracket_layers("y", width, height, rect)]
     return alt.layer(heat, *brackets).properties(width=size, height=size)
 
 
 def get_detail_spec(
-    *, measure_label: str, domain: tuple[float, float], size: int = DETAIL_PX
+    *, measure_label: str, domain: tuple[float, float], size: int = DETAIL_PX, part: str = "self"
 ) -> dict[str, Any]:
     """The detail of the page: the selected head's word x word map (the page may resize it and
-    show a window of a long sentence: the `rows` / `cols` params)."""
-    chart = _detail_layers(measure_label=measure_label, domain=domain, size=size, resizable=True)
-    return _finish(chart.add_params(*_detail_params(domain)), PAGE_FONT)
+    show a window of a long sentence: the `rows` / `cols` params); `part`: an encoder-decoder
+    model's (rows with words of their own: target x source for cross)."""
+    chart = _detail_layers(measure_label=measure_label, domain=domain, size=size, resizable=True,
+                           part=part)
+    return _finish(chart.add_params(*_detail_params(domain, part != "self")), PAGE_FONT)
 
 
 # A series' difference of two checkpoints (assets/series-sentence.js): a diverging scheme (maps.js
@@ -291,18 +320,22 @@ def _special_note() -> alt.Chart:
 def get_figure_spec(n_layers: int, n_heads: int, *, measure_label: str,
                     domain: tuple[float, float], size: int = DETAIL_PX, grid: bool = True,
                     note: bool = True, font: str = FIGURE_FONT,
-                    per_layer: bool = False, scheme: str = "viridis") -> dict[str, Any]:
+                    per_layer: bool = False, scheme: str = "viridis",
+                    part: str = "self") -> dict[str, Any]:
     """The reference figure: the grid (selected head outlined) beside the detail, titled with
     the head, the special-share note above the map; `grid=False` gives the detail alone;
     `per_layer`: a measure with one map per layer (one grid column, "all heads"); `scheme`: the
-    colour scheme (DIVERGING for a series' difference of two checkpoints)."""
-    detail = _detail_layers(measure_label=measure_label, domain=domain, size=size, scheme=scheme)
+    colour scheme (DIVERGING for a series' difference of two checkpoints); `part`: an
+    encoder-decoder model's (the rows' words and spans their own: ROW_WORDS ...)."""
+    detail = _detail_layers(measure_label=measure_label, domain=domain, size=size, scheme=scheme,
+                            part=part)
     if note:
         detail = alt.layer(*detail.layer, _special_note()).properties(width=size, height=size)
-    head = alt.ExprRef(expr=f"'layer ' + {SEL_LAYER} + ', head ' + {SEL_HEAD}")
+    named = "" if part == "self" else f"{part} "  # an encoder-decoder model's part
+    head = alt.ExprRef(expr=f"'{named}layer ' + {SEL_LAYER} + ', head ' + {SEL_HEAD}")
     detail = detail.properties(title=alt.TitleParams(
         text=head, anchor="start", fontSize=13, offset=8))
-    params = [*_grid_params(), *_detail_params(domain if scheme == "viridis" else None)]
+    params = [*_grid_params(), *_detail_params(domain if scheme == "viridis" else None, part != "self")]
     if grid:
         side = GRID_PX * size // DETAIL_PX  # the grid scales with the detail
         chart = alt.hconcat(_grid_layers(n_layers, n_heads, side, per_layer), detail, spacing=40)
@@ -310,8 +343,8 @@ def get_figure_spec(n_layers: int, n_heads: int, *, measure_label: str,
         chart = detail
     spec = _finish(chart.add_params(*params), font)
     # the datasets to fill, for assets/figure.js (which takes them from the page's charts)
-    spec["usermeta"] = {"datasets": [GRID_DATA, DETAIL_DATA, SPAN_DATA] if grid
-                        else [DETAIL_DATA, SPAN_DATA]}
+    spec["usermeta"] = {"datasets": [*([GRID_DATA] if grid else []), DETAIL_DATA, SPAN_DATA,
+                                     *([ROW_SPANS] if part != "self" else [])]}
     return spec
 
 

@@ -22,6 +22,7 @@ from pipeline.errors import SiteError
 from pipeline.measures import MEASURES, get_measure, stored_measures
 from pipeline.site.gold import sentence_arcs
 from pipeline.site.names import head_page_pattern
+from pipeline.site.parts import PartView, get_part_views, parts_payload, store_parts, target_payload
 from pipeline.site.series_sentence import series_payload
 
 log = logging.getLogger(__name__)
@@ -96,6 +97,7 @@ class MeasureView:
     grid: str  # the grid spec for `heads` columns
     figure: str = "figure"  # the downloadable figure (assets/figure.js)
     head_pages: bool = False  # the site has its head pages (heads/<name>/, the corpus view)
+    parts: tuple[PartView, ...] = ()  # an encoder-decoder model's parts of it (pipeline.site.parts)
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class SiteContext:
     measures: tuple[MeasureView, ...] = ()  # the stored measures the pages offer, default first
     series: Any = None  # a series site: pipeline.site.series_view.SeriesView; None: one model
     gold: bool = False  # the corpus has gold dependency arcs (.conllu): pipeline.site.gold
+    parts: tuple[str, ...] = ()  # an encoder-decoder model's parts (the default first); () else
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ class SentenceContext:
     next_href: str | None
     payload: dict[str, Any] = field(repr=False)  # embedded as JSON for assets/sentence.js
     root: str = "../"
+    target: dict[str, Any] | None = None  # an encoder-decoder model's target (parts.target_payload)
 
 
 def slugify(sid: str) -> str:
@@ -242,13 +246,15 @@ def get_measure_views(store: SiteStore, default: str, label: str,
         measure = get_measure(name)
         heads = 1 if measure.per_layer else int(store.model["n_heads"])
         is_default = name == default
+        detail = "detail" if is_default else f"detail-{name}"
+        grid = "grid" if heads == int(store.model["n_heads"]) else "grid-layers"
+        figure = "figure" if is_default else f"figure-{name}"
         views.append(MeasureView(
             name=name, title=label if is_default else measure.title,
             domain=tuple(float(x) for x in (domain if is_default else measure.domain)),
             heads=heads, suffix="" if is_default else f".{name}",
-            detail="detail" if is_default else f"detail-{name}",
-            grid="grid" if heads == int(store.model["n_heads"]) else "grid-layers",
-            figure="figure" if is_default else f"figure-{name}"))
+            detail=detail, grid=grid, figure=figure,
+            parts=get_part_views(store, name, measure.per_layer, detail, grid, figure)))
     return tuple(views)
 
 
@@ -269,7 +275,7 @@ def get_site_context(store: SiteStore, *, measure: str, measure_label: str,
         pipeline_version=str(info.get("pipeline_version", __version__)),
         quantization=dict(info.get("quantization") or {}),
         measures=get_measure_views(store, measure, measure_label, domain), series=series,
-    )
+        parts=tuple(p for p in store_parts(store) if p != "self"))
 
 
 def get_meta_text(meta: dict[str, Any]) -> tuple[tuple[str, str], ...]:
@@ -355,11 +361,12 @@ def get_index_data(rows: list[IndexRow], listed: list[int] | None = None,
 
 
 def get_sentence_context(rec: SiteSentence, position: int, names: list[str], site: SiteContext,
-                         n_words: int, neighbours: tuple[int | None, int | None] | None = None
-                         ) -> SentenceContext:
-    """A sentence page's context; `n_words` is the width of its stored maps. Previous and next
-    are the neighbours in the corpus, or the positions `neighbours` gives (None: no link): a
-    site without a page for every sentence links the nearest that have one."""
+                         n_words: int, neighbours: tuple[int | None, int | None] | None = None,
+                         n_target_words: int | None = None) -> SentenceContext:
+    """A sentence page's context; `n_words` is the width of its stored maps (`n_target_words`:
+    of an encoder-decoder model's decoder maps). Previous and next are the neighbours in the
+    corpus, or the positions `neighbours` gives (None: no link): a site without a page for
+    every sentence links the nearest that have one."""
     if neighbours is None:
         neighbours = (position - 1 if position > 0 else None,
                       position + 1 if position + 1 < len(names) else None)
@@ -378,9 +385,12 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
         "measures": [{"name": m.name, "title": m.title, "heads": m.heads,
                       "data": f"../data/{page}{m.suffix}.js", "detail": m.detail, "grid": m.grid,
                       "headPage": "../" + head_page_pattern(m.name) if m.head_pages else None,
-                      "figure": m.figure}
+                      "figure": m.figure, **parts_payload(m, page)}
                      for m in site.measures],
     }
+    target = target_payload(rec, n_target_words) if site.parts else None
+    if target is not None:  # an encoder-decoder model's: the rows of decoder and cross
+        payload["target"] = target
     if site.series is not None:  # the checkpoints it offers (pipeline.site.series_sentence)
         payload["series"] = series_payload(site.series, site.measures, page)
     arcs = sentence_arcs(rec, n_words)
@@ -393,7 +403,7 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
         truncated=bool(rec.truncated), n_tokens=len(rec.tokens), page=page,
         prev_href=f"{names[before]}.html" if before is not None else None,
         next_href=f"{names[after]}.html" if after is not None else None,
-        payload=payload,
+        payload=payload, target=target,
     )
 
 

@@ -21,6 +21,22 @@ and H heads (H = 1 for per-layer measures):
     14              L*H*W*W     the word maps' codes
     14 + L*H*W*W    L*H*W       the special shares' codes
 
+Version 3, for a rectangular map (an encoder-decoder model's cross-attention: R target words
+attending to C source words; written only when R != C, so square maps keep version 2):
+
+    0               4           magic, "ATLS"
+    4               2           <u2 format version, 3
+    6               2           <u2 L
+    8               2           <u2 H
+    10              2           <u2 R, rows (attending words)
+    12              2           <u2 C, columns (attended words)
+    14              1           u8 layout of the maps' codes
+    15              1           u8 layout of the special shares' codes
+    16              L*H*R*C     the word maps' codes, (layer, head, row, column)
+    16 + L*H*R*C    L*H*R       the special shares' codes, one per row
+
+with the layouts below read with R rows of C columns (layout 1: R*C pairs of L*H codes).
+
 Layout of the maps, 0: the codes of the word maps, (layer, head, from word, to
 word), in C order. Layout 1: word pair by word pair, (from word, to word) in C
 order, each pair's L*H codes in (layer, head) order, each written as its
@@ -81,6 +97,8 @@ from pipeline.store import dequantize, quantize
 MAGIC = b"ATLS"
 FORMAT = 2
 HEADER = struct.Struct("<4sHHHHBB")  # magic, version, L, H, W, maps' layout, shares' layout
+RECT_FORMAT = 3  # a rectangular map (cross-attention): rows and columns differ
+RECT_HEADER = struct.Struct("<4sHHHHHBB")  # magic, version, L, H, R, C, maps', shares' layouts
 PLAIN, PAIRS = 0, 1  # the maps' layouts: as they are; by word pair, differences along the heads
 RESIDUAL = 1  # the shares' layout: differences from 255 minus the row's sum
 # Deflate with run-length matching only: attention codes are mostly small values with runs
@@ -91,28 +109,32 @@ SAMPLE = 7  # the layout is chosen on every 7th word pair: as well as on all, an
 
 
 def encode_maps(maps: np.ndarray, special: np.ndarray) -> bytes:
-    """Word maps (L, H, W, W) and special shares (L, H, W) -> a data file's bytes."""
+    """Word maps (L, H, R, C) and special shares (L, H, R) -> a data file's bytes (R = C = W for
+    a square map)."""
     return encode_codes(quantize(maps), quantize(special))
 
 
 def encode_codes(codes: np.ndarray, special: np.ndarray,
                  layouts: tuple[int, int] | None = None) -> bytes:
-    """uint8 codes of the maps (L, H, W, W) and shares (L, H, W) -> a data file's bytes, each in
-    the layout that should pack smaller (or in `layouts`: the maps', the shares')."""
-    n_layers, n_heads, n_words, _ = codes.shape
-    assert special.shape == (n_layers, n_heads, n_words), (codes.shape, special.shape)
+    """uint8 codes of the maps (L, H, R, C) and shares (L, H, R) -> a data file's bytes, each in
+    the layout that should pack smaller (or in `layouts`: the maps', the shares'); version 2
+    for a square map (R = C), 3 for a rectangular one."""
+    n_layers, n_heads, n_rows, n_columns = codes.shape
+    assert special.shape == (n_layers, n_heads, n_rows), (codes.shape, special.shape)
     residual = _residual(codes, special)
     layout, shares = layouts or (PAIRS if _pairs_pack_smaller(codes) else PLAIN,
                                  RESIDUAL if _spread(residual) < _spread(special) else PLAIN)
-    header = HEADER.pack(MAGIC, FORMAT, n_layers, n_heads, n_words, layout, shares)
+    header = (HEADER.pack(MAGIC, FORMAT, n_layers, n_heads, n_rows, layout, shares)
+              if n_rows == n_columns else
+              RECT_HEADER.pack(MAGIC, RECT_FORMAT, n_layers, n_heads, n_rows, n_columns, layout, shares))
     return gzip_bytes(b"".join((header, (_pairs(codes) if layout == PAIRS else codes).tobytes(),
                                 (residual if shares == RESIDUAL else special).tobytes())))
 
 
 def _pairs(codes: np.ndarray) -> np.ndarray:
-    """Layout 1 of the maps: (W, W, L*H), each code less the one before it along L*H (mod 256)."""
-    n_layers, n_heads, n_words, _ = codes.shape
-    runs = codes.transpose(2, 3, 0, 1).reshape(n_words, n_words, n_layers * n_heads)
+    """Layout 1 of the maps: (R, C, L*H), each code less the one before it along L*H (mod 256)."""
+    n_layers, n_heads, n_rows, n_columns = codes.shape
+    runs = codes.transpose(2, 3, 0, 1).reshape(n_rows, n_columns, n_layers * n_heads)
     out = runs.copy()
     np.subtract(runs[..., 1:], runs[..., :-1], out=out[..., 1:])  # uint8: wraps mod 256
     return out
@@ -127,8 +149,8 @@ def _residual(codes: np.ndarray, special: np.ndarray) -> np.ndarray:
 def _pairs_pack_smaller(codes: np.ndarray) -> bool:
     """Whether layout 1 of the maps should pack smaller than layout 0: whether its bytes have the
     lower order-0 entropy, each taken over every SAMPLE-th word pair (all of its L*H codes)."""
-    n_layers, n_heads, n_words, _ = codes.shape
-    runs = codes.reshape(n_layers * n_heads, n_words * n_words)[:, ::SAMPLE]  # (L*H, pairs)
+    n_layers, n_heads, n_rows, n_columns = codes.shape
+    runs = codes.reshape(n_layers * n_heads, n_rows * n_columns)[:, ::SAMPLE]  # (L*H, pairs)
     differences = runs.copy()
     np.subtract(runs[1:], runs[:-1], out=differences[1:])  # uint8: wraps mod 256
     return _entropy(differences) < _entropy(runs)
@@ -202,32 +224,39 @@ def decode_script(script: bytes) -> bytes:
 
 
 def decode_codes(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """A data file (gzipped or already inflated) -> uint8 codes: maps (L, H, W, W), shares (L, H, W)."""
+    """A data file (gzipped or already inflated) -> uint8 codes: maps (L, H, R, C), shares
+    (L, H, R) (R = C = W for a square map, version 2)."""
     body = gzip.decompress(blob) if blob[:2] == GZIP_HEADER[:2] else blob
     if len(body) < HEADER.size:
         raise ValueError(f"not an atlas sentence file ({len(body)} bytes, no header)")
-    magic, version, n_layers, n_heads, n_words, layout, shares = HEADER.unpack_from(body)
-    size = n_layers * n_heads * n_words * n_words
-    if (magic != MAGIC or version != FORMAT or layout not in (PLAIN, PAIRS)
+    version = struct.unpack_from("<H", body, 4)[0]
+    if version == RECT_FORMAT and len(body) >= RECT_HEADER.size:
+        magic, version, n_layers, n_heads, n_rows, n_columns, layout, shares = RECT_HEADER.unpack_from(body)
+        start = RECT_HEADER.size
+    else:
+        magic, version, n_layers, n_heads, n_rows, layout, shares = HEADER.unpack_from(body)
+        n_columns, start = n_rows, HEADER.size
+    size = n_layers * n_heads * n_rows * n_columns
+    if (magic != MAGIC or version not in (FORMAT, RECT_FORMAT) or layout not in (PLAIN, PAIRS)
             or shares not in (PLAIN, RESIDUAL)
-            or len(body) != HEADER.size + size + n_layers * n_heads * n_words):
+            or len(body) != start + size + n_layers * n_heads * n_rows):
         raise ValueError(f"not an atlas sentence file (magic {magic!r}, version {version}, layouts "
                          f"{layout} and {shares}, {len(body)} bytes for {n_layers} x {n_heads} x "
-                         f"{n_words})")
-    codes = np.frombuffer(body, np.uint8, offset=HEADER.size)
+                         f"{n_rows} x {n_columns})")
+    codes = np.frombuffer(body, np.uint8, offset=start)
     maps = codes[:size]
     if layout == PAIRS:  # undo the differences along each pair's L*H run, then the order
-        runs = np.cumsum(maps.reshape(n_words, n_words, n_layers * n_heads), axis=-1, dtype=np.uint8)
-        maps = runs.reshape(n_words, n_words, n_layers, n_heads).transpose(2, 3, 0, 1)
-    maps = np.ascontiguousarray(maps.reshape(n_layers, n_heads, n_words, n_words))
-    special = codes[size:].reshape(n_layers, n_heads, n_words)
+        runs = np.cumsum(maps.reshape(n_rows, n_columns, n_layers * n_heads), axis=-1, dtype=np.uint8)
+        maps = runs.reshape(n_rows, n_columns, n_layers, n_heads).transpose(2, 3, 0, 1)
+    maps = np.ascontiguousarray(maps.reshape(n_layers, n_heads, n_rows, n_columns))
+    special = codes[size:].reshape(n_layers, n_heads, n_rows)
     if shares == RESIDUAL:  # uint8 arithmetic wraps mod 256
         special = special - maps.sum(axis=-1, dtype=np.uint8) - np.uint8(1)
     return maps, special
 
 
 def decode_maps(blob: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """The inverse of encode_maps, as float32 values: maps (L, H, W, W), shares (L, H, W)."""
+    """The inverse of encode_maps, as float32 values: maps (L, H, R, C), shares (L, H, R)."""
     maps, special = decode_codes(blob)
     return dequantize(maps), dequantize(special)
 

@@ -29,7 +29,8 @@ from pipeline.errors import AtlasError, ConfigError
 from pipeline.measures import DEFAULT_MEASURE, check_stored, get_measure, stored_measures
 from pipeline.site import charts
 from pipeline.site.colours import colour_table, fitted_table  # noqa: F401 - figure's API too
-from pipeline.site.contexts import SiteSentence, SiteStore, get_spans, slugify
+from pipeline.site.contexts import SiteSentence, SiteStore, slugify
+from pipeline.site.parts import PAIR_DEFAULT, SELF, measure_parts, part_sides
 from pipeline.store import quantize
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class FigureOptions(ColourOptions):
     note: bool = True  # the special-share note above the map (--words-only drops it)
     grid: bool = True  # the layer x head grid beside the map (--no-grid drops it)
     width: int = charts.DETAIL_PX  # the map's side in pixels; the grid scales with it
+    part: str | None = None  # an encoder-decoder store's part (--part); None: its first, encoder
 
     def check(self) -> None:
         """FigureError naming the first option out of range."""
@@ -146,14 +148,15 @@ def png_bytes(rgb: np.ndarray) -> bytes:
 
 
 def get_figure_data(rec: SiteSentence, maps: np.ndarray, special: np.ndarray, layer: int,
-                    head: int, domain: tuple[float, float], fit: bool = False
+                    head: int, domain: tuple[float, float], fit: bool = False, part: str = SELF
                     ) -> tuple[dict[str, list], dict[str, Any]]:
     """The datasets and params that bind the figure's spec to a sentence, as the page binds its
-    charts: maps (L, H, W, W) and special shares (L, H, W) as the store gives them. `fit`: each
+    charts: maps (L, H, R, C) and special shares (L, H, R) as the store gives them (R = C but
+    for an encoder-decoder model's cross `part`: target rows, source columns). `fit`: each
     map's colours from 0 to its largest value (the colour bar: the selected head's), as the
     page's "fitted" scale draws them; else over `domain`, the colour bar's top marked "≥" when
     the selected head has values above it."""
-    n_layers, n_heads, n_words, _ = maps.shape
+    n_layers, n_heads, n_rows, n_words = maps.shape
     codes, shares = quantize(maps), quantize(special)  # the page's 8-bit values (data_format)
     table = colour_table(domain)
     cells = []
@@ -166,17 +169,19 @@ def get_figure_data(rec: SiteSentence, maps: np.ndarray, special: np.ndarray, la
     k_codes, k_shares = codes[layer - 1, head - 1], shares[layer - 1, head - 1]  # (W, W), (W,)
     pairs = [{"from": f, "to": t, "value": int(k_codes[f, t]) / 255,
               "special": int(k_shares[f]) / 255, "layer": layer, "head": head}
-             for f in range(n_words) for t in range(n_words)]
-    spans = [{"i": i, "label": label, "first": a, "last": b, "track": track}
-             for i, (label, a, b, track) in enumerate(get_spans(rec, n_words))]
+             for f in range(n_rows) for t in range(n_words)]
+    (row_words, row_spans), (words, spans) = part_sides(rec, part, n_rows, n_words)
     top = int(k_codes.max()) / 255 if k_codes.size else 0.0
     shown = charts.fit_domain(top) if fit else domain
     low = int(k_codes.min()) / 255 if k_codes.size else 0.0
-    params = {charts.WORDS: list(rec.words[:n_words]),
-              charts.TRACKS: max((s["track"] + 1 for s in spans), default=0),
+    tracks = lambda spans: max((s["track"] + 1 for s in spans), default=0)  # noqa: E731
+    params = {charts.WORDS: words, charts.TRACKS: tracks(spans),
               charts.SEL_LAYER: layer, charts.SEL_HEAD: head,
               **charts.colour_params(shown, clamped=(low < shown[0] - 1e-9, top > shown[1] + 1e-9))}
     datasets = {charts.GRID_DATA: cells, charts.DETAIL_DATA: pairs, charts.SPAN_DATA: spans}
+    if part != SELF:  # the rows' words and spans, their own (the target's for decoder and cross)
+        params.update({charts.ROW_WORDS: row_words, charts.ROW_TRACKS: tracks(row_spans)})
+        datasets[charts.ROW_SPANS] = row_spans
     return datasets, params
 
 
@@ -207,15 +212,31 @@ def render(spec: dict[str, Any], fmt: str, scale: float = 2.0) -> bytes:
     return vl_convert.svg_to_png(svg, scale=scale)
 
 
+def check_part(store: SiteStore, measure: str, part: str | None) -> str:
+    """The part a figure draws (`part`, else the store's first: "self", or "encoder"); FigureError
+    naming the parts the measure has where it lacks `part`."""
+    parts = measure_parts(store, measure)
+    if part is None:
+        return parts[0]
+    if part not in parts:
+        has = ("a model of one stack: leave --part out" if parts == [SELF]
+               else f"{measure!r} has {', '.join(parts)}")
+        raise FigureError(f"--part {part}: the store has no {part} part of {measure!r} ({has})")
+    return part
+
+
 def prepare(store: SiteStore, request: FigureRequest,
             options: FigureOptions) -> tuple[SiteSentence, np.ndarray, np.ndarray]:
-    """A request's sentence and its maps (L, H, W, W) and special shares (L, H, W), once its
-    layer and head are checked against them (and the options and the measure, first)."""
+    """A request's sentence and its maps (L, H, R, C) and special shares (L, H, R) of the
+    options' measure and part, once its layer and head are checked against them (and the
+    options, the measure and the part, first)."""
     options.check()
     check_measure(store, options.measure)
+    part = check_part(store, options.measure, options.part)
     try:
         _, rec = find_sentence(store, request.sentence)
-        maps, special = rec.word_maps(options.measure)
+        maps, special = (rec.word_maps(options.measure) if part == SELF
+                         else rec.word_maps(options.measure, part=part))
         check_head(maps, request.layer, request.head, options.measure)
     except FigureError as exc:
         raise FigureError(request.where + exc.message) from None
@@ -239,12 +260,13 @@ def figure_bytes(rec: SiteSentence, maps: np.ndarray, special: np.ndarray, layer
     """A sentence's figure of one head, from its maps (L, H, W, W) and special shares (L, H, W),
     as SVG, PDF or PNG bytes (`where`: what an error names first)."""
     n_layers, n_heads = maps.shape[:2]
+    part = options.part or (SELF if getattr(rec, "target", None) is None else PAIR_DEFAULT)
     spec = charts.get_figure_spec(n_layers, n_heads, measure_label=options.colour_title,
                                   domain=options.colour_domain, size=options.width,
                                   grid=options.grid, note=options.note, font=options.font,
-                                  per_layer=get_measure(options.measure).per_layer)
+                                  per_layer=get_measure(options.measure).per_layer, part=part)
     datasets, params = get_figure_data(rec, maps, special, layer, head, options.colour_domain,
-                                       fit=options.fit)
+                                       fit=options.fit, part=part)
     try:
         return render(charts.bind(spec, datasets, params), fmt, options.scale)
     except Exception as exc:  # vl-convert reports a failed render as a plain ValueError

@@ -101,18 +101,23 @@ def scoped_svg(svg: str) -> str:
 def record_figure(rec: SiteSentence, layer: int = 1, head: int = 1,
                   measure: str = DEFAULT_MEASURE, **options: Any) -> Figure:
     """A sentence's figure for one head, as `attention-atlas figure` draws it: `options` are
-    pipeline.site.figure.FigureOptions' (measure_label, domain, width, grid, note, font)."""
+    pipeline.site.figure.FigureOptions' (measure_label, domain, width, grid, note, font, and
+    part: an encoder-decoder store's encoder, decoder or cross)."""
     try:
         opts = FigureOptions(measure=measure, **options)
     except TypeError as exc:  # an option that is no FigureOptions field
         raise ConfigError(f"show(): {exc}; the options: measure_label, domain, width, grid, note, "
-                          "font") from None
+                          "font, part") from None
     opts.check()
-    maps, special = rec.word_maps(measure)
+    if opts.part is not None and getattr(rec, "target", None) is None:
+        raise ConfigError(f"show(part={opts.part!r}): {rec.id!r} is a model of one stack's sentence; "
+                          "leave part out")
+    maps, special = rec.word_maps(measure) if opts.part is None else rec.word_maps(measure, part=opts.part)
     check_head(maps, layer, head, measure)
     svg = figure_bytes(rec, maps, special, layer, head, opts, "svg").decode("utf-8")
     unit = "all heads" if maps.shape[1] == 1 else f"head {head}"
-    return Figure(scoped_svg(svg), f"{rec.id}: layer {layer}, {unit} ({measure})")
+    part = f", {opts.part}" if opts.part else ""
+    return Figure(scoped_svg(svg), f"{rec.id}: layer {layer}, {unit} ({measure}{part})")
 
 
 def record_html(figure: Figure) -> str:
@@ -128,6 +133,12 @@ class OneSentence:
 
     def __init__(self, store: SiteStore, rec: SiteSentence) -> None:
         self.ids, self.model, self.info, self._rec = [rec.id], store.model, store.info, rec
+        self.parts = list(getattr(store, "parts", None) or ["self"])  # an encoder-decoder store's
+        self._store = store
+
+    def measure_parts(self, measure: str) -> list[str]:
+        """The parts of a measure, as the store has them (an encoder-decoder store's)."""
+        return self._store.measure_parts(measure)
 
     def __len__(self) -> int:
         return 1
@@ -150,17 +161,17 @@ def _measure(store: SiteStore, measure: str | None) -> str:
 
 
 def record_view(store: SiteStore, rec: SiteSentence, *, layer: int = 1, head: int = 1,
-                measure: str | None = None) -> View:
+                measure: str | None = None, part: str | None = None) -> View:
     """A sentence's page, interactive, in a notebook: the site's page of a store of this one
     sentence, opened at `layer`, `head` with `measure` on show (the default measure first in its
-    selector; the others as on the site)."""
+    selector; the others as on the site), and an encoder-decoder store's `part` (None: encoder)."""
     shown = _measure(store, measure)
     with tempfile.TemporaryDirectory(prefix="atlas-view-") as tmp:
         build_site(OneSentence(store, rec), Path(tmp) / "site", measure=shown, progress=False,
                    max_site_bytes=None)
         page = get_page_names([rec.id])[0]
         document = inline_page(Path(tmp) / "site", f"sentences/{page}.html",
-                               fragment=f"l{int(layer)}h{int(head)}")
+                               fragment=f"l{int(layer)}h{int(head)}" + (f"&p={part}" if part else ""))
     return View(document, f"{rec.id}: {rec.text[:80]}", SENTENCE_HEIGHT)
 
 

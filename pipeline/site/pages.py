@@ -33,6 +33,7 @@ from pipeline.site.contexts import (
     rel_url,
 )
 from pipeline.site.data_format import _js_quoted, encode_maps, encode_script, js_global
+from pipeline.site.parts import PARTS_SCRIPT
 from pipeline.site.series_sentence import checkpoint_measures, checkpoint_record
 from pipeline.site.series_view import SERIES_DATA, series_data_path
 from pipeline.sizes import format_size
@@ -50,6 +51,7 @@ class Written:
     cost: int
     n_words: int
     neighbours: tuple[int | None, int | None]
+    n_target_words: int | None = None  # an encoder-decoder model's: its decoder maps' width
 
 
 LINK = ('href="', '" ')  # around a previous / next link's address (site_templates/_sentence_nav.html)
@@ -59,20 +61,23 @@ FRAME_SLOT = '<div id="figure-frame" hidden></div>'
 FRAME_GLOBAL = "window.atlasFrame = "  # the line of assets/sentence-page.js that holds the figure
 # The sentence page's own scripts, in the order they run, as one file (assets/sentence-page.js):
 # one request instead of a dozen; the series' scripts only on a series' site, the gold trees' only
-# on the site of a corpus with arcs (gold-sentence.js does nothing on a page without).
+# on the site of a corpus with arcs (gold-sentence.js does nothing on a page without), the parts'
+# only on an encoder-decoder model's site.
 SENTENCE_SCRIPTS = ("maps.js", "list.js", "paint.js", "embed.js", "grid-fit.js", "grid-draw.js",
-                    "sentence-state.js", "sentence-window.js", "sentence-nav.js", "scales.js",
-                    "sentence-scale.js", "sentence-rows.js", "series-sentence.js", "gold-sentence.js",
-                    "sentence.js", "figure.js", "series-figures.js")
+                    "sentence-state.js", "sentence-parts.js", "sentence-window.js", "sentence-nav.js",
+                    "scales.js", "sentence-scale.js", "sentence-rows.js", "series-sentence.js",
+                    "gold-sentence.js", "sentence.js", "figure.js", "series-figures.js")
 
 
 def write_sentence_scripts(assets: Path, out: Path, *, series: bool, gold: bool,
-                           frame: str | None = None) -> None:
+                           frame: str | None = None, parts: bool = False) -> None:
     """out/sentence-page.js: SENTENCE_SCRIPTS from `assets` one after the other (each its own
-    closure; "series-*" only with `series`, "gold-*" only with `gold`), after the figure's markup
-    (`frame`, when the pages leave it to the site) put in the page's slot."""
+    closure; "series-*" only with `series`, "gold-*" only with `gold`, "sentence-parts.js" only
+    with `parts`), after the figure's markup (`frame`, when the pages leave it to the site) put
+    in the page's slot."""
     names = [n for n in SENTENCE_SCRIPTS
-             if (series or not n.startswith("series-")) and (gold or not n.startswith("gold-"))]
+             if (series or not n.startswith("series-")) and (gold or not n.startswith("gold-"))
+             and (parts or n != PARTS_SCRIPT)]
     text = "".join(f"// --- assets/{name}\n" + (assets / name).read_text(encoding="utf-8") for name in names)
     if frame is not None:
         text = (f"// --- the figure's markup, the same on every sentence page: into its slot\n"
@@ -133,13 +138,14 @@ class SentenceWriter:
                 # per measure: word maps (L, H, W, W) and special shares (L, H, W)
                 maps = self.data_maps(rec, self.names[i])
                 n_words = maps[0][1].shape[-1]
+                n_target = next((m.shape[-2] for path, m, _ in maps if path.endswith(".cross.js")), None)
                 near = _neighbours(around, i)
-                ctx = get_sentence_context(rec, i, self.names, self.site, n_words, near)
-                pending.append((i, n_words, near, pool.submit(
+                ctx = get_sentence_context(rec, i, self.names, self.site, n_words, near, n_target)
+                pending.append((i, n_words, near, n_target, pool.submit(
                     build_sentence, self.out, ctx, maps, self.template, self.longest, self.frame)))
                 while len(pending) > 2 * WORKERS or (pending and n == len(todo) - 1):
-                    i_, n_words_, near_, future = pending.popleft()
-                    written[i_] = Written(future.result(), n_words_, near_)  # re-raises here
+                    i_, n_words_, near_, n_target_, future = pending.popleft()
+                    written[i_] = Written(future.result(), n_words_, near_, n_target_)  # re-raises here
                     self.bar.update()
         return written
 
@@ -148,22 +154,27 @@ class SentenceWriter:
         (L, H, W)) per measure, data/<page><suffix>.js; on a series site also each other
         checkpoint's with sentence data, series/<label>/<page><suffix>.js per measure it holds."""
         maps = [(f"data/{page}{view.suffix}.js", *rec.word_maps(view.name))
-                for view in self.site.measures]
+                if not view.parts else
+                (f"data/{page}{view.suffix}{part.suffix}.js", *rec.word_maps(view.name, part=part.name))
+                for view in self.site.measures for part in (view.parts or [None])]
         for checkpoint, views in self.checkpoints:
             other = checkpoint_record(self.site.series, checkpoint, rec.id)
             maps += [(series_data_path(checkpoint.label, page, view.suffix),
                       *other.word_maps(view.name)) for view in views]
         return maps
 
-    def relink(self, i: int, n_words: int, near: tuple[int | None, int | None]) -> None:
+    def relink(self, i: int, n_words: int, near: tuple[int | None, int | None],
+               n_target: int | None = None) -> None:
         """Write a sentence's page again, with other neighbours (its data stays)."""
-        ctx = get_sentence_context(self.store[i], i, self.names, self.site, n_words, near)
+        ctx = get_sentence_context(self.store[i], i, self.names, self.site, n_words, near, n_target)
         write_page(self.out, ctx, self.template, self.frame)
 
     def remove(self, i: int) -> None:
         """Remove a sentence's files (it gets no page after all)."""
         for view in self.site.measures:
-            (self.out / "data" / f"{self.names[i]}{view.suffix}.js").unlink()
+            for part in view.parts or [None]:
+                own = part.suffix if part else ""
+                (self.out / "data" / f"{self.names[i]}{view.suffix}{own}.js").unlink()
         for checkpoint, views in self.checkpoints:
             for view in views:
                 (self.out / series_data_path(checkpoint.label, self.names[i], view.suffix)).unlink()
@@ -175,7 +186,8 @@ class SentenceWriter:
         page. Only the size of a block of work depends on it, never which sentences get pages."""
         words = self.rows[i].n_words
         views = [*self.site.measures, *(v for _, vs in self.checkpoints for v in vs)]
-        cells = sum(self.site.n_layers * view.heads * (words * words + words) for view in views)
+        cells = sum(self.site.n_layers * view.heads * (words * words + words) * max(1, len(view.parts))
+                    for view in views)
         return cells + 4000 + 4 * len(self.rows[i].text)
 
 
@@ -244,7 +256,7 @@ def choose_pages(writer: SentenceWriter, order: list[int], room: int | None,
     for i in final:  # its neighbours are the nearest sentences with a page
         near = _neighbours(final, i)
         if done[i].neighbours != near:
-            writer.relink(i, done[i].n_words, near)
+            writer.relink(i, done[i].n_words, near, done[i].n_target_words)
     log.debug("pages for %d of %d sentences (%d written)", len(final), len(order), len(done))
     return final
 

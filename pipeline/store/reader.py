@@ -132,10 +132,13 @@ class SentenceRecord:
         which a notebook shows (SVG); `options`: measure_label, domain, width, grid, note, font."""
         return _notebook().record_figure(self, layer, head, measure, **options)
 
-    def view(self, layer: int = 1, head: int = 1, measure: str | None = None):
+    def view(self, layer: int = 1, head: int = 1, measure: str | None = None,
+             part: str | None = None):
         """The sentence's page, interactive, in a notebook's output cell (the site's own: the
-        grid, the detail, the measure selector, several rows at once), opened at a head."""
-        return _notebook().record_view(self._store, self, layer=layer, head=head, measure=measure)
+        grid, the detail, the measure selector, several rows at once), opened at a head (and an
+        encoder-decoder store's `part`: encoder, decoder or cross)."""
+        return _notebook().record_view(self._store, self, layer=layer, head=head, measure=measure,
+                                       part=part)
 
     def _repr_svg_(self) -> str:
         return self.show().svg

@@ -27,18 +27,22 @@
 
   async function figureView(atlas) {
     const spec = figureSpec(atlas);
-    const { W } = atlas.maps;
+    const { W, R } = atlas.maps;
     // the whole sentence when it fits, else the window the page shows
-    const win = W * FIGURE_MIN_CELL <= detailSide(spec) ? null : atlas.window;
+    const win = Math.max(W, R) * FIGURE_MIN_CELL <= detailSide(spec) ? null : atlas.window;
     const [r0, r1, c0, c1] = win || [0, 0, 0, 0];
+    // an encoder-decoder model's part: the rows' words and spans their own (sentence-parts.js)
+    const sides = atlas.sides ? atlas.sides() : null;
     const data = {
       cells: plain(atlas.grid.data("cells")),
       pairs: atlas.detailRows(atlas.layer, atlas.head, win),
-      spans: plain(atlas.spans),
+      spans: plain(sides ? sides.colSpans : atlas.spans),
+      ...(sides ? { rowSpans: plain(sides.rowSpans) } : {}),
     };
     const params = {
       selLayer: atlas.layer, selHead: atlas.head, words: atlas.detail.signal("words"),
-      tracks: atlas.tracks, rows: [r0, r1], cols: [c0, c1],
+      tracks: sides ? sides.colTracks : atlas.tracks, rows: [r0, r1], cols: [c0, c1],
+      ...(sides ? { rowWords: sides.rowWords, rowTracks: sides.rowTracks } : {}),
       ...(atlas.colourParams ? atlas.colourParams() : {}), // the page's colour bar: fixed or fitted
     };
     return draw(spec, data, params);
@@ -107,7 +111,7 @@
     const atlas = window.atlas;
     await atlas.ready;
     const page = decodeURIComponent(location.pathname.split("/").pop().replace(/\.html$/, ""));
-    const name = `figure-${page}-l${atlas.layer}h${atlas.head}-${atlas.measure}${atlas.figureTag || ""}.${format}`;
+    const name = `figure-${page}-l${atlas.layer}h${atlas.head}-${atlas.measure}${atlas.partTag || ""}${atlas.figureTag || ""}.${format}`;
     await saveView(await figureView(atlas), name, format);
   }
 

@@ -10,6 +10,7 @@
   const SCALE = 255; // code = round(value * 255), as pipeline.store.quantize writes it
   const HEADER = 14; // "ATLS", <u2 version, L, H, W>, u8 layouts of the maps and of the shares
   const FORMAT = 2;
+  const RECT_FORMAT = 3; // a rectangular map: <u2 R, C> in W's place, the layouts 2 bytes on
   // a data script's string holds the bytes as big-endian 16-bit values, one UTF-16 unit each,
   // except ESCAPED[k] (NUL, LF, CR, quote, backslash, U+2028, U+2029, U+D800..U+DFFF), written as
   // the surrogate pair (0xD800 + k >> 10, 0xDC00 + k & 1023): pipeline/site/data_format.py
@@ -86,42 +87,47 @@
     return inflate(loaded.get(href));
   }
 
-  // inflated bytes -> { L, H, W, codes (L, H, W, W), special (L, H, W) }, codes as flat Uint8Arrays
-  // (the maps' layout 1, by word pair with differences along the heads, and the shares' layout 1,
-  // differences from 255 minus the row's sum, undone: pipeline/site/data_format.py)
+  // inflated bytes -> { L, H, W, R, codes (L, H, R, W), special (L, H, R) }, codes as flat
+  // Uint8Arrays: R rows (attending words) of W columns (attended words), R = W but for a
+  // cross-attention map (version 3: target rows, source columns). The maps' layout 1, by word
+  // pair with differences along the heads, and the shares' layout 1, differences from 255 minus
+  // the row's sum, undone (pipeline/site/data_format.py)
   function parseMaps(bytes) {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const magic = String.fromCharCode(...bytes.subarray(0, 4));
-    const [version, L, H, W] = [4, 6, 8, 10].map((at) => (bytes.length >= HEADER ? view.getUint16(at, true) : 0));
-    const [layout, shares] = bytes.length >= HEADER ? [bytes[12], bytes[13]] : [-1, -1];
-    const size = L * H * W * W;
-    if (magic !== "ATLS" || version !== FORMAT || layout > 1 || shares > 1 || bytes.length !== HEADER + size + L * H * W) {
+    const rect = bytes.length >= HEADER + 2 && view.getUint16(4, true) === RECT_FORMAT;
+    const start = rect ? HEADER + 2 : HEADER;
+    const [version, L, H, R] = [4, 6, 8, 10].map((at) => (bytes.length >= HEADER ? view.getUint16(at, true) : 0));
+    const W = rect ? view.getUint16(12, true) : R;
+    const [layout, shares] = bytes.length >= start ? [bytes[start - 2], bytes[start - 1]] : [-1, -1];
+    const size = L * H * R * W;
+    if (magic !== "ATLS" || version !== (rect ? RECT_FORMAT : FORMAT) || layout > 1 || shares > 1 || bytes.length !== start + size + L * H * R) {
       throw new Error("the sentence's data file is not in the expected format");
     }
-    let codes = bytes.subarray(HEADER, HEADER + size);
+    let codes = bytes.subarray(start, start + size);
     if (layout === 1) {
       const stored = codes;
       const run = L * H;
       codes = new Uint8Array(size);
-      for (let pair = 0, at = 0; pair < W * W; pair++) { // pair = from * W + to
+      for (let pair = 0, at = 0; pair < R * W; pair++) { // pair = row * W + column
         let code = 0;
         for (let k = 0; k < run; k++, at++) {
           code = (code + stored[at]) & 255;
-          codes[k * W * W + pair] = code;
+          codes[k * R * W + pair] = code;
         }
       }
     }
-    let special = bytes.subarray(HEADER + size);
+    let special = bytes.subarray(start + size);
     if (shares === 1) {
       const stored = special;
-      special = new Uint8Array(L * H * W);
-      for (let row = 0; row < L * H * W; row++) {
+      special = new Uint8Array(L * H * R);
+      for (let row = 0; row < L * H * R; row++) {
         let sum = 0;
         for (let t = 0; t < W; t++) sum += codes[row * W + t];
         special[row] = (stored[row] + 255 - sum) & 255;
       }
     }
-    return { L, H, W, codes, special };
+    return { L, H, W, R, codes, special };
   }
 
   window.atlasMaps = { SCALE, VIRIDIS, BLUE_ORANGE, toValue, viridis, blueOrange, unpack, loadScript, inflate, fetchBytes, parseMaps };

@@ -96,7 +96,7 @@
     if (L.join(rest.filter(([key]) => L.isListKey(key))) !== listBefore) loadList();
     const [layer, headNumber] = head || [state.layer, state.head];
     const measure = S.wantedMeasure();
-    if (measure !== state.measure || (S.seriesChanged && S.seriesChanged(measure)) || S.scaleChanged?.()) {
+    if (measure !== state.measure || (S.seriesChanged && S.seriesChanged(measure)) || S.scaleChanged?.() || S.partChanged?.()) {
       S.showMeasure(measure, layer, head ? headNumber : null).catch(S.failed);
       return;
     }

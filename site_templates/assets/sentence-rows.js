@@ -18,12 +18,21 @@
   const sel = { rows: new Set(), label: null }; // the selected rows; the span label they are
   state.rows = sel; // for tests
 
+  // the rows' and the columns' words and spans: the sentence's, or an encoder-decoder model's
+  // part's (the target's rows of cross and decoder: sentence-parts.js)
+  const side = () => (S.sides ? S.sides() : { rowWords: page.words, rowSpans: state.spans, rowTracks: state.tracks,
+    colWords: page.words, colSpans: state.spans, colTracks: state.tracks });
+
   // each span label's words (of every span with that label), in order of first appearance
-  const labels = new Map();
-  for (const [label, first, last] of page.spans) {
-    if (!labels.has(label)) labels.set(label, []);
-    for (let i = first; i < last; i++) labels.get(label).push(i);
+  function labelWords(spans) {
+    const out = new Map();
+    for (const { label, first, last } of spans) {
+      if (!out.has(label)) out.set(label, []);
+      for (let i = first; i < last; i++) out.get(label).push(i);
+    }
+    return out;
   }
+  const labels = { get rows() { return labelWords(side().rowSpans); }, get cols() { return labelWords(side().colSpans); } };
 
   // ---- where a pointer is on the detail: the plot's box and its scales ----
   function plot() {
@@ -37,7 +46,7 @@
       height: view.height(), x: view.scale("x"), y: view.scale("y") };
   }
   const at = (scale, v) => scale.domain().find((d) => v >= scale(d) && v < scale(d) + scale.step());
-  const spanAt = (word, track) => state.spans.find((s) => s.track === track && s.first <= word && word < s.last);
+  const spanAt = (spans, word, track) => spans.find((s) => s.track === track && s.first <= word && word < s.last);
 
   function onClick(event) {
     const p = plot();
@@ -46,16 +55,17 @@
     const touch = event.pointerType && event.pointerType !== "mouse";
     const extend = event.shiftKey || event.ctrlKey || event.metaKey || touch;
     const track = (d) => Math.floor((d - 3) / TRACK_PX); // the bracket row at d px from the map
+    const { rowSpans, rowTracks, colSpans, colTracks } = side();
     if (ry >= 0 && ry < p.height && rx < 0) { // left of the map: a span's bracket, or a word
       const row = at(p.y, ry);
       if (row === undefined) return;
-      const span = -rx > 3 && track(-rx) < state.tracks ? spanAt(row, track(-rx)) : null;
+      const span = -rx > 3 && track(-rx) < rowTracks ? spanAt(rowSpans, row, track(-rx)) : null;
       if (span) pickLabel(span.label, extend);
       else pickRow(row, extend);
     } else if (rx >= 0 && rx < p.width && ry >= 0 && ry < p.height) { // a cell: its row, with shift
       if (event.shiftKey && !touch) pickRow(at(p.y, ry), true);
-    } else if (rx >= 0 && rx < p.width && ry >= p.height + 3 && track(ry - p.height) < state.tracks) {
-      const span = spanAt(at(p.x, rx), track(ry - p.height)); // a bracket under the map
+    } else if (rx >= 0 && rx < p.width && ry >= p.height + 3 && track(ry - p.height) < colTracks) {
+      const span = spanAt(colSpans, at(p.x, rx), track(ry - p.height)); // a bracket under the map
       if (span) pickLabel(span.label, extend);
     }
   }
@@ -73,7 +83,7 @@
   }
 
   function pickLabel(label, extend) {
-    const words = labels.get(label) || [];
+    const words = labels.rows.get(label) || []; // the rows of the label (a column's label: the rows' words of that label)
     if (!extend && sel.label === label) sel.rows = new Set(); // the same label again: cleared
     else sel.rows = new Set([...(extend ? sel.rows : []), ...words]);
     sel.label = sel.rows.size && (!extend || sel.rows.size === words.length) ? label : null;
@@ -94,32 +104,33 @@
 
   // ---- what the selection gives for the head on show ----
   const shownHead = () => (state.layer - 1) * state.maps.H + (state.head - 1);
-  const selected = () => [...sel.rows].filter((r) => r < state.maps.W).sort((a, b) => a - b);
+  const selected = () => [...sel.rows].filter((r) => r < state.maps.R).sort((a, b) => a - b);
 
   // the mean of the selected rows (codes, as fractions of a code), and of their special shares
   function combined() {
-    const { W, codes, special } = state.maps;
+    const { W, R, codes, special } = state.maps;
     const k = shownHead();
     const rows = selected();
     const mean = new Float64Array(W);
     let share = 0;
     for (const f of rows) {
-      for (let t = 0; t < W; t++) mean[t] += codes[(k * W + f) * W + t];
-      share += special[k * W + f];
+      for (let t = 0; t < W; t++) mean[t] += codes[(k * R + f) * W + t];
+      share += special[k * R + f];
     }
     for (let t = 0; t < W; t++) mean[t] /= rows.length;
     return { rows, mean, share: share / rows.length };
   }
 
-  // label a -> label b: the mean over a's words of the sum over b's words (span_mass_batch)
+  // label a -> label b: the mean over a's words of the sum over b's words (span_mass_batch);
+  // a the rows' labels, b the columns' (the same but for an encoder-decoder model's cross part)
   function spanMass() {
-    const { W, codes } = state.maps;
+    const { W, R, codes } = state.maps;
     const k = shownHead();
-    const names = [...labels.keys()];
-    return names.map((a) => names.map((b) => {
+    const [rows, cols] = [labels.rows, labels.cols];
+    return [...rows.keys()].map((a) => [...cols.keys()].map((b) => {
       let sum = 0;
-      for (const f of labels.get(a)) for (const t of labels.get(b)) sum += codes[(k * W + f) * W + t];
-      return toValue(sum / labels.get(a).length);
+      for (const f of rows.get(a)) for (const t of cols.get(b)) sum += codes[(k * R + f) * W + t];
+      return toValue(sum / rows.get(a).length);
     }));
   }
 
@@ -153,7 +164,7 @@
     $("span-note").hidden = !sel.label;
     if (!rows.length) {
       $("rows-label").textContent = "";
-      $("rows-note").textContent = labels.size
+      $("rows-note").textContent = labels.rows.size
         ? "Click a word on the map's left, shift-click more (tap on a touch screen), or click a span's label: their mean row shows here."
         : "Click a word on the map's left, shift-click more (tap on a touch screen): their mean row shows here.";
       return;
@@ -195,18 +206,18 @@
     const box = canvas.getBoundingClientRect();
     const t = c0 + Math.floor(((event.clientX - box.left) / box.width) * (c1 - c0));
     const { mean } = combined();
-    if (t >= c0 && t < c1) canvas.title = `to ${page.words[t]}: ${toValue(mean[t]).toFixed(4)} (the mean of the selected rows)`;
+    if (t >= c0 && t < c1) canvas.title = `to ${side().colWords[t]}: ${toValue(mean[t]).toFixed(4)} (the mean of the selected rows)`;
   }
 
-  // a word as the note names it: with its place (1-based) where the sentence repeats it
-  const named = (t) => (page.words.indexOf(page.words[t]) !== page.words.lastIndexOf(page.words[t])
-    ? `${page.words[t]} (word ${t + 1})` : page.words[t]);
+  // a column's word as the note names it: with its place (1-based) where the sentence repeats it
+  const named = (t, words = side().colWords) => (words.indexOf(words[t]) !== words.lastIndexOf(words[t])
+    ? `${words[t]} (word ${t + 1})` : words[t]);
 
   // which rows, and the words their mean draws on most
   function describe(rows, mean, share) {
     const { title } = S.measureView(state.measure);
     const LISTED = 10; // words named; a span's label names the rest
-    const words = rows.slice(0, LISTED).map((r) => page.words[r]).join(" ") +
+    const words = rows.slice(0, LISTED).map((r) => side().rowWords[r]).join(" ") +
       (rows.length > LISTED ? ` \u2026 and ${rows.length - LISTED} more` : "");
     const count = `${rows.length} ${rows.length === 1 ? "word" : "words"}`;
     const what = sel.label ? `${sel.label}'s ${count}` : `${count} (${words})`;
@@ -226,14 +237,14 @@
   }
 
   function table() {
-    const names = [...labels.keys()];
+    const [names, columns] = [[...labels.rows.keys()], [...labels.cols.keys()]];
     const mass = spanMass();
     const head = state.maps.H === 1 ? `layer ${state.layer}` : `layer ${state.layer}, head ${state.head}`;
     $("span-note").textContent = `Span mass, ${head}: the mean over the row label's words of the ` +
       `${S.measureView(state.measure).title} they pay to the column label's words (the corpus view's ` +
       "span mass, for this sentence; colours from 0 to 1). Click a label to see its words' mean row.";
     const headRow = el("tr");
-    headRow.append(el("th", { textContent: "from \u2193 to \u2192" }), ...names.map((b) => el("th", { textContent: b, scope: "col" })));
+    headRow.append(el("th", { textContent: "from \u2193 to \u2192" }), ...columns.map((b) => el("th", { textContent: b, scope: "col" })));
     const body = names.map((a, i) => {
       const tr = el("tr");
       if (a === sel.label) tr.setAttribute("aria-current", "true");
@@ -279,7 +290,8 @@
     if (first && state.detail) { // the address's span label, where this sentence has it
       first = false;
       const label = S.param("span");
-      if (labels.has(label)) [sel.rows, sel.label] = [new Set(labels.get(label)), label];
+      const rows = labels.rows;
+      if (rows.has(label)) [sel.rows, sel.label] = [new Set(rows.get(label)), label];
     }
     update();
   };

@@ -19,17 +19,17 @@
 
   // the measure's fixed colour bar: its detail spec's params (pipeline/site/colours.py)
   function fixedParams() {
-    const spec = window.atlasSpecs[S.measureView(state.measure).detail];
+    const spec = window.atlasSpecs[S.chartView(state.measure).detail];
     const value = (name) => (spec.params || []).find((p) => p.name === name)?.value;
     return { colourDomain: value("colourDomain"), colourTicks: value("colourTicks"), colourLabels: value("colourLabels") };
   }
 
   // map k's smallest and largest codes
   function extent(k) {
-    const { W, codes } = state.maps;
+    const { W, R = W, codes } = state.maps;
     let lo = 255;
     let hi = 0;
-    for (let i = k * W * W; i < (k + 1) * W * W; i++) {
+    for (let i = k * W * R; i < (k + 1) * W * R; i++) {
       if (codes[i] < lo) lo = codes[i];
       if (codes[i] > hi) hi = codes[i];
     }
@@ -80,7 +80,7 @@
       note.textContent = "";
       return;
     }
-    const { W, codes } = state.maps;
+    const { W, R = W, codes } = state.maps;
     const [low, high] = fixedParams().colourDomain;
     picker.options[0].textContent = `fixed: ${low} to ${high}`;
     const k = shownHead();
@@ -93,7 +93,7 @@
     }
     let above = 0;
     let below = 0;
-    for (let i = k * W * W; i < (k + 1) * W * W; i++) {
+    for (let i = k * W * R; i < (k + 1) * W * R; i++) {
       if (toValue(codes[i]) > high + 1e-9) above++;
       else if (toValue(codes[i]) < low - 1e-9) below++;
     }

@@ -67,21 +67,27 @@
     const value = state.measure === DEFAULT ? null : state.measure;
     if (param("m") !== value) setParam("m", value);
     if (S.syncSeriesParams) S.syncSeriesParams(); // a series: the checkpoints (series-sentence.js)
+    if (S.syncPartParam) S.syncPartParam(); // an encoder-decoder page: the part, `p` (sentence-parts.js)
     if (S.syncScaleParam) S.syncScaleParam(); // the colour scale, `s=fit` (sentence-scale.js)
   }
+
+  // the measure's view as the charts draw it: an encoder-decoder page's part on show brings its
+  // own data script and spec keys (sentence-parts.js)
+  const chartView = (name) => (S.partChart ? S.partChart(measureView(name)) : measureView(name));
 
   // a measure's maps, read once (the default's data script is already on the page); a series'
   // page: of the checkpoint the address names, or its difference with another (series-sentence.js)
   function loadMeasure(name) {
     if (S.loadSeriesMaps) return S.loadSeriesMaps(name);
-    if (!state.loaded[name]) state.loaded[name] = fetchBytes(measureView(name).data).then(parseMaps);
-    return state.loaded[name];
+    const { data } = chartView(name);
+    if (!state.loaded[data]) state.loaded[data] = fetchBytes(data).then(parseMaps);
+    return state.loaded[data];
   }
 
   // switch both charts to another measure, keeping the layer and (where it has heads) the head
   async function showMeasure(name, layer = state.layer, head = null) {
-    const view = measureView(name);
-    if (!view) throw new Error(`this page has no measure ${name}`);
+    if (!measureView(name)) throw new Error(`this page has no measure ${name}`);
+    const view = chartView(name);
     const turn = ++state.switches; // a later switch, asked while this one loads, wins
     const maps = await loadMeasure(name);
     if (turn !== state.switches) return;
@@ -92,6 +98,7 @@
     state.measure = name;
     state.figure = view.figure;
     state.maps = maps;
+    if (S.showPart) S.showPart(name); // the part on show, its selector and note (sentence-parts.js)
     $("measure").value = name;
     $("figure").dataset.measure = name;
     if (S.showSeries) S.showSeries(maps);
@@ -101,6 +108,6 @@
     writeFragment();
   }
 
-  Object.assign(S, { readFragment, fragment, param, setParam, writeFragment, measureView, wantedMeasure,
+  Object.assign(S, { readFragment, fragment, param, setParam, writeFragment, measureView, chartView, wantedMeasure,
     syncMeasureParam, loadMeasure, showMeasure });
 })();

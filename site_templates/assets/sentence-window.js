@@ -16,16 +16,17 @@
   const GRID_CHROME = 46; // px: the grid chart's layer numbers, corner title and padding
 
   // the selected head's word pairs in the window: rows = from-word, columns = to-word (by index)
-  // (`win`: [firstRow, lastRow, firstColumn, lastColumn), null: every word)
+  // (`win`: [firstRow, lastRow, firstColumn, lastColumn), null: every word); R rows of W columns
+  // (R = W but for an encoder-decoder model's cross part: target rows, source columns)
   function detailRows(layer, head, win = state.window) {
-    const { H, W, codes, special } = state.maps;
-    const [r0, r1, c0, c1] = win || [0, W, 0, W];
+    const { H, W, R, codes, special } = state.maps;
+    const [r0, r1, c0, c1] = win || [0, R, 0, W];
     const k = (layer - 1) * H + (head - 1);
     const rows = [];
     for (let f = r0; f < r1; f++) {
-      const share = toValue(special[k * W + f]);
+      const share = toValue(special[k * R + f]);
       for (let t = c0; t < c1; t++) {
-        rows.push({ from: f, to: t, value: toValue(codes[(k * W + f) * W + t]), special: share, layer, head });
+        rows.push({ from: f, to: t, value: toValue(codes[(k * R + f) * W + t]), special: share, layer, head });
       }
     }
     return rows;
@@ -69,18 +70,27 @@
   // how many words fit along the detail's side at MIN_CELL pixels each
   const capacity = () => Math.max(1, Math.floor(state.size / MIN_CELL));
 
+  // the detail's [width, height]: its side for the longer of the rows and columns drawn, so
+  // that a rectangular map (cross: target x source) keeps square cells
+  function detailBox() {
+    const { W, R } = state.maps;
+    const [r0, r1, c0, c1] = state.window || [0, R, 0, W];
+    const n = Math.max(1, r1 - r0, c1 - c0);
+    return [Math.round((state.size * Math.max(1, c1 - c0)) / n), Math.round((state.size * Math.max(1, r1 - r0)) / n)];
+  }
+
   // ---- the window of a long sentence and the overview it is chosen on ----
   function setWindow(r0, r1, c0, c1) {
-    const { W } = state.maps;
+    const { W, R } = state.maps;
     const cap = capacity();
-    const fit = (a, b) => { // at most `cap` words, inside the sentence
-      const n = clamp(b - a, 1, Math.min(W, cap));
-      const first = clamp(a, 0, W - n);
+    const fit = (a, b, size) => { // at most `cap` words, inside the sentence
+      const n = clamp(b - a, 1, Math.min(size, cap));
+      const first = clamp(a, 0, size - n);
       return [first, first + n];
     };
-    const [fr0, fr1] = fit(r0, r1);
-    const [fc0, fc1] = fit(c0, c1);
-    state.window = W > cap ? [fr0, fr1, fc0, fc1] : null;
+    const [fr0, fr1] = fit(r0, r1, R);
+    const [fc0, fc1] = fit(c0, c1, W);
+    state.window = Math.max(W, R) > cap ? [fr0, fr1, fc0, fc1] : null;
   }
 
   // the overview (the whole map, the window outlined) and its note, made the first time they show
@@ -106,24 +116,24 @@
       note.hidden = true;
       return;
     }
-    const { W } = state.maps;
+    const { W, R } = state.maps;
     const [r0, r1, c0, c1] = state.window;
     box.hidden = false;
     note.hidden = false;
-    note.textContent = `${W} words: rows ${r0 + 1}\u2013${r1} and columns ${c0 + 1}\u2013${c1} are ` +
+    note.textContent = `${W === R ? W : `${R} \u00d7 ${W}`} words: rows ${r0 + 1}\u2013${r1} and columns ${c0 + 1}\u2013${c1} are ` +
       "drawn at full size. Drag on the small map (or tap it) to choose others.";
     Object.assign($("brush").style, {
       left: `${(100 * c0) / W}%`, width: `${(100 * (c1 - c0)) / W}%`,
-      top: `${(100 * r0) / W}%`, height: `${(100 * (r1 - r0)) / W}%`,
+      top: `${(100 * r0) / R}%`, height: `${(100 * (r1 - r0)) / R}%`,
     });
   }
 
   // the word (row, column) under a pointer on the overview
   function overviewCell(event) {
     const box = $("overview-map").getBoundingClientRect();
-    const { W } = state.maps;
+    const { W, R } = state.maps;
     const column = clamp(Math.floor(((event.clientX - box.left) / box.width) * W), 0, W - 1);
-    const row = clamp(Math.floor(((event.clientY - box.top) / box.height) * W), 0, W - 1);
+    const row = clamp(Math.floor(((event.clientY - box.top) / box.height) * R), 0, R - 1);
     return [row, column];
   }
 
@@ -163,6 +173,8 @@
 
   async function redrawDetail() {
     const { rows, cols } = windowSignals();
+    const [width, height] = detailBox(); // a window of a rectangular map may change its shape
+    if (state.detail.width() !== width || state.detail.height() !== height) state.detail.width(width).height(height);
     state.detail.signal("rows", rows).signal("cols", cols);
     state.detail.change("pairs", state.detail.changeset().remove(() => true)
       .insert(detailRows(state.layer, state.head)));
@@ -173,8 +185,7 @@
 
   async function resizeDetail(size) {
     state.size = size;
-    state.detail.width(size).height(size);
-    setWindow(...(state.window || [0, state.maps.W, 0, state.maps.W]));
+    setWindow(...(state.window || [0, state.maps.R, 0, state.maps.W]));
     await redrawDetail();
   }
 
@@ -185,6 +196,6 @@
     if (over > 1 && state.size > DETAIL_MIN) await resizeDetail(Math.max(DETAIL_MIN, state.size - Math.ceil(over)));
   }
 
-  Object.assign(S, { detailRows, gridLayout, placeGrid, revealHead, detailSize, setWindow, showWindow, zoom, windowSignals,
+  Object.assign(S, { detailRows, detailBox, gridLayout, placeGrid, revealHead, detailSize, setWindow, showWindow, zoom, windowSignals,
     redrawDetail, resizeDetail, fitDetail });
 })();

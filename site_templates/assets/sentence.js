@@ -20,7 +20,8 @@
   // model's 1,024 thumbnails are neither encoded nor decoded to be shown
   function gridSheet() {
     const sheet = document.createElement("canvas");
-    P.paintSheet(sheet, state.maps, (k) => S.headColours?.(k) || state.colours);
+    // (R rows of W columns: a cross-attention part's target x source, maps.js)
+    P.paintSheet(sheet, { ...state.maps, rows: state.maps.R, cols: state.maps.W }, (k) => S.headColours?.(k) || state.colours);
     return sheet;
   }
 
@@ -34,15 +35,16 @@
 
   // ---- selection ----
   function describe(layer, head) {
-    const { H, W, special } = state.maps;
+    const { H, R, special } = state.maps;
     const k = (layer - 1) * H + (head - 1);
     let sum = 0;
-    for (let f = 0; f < W; f++) sum += special[k * W + f];
-    const share = W ? toValue(sum / W) : 0;
+    for (let f = 0; f < R; f++) sum += special[k * R + f];
+    const share = R ? toValue(sum / R) : 0;
     const { title } = S.measureView(state.measure);
     const unit = H === 1 ? "layer" : "head";
-    $("detail-title").textContent = H === 1 ? `layer ${layer}, all heads (${state.measure})`
-      : `layer ${layer}, head ${head}` + (state.measure === "attention" ? "" : ` (${state.measure})`);
+    const part = state.part ? `${state.part} ` : ""; // an encoder-decoder model's part (sentence-parts.js)
+    $("detail-title").textContent = H === 1 ? `${part}layer ${layer}, all heads (${state.measure})`
+      : `${part}layer ${layer}, head ${head}` + (state.measure === "attention" ? "" : ` (${state.measure})`);
     $("special-note").textContent = share > 0
       ? `Special tokens ([CLS]/[SEP]) receive ${(100 * share).toFixed(1)}% of this ${unit}'s ${title}, ` +
         "averaged over the words; each word's share is in the tooltip. Rows show the rest."
@@ -57,7 +59,7 @@
   // the head page of the head on show (the corpus view), where the site has one for the measure
   function headLink(layer, head) {
     const link = $("head-page");
-    const pattern = S.measureView(state.measure).headPage;
+    const pattern = S.chartView(state.measure).headPage;
     if (!link) return;
     link.hidden = !pattern;
     if (pattern) {
@@ -113,6 +115,7 @@
     state.colours = (S.colourTable || P.codeColours)(domain);
     state.sheet = gridSheet();
     state.gridSpec = window.atlasSpecs[view.grid];
+    if (!state.gridSpec) throw new Error(`assets/specs.js has no grid ${view.grid}`);
     drawGrid(state.gridSpec);
   }
 
@@ -157,17 +160,21 @@
   // load, and again on a measure switch (another colour bar, another grid)
   async function drawCharts(layer, head) {
     const specs = window.atlasSpecs;
-    const view = S.measureView(state.measure);
-    const { W } = state.maps;
+    const view = S.chartView(state.measure);
+    const { W, R } = state.maps;
     state.layer = layer;
     state.head = head;
     state.size = S.detailSize(state.tracks);
-    S.setWindow(...(state.window || [0, W, 0, W]));
+    S.setWindow(...(state.window || [0, R, 0, W]));
     const detailSpec = (S.detailSpec && S.detailSpec(view)) || structuredClone(specs[view.detail]);
-    detailSpec.width = state.size;
-    detailSpec.height = state.size;
-    const bound = bind(detailSpec, { pairs: S.detailRows(state.layer, state.head), spans: state.spans },
-      { words: page.words, tracks: state.tracks, ...S.windowSignals(), ...(S.colourParams?.() || {}) });
+    [detailSpec.width, detailSpec.height] = S.detailBox();
+    // an encoder-decoder model's part: rows and columns with words and spans of their own
+    const sides = S.sides ? S.sides() : null;
+    const words = sides ? { words: sides.colWords, tracks: sides.colTracks, rowWords: sides.rowWords, rowTracks: sides.rowTracks }
+      : { words: page.words, tracks: state.tracks };
+    const spans = sides ? { spans: sides.colSpans, rowSpans: sides.rowSpans } : { spans: state.spans };
+    const bound = bind(detailSpec, { pairs: S.detailRows(state.layer, state.head), ...spans },
+      { ...words, ...S.windowSignals(), ...(S.colourParams?.() || {}) });
     // the grid first when the bound spec names its colours: it needs the maps alone, so it is
     // drawn while vega.js may still be compiling
     const domain = boundDomain(bound);
@@ -195,14 +202,16 @@
     const { head, rest } = S.readFragment();
     state.params = rest;
     state.measure = S.wantedMeasure();
-    state.figure = S.measureView(state.measure).figure;
+    state.spans = page.spans.map(([label, first, last, track], i) => ({ i, label, first, last, track }));
+    state.tracks = state.spans.reduce((n, s) => Math.max(n, s.track + 1), 0);
+    if (S.readParts) S.readParts(); // an encoder-decoder page: the part the address names, the target's spans
+    state.figure = S.chartView(state.measure).figure;
     state.maps = await S.loadMeasure(state.measure);
+    if (S.showPart) S.showPart(state.measure);
     if (S.showSeries) S.showSeries(state.maps);
     state.timings.loaded = performance.now(); // scripts and data in
     const { L: layers, H } = state.maps;
     const [layer, headNumber] = head || [1, 1];
-    state.spans = page.spans.map(([label, first, last, track], i) => ({ i, label, first, last, track }));
-    state.tracks = state.spans.reduce((n, s) => Math.max(n, s.track + 1), 0);
     const picker = $("measure");
     picker.value = state.measure;
     $("figure").dataset.measure = state.measure;
@@ -226,7 +235,7 @@
       }, 150);
     });
     describe(state.layer, state.head);
-    if (head || S.param("m") !== null || S.param("s") !== null || (S.seriesNamed && S.seriesNamed())) { // a head out of range, an unknown measure or scale: corrected
+    if (head || S.param("m") !== null || S.param("s") !== null || S.param("p") !== null || (S.seriesNamed && S.seriesNamed())) { // a head out of range, an unknown measure, scale or part: corrected
       S.syncMeasureParam();
       S.writeFragment();
     } else {

@@ -52,7 +52,7 @@
     }
     const special = new Int16Array(a.special.length);
     for (let i = 0; i < special.length; i++) special[i] = a.special[i] - b.special[i];
-    return { L: a.L, H: a.H, W: a.W, codes, special, offset: SCALE, most };
+    return { L: a.L, H: a.H, W: a.W, R: a.R, codes, special, offset: SCALE, most };
   }
 
   // the maps of a measure for the checkpoints the address names (sentence-state.js's loadMeasure)
