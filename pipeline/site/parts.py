@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from pipeline.site.names import head_page_pattern
+
 SELF = "self"
 PAIR_DEFAULT = "encoder"  # an encoder-decoder store's first part, what a page and a figure open on
 PARTS_SCRIPT = "sentence-parts.js"  # assets/: the part selector, on an encoder-decoder model's site only
@@ -101,12 +103,15 @@ def target_payload(rec: Any, n_words: int | None = None) -> dict[str, Any] | Non
 
 def parts_payload(view: Any, page: str) -> dict[str, Any]:
     """A measure's parts as its page's JSON lists them ({} for a self model's): each part's
-    data script, spec keys, layers and heads."""
+    data script, spec keys, layers and heads, and its head pages' address (None without)."""
     if not view.parts:
         return {}
     return {"parts": [{"name": p.name, "title": PART_TITLES[p.name],
                        "data": f"../data/{page}{view.suffix}{p.suffix}.js", "detail": p.detail,
-                       "grid": p.grid, "figure": p.figure, "layers": p.layers, "heads": p.heads}
+                       "grid": p.grid, "figure": p.figure, "layers": p.layers, "heads": p.heads,
+                       # its head pages (heads/attention.cross/: pipeline.site.head_pages)
+                       "headPage": "../" + head_page_pattern(view.name, p.name)
+                                   if view.head_pages else None}
                       for p in view.parts]}
 
 
