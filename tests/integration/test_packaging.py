@@ -29,7 +29,7 @@ def test_wheel_carries_templates_and_corpus(wheel):
     assert "pipeline/data/README.md" in names
     assert not any(n.endswith(".conllu") for n in names)  # the source treebank stays in the repo
     assert any(n.startswith("pipeline/site_templates/") and n.endswith(".html") for n in names)
-    assert "pipeline/cli.py" in names
+    assert {"pipeline/cli/__init__.py", "pipeline/cli/options.py"} <= names
     entry_points = zipfile.ZipFile(wheel).read(
         next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "attention-atlas = pipeline.cli:main" in entry_points

@@ -9,149 +9,20 @@ import sys
 import click
 
 from pipeline import __version__, jobs
-from pipeline.config import SETTINGS, Config, load_config
-from pipeline.sizes import format_size
+from pipeline.cli.options import (
+    QUIET,
+    AtlasGroup,
+    command_config,
+    model_options,
+    setting_option,
+    setting_options,
+)
 
 log = logging.getLogger("pipeline")
 
 
-def _option(name: str, *aliases: str, **extra):
-    """The flag of a setting (and any other names for it), with its help text, default and type
-    from pipeline.config; `extra`: more click.option arguments (multiple=True, ...)."""
-    spec = SETTINGS[name]
-    help_text = spec.metadata["help"]
-    if spec.default is not None:
-        joiner = "," if name == "measures" else " "
-        shown = joiner.join(map(str, spec.default)) if isinstance(spec.default, tuple) else spec.default
-        if name == "max_site_bytes":
-            shown = format_size(spec.default).replace(" ", "")
-        help_text += f" [default: {shown}]"
-    kwargs: dict = {"help": help_text, "metavar": spec.metadata["metavar"]}
-    choices = getattr(spec.metadata["check"], "choices", None)
-    if choices:
-        kwargs["type"] = click.Choice(choices)
-    elif name == "domain":  # two numbers, or `fit` (AtlasCommand reads `--domain fit` as two)
-        kwargs.update(type=str, nargs=2, callback=_domain_value)
-    elif name == "max_site_bytes":
-        kwargs["type"] = str  # "1GB", "500MB", "2.5GiB" or bytes: pipeline.sizes.parse_size
-    elif isinstance(spec.default, bool | int | float):
-        kwargs["type"] = type(spec.default)
-    return click.option("--" + name.replace("_", "-"), *aliases, name, **kwargs, **extra)
 
 
-FIT = "fit"
-
-
-def _domain_value(ctx: click.Context, param: click.Parameter, value):
-    """--domain's two values as the setting takes them: (low, high), or "fit"."""
-    if value is None or value == (FIT, FIT):
-        return None if value is None else FIT
-    try:
-        return tuple(float(v) for v in value)
-    except ValueError:
-        raise click.BadParameter(f"{' '.join(value)}: give two numbers, LOW HIGH (e.g. 0 0.5), "
-                                 f"or {FIT} alone", ctx, param) from None
-
-
-def _domain_args(args: list[str]) -> list[str]:
-    """`--domain fit` (or `--domain=fit`) as `--domain fit fit`: a click option takes a fixed
-    number of values, and --domain's are two numbers, or the one word (`fit 0.3` is left for
-    _domain_value to refuse)."""
-    out: list[str] = []
-    i = 0
-    while i < len(args):
-        if args[i] == "--":
-            return out + args[i:]
-        if args[i] == "--domain=" + FIT or (args[i] == "--domain" and args[i + 1:i + 2] == [FIT]
-                                            and not _number(args[i + 2:i + 3])):
-            out += ["--domain", FIT, FIT]
-            i += 1 if "=" in args[i] else 2
-            continue
-        out.append(args[i])
-        i += 1
-    return out
-
-
-def _number(args: list[str]) -> bool:
-    """Whether there is an argument and it is a number."""
-    try:
-        return bool(args) and float(args[0]) == float(args[0])
-    except ValueError:
-        return False
-
-
-class AtlasCommand(click.Command):
-    """A command of the group: reads `--domain fit` (see _domain_args) where it has --domain."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        """click's parse, after `--domain fit` is spelt as two values."""
-        if any(p.name == "domain" for p in self.params):
-            args = _domain_args(list(args))
-        return super().parse_args(ctx, args)
-
-
-def _options(*names):
-    """Apply the named settings' flags to a command."""
-    def decorate(func):
-        for name in reversed(names):
-            func = _option(name)(func)
-        return func
-    return decorate
-
-
-def _quiet_here(ctx: click.Context, param: click.Parameter, quiet: bool) -> None:
-    """`-q` after the command name too (`extract ... -q`), as before it."""
-    if quiet:
-        logging.getLogger().setLevel(logging.WARNING)
-        ctx.obj["progress"] = False  # the group's dict: its callback ran before this parse
-
-
-QUIET = click.option("-q", "--quiet", is_flag=True, expose_value=False, callback=_quiet_here,
-                     help="No progress bars; warnings and the summary only.")
-
-
-class AtlasGroup(click.Group):
-    """The command group: Ctrl-C ends any command with one line and exit code 130 (click's own
-    "Aborted!" says neither what was kept nor how to go on); its commands are AtlasCommands."""
-
-    command_class = AtlasCommand
-
-    def invoke(self, ctx: click.Context):
-        """Run the command; on Ctrl-C print one line (extract's Interrupted says what it kept)
-        and exit 130."""
-        from pipeline.errors import Interrupted
-
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt as exc:
-            click.echo(str(exc) or "interrupted: run the command again to go on", err=True)
-            ctx.exit(Interrupted.exit_code)
-
-
-def _models(func):
-    """--model (repeatable), --label (repeatable, one per --model, in order) and --checkpoints:
-    one --model is one model, as ever; more (or any --label) or --checkpoints make a series."""
-    func = _option("checkpoints")(func)
-    func = click.option("--label", "labels", multiple=True, metavar="LABEL",
-                        help="The label of each --model of a series, in order (letters, digits, "
-                             ". _ -) [default: the model's folder or hub name].")(func)
-    return _option("model", multiple=True)(func)
-
-
-def _config(ctx: click.Context, **flags) -> Config:
-    """The config file (--config or ./atlas.toml) overridden by the flags given."""
-    from pipeline.errors import ConfigError
-
-    models, labels = flags.pop("model", None) or (), flags.pop("labels", None) or ()
-    if labels and len(labels) != len(models):
-        raise ConfigError(f"--label: {len(labels)} label(s) for {len(models)} --model(s); give "
-                          "one --label per --model, in order, or none")
-    if len(models) > 1 or labels:
-        flags["models"] = [{"model": m, **({"label": labels[i]} if labels else {})}
-                           for i, m in enumerate(models)]
-    elif models:
-        flags["model"] = models[0]
-    return load_config(ctx.obj["config"], flags)
 
 
 @click.group(cls=AtlasGroup,
@@ -175,9 +46,9 @@ def main(ctx: click.Context, config_path: str | None, quiet: bool, verbose: bool
 
 
 @main.command()
-@_options("corpus")
-@_models
-@_options("out", "store", "site", "revision", "batch_size", "device", "dtype",
+@setting_options("corpus")
+@model_options
+@setting_options("out", "store", "site", "revision", "batch_size", "device", "dtype",
           "on_error", "wait", "commit_every", "measures", "max_new_tokens", "engine",
           "ray_address", "workers", "gpus_per_worker", "measure", "domain", "measure_label",
           "max_site_bytes")
@@ -191,7 +62,7 @@ def run(ctx: click.Context, **flags) -> None:
     With --checkpoints DIR, or --model given more than once, a series: each model
     into OUT/stores/<label>.zarr, OUT/series.json, and one site (docs/series.md).
     """
-    cfg = _config(ctx, **flags)
+    cfg = command_config(ctx, **flags)
     jobs.extract(cfg, ctx.obj["progress"])
     jobs.build(cfg, ctx.obj["progress"])
     click.echo(f"open: {cfg.site_path / 'index.html'} (works from disk), "
@@ -199,9 +70,9 @@ def run(ctx: click.Context, **flags) -> None:
 
 
 @main.command()
-@_options("corpus")
-@_models
-@_options("out", "store", "revision", "batch_size", "device", "dtype",
+@setting_options("corpus")
+@model_options
+@setting_options("out", "store", "revision", "batch_size", "device", "dtype",
           "on_error", "wait", "commit_every", "measures", "max_new_tokens", "engine",
           "ray_address", "workers", "gpus_per_worker")
 @QUIET
@@ -212,11 +83,11 @@ def extract(ctx: click.Context, **flags) -> None:
     With --checkpoints DIR, or --model given more than once, each model of the
     series into its own store, OUT/stores/<label>.zarr, and OUT/series.json.
     """
-    jobs.extract(_config(ctx, **flags), ctx.obj["progress"])
+    jobs.extract(command_config(ctx, **flags), ctx.obj["progress"])
 
 
 @main.command()
-@_options("out", "store", "site", "measure", "domain", "measure_label", "max_site_bytes", "wait")
+@setting_options("out", "store", "site", "measure", "domain", "measure_label", "max_site_bytes", "wait")
 @QUIET
 @click.pass_context
 def build(ctx: click.Context, **flags) -> None:
@@ -225,11 +96,11 @@ def build(ctx: click.Context, **flags) -> None:
     Brings the per-head statistics up to date first (as `stats` does). An OUT
     holding series.json gets the site of its series.
     """
-    jobs.build(_config(ctx, **flags), ctx.obj["progress"], detect=True)
+    jobs.build(command_config(ctx, **flags), ctx.obj["progress"], detect=True)
 
 
 @main.command()
-@_options("out", "store", "checkpoints", "wait")
+@setting_options("out", "store", "checkpoints", "wait")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True, help="table: each statistic's highest heads, for the terminal; "
                                       "csv or json: every head's value and rank.")
@@ -263,7 +134,7 @@ def stats(ctx: click.Context, fmt: str, report_measure: str | None, report_part:
     `store.head_stats()`. A series (--checkpoints, atlas.toml's, or OUT/series.json):
     every store of it.
     """
-    jobs.stats_report(_config(ctx, **flags), ctx.obj["progress"], fmt=fmt, measure=report_measure,
+    jobs.stats_report(command_config(ctx, **flags), ctx.obj["progress"], fmt=fmt, measure=report_measure,
                       part=report_part, stat=stat, top=top, output=output)
 
 
@@ -280,9 +151,9 @@ def serve(site_dir: str, host: str, port: int) -> None:
 
 
 @main.command()
-@_options("out", "store")
+@setting_options("out", "store")
 @click.option("--repair", is_flag=True, help="Drop damaged sentences so the next run recomputes them.")
-@_options("wait")
+@setting_options("wait")
 @QUIET
 @click.pass_context
 def verify(ctx: click.Context, repair: bool, **flags) -> None:
@@ -293,7 +164,7 @@ def verify(ctx: click.Context, repair: bool, **flags) -> None:
     """
     from pipeline.store.verify import verify_store
 
-    cfg = _config(ctx, **flags)
+    cfg = command_config(ctx, **flags)
     failed = False
     for store in jobs.series_stores(cfg, detect=True) or [cfg.store_path]:
         report = verify_store(store, repair=repair, wait=cfg.wait)
@@ -304,9 +175,9 @@ def verify(ctx: click.Context, repair: bool, **flags) -> None:
 
 
 @main.command("config")
-@_options("corpus")
-@_models
-@_options("out", "store", "site", "revision")
+@setting_options("corpus")
+@model_options
+@setting_options("out", "store", "site", "revision")
 @click.pass_context
 def show_config(ctx: click.Context, **flags) -> None:
     """Print the resolved settings as key=value lines: corpus, model, paths and the model's key.
@@ -321,14 +192,14 @@ def show_config(ctx: click.Context, **flags) -> None:
     from pipeline.config import resolved_settings
     from pipeline.errors import ConfigError
 
-    for key, value in resolved_settings(_config(ctx, **flags)).items():
+    for key, value in resolved_settings(command_config(ctx, **flags)).items():
         if "\n" in value or "\r" in value:  # one line per key, or $GITHUB_OUTPUT is misread
             raise ConfigError(f"{key} = {value!r}: a line break cannot be printed as key=value")
         click.echo(f"{key}={value}")
 
 
 @main.command()
-@_options("out", "store")
+@setting_options("out", "store")
 @click.option("--sentence", metavar="ID|INDEX",
               help="The sentence: its id, or its 0-based position in the corpus (an id wins).")
 @click.option("--layer", type=int, metavar="N", help="The selected layer, 1-based as on the site.")
@@ -338,8 +209,8 @@ def show_config(ctx: click.Context, **flags) -> None:
                    "(vector) or .png. With --batch, a pattern naming each file, e.g. "
                    "'figures/{id}-l{layer}h{head}.pdf' ({id}: the sentence id made safe for a "
                    "file name; also {index}, {measure}).")
-@_options("measure", "domain")
-@_option("measure_label", "--label")
+@setting_options("measure", "domain")
+@setting_option("measure_label", "--label")
 @click.option("--words-only", is_flag=True,
               help="Leave out the note on the attention that goes to special tokens.")
 @click.option("--no-grid", is_flag=True, help="The word x word map alone, without the grid.")
@@ -392,7 +263,7 @@ def figure(ctx: click.Context, sentence: str | None, layer: int | None, head: in
     from pipeline.site.build import open_store
     from pipeline.site.figure import FigureOptions, FigureRequest, read_batch, write_figures
 
-    cfg = _config(ctx, **flags)
+    cfg = command_config(ctx, **flags)
     single = {"--sentence": sentence, "--layer": layer, "--head": head}
     series_only = {"--checkpoints": checkpoints, "--stat": stat, "--heads": heads,
                    "--columns": columns}
