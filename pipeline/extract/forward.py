@@ -217,10 +217,10 @@ class ValueNorms:
         who = f"{loaded.info.get('name')!r} ({loaded.info.get('architecture')})"
         family = check_family(getattr(model.config, "model_type", None), who, names)
         n_heads = loaded.info["n_heads"]
-        found = [(_attribute(m, family.value), _attribute(m, family.output))
+        found = [(module_at(m, family.value), module_at(m, family.output))
                  for m in model.modules()
-                 if _attribute(m, family.value) is not None
-                 and _attribute(m, family.output) is not None
+                 if module_at(m, family.value) is not None
+                 and module_at(m, family.output) is not None
                  and not getattr(m, "is_cross_attention", False)]
         if len(found) != loaded.info["n_layers"]:
             raise ModelError(f"model {who}: the measure {names[0]!r} looks for {family.name}'s "
@@ -229,7 +229,7 @@ class ValueNorms:
                              f"{len(found)}")
         for source, output in found:
             self._handles.append(source.register_forward_hook(
-                self._hook(family.layout, _as_matrix(output), _as_matrix(source), n_heads, who)))
+                self._hook(family.layout, as_matrix(output), as_matrix(source), n_heads, who)))
 
     def _hook(self, layout: str, w_out, w_value, n_heads: int, who: str):
         """The hook on one value projection: see `norm_hook`."""
@@ -272,7 +272,7 @@ def norm_hook(layout: str, w_out, w_value, n_heads: int, who: str, sink: Callabl
     return hook
 
 
-def _attribute(module, path: str):
+def module_at(module, path: str):
     """module.a.b for path "a.b", or None where a step is missing."""
     for name in path.split("."):
         module = getattr(module, name, None)
@@ -281,7 +281,7 @@ def _attribute(module, path: str):
     return module
 
 
-def _as_matrix(projection):
+def as_matrix(projection):
     """A projection's weight as x @ w: a Linear's transposed (out, in) -> (in, out); a Conv1D's
     (GPT-2) as it is."""
     return projection.weight.t() if isinstance(projection, torch.nn.Linear) else projection.weight

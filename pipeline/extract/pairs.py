@@ -24,7 +24,7 @@ import torch
 
 from pipeline.errors import ModelError
 from pipeline.extract.encode import Encoded
-from pipeline.extract.forward import _as_matrix, _attribute, norm_hook, quantize
+from pipeline.extract.forward import as_matrix, module_at, norm_hook, quantize
 from pipeline.measures import PAIR_PARTS, Computed, get_measure, parts_of
 from pipeline.model.families import check_family
 from pipeline.model.loading import LoadedModel
@@ -120,7 +120,7 @@ class PairNorms:
                                  f"{len(modules)}")
             for value, output in modules:
                 self._handles.append(value.register_forward_hook(norm_hook(
-                    family.layout, _as_matrix(output), _as_matrix(value), n_heads, who,
+                    family.layout, as_matrix(output), as_matrix(value), n_heads, who,
                     self.norms[part].append)))
 
     @staticmethod
@@ -129,7 +129,7 @@ class PairNorms:
         only the cross-attention modules (True), only the others (False), all (None)."""
         found = []
         for name, module in root.named_modules():
-            value, output = _attribute(module, family.value), _attribute(module, family.output)
+            value, output = module_at(module, family.value), module_at(module, family.output)
             if value is None or output is None:
                 continue
             if cross is None or cross == (family.cross in name.split(".")):
