@@ -208,6 +208,7 @@ VEGA_VS_TABLE = """async (domain) => {
     encoding: { color: { field: "v", type: "quantitative",
                          scale: { scheme: "viridis", domain, clamp: true } } } };
   const element = document.createElement("div");
+  await window.atlasVega(); // loaded on demand (assets/embed.js): the page's detail is a canvas
   const view = (await window.vegaEmbed(element, spec, { mode: "vega-lite", actions: false })).view;
   const scale = view.scale("color");
   const painted = new Uint8Array(window.atlasPaint.codeColours(domain).buffer);
@@ -238,7 +239,8 @@ def test_the_one_viridis_table_matches_vega(watched):
 
 
 # JS: the grid's thumbnail of the selected head, pixel by pixel, next to the colour the detail's
-# own Vega scale gives each of those word pairs: [[thumbnail rgb, detail rgb], ...]
+# own scale gives each of those word pairs and the colour its canvas shows at the cell's centre
+# (assets/detail-draw.js): [[thumbnail rgb, detail scale's rgb, detail canvas's rgb], ...]
 THUMBNAIL_VS_DETAIL = """async () => {
   const atlas = window.atlas;
   const { H, W, codes } = atlas.maps;
@@ -250,11 +252,18 @@ THUMBNAIL_VS_DETAIL = """async () => {
   const ctx = Object.assign(document.createElement("canvas"), { width: W, height: W }).getContext("2d");
   ctx.drawImage(image, 0, 0);
   const pixels = ctx.getImageData(0, 0, W, W).data;
-  const scale = atlas.detail.scale("color");
+  const view = atlas.detail;
+  const scale = view.scale("color");
+  const canvas = view.container().querySelector("canvas");
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const drawn = canvas.getContext("2d");
+  const [ox, oy] = view.origin(), { left, top } = view.padding(), [x, y] = [view.scale("x"), view.scale("y")];
   const out = [];
   for (let i = 0; i < W * W; i++) {
     const detail = scale(window.atlasMaps.toValue(codes[k * W * W + i])).match(/\\d+/g).slice(0, 3).map(Number);
-    out.push([Array.from(pixels.subarray(4 * i, 4 * i + 3)), detail]);
+    const [cx, cy] = [left + ox + x(i % W) + x.bandwidth() / 2, top + oy + y(Math.floor(i / W)) + y.bandwidth() / 2];
+    const shown = Array.from(drawn.getImageData(Math.floor(cx * ratio), Math.floor(cy * ratio), 1, 1).data.slice(0, 3));
+    out.push([Array.from(pixels.subarray(4 * i, 4 * i + 3)), detail, shown]);
   }
   return out;
 }"""
@@ -312,14 +321,16 @@ RECTANGULAR_GRID = """() => {
 
 
 def test_grid_thumbnails_are_painted_in_the_details_colours(watched):
-    """The canvas-painted thumbnails do not drift from the detail Vega draws, for any measure,
-    and the grid's canvas shows them where its scales put the head."""
+    """The canvas-painted thumbnails do not drift from the detail (its scale and the pixels of
+    its canvas at each cell's centre), for any measure, and the grid's canvas shows them where
+    its scales put the head."""
     page = open_sentence(watched, n=1, fragment="#l2h3", mount="/measures/")
     for measure in ("attention", "grad", "rollout"):
         page.evaluate("(m) => window.atlas.showMeasure(m)", measure)
         pairs = np.array(page.evaluate(THUMBNAIL_VS_DETAIL))
         assert pairs.ndim == 3 and len(pairs) > 4, measure
         assert np.abs(pairs[:, 0] - pairs[:, 1]).max() <= 1, measure
+        assert np.abs(pairs[:, 0] - pairs[:, 2]).max() <= 1, measure  # the detail's own pixels
         assert len({tuple(c) for c in pairs[:, 1]}) > 1, measure  # a map, not one colour
         shown = np.array(page.evaluate(GRID_VS_THUMBNAIL))
         assert len(shown) > 4 and np.abs(shown[:, 0] - shown[:, 1]).max() <= 1, measure
@@ -389,9 +400,9 @@ def test_the_measure_selector_switches_grid_and_detail_together(watched, gpt2_al
     page.keyboard.press("ArrowUp")
     page.wait_for_function("window.atlas.layer === 1")
     assert page.evaluate("location.hash") == "#l1h1&m=rollout"
-    # every Vega chart drawn (each measure's detail; the grids are canvases) came from its Vega
-    # compiled at build time, bound as the browser's own Vega-Lite compiles the page's spec
-    # (assets/embed.js)
+    # every detail drawn (each measure's, on a canvas: assets/detail-draw.js; the grids are
+    # canvases too) is a shared spec bound only where embed.js binds one to its Vega compiled at
+    # build time, as the browser's own Vega-Lite compiles the page's spec (the figure draws it)
     assert page.evaluate(SAME_AS_VEGA_LITE) == {
         key: True for key in ("detail", "detail-grad", "detail-rollout")}
     watched.assert_clean()
@@ -403,6 +414,7 @@ SAME_AS_VEGA_LITE = """async () => {
   const canon = (v) => Array.isArray(v) ? v.map(canon) : v && typeof v === "object"
     ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v;
   const out = {};
+  await window.atlasVega(); // loaded on demand (assets/embed.js)
   for (const [key, { spec, compiled }] of Object.entries(window.atlasEmbed.drawn)) {
     let own = null;
     const plain = () => JSON.parse(JSON.stringify(spec));
