@@ -273,7 +273,9 @@
         textNode("mark", L.texts.spans),
         { marktype: "group", role: "axis", items: [{ items: [textNode("axis-label", L.texts.x), textNode("axis-title", [{ text: a.xTitle, size: TITLE_PX }])] }] },
         { marktype: "group", role: "axis", items: [{ items: [textNode("axis-label", L.texts.y), textNode("axis-title", [{ text: a.yTitle, size: TITLE_PX }])] }] },
-        { marktype: "group", role: "legend", items: [{ items: [textNode("legend-label", L.texts.legend), textNode("legend-title", [{ text: a.colourTitle, size: TITLE_PX }])] }] },
+        { marktype: "group", role: "legend", items: [{ items: [
+          { marktype: "rect", role: "legend-gradient", items: L.marks.filter((m) => m.kind === "gradient").map(({ x, y, width: w, height: h }) => ({ x, y, width: w, height: h })) },
+          textNode("legend-label", L.texts.legend), textNode("legend-title", [{ text: a.colourTitle, size: TITLE_PX }])] }] },
       ] }] } };
     }
 

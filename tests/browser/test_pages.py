@@ -42,6 +42,26 @@ COUNT_ITEMS = """([which, type]) => {
 }"""
 
 
+# JS: the detail canvas's colours (assets/detail-draw.js) where its scenegraph puts the colour bar's
+# gradient (2 px inside its top and bottom ends, mid-thickness) and each span bracket's middle
+# (its line, between the 2nd and 3rd corners): {bar: [[r, g, b] top, bottom], brackets: [[r, g, b], ...]}
+DETAIL_INKS = """() => {
+  const view = window.atlas.detail;
+  const canvas = view.container().querySelector("canvas");
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const [ox, oy] = view.origin(), { left, top } = view.padding();
+  const ink = (x, y) => Array.from(canvas.getContext("2d").getImageData(
+    Math.floor((left + ox + x) * ratio), Math.floor((top + oy + y) * ratio), 1, 1).data.slice(0, 3));
+  const nodes = [];
+  const walk = (node) => { nodes.push(node); for (const item of node.items || []) if (item.items) walk(item); };
+  walk(view.scenegraph().root);
+  const bar = nodes.find((n) => n.role === "legend-gradient").items[0];
+  const lines = nodes.find((n) => n.marktype === "line").items;
+  return { bar: [ink(bar.x + bar.width / 2, bar.y + 2), ink(bar.x + bar.width / 2, bar.y + bar.height - 2)],
+    brackets: lines.map(({ points: [, [x1, y1], [x2, y2]] }) => ink((x1 + x2) / 2, (y1 + y2) / 2)) };
+}"""
+
+
 def sentence_url(page, origin: str, mount: str = "/atlas/", n: int = 0, fragment: str = "") -> str:
     """The URL of the n-th sentence page, read from the index's data."""
     page.goto(f"{origin}{mount}index.html")
@@ -103,6 +123,9 @@ def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
     assert svg.count(">&lt;CHI&gt;<") == 4  # two tags, on both axes, as text
     assert svg.count(">ENV<") == 2 and svg.count(">LAN<") == 2  # the span brackets' labels
     assert ">attention<" in svg  # the colour bar: the measure's title
+    inks = page.evaluate(DETAIL_INKS)  # drawn where the view says: viridis' ends, the brackets' ink
+    assert np.abs(np.array(inks["bar"]) - [[253, 231, 37], [68, 1, 84]]).max() <= 12
+    assert len(inks["brackets"]) == 4 and np.array(inks["brackets"]).max() <= 128  # #333 on white, antialiased
     page.evaluate("window.atlas.select(2, 3)")
     page.wait_for_function("window.atlas.head === 3")
     page.screenshot(path=str(artifacts / "sentence.png"), full_page=False)
