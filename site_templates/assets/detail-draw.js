@@ -282,7 +282,10 @@
     // the drawing as an SVG document: the same scene, a rect a cell
     async function toSVG() {
       const [w, h] = [PAD + L.left + width + L.right + PAD, PAD + L.top + height + L.bottom + PAD];
-      const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">`,
+      // the SVG namespace as the HTML parser gives it: the site's code names no address
+      const holder = document.createElement("div");
+      holder.innerHTML = "<svg></svg>";
+      const out = [`<svg xmlns="${holder.firstChild.namespaceURI}" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">`,
         `<g transform="translate(${PAD + L.left},${PAD + L.top})">`];
       const [bw, bh] = [L.x.bandwidth(), L.y.bandwidth()];
       for (const d of scenegraph().root.items[0].items[0].items) out.push(`<rect x="${d.x}" y="${d.y}" width="${bw}" height="${bh}" fill="${d.fill}"/>`);
