@@ -174,7 +174,7 @@
       const left = Math.ceil(Math.max(-yTitleX + TITLE_PX, xLeft, 0));
       const top = Math.ceil(Math.max(0, fs / 2 - y.bandwidth() / 2));
       const right = Math.ceil(gx + a.thickness + 4 + legendWide - width);
-      const bottom = Math.ceil(Math.max(xTitleY + TITLE_PX + 2, LEGEND_TITLE + length + 1) - height);
+      const bottom = Math.ceil(Math.max(xTitleY + TITLE_PX, LEGEND_TITLE + length + 1) - height);
       return { x, y, colour, marks, texts, fs, left, top, right, bottom, c0, nc, r0, nr, words, rowWords };
     }
 
