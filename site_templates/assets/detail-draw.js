@@ -6,9 +6,10 @@
 // Vega) as Vega lays it out: the cells at their bands, the words on both axes (the columns'
 // angled, both at the spec's font size for the cell), the axis titles, the spans' brackets and
 // labels on both axes (a track of brackets each), the colour bar with the measure's title, its
-// ticks and a clamped end's "≥" / "≤", and a tooltip per cell. A spec that differs from the shared
-// one in more than its data, params and size (a gold tree's layers; a series' difference) is
-// left to Vega (`drawable`). The returned view answers the part of a Vega view's interface that
+// ticks and a clamped end's "≥" / "≤", a tooltip per cell, and a gold tree's layers where
+// gold-sentence.js adds them (each gold head outlined, the argmax's dot or cross). A spec that
+// differs from the shared one in more than its data, params, size and those layers (a series'
+// difference of checkpoints) is left to Vega (`drawable`). The returned view answers the part of a Vega view's interface that
 // sentence-*.js, figure.js and the tests use (container, padding, origin, width, height, scale,
 // signal, data, change, changeset, runAsync, finalize, scenegraph, toSVG). A classic script:
 // window.atlasDetail.
@@ -117,7 +118,7 @@
     const cells = document.createElement("canvas"); // one pixel a cell, drawn scaled up
     let L = null; // the layout last drawn (scene)
     const view = {};
-    window.atlasEmbed.drawn[key] = { spec, compiled: true }; // as embed.js records a Vega draw
+    window.atlasEmbed.drawn[key] = { spec, compiled: Boolean(window.atlasEmbed.compiled(key, spec)) }; // as embed.js records
 
     const measure = (text, font) => { ctx.font = font; return ctx.measureText(text).width; };
     const cut = (text, font) => { // the spec's labelLimit
