@@ -31,48 +31,16 @@
   const COS = (deg) => Math.cos((deg * Math.PI) / 180);
 
   const BASE_LAYERS = 5; // the map, and a bracket path and label layer for each axis
-  const GOLD = "gold"; // the dataset of a gold tree's two layers (gold-sentence.js): outlines, argmax marks
 
   // whether this script draws the bound spec `spec` of the shared spec `key`: it differs from it
   // only where a page binds it (embed.js's test), on the measures' viridis scale, with at most a
   // gold tree's layers added
   function drawable(key, spec) {
     const colour = spec.layer?.[0]?.encoding?.color;
-    const extra = spec.layer.slice(BASE_LAYERS);
-    const gold = extra.length === 0 || (extra.length === 2 && extra.every((l) => l.data?.name === GOLD));
+    const extra = spec.layer.slice(BASE_LAYERS); // a gold tree's layers (assets/gold-detail.js)
+    const gold = extra.length === 0 || Boolean(window.atlasGoldDetail?.fits(extra));
     return colour?.scale?.scheme === "viridis" && gold &&
       Boolean(window.atlasEmbed.compiled(key, { ...spec, layer: spec.layer.slice(0, BASE_LAYERS) }));
-  }
-
-  // a gold tree's layers as gold-sentence.js adds them: the outline's and the marks' look, their
-  // tooltips; null without them
-  function goldLook(spec) {
-    const [outline, marks] = spec.layer.slice(BASE_LAYERS);
-    if (!outline) return null;
-    return { stroke: outline.mark.stroke, width: outline.mark.strokeWidth, dim: outline.encoding.strokeOpacity.condition.value,
-      outlineTip: outline.encoding.tooltip, markTip: marks.encoding.tooltip, fill: marks.mark.fill, ink: marks.mark.stroke,
-      inkWidth: marks.mark.strokeWidth, angle: marks.mark.angle || 0,
-      hitSize: marks.encoding.size.condition.value, missSize: marks.encoding.size.value, shapes: marks.encoding.shape.scale };
-  }
-
-  // Vega's symbol of `shape` ("circle", "cross") and area `size` px² at (x, y), turned by `angle`
-  function symbol(ctx, shape, size, x, y, angle) {
-    ctx.save();
-    ctx.translate(x, y);
-    ctx.rotate((angle * Math.PI) / 180);
-    ctx.beginPath();
-    if (shape === "circle") {
-      ctx.arc(0, 0, Math.sqrt(size / Math.PI), 0, 2 * Math.PI);
-    } else { // Vega's cross: arms r / 2.5 wide
-      const r = Math.sqrt(size) / 2;
-      const w = r / 2.5;
-      [[-r, -w], [-r, w], [-w, w], [-w, r], [w, r], [w, w], [r, w], [r, -w], [w, -w], [w, -r], [-w, -r], [-w, -w]]
-        .forEach(([u, v], i) => (i ? ctx.lineTo(u, v) : ctx.moveTo(u, v)));
-      ctx.closePath();
-    }
-    ctx.fill();
-    ctx.stroke();
-    ctx.restore();
   }
 
   // a band scale over word indices first..first+n-1 along `size` px (Vega's, paddings 0)
@@ -108,9 +76,9 @@
   function draw(box, key, spec) {
     const a = look(spec);
     const signals = Object.fromEntries((spec.params || []).map((p) => [p.name, p.value]));
-    const g = goldLook(spec);
-    const data = { pairs: [], spans: [], rowSpans: [], ...structuredClone(spec.datasets || {}),
-      ...(g ? { [GOLD]: structuredClone(spec.layer[BASE_LAYERS].data.values) } : {}) };
+    // a gold tree's layers, drawn by assets/gold-detail.js from its dataset
+    const g = spec.layer.length > BASE_LAYERS ? window.atlasGoldDetail.overlay(spec.layer.slice(BASE_LAYERS)) : null;
+    const data = { pairs: [], spans: [], rowSpans: [], ...structuredClone(spec.datasets || {}), ...(g ? { [g.dataset]: g.values } : {}) };
     let [width, height] = [spec.width, spec.height];
     const canvas = document.createElement("canvas");
     canvas.className = "marks";
@@ -213,8 +181,7 @@
       }
       // the chart's extent round the map (Vega's origin and autosize)
       const left = Math.ceil(Math.max(-yTitleX + TITLE_PX, xLeft, 0));
-      const outline = g ? g.width / 2 + 1 : 0; // a gold outline's stroke on the first row reaches above it
-      const top = Math.ceil(Math.max(0, fs / 2 - y.bandwidth() / 2, outline));
+      const top = Math.ceil(Math.max(0, fs / 2 - y.bandwidth() / 2, g ? g.reach : 0));
       const right = Math.ceil(gx + a.thickness + 4 + legendWide - width);
       const bottom = Math.ceil(Math.max(xTitleY + TITLE_PX, LEGEND_TITLE + length + 1) - height);
       return { x, y, colour, marks, texts, fs, left, top, right, bottom, c0, nc, r0, nr, words, rowWords };
@@ -242,7 +209,7 @@
       cx.putImageData(image, 0, 0);
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(cells, 0, 0, width, height);
-      if (g) paintGold();
+      if (g) g.paint(ctx, L, data[g.dataset]);
       for (const m of L.marks) {
         if (m.kind === "gradient") {
           const g = ctx.createLinearGradient(0, m.y + m.height, 0, m.y);
@@ -263,28 +230,6 @@
           ctx.restore();
         }
       }
-    }
-
-    // a gold tree's rows in the window: [outlines, argmax marks]
-    function goldRows() {
-      const shown = (d) => d.from >= L.r0 && d.from < L.r0 + L.nr && d.to >= L.c0 && d.to < L.c0 + L.nc;
-      const rows = (data[GOLD] || []).filter(shown);
-      return [rows.filter((d) => d.kind === "gold"), rows.filter((d) => d.kind === "best")];
-    }
-    const shapeOf = (d) => g.shapes.range[g.shapes.domain.indexOf(d.result)];
-    // each gold head outlined (a relation not chosen dimmed), each argmax marked: a dot, a cross
-    function paintGold() {
-      const [outlines, marks] = goldRows();
-      const [bw, bh] = [L.x.bandwidth(), L.y.bandwidth()];
-      ctx.save();
-      Object.assign(ctx, { strokeStyle: g.stroke, lineWidth: g.width, lineJoin: "miter" });
-      for (const d of outlines) {
-        ctx.globalAlpha = d.dim ? g.dim : 1;
-        ctx.strokeRect(L.x(d.to), L.y(d.from), bw, bh);
-      }
-      Object.assign(ctx, { globalAlpha: 1, fillStyle: g.fill, strokeStyle: g.ink, lineWidth: g.inkWidth });
-      for (const d of marks) symbol(ctx, shapeOf(d), d.hit ? g.hitSize : g.missSize, L.x(d.to) + bw / 2, L.y(d.from) + bh / 2, g.angle);
-      ctx.restore();
     }
 
     // ---- the tooltip: the spec's fields for the cell under the pointer ----
@@ -308,14 +253,10 @@
     // the cell's centre), its outline, or the cell
     function pick(event, d) {
       if (!g) return [d, a.tooltip];
-      const [outlines, marks] = goldRows();
       const r = canvas.getBoundingClientRect();
       const [u, v] = [event.clientX - r.left - PAD - L.left - L.x(d.to) - L.x.bandwidth() / 2,
         event.clientY - r.top - PAD - L.top - L.y(d.from) - L.y.bandwidth() / 2];
-      const mark = marks.find((m) => m.from === d.from && m.to === d.to);
-      if (mark && Math.hypot(u, v) <= Math.sqrt((mark.hit ? g.hitSize : g.missSize) / Math.PI)) return [mark, g.markTip];
-      const outline = outlines.find((m) => m.from === d.from && m.to === d.to);
-      return outline ? [outline, g.outlineTip] : [d, a.tooltip];
+      return g.pick(L, data[g.dataset], d.from, d.to, u, v) || [d, a.tooltip];
     }
     function hover(event) {
       const cell = cellAt(event.clientX, event.clientY);
@@ -348,10 +289,7 @@
       const paths = L.marks.filter((m) => m.kind === "path");
       return { root: { marktype: "group", role: "frame", items: [{ items: [
         heat,
-        ...(g ? (([outlines, marks]) => [
-          { marktype: "rect", role: "mark", name: "layer_5_marks", items: outlines.map((d) => ({ datum: d, strokeOpacity: d.dim ? g.dim : 1 })) },
-          { marktype: "symbol", role: "mark", name: "layer_6_marks", items: marks.map((d) => ({ datum: d, shape: shapeOf(d) })) },
-        ])(goldRows()) : []),
+        ...(g ? g.scene(L, data[g.dataset]) : []),
         { marktype: "line", role: "mark", items: paths.map((m) => ({ datum: m.datum, points: m.points })) },
         textNode("mark", L.texts.spans),
         { marktype: "group", role: "axis", items: [{ items: [textNode("axis-label", L.texts.x), textNode("axis-title", [{ text: a.xTitle, size: TITLE_PX }])] }] },
@@ -372,17 +310,7 @@
         `<g transform="translate(${PAD + L.left},${PAD + L.top})">`];
       const [bw, bh] = [L.x.bandwidth(), L.y.bandwidth()];
       for (const d of scenegraph().root.items[0].items[0].items) out.push(`<rect x="${d.x}" y="${d.y}" width="${bw}" height="${bh}" fill="${d.fill}"/>`);
-      if (g) { // a gold tree's outlines and argmax marks (a dot, a cross)
-        const [outlines, marks] = goldRows();
-        for (const d of outlines) out.push(`<rect x="${L.x(d.to)}" y="${L.y(d.from)}" width="${bw}" height="${bh}" fill="none" stroke="${g.stroke}" stroke-width="${g.width}" stroke-opacity="${d.dim ? g.dim : 1}"/>`);
-        for (const d of marks) {
-          const [cx, cy, size] = [L.x(d.to) + bw / 2, L.y(d.from) + bh / 2, d.hit ? g.hitSize : g.missSize];
-          const r = Math.sqrt(size) / 2;
-          const w = r / 2.5;
-          const shape = shapeOf(d) === "circle" ? `<circle r="${Math.sqrt(size / Math.PI)}"` : `<path d="M${-r},${-w}H${-w}V${-r}H${w}V${-w}H${r}V${w}H${w}V${r}H${-w}V${w}H${-r}Z"`;
-          out.push(`<g transform="translate(${cx},${cy}) rotate(${g.angle})">${shape} fill="${g.fill}" stroke="${g.ink}" stroke-width="${g.inkWidth}"/></g>`);
-        }
-      }
+      if (g) out.push(...g.svg(L, data[g.dataset])); // a gold tree's outlines and argmax marks
       const anchor = { left: "start", center: "middle", right: "end" };
       const shift = { top: "0.79em", middle: "0.32em", bottom: "0" }; // Vega's own baseline offsets
       for (const m of L.marks) {
