@@ -16,7 +16,7 @@ from pipeline.stats.compute import update_stats
 from pipeline.store import AtlasStore
 from pipeline.testing import gold_rows, read_js_global, read_page, synthetic_store, write_store
 
-GOLD_ASSETS = ["gold-corpus.js", "gold-head.js", "gold-sentence.js", "gold-style.css"]
+GOLD_ASSETS = ["gold-corpus.js", "gold-detail.js", "gold-head.js", "gold-sentence.js", "gold-style.css"]
 
 
 def page_json(path, element="atlas-sentence"):
