@@ -10,14 +10,14 @@
   // whether `layers` (the spec's layers after the detail's own) are a gold tree's
   const fits = (layers) => layers.length === 2 && layers.every((l) => l.data?.name === DATA);
 
-  // Vega's symbol of `shape` ("circle", "cross") and area `size` px² at (x, y), turned by `angle`
+  // Vega's symbol of `shape` ("circle", "cross") and `size` (sqrt(size) px across) at (x, y), turned by `angle`
   function symbol(ctx, shape, size, x, y, angle) {
     ctx.save();
     ctx.translate(x, y);
     ctx.rotate((angle * Math.PI) / 180);
     ctx.beginPath();
     if (shape === "circle") {
-      ctx.arc(0, 0, Math.sqrt(size / Math.PI), 0, 2 * Math.PI);
+      ctx.arc(0, 0, Math.sqrt(size) / 2, 0, 2 * Math.PI); // Vega's circle: r = sqrt(size) / 2
     } else { // Vega's cross: arms r / 2.5 wide
       const r = Math.sqrt(size) / 2;
       const w = r / 2.5;
@@ -68,7 +68,7 @@
       pick(L, rows, from, to, u, v) {
         const [outlines, bests] = split(L, rows);
         const mark = bests.find((m) => m.from === from && m.to === to);
-        if (mark && Math.hypot(u, v) <= Math.sqrt(size(mark) / Math.PI)) return [mark, marks.encoding.tooltip];
+        if (mark && Math.hypot(u, v) <= Math.sqrt(size(mark)) / 2) return [mark, marks.encoding.tooltip];
         const line = outlines.find((m) => m.from === from && m.to === to);
         return line ? [line, outline.encoding.tooltip] : null;
       },
@@ -86,7 +86,7 @@
         for (const d of bests) {
           const r = Math.sqrt(size(d)) / 2;
           const w = r / 2.5;
-          const shape = shapeOf(d) === "circle" ? `<circle r="${Math.sqrt(size(d) / Math.PI)}"`
+          const shape = shapeOf(d) === "circle" ? `<circle r="${Math.sqrt(size(d)) / 2}"`
             : `<path d="M${-r},${-w}H${-w}V${-r}H${w}V${-w}H${r}V${w}H${w}V${r}H${-w}V${w}H${-r}Z"`;
           out.push(`<g transform="translate(${centre(L, d).join(",")}) rotate(${g.angle})">${shape} fill="${g.fill}" stroke="${g.ink}" stroke-width="${g.inkWidth}"/></g>`);
         }
