@@ -23,9 +23,11 @@
   const LEGEND_TITLE = 16; // px from the colour bar's top to its gradient (title and padding)
   const LEGEND_LABEL = 10; // the colour bar's labels' font size (Vega's)
   const LEGEND_MIN_PX = 160; // a part's colour bar's least length (charts.py LEGEND_MIN_PX)
-  const STOPS = 30; // the colour bar's gradient: viridis' 31 stops (maps.js)
+  const STOPS = 30; // the colour bar's gradient: viridis' 31 stops, blueorange's 11 (maps.js), exactly
   const LABEL_LIMIT = 110; // px: a longer word is cut with an ellipsis (the spec's labelLimit)
-  const { viridis } = window.atlasMaps;
+  const { viridis, blueOrange } = window.atlasMaps;
+  const PALETTES = { viridis, blueorange: blueOrange }; // maps.js's tables of Vega's schemes
+  const TITLE_LINE = 13; // px a line of a colour bar's title of several lines (a difference's)
   const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
   const SIN = (deg) => Math.sin((deg * Math.PI) / 180);
   const COS = (deg) => Math.cos((deg * Math.PI) / 180);
@@ -33,14 +35,38 @@
   const BASE_LAYERS = 5; // the map, and a bracket path and label layer for each axis
 
   // whether this script draws the bound spec `spec` of the shared spec `key`: it differs from it
-  // only where a page binds it (embed.js's test), on the measures' viridis scale, with at most a
-  // gold tree's layers added
+  // only where a page binds it (embed.js's test), with at most a gold tree's layers added, on the
+  // measures' viridis scale; or, a series' difference of checkpoints (series-sentence.js), on
+  // blueorange, where the page also sets its colour bar (domain, title, ticks) and tooltip
   function drawable(key, spec) {
     const colour = spec.layer?.[0]?.encoding?.color;
     const extra = spec.layer.slice(BASE_LAYERS); // a gold tree's layers (assets/gold-detail.js)
     const gold = extra.length === 0 || Boolean(window.atlasGoldDetail?.fits(extra));
-    return colour?.scale?.scheme === "viridis" && gold &&
-      Boolean(window.atlasEmbed.compiled(key, { ...spec, layer: spec.layer.slice(0, BASE_LAYERS) }));
+    const own = { ...spec, layer: spec.layer.slice(0, BASE_LAYERS) };
+    if (colour?.scale?.scheme === "blueorange") return gold && sameBut(key, own);
+    return colour?.scale?.scheme === "viridis" && gold && Boolean(window.atlasEmbed.compiled(key, own));
+  }
+
+  // whether `spec` is the shared spec `key` but for its data, params' values, size, and its
+  // map's colour and tooltip
+  function sameBut(key, spec) {
+    const base = window.atlasSpecs?.[key];
+    const plain = (v) => {
+      const { datasets, width, height, ...rest } = structuredClone(v);
+      rest.params = (rest.params || []).map(({ value, ...p }) => p);
+      const { color, tooltip, ...encoding } = rest.layer[0].encoding;
+      rest.layer[0].encoding = encoding;
+      return JSON.stringify(rest);
+    };
+    return Boolean(base) && plain(base) === plain(spec);
+  }
+
+  // d3's format of a value for ".3f", "+.4f" (a difference's): a minus sign, not a hyphen
+  function fixed(value, format) {
+    const [, sign, digits] = /^(\+?)\.(\d)f$/.exec(format);
+    const text = Math.abs(value).toFixed(Number(digits));
+    const zero = Number(text) === 0;
+    return (value < 0 && !zero ? "\u2212" : sign && !(value < 0 && !zero) ? "+" : "") + text;
   }
 
   // a band scale over word indices first..first+n-1 along `size` px (Vega's, paddings 0)
@@ -55,9 +81,12 @@
   function look(spec) {
     const enc = spec.layer[0].encoding;
     const config = spec.config || {};
+    const { scale, legend = {} } = enc.color;
     return { font: config.font || "sans-serif", ink: config.axis?.labelColor || "#222",
       xTitle: enc.x.title, yTitle: enc.y.title, angle: enc.x.axis?.labelAngle ?? -60,
-      colourTitle: enc.color.title, thickness: enc.color.legend?.gradientThickness || 14,
+      colourTitle: [].concat(enc.color.title), thickness: legend.gradientThickness || 14,
+      palette: PALETTES[scale.scheme], domain: Array.isArray(scale.domain) ? scale.domain : null, // a difference's
+      ticks: Array.isArray(legend.values) ? legend.values : null, tickFormat: legend.format,
       tooltip: enc.tooltip || [], bracket: spec.layer[1].mark.stroke || "#333333",
       rect: (spec.params || []).some((p) => p.name === "rowWords") };
   }
@@ -65,8 +94,8 @@
   // a tooltip's value as the spec formats it (".4f", ".1%", or as it is)
   function formatted(value, format) {
     if (value === null || value === undefined) return "";
-    if (format === ".4f") return Number(value).toFixed(4);
     if (format === ".1%") return `${(100 * value).toFixed(1)}%`;
+    if (/^\+?\.\df$/.test(format || "")) return fixed(Number(value), format);
     return String(value);
   }
 
@@ -98,9 +127,9 @@
 
     // the colour of a value: the domain's viridis, clamped (the spec's scale)
     function colourScale() {
-      const [lo, hi] = signals.colourDomain;
+      const [lo, hi] = a.domain || signals.colourDomain;
       const k = 1 / (hi - lo);
-      const rgb = (v) => viridis(clamp((v - lo) * k, 0, 1));
+      const rgb = (v) => a.palette(clamp((v - lo) * k, 0, 1));
       return Object.assign((v) => `rgb(${rgb(v).join(", ")})`, { domain: () => [lo, hi], rgb });
     }
 
@@ -168,22 +197,28 @@
       const length = a.rect ? Math.max(height, LEGEND_MIN_PX) : height;
       const [lo, hi] = colour.domain();
       const legendFont = `${LEGEND_LABEL}px ${a.font}`;
-      text("title", { text: a.colourTitle, x: gx, y: 0, font: title, size: TITLE_PX, fill: a.ink, align: "left", baseline: "top", angle: 0 });
-      marks.push({ kind: "gradient", x: gx, y: LEGEND_TITLE, width: a.thickness, height: length, colour });
+      let legendWide = 0;
+      a.colourTitle.forEach((line, i) => {
+        legendWide = Math.max(legendWide, measure(line, title) - a.thickness - 4);
+        text("title", { text: line, x: gx, y: i * TITLE_LINE, font: title, size: TITLE_PX, fill: a.ink, align: "left", baseline: "top", angle: 0 });
+      });
+      const gy = LEGEND_TITLE + (a.colourTitle.length - 1) * TITLE_LINE;
+      marks.push({ kind: "gradient", x: gx, y: gy, width: a.thickness, height: length, colour });
       const clamped = signals.clamped || [false, false];
-      let legendWide = measure(a.colourTitle, title) - a.thickness - 4;
-      for (const [i, v] of (signals.colourTicks || []).entries()) {
+      // the ticks: the measure's (its params: fixed or fitted), or a difference's (the spec's)
+      const ticks = a.ticks || signals.colourTicks || [];
+      for (const [i, v] of ticks.entries()) {
         const mark = clamped[1] && v >= hi ? "\u2265 " : clamped[0] && v <= lo ? "\u2264 " : "";
-        const t = mark + signals.colourLabels[i];
+        const t = a.ticks ? fixed(v, a.tickFormat) : mark + signals.colourLabels[i];
         legendWide = Math.max(legendWide, measure(t, legendFont));
-        text("legend", { text: t, x: gx + a.thickness + 4, y: LEGEND_TITLE + length * (1 - (v - lo) / (hi - lo)), font: legendFont,
+        text("legend", { text: t, x: gx + a.thickness + 4, y: gy + length * (1 - (v - lo) / (hi - lo)), font: legendFont,
           size: LEGEND_LABEL, fill: a.ink, align: "left", baseline: v >= hi ? "top" : v <= lo ? "bottom" : "middle", angle: 0 });
       }
       // the chart's extent round the map (Vega's origin and autosize)
       const left = Math.ceil(Math.max(-yTitleX + TITLE_PX, xLeft, 0));
       const top = Math.ceil(Math.max(0, fs / 2 - y.bandwidth() / 2, g ? g.reach : 0));
       const right = Math.ceil(gx + a.thickness + 4 + legendWide - width);
-      const bottom = Math.ceil(Math.max(xTitleY + TITLE_PX, LEGEND_TITLE + length + 1) - height);
+      const bottom = Math.ceil(Math.max(xTitleY + TITLE_PX, gy + length + 1) - height);
       return { x, y, colour, marks, texts, fs, left, top, right, bottom, c0, nc, r0, nr, words, rowWords };
     }
 
@@ -213,7 +248,7 @@
       for (const m of L.marks) {
         if (m.kind === "gradient") {
           const g = ctx.createLinearGradient(0, m.y + m.height, 0, m.y);
-          for (let s = 0; s <= STOPS; s++) g.addColorStop(s / STOPS, `rgb(${viridis(s / STOPS).join(", ")})`);
+          for (let s = 0; s <= STOPS; s++) g.addColorStop(s / STOPS, `rgb(${a.palette(s / STOPS).join(", ")})`);
           ctx.fillStyle = g;
           ctx.fillRect(m.x, m.y, m.width, m.height);
         } else if (m.kind === "path") {
@@ -296,7 +331,7 @@
         { marktype: "group", role: "axis", items: [{ items: [textNode("axis-label", L.texts.y), textNode("axis-title", [{ text: a.yTitle, size: TITLE_PX }])] }] },
         { marktype: "group", role: "legend", items: [{ items: [
           { marktype: "rect", role: "legend-gradient", items: L.marks.filter((m) => m.kind === "gradient").map(({ x, y, width: w, height: h }) => ({ x, y, width: w, height: h })) },
-          textNode("legend-label", L.texts.legend), textNode("legend-title", [{ text: a.colourTitle, size: TITLE_PX }])] }] },
+          textNode("legend-label", L.texts.legend), textNode("legend-title", [{ text: a.colourTitle.length > 1 ? a.colourTitle : a.colourTitle[0], size: TITLE_PX }])] }] },
       ] }] } };
     }
 
@@ -316,7 +351,7 @@
       for (const m of L.marks) {
         if (m.kind === "gradient") {
           out.push(`<defs><linearGradient id="atlas-colour" x1="0" y1="1" x2="0" y2="0">${Array.from({ length: STOPS + 1 },
-            (_, s) => `<stop offset="${s / STOPS}" stop-color="rgb(${viridis(s / STOPS).join(", ")})"/>`).join("")}</linearGradient></defs>`,
+            (_, s) => `<stop offset="${s / STOPS}" stop-color="rgb(${a.palette(s / STOPS).join(", ")})"/>`).join("")}</linearGradient></defs>`,
           `<rect x="${m.x}" y="${m.y}" width="${m.width}" height="${m.height}" fill="url(#atlas-colour)"/>`);
         } else if (m.kind === "path") {
           out.push(`<path d="M${m.points.map((p) => p.join(",")).join("L")}" fill="none" stroke="${m.stroke}" stroke-width="${m.width}"/>`);

@@ -179,9 +179,10 @@
     if (domain) drawThumbnails(view, domain);
     // the detail on a canvas (assets/detail-draw.js) where it draws the spec, else by Vega (a gold
     // tree's layers, a series' difference), whose code is loaded then (embed.js)
-    const detail = window.atlasDetail.drawable(view.detail, bound)
-      ? window.atlasDetail.draw($("detail"), view.detail, bound)
-      : (await window.atlasEmbed.embed("#detail", view.detail, bound, { actions: false, renderer: "canvas" })).view;
+    const key = S.detailKey ? S.detailKey(view) : view.detail; // the shared spec it binds (a series' difference: its own)
+    const detail = window.atlasDetail.drawable(key, bound)
+      ? window.atlasDetail.draw($("detail"), key, bound)
+      : (await window.atlasEmbed.embed("#detail", key, bound, { actions: false, renderer: "canvas" })).view;
     if (state.detail) state.detail.finalize();
     state.detail = detail;
     if (!state.timings.detail) state.timings.detail = performance.now();
