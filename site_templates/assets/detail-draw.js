@@ -6,13 +6,13 @@
 // Vega) as Vega lays it out: the cells at their bands, the words on both axes (the columns'
 // angled, both at the spec's font size for the cell), the axis titles, the spans' brackets and
 // labels on both axes (a track of brackets each), the colour bar with the measure's title, its
-// ticks and a clamped end's "≥" / "≤", a tooltip per cell, and a gold tree's layers where
-// gold-sentence.js adds them (each gold head outlined, the argmax's dot or cross). A spec that
-// differs from the shared one in more than its data, params, size and those layers (a series'
-// difference of checkpoints) is left to Vega (`drawable`). The returned view answers the part of a Vega view's interface that
-// sentence-*.js, figure.js and the tests use (container, padding, origin, width, height, scale,
-// signal, data, change, changeset, runAsync, finalize, scenegraph, toSVG). A classic script:
-// window.atlasDetail.
+// ticks and a clamped end's "≥" / "≤", a tooltip per cell; a gold tree's layers where
+// gold-sentence.js adds them (assets/gold-detail.js draws them); and a series' difference of
+// checkpoints (series-sentence.js: blueorange, the colour bar it sets). A spec that differs from
+// the shared one in any other way is left to Vega (`drawable`). The returned view answers the
+// part of a Vega view's interface that sentence-*.js, figure.js and the tests use (container,
+// padding, origin, width, height, scale, signal, data, change, changeset, runAsync, finalize,
+// scenegraph, toSVG). A classic script: window.atlasDetail.
 (() => {
   const PAD = 5; // px around the chart (Vega's autosize padding)
   const TRACK_PX = 24; // one row of span brackets (charts.py TRACK_PX)

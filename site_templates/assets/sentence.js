@@ -177,8 +177,8 @@
     // the grid first when the bound spec names its colours: it needs the maps alone
     const domain = boundDomain(bound);
     if (domain) drawThumbnails(view, domain);
-    // the detail on a canvas (assets/detail-draw.js) where it draws the spec, else by Vega (a gold
-    // tree's layers, a series' difference), whose code is loaded then (embed.js)
+    // the detail on a canvas (assets/detail-draw.js) where it draws the spec (every shared one),
+    // else by Vega, whose code is loaded then (embed.js)
     const key = S.detailKey ? S.detailKey(view) : view.detail; // the shared spec it binds (a series' difference: its own)
     const detail = window.atlasDetail.drawable(key, bound)
       ? window.atlasDetail.draw($("detail"), key, bound)
