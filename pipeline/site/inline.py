@@ -91,6 +91,11 @@ def inline_page(site: Path, page: str, *, fragment: str = "", style: str = "") -
             scripts.insert(0, code)
         else:
             scripts.append(code)
+    if VEGA not in [local(url).relative_to(site).as_posix() for url in SCRIPT.findall(text)]:
+        # a sentence page that loads vega.js only for its figure download (assets/embed.js):
+        # inlined all the same, since an iframe's document has no folder to load it from
+        vega = (site / VEGA).read_text(encoding="utf-8")
+        scripts.insert(0, f"<script>\n{_script_text(vega)}\n</script>\n")
     text = SCRIPT.sub("", text)
 
     def stylesheet(match: re.Match) -> str:

@@ -70,8 +70,29 @@
   async function embed(element, key, spec, options) {
     const vega = compiled(key, spec);
     drawn[key] = { spec, compiled: Boolean(vega) };
+    await window.atlasVega();
     return window.vegaEmbed(element, vega || spec, { ...options, mode: vega ? "vega" : "vega-lite" });
   }
 
+  // vega.js, loaded once when first asked for: a sentence page whose detail is drawn on a canvas
+  // (assets/detail-draw.js) loads it only to draw a downloaded figure; a page that names it (a
+  // gold tree's or a series' sentence page, the index, a head page) has it on its way already.
+  // Its address is the page's own scripts' (assets/sentence-page.js), in the same folder.
+  let loading = null;
+  function vega() {
+    if (window.vegaEmbed) return Promise.resolve();
+    loading = loading || new Promise((resolve, reject) => {
+      const named = [...document.scripts].find((s) => /\/assets\/vega\.js$/.test(s.src));
+      const own = [...document.scripts].find((s) => /\/assets\/sentence-page\.js$/.test(s.src));
+      const script = named || (own && Object.assign(document.createElement("script"), { src: own.src.replace(/sentence-page\.js$/, "vega.js") }));
+      if (!script) { reject(new Error("this page has no assets/vega.js")); return; }
+      script.addEventListener("load", () => (window.vegaEmbed ? resolve() : reject(new Error("assets/vega.js did not run"))));
+      script.addEventListener("error", () => reject(new Error("assets/vega.js could not be loaded")));
+      if (!named) document.head.append(script);
+    });
+    return loading;
+  }
+
   window.atlasEmbed = { compiled, embed, drawn };
+  window.atlasVega = vega;
 })();

@@ -3,7 +3,8 @@
 // builds both from the page's own grid and detail). The spec comes from assets/specs.js
 // (window.atlasSpecs[window.atlas.figure]: "figure", or "figure-<m>" for measure m), so nothing
 // is fetched and the download works from a page opened from disk too. A classic script, run
-// after sentence.js (window.atlas); the Vega code is the site's assets/vega.js.
+// after sentence.js (window.atlas); the Vega code is the site's assets/vega.js, loaded when
+// first needed (assets/embed.js's atlasVega).
 // Data: the grid's thumbnails and the selected head from the page (window.atlas); the detail's
 // rows from the measure's full maps, so a long sentence the page shows a window at a time is
 // drawn whole when it fits the figure at FIGURE_MIN_CELL pixels a word, else the page's window.
@@ -60,6 +61,7 @@
     }
     const element = document.createElement("div");
     const options = { mode: "vega-lite", actions: false, renderer: "svg" };
+    await window.atlasVega?.(); // loaded on demand where the page drew without it (embed.js)
     return (await window.vegaEmbed(element, spec, options)).view;
   }
 

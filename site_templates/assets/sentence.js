@@ -82,7 +82,7 @@
     await Promise.all([state.grid.runAsync(), S.redrawDetail()]);
   }
 
-  // a tap shows the detail's tooltip: Vega shows it on pointer moves, which a tap does not make
+  // a tap shows the detail's tooltip: the detail (Vega's or detail-draw.js's) shows it on pointer moves, which a tap does not make
   // (and a touch pointer leaves as it lifts), so the tap's click moves a pointer there; a touch
   // anywhere else hides it. The detail's canvas is looked up each time: a measure switch
   // draws a new one.
@@ -154,7 +154,6 @@
   });
   // the specs (assets/specs.js, then specs-vega.js), which a sentence's data may come before
   const specsReady = scriptRan("specs-vega.js", () => window.atlasSpecs && window.atlasVegaSpecs);
-  const vegaReady = scriptRan("vega.js", () => window.vegaEmbed);
 
   // both charts for the measure on show (state.maps, its specs), the given head selected: on
   // load, and again on a measure switch (another colour bar, another grid)
@@ -175,15 +174,17 @@
     const spans = sides ? { spans: sides.colSpans, rowSpans: sides.rowSpans } : { spans: state.spans };
     const bound = bind(detailSpec, { pairs: S.detailRows(state.layer, state.head), ...spans },
       { ...words, ...S.windowSignals(), ...(S.colourParams?.() || {}) });
-    // the grid first when the bound spec names its colours: it needs the maps alone, so it is
-    // drawn while vega.js may still be compiling
+    // the grid first when the bound spec names its colours: it needs the maps alone
     const domain = boundDomain(bound);
     if (domain) drawThumbnails(view, domain);
-    await vegaReady;
-    const options = { actions: false, renderer: "canvas" };
-    const detail = await window.atlasEmbed.embed("#detail", view.detail, bound, options);
+    // the detail on a canvas (assets/detail-draw.js) where it draws the spec (every shared one),
+    // else by Vega, whose code is loaded then (embed.js)
+    const key = S.detailKey ? S.detailKey(view) : view.detail; // the shared spec it binds (a series' difference: its own)
+    const detail = window.atlasDetail.drawable(key, bound)
+      ? window.atlasDetail.draw($("detail"), key, bound)
+      : (await window.atlasEmbed.embed("#detail", key, bound, { actions: false, renderer: "canvas" })).view;
     if (state.detail) state.detail.finalize();
-    state.detail = detail.view;
+    state.detail = detail;
     if (!state.timings.detail) state.timings.detail = performance.now();
     if (!domain) drawThumbnails(view, state.detail.scale("color").domain());
     else refitGrid(); // the detail's own width, which the grid's layout estimated

@@ -143,6 +143,7 @@
   const NARROW = 600; // px: a page narrower than this breaks the colour bar's title into more lines
   const detailSpec = () => (state.maps.minus
     ? recolour(structuredClone(window.atlasSpecs[series.detail]), $("figure").clientWidth < NARROW) : null);
+  const detailKey = (view) => (state.maps.minus ? series.detail : view.detail); // the shared spec detailSpec copies
   const colourTable = (domain) => (state.maps.minus ? P.differenceColours(domain) : P.codeColours(domain));
   const prepareFigure = (spec) => (state.maps.minus ? recolour(spec) : spec);
 
@@ -180,6 +181,6 @@
   $("minus").addEventListener("change", (event) => choose("d", event.target.value || null));
 
   Object.assign(S, { loadSeriesMaps, showSeries, syncSeriesParams, seriesChanged, seriesNamed,
-    detailSpec, colourTable, describeSeries });
+    detailSpec, detailKey, colourTable, describeSeries });
   Object.assign(state, { prepareFigure, series });
 })();

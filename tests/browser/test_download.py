@@ -82,7 +82,10 @@ def test_download_from_disk_names_and_draws_the_measure_on_show(watched, sites):
     page = watched.page
     page.goto((site / "sentences" / f"{name}.html").as_uri() + "#l2h3&m=rollout")
     watched.wait_ready()
+    # drawn without Vega (assets/detail-draw.js), which the download loads from disk on demand
+    assert page.evaluate("typeof window.vegaEmbed") == "undefined"
     file, data = download(page, "svg")
+    assert page.evaluate("typeof window.vegaEmbed") == "function"
     assert file == f"figure-{name}-l2h1-rollout.svg"
     root = ET.fromstring(data)
     texts = [t.text for t in root.iter(f"{SVG}text")]

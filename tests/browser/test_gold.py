@@ -37,6 +37,20 @@ GOLD_ITEMS = """() => {
 }"""
 
 
+# JS: the detail canvas's colours (assets/detail-draw.js) at cells [[from, to], ...]: [[r, g, b]
+# on the middle of the cell's top edge (a gold outline's stroke), [r, g, b] at its centre (an
+# argmax mark)], from the view's own scales
+GOLD_INKS = """(cells) => {
+  const view = window.atlas.detail;
+  const canvas = view.container().querySelector("canvas");
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const [ox, oy] = view.origin(), { left, top } = view.padding(), [x, y] = [view.scale("x"), view.scale("y")];
+  const ink = (u, v) => Array.from(canvas.getContext("2d").getImageData(
+    Math.floor((left + ox + u) * ratio), Math.floor((top + oy + v) * ratio), 1, 1).data.slice(0, 3));
+  return cells.map(([f, t]) => [ink(x(t) + x.bandwidth() / 2, y(f) + 0.5), ink(x(t) + x.bandwidth() / 2, y(f) + y.bandwidth() / 2)]);
+}"""
+
+
 @pytest.fixture(scope="module")
 def gold_site(tmp_path_factory):
     """30 synthetic sentences with gold trees, 2 layers x 3 heads, statistics; a site."""
@@ -80,6 +94,11 @@ def test_a_sentence_page_outlines_the_gold_heads_and_marks_the_argmax(watched, g
     assert outlines == sorted((d, g) for d, g, _ in arcs)
     assert {(f, t, shape) for kind, f, t, _, _, shape in items if kind == "best"} == {
         (d, g, "circle") for d, g, _ in arcs}
+    # drawn on the canvas where the view puts them: the outline's pink on the cell's edge, a hit's
+    # white dot at its centre
+    for edge, centre in page.evaluate(GOLD_INKS, [[d, g] for d, g, _ in arcs]):
+        assert edge[0] >= 180 and edge[0] - edge[1] >= 100, edge  # #ff3d8b over the cell
+        assert min(centre) >= 230, centre
     note = page.text_content("#gold-note")
     assert f"is the gold head for {len(arcs)} of the {len(arcs)} arcs" in note
     options = page.eval_on_selector_all("#gold-relation option", "os => os.map(o => o.value)")

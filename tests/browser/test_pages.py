@@ -42,6 +42,26 @@ COUNT_ITEMS = """([which, type]) => {
 }"""
 
 
+# JS: the detail canvas's colours (assets/detail-draw.js) where its scenegraph puts the colour bar's
+# gradient (2 px inside its top and bottom ends, mid-thickness) and each span bracket's middle
+# (its line, between the 2nd and 3rd corners): {bar: [[r, g, b] top, bottom], brackets: [[r, g, b], ...]}
+DETAIL_INKS = """() => {
+  const view = window.atlas.detail;
+  const canvas = view.container().querySelector("canvas");
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const [ox, oy] = view.origin(), { left, top } = view.padding();
+  const ink = (x, y) => Array.from(canvas.getContext("2d").getImageData(
+    Math.floor((left + ox + x) * ratio), Math.floor((top + oy + y) * ratio), 1, 1).data.slice(0, 3));
+  const nodes = [];
+  const walk = (node) => { nodes.push(node); for (const item of node.items || []) if (item.items) walk(item); };
+  walk(view.scenegraph().root);
+  const bar = nodes.find((n) => n.role === "legend-gradient").items[0];
+  const lines = nodes.find((n) => n.marktype === "line").items;
+  return { bar: [ink(bar.x + bar.width / 2, bar.y + 2), ink(bar.x + bar.width / 2, bar.y + bar.height - 2)],
+    brackets: lines.map(({ points: [, [x1, y1], [x2, y2]] }) => ink((x1 + x2) / 2, (y1 + y2) / 2)) };
+}"""
+
+
 def sentence_url(page, origin: str, mount: str = "/atlas/", n: int = 0, fragment: str = "") -> str:
     """The URL of the n-th sentence page, read from the index's data."""
     page.goto(f"{origin}{mount}index.html")
@@ -103,6 +123,9 @@ def test_sentence_page_draws_grid_and_detail(watched, atlas_store, artifacts):
     assert svg.count(">&lt;CHI&gt;<") == 4  # two tags, on both axes, as text
     assert svg.count(">ENV<") == 2 and svg.count(">LAN<") == 2  # the span brackets' labels
     assert ">attention<" in svg  # the colour bar: the measure's title
+    inks = page.evaluate(DETAIL_INKS)  # drawn where the view says: viridis' ends, the brackets' ink
+    assert np.abs(np.array(inks["bar"]) - [[253, 231, 37], [68, 1, 84]]).max() <= 12
+    assert len(inks["brackets"]) == 4 and np.array(inks["brackets"]).max() <= 128  # #333 on white, antialiased
     page.evaluate("window.atlas.select(2, 3)")
     page.wait_for_function("window.atlas.head === 3")
     page.screenshot(path=str(artifacts / "sentence.png"), full_page=False)
@@ -208,6 +231,7 @@ VEGA_VS_TABLE = """async (domain) => {
     encoding: { color: { field: "v", type: "quantitative",
                          scale: { scheme: "viridis", domain, clamp: true } } } };
   const element = document.createElement("div");
+  await window.atlasVega(); // loaded on demand (assets/embed.js): the page's detail is a canvas
   const view = (await window.vegaEmbed(element, spec, { mode: "vega-lite", actions: false })).view;
   const scale = view.scale("color");
   const painted = new Uint8Array(window.atlasPaint.codeColours(domain).buffer);
@@ -238,7 +262,8 @@ def test_the_one_viridis_table_matches_vega(watched):
 
 
 # JS: the grid's thumbnail of the selected head, pixel by pixel, next to the colour the detail's
-# own Vega scale gives each of those word pairs: [[thumbnail rgb, detail rgb], ...]
+# own scale gives each of those word pairs and the colour its canvas shows at the cell's centre
+# (assets/detail-draw.js): [[thumbnail rgb, detail scale's rgb, detail canvas's rgb], ...]
 THUMBNAIL_VS_DETAIL = """async () => {
   const atlas = window.atlas;
   const { H, W, codes } = atlas.maps;
@@ -250,11 +275,18 @@ THUMBNAIL_VS_DETAIL = """async () => {
   const ctx = Object.assign(document.createElement("canvas"), { width: W, height: W }).getContext("2d");
   ctx.drawImage(image, 0, 0);
   const pixels = ctx.getImageData(0, 0, W, W).data;
-  const scale = atlas.detail.scale("color");
+  const view = atlas.detail;
+  const scale = view.scale("color");
+  const canvas = view.container().querySelector("canvas");
+  const ratio = canvas.width / canvas.getBoundingClientRect().width;
+  const drawn = canvas.getContext("2d");
+  const [ox, oy] = view.origin(), { left, top } = view.padding(), [x, y] = [view.scale("x"), view.scale("y")];
   const out = [];
   for (let i = 0; i < W * W; i++) {
     const detail = scale(window.atlasMaps.toValue(codes[k * W * W + i])).match(/\\d+/g).slice(0, 3).map(Number);
-    out.push([Array.from(pixels.subarray(4 * i, 4 * i + 3)), detail]);
+    const [cx, cy] = [left + ox + x(i % W) + x.bandwidth() / 2, top + oy + y(Math.floor(i / W)) + y.bandwidth() / 2];
+    const shown = Array.from(drawn.getImageData(Math.floor(cx * ratio), Math.floor(cy * ratio), 1, 1).data.slice(0, 3));
+    out.push([Array.from(pixels.subarray(4 * i, 4 * i + 3)), detail, shown]);
   }
   return out;
 }"""
@@ -312,14 +344,16 @@ RECTANGULAR_GRID = """() => {
 
 
 def test_grid_thumbnails_are_painted_in_the_details_colours(watched):
-    """The canvas-painted thumbnails do not drift from the detail Vega draws, for any measure,
-    and the grid's canvas shows them where its scales put the head."""
+    """The canvas-painted thumbnails do not drift from the detail (its scale and the pixels of
+    its canvas at each cell's centre), for any measure, and the grid's canvas shows them where
+    its scales put the head."""
     page = open_sentence(watched, n=1, fragment="#l2h3", mount="/measures/")
     for measure in ("attention", "grad", "rollout"):
         page.evaluate("(m) => window.atlas.showMeasure(m)", measure)
         pairs = np.array(page.evaluate(THUMBNAIL_VS_DETAIL))
         assert pairs.ndim == 3 and len(pairs) > 4, measure
         assert np.abs(pairs[:, 0] - pairs[:, 1]).max() <= 1, measure
+        assert np.abs(pairs[:, 0] - pairs[:, 2]).max() <= 1, measure  # the detail's own pixels
         assert len({tuple(c) for c in pairs[:, 1]}) > 1, measure  # a map, not one colour
         shown = np.array(page.evaluate(GRID_VS_THUMBNAIL))
         assert len(shown) > 4 and np.abs(shown[:, 0] - shown[:, 1]).max() <= 1, measure
@@ -389,9 +423,9 @@ def test_the_measure_selector_switches_grid_and_detail_together(watched, gpt2_al
     page.keyboard.press("ArrowUp")
     page.wait_for_function("window.atlas.layer === 1")
     assert page.evaluate("location.hash") == "#l1h1&m=rollout"
-    # every Vega chart drawn (each measure's detail; the grids are canvases) came from its Vega
-    # compiled at build time, bound as the browser's own Vega-Lite compiles the page's spec
-    # (assets/embed.js)
+    # every detail drawn (each measure's, on a canvas: assets/detail-draw.js; the grids are
+    # canvases too) is a shared spec bound only where embed.js binds one to its Vega compiled at
+    # build time, as the browser's own Vega-Lite compiles the page's spec (the figure draws it)
     assert page.evaluate(SAME_AS_VEGA_LITE) == {
         key: True for key in ("detail", "detail-grad", "detail-rollout")}
     watched.assert_clean()
@@ -403,6 +437,7 @@ SAME_AS_VEGA_LITE = """async () => {
   const canon = (v) => Array.isArray(v) ? v.map(canon) : v && typeof v === "object"
     ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, canon(v[k])])) : v;
   const out = {};
+  await window.atlasVega(); // loaded on demand (assets/embed.js)
   for (const [key, { spec, compiled }] of Object.entries(window.atlasEmbed.drawn)) {
     let own = null;
     const plain = () => JSON.parse(JSON.stringify(spec));

@@ -16,7 +16,7 @@ from pipeline.stats.compute import update_stats
 from pipeline.store import AtlasStore
 from pipeline.testing import gold_rows, read_js_global, read_page, synthetic_store, write_store
 
-GOLD_ASSETS = ["gold-corpus.js", "gold-head.js", "gold-sentence.js", "gold-style.css"]
+GOLD_ASSETS = ["gold-corpus.js", "gold-detail.js", "gold-head.js", "gold-sentence.js", "gold-style.css"]
 
 
 def page_json(path, element="atlas-sentence"):
@@ -52,6 +52,9 @@ def test_a_sentence_page_carries_its_arcs_and_one_without_carries_nothing(gold_s
     assert "arcs" not in page_json(bare) and "gold" not in read_page(bare).replace(
         "gold-style.css", "")
     assert FRAME_SLOT in page.read_text() and FRAME_SLOT not in bare.read_text()
+    # the gold layers are drawn on the detail's canvas (assets/detail-draw.js): no page names
+    # vega.js, which a figure download loads
+    assert "assets/vega.js" not in page.read_text() and "assets/vega.js" not in bare.read_text()
 
 
 def test_the_corpus_view_marks_the_heads_above_each_relations_baseline(gold_site):

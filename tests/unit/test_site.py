@@ -114,9 +114,10 @@ def test_pages_escape_corpus_text(built, store):
         scripts = [attrs for attrs, _ in page.scripts if attrs.get("type") != "application/json"]
         assert all("defer" in attrs and "type" not in attrs for attrs in scripts), scripts
         sources = [attrs["src"] for attrs in scripts]
-        # the page's own scripts in one (the download's among them), its data, the specs, Vega
+        # the page's own scripts in one (the download's among them), its data, the specs; no
+        # Vega: its detail is drawn on a canvas, and vega.js loaded for a figure download only
         assert sources == ["../assets/sentence-page.js", f"../data/{name}.js", "../assets/specs.js",
-                           "../assets/specs-vega.js", "../assets/vega.js"]
+                           "../assets/specs-vega.js"]
         raw = next(text for attrs, text in page.scripts if attrs.get("type") == "application/json")
         assert not set(raw) & set("<>&'\u2028\u2029"), raw  # escaped as \u003c etc.
         payload = json.loads(raw)
