@@ -251,7 +251,7 @@ def _detail_layers(*, measure_label: str, domain: tuple[float, float],
         alt.Tooltip("layer:O"),
         alt.Tooltip("head:O"),
         alt.Tooltip("value:Q", title=measure_label, format=".4f"),
-        alt.Tooltip("special:Q", title="from-word to [CLS]/[SEP]", format=".1%"),
+        alt.Tooltip("special:Q", title="from-word to special tokens", format=".1%"),
     ]
     heat = (
         alt.Chart(alt.Data(name=DETAIL_DATA))
@@ -302,7 +302,7 @@ def _special_note() -> alt.Chart:
     """A line above the map: the share of the head's attention that went to special tokens,
     averaged over the from-words (each pair row carries its from-word's share)."""
     share = "datum.share"
-    text = (f"{share} > 0 ? ['Special tokens ([CLS]/[SEP]) receive ' + format({share}, '.1%') + "
+    text = (f"{share} > 0 ? ['Special tokens receive ' + format({share}, '.1%') + "
             "\" of this head's attention,\", 'averaged over the words; rows show the rest.'] : "
             "'No attention goes to special tokens in this head.'")
     return (

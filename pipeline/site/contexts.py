@@ -388,6 +388,9 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
                       "figure": m.figure, **parts_payload(m, page)}
                      for m in site.measures],
     }
+    specials = special_tokens(rec.tokens, getattr(rec, "word_index", None))
+    if specials:  # the special tokens the note names ("[CLS], [SEP]", "<s>, </s>", ...)
+        payload["specials"] = specials
     target = target_payload(rec, n_target_words) if site.parts else None
     if target is not None:  # an encoder-decoder model's: the rows of decoder and cross
         payload["target"] = target
@@ -405,6 +408,14 @@ def get_sentence_context(rec: SiteSentence, position: int, names: list[str], sit
         next_href=f"{names[after]}.html" if after is not None else None,
         payload=payload, target=target,
     )
+
+
+def special_tokens(tokens, word_index) -> list[str]:
+    """The distinct tokens of a sentence that belong to no word (its model's special tokens),
+    in order of first appearance; [] when the record has no word index (a fake store's)."""
+    if word_index is None:
+        return []
+    return list(dict.fromkeys(t for t, w in zip(tokens, word_index, strict=True) if w < 0))
 
 
 def dumps(value: Any) -> str:

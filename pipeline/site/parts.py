@@ -88,7 +88,7 @@ def get_part_views(store: Any, name: str, per_layer: bool, detail: str, grid: st
 def target_payload(rec: Any, n_words: int | None = None) -> dict[str, Any] | None:
     """The page's target (the words of its rows on decoder and cross, and their spans with
     their bracket rows, cut to the maps' `n_words`), or None for a sentence without one."""
-    from pipeline.site.contexts import get_span_tracks  # contexts imports this module
+    from pipeline.site.contexts import get_span_tracks, special_tokens  # contexts imports this
 
     target = getattr(rec, "target", None)
     if target is None:
@@ -97,8 +97,12 @@ def target_payload(rec: Any, n_words: int | None = None) -> dict[str, Any] | Non
     n = len(words)
     spans = [(str(label), int(a), int(min(b, n))) for label, a, b in rec.target_spans if a < n]
     tracks = get_span_tracks(spans)
-    return {"text": target, "words": words, "generated": bool(rec.target_generated),
-            "spans": [[*span, track] for span, track in zip(spans, tracks, strict=True)]}
+    payload = {"text": target, "words": words, "generated": bool(rec.target_generated),
+               "spans": [[*span, track] for span, track in zip(spans, tracks, strict=True)]}
+    specials = special_tokens(rec.target_tokens, rec.target_word_index)
+    if specials:  # the decoder's start token and EOS, which its special-token note names
+        payload["specials"] = specials
+    return payload
 
 
 def parts_payload(view: Any, page: str) -> dict[str, Any]:

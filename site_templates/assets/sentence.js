@@ -45,8 +45,12 @@
     const part = state.part ? `${state.part} ` : ""; // an encoder-decoder model's part (sentence-parts.js)
     $("detail-title").textContent = H === 1 ? `${part}layer ${layer}, all heads (${state.measure})`
       : `${part}layer ${layer}, head ${head}` + (state.measure === "attention" ? "" : ` (${state.measure})`);
+    // the special tokens of the side the columns read: the target's on the decoder, else the
+    // source's (pipeline.site.contexts.special_tokens; none named for a record without words)
+    const specials = (state.part === "decoder" ? (S.page.target || {}).specials : S.page.specials) || [];
+    const named = specials.length ? ` (${specials.join(", ")})` : "";
     $("special-note").textContent = share > 0
-      ? `Special tokens ([CLS]/[SEP]) receive ${(100 * share).toFixed(1)}% of this ${unit}'s ${title}, ` +
+      ? `Special tokens${named} receive ${(100 * share).toFixed(1)}% of this ${unit}'s ${title}, ` +
         "averaged over the words; each word's share is in the tooltip. Rows show the rest."
       : `No ${title} goes to special tokens in this ${unit}.`;
     $("figure").dataset.selected = `l${layer}h${head}`;

@@ -134,7 +134,7 @@
       }
       for (const tip of (enc && Array.isArray(enc.tooltip) ? enc.tooltip : [])) {
         if (tip.field === "value") Object.assign(tip, { title: `${title}, ${label}`, format: "+.4f" });
-        if (tip.field === "special") tip.title = `from-word to [CLS]/[SEP], ${label}`;
+        if (tip.field === "special") tip.title = `from-word to special tokens, ${label}`;
       }
     });
     return spec;
@@ -164,7 +164,7 @@
     $("special-note").textContent = `${c}'s ${measure} minus ${d}'s: orange where ${c} gives a pair ` +
       `more, blue where less (the scale runs to \u00b1${most().toFixed(3)}, the largest difference in this ` +
       "sentence). " + (Math.abs(moved) >= 0.0005
-      ? `Special tokens ([CLS]/[SEP]) receive ${moved > 0 ? "+" : "\u2212"}${(100 * Math.abs(moved)).toFixed(1)} ` +
+      ? `Special tokens${(S.page.specials || []).length ? ` (${S.page.specials.join(", ")})` : ""} receive ${moved > 0 ? "+" : "\u2212"}${(100 * Math.abs(moved)).toFixed(1)} ` +
         `points of this ${unit}'s ${measure}, averaged over the words.`
       : `The special tokens' share of this ${unit}'s ${measure} is the same in both.`);
   }

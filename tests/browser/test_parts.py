@@ -62,6 +62,8 @@ def test_parts_cross_map_fallback_and_previous_next(chromium, pair_server, artif
     box = page.locator("#detail canvas").bounding_box()
     assert box["height"] > box["width"] * 0.9  # 10 target rows by 8 source columns: taller
     assert "p=cross" in page.get_attribute("#next", "href")
+    # the special-token note names the columns' side's: the source's EOS (the decoder's: below)
+    assert page.inner_text("#special-note").startswith("Special tokens (</s>) receive ")
     page.screenshot(path=str(artifacts / "parts-cross-1400.png"), full_page=True)
     svg = page.evaluate("window.atlasFigure.view().then((view) => view.toSVG())")  # the download
     assert "cross layer 2, head 1" in svg and ">qui</text>" in svg and ">who's</text>" in svg
@@ -83,6 +85,7 @@ def test_parts_cross_map_fallback_and_previous_next(chromium, pair_server, artif
     shown = page.evaluate(DETAIL)
     assert shown["rowWords"] == shown["words"] == list(rec.target_words) and "p=decoder" in shown["hash"]
     assert "The decoder is causal" in page.inner_text("#part-note")
+    assert page.inner_text("#special-note").startswith("Special tokens (<pad>, </s>) receive ")
     page.keyboard.press("]")
     page.wait_for_url(f"**/{pages['xss/script']}.html*")
     w.wait_ready()

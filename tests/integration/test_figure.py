@@ -120,7 +120,7 @@ def test_the_figure_shows_every_word_on_both_axes_spans_and_colour_bar(store, re
     # 0.0 to 0.3, the top marked where the head has values above it (this one does: 0.47)
     assert legend(reference) == ["0.0", "0.1", "0.2", top_label(rec, 2, 3, 0.3)] and \
         top_label(rec, 2, 3, 0.3) == "\u2265 0.3"
-    assert any(t.startswith("Special tokens ([CLS]/[SEP]) receive ") for t in all_texts)
+    assert any(t.startswith("Special tokens receive ") for t in all_texts)
     stops = [s.get("stop-color") for s in reference.iter(f"{SVG}stop")]
     assert stops[0] == "rgb(68, 1, 84)" and stops[-1] == "rgb(253, 231, 37)"  # viridis
 

@@ -113,11 +113,11 @@ def test_detail_rows_attend_and_columns_are_attended(detail):
     (label, x, y, _), = [c for c in cells if c[3] == YELLOW]  # the one high value
     width, height = plot_size(svg)
     assert float(x) >= width * 2 / 3 and float(y) == 0  # column "ran" (to), row "the" (from)
-    assert "from: the; to: ran" in label and "saliency: 0.3" in label and "[CLS]/[SEP]: 10.0%" in label
+    assert "from: the; to: ran" in label and "saliency: 0.3" in label and "from-word to special tokens: 10.0%" in label
     vega = vl_convert.vegalite_to_vega(detail, vl_version=charts.vega_lite_version())
     tip = next(m for m in vega["marks"] if m["type"] == "rect")["encode"]["update"]["tooltip"]["signal"]
     assert re.findall(r'"([^"]+)": (?:isValid|format)', tip) == [
-        "from", "to", "layer", "head", "saliency", "from-word to [CLS]/[SEP]"]
+        "from", "to", "layer", "head", "saliency", "from-word to special tokens"]
     assert 'format(datum["value"], ".4f")' in tip  # exact values in the tooltip
 
 
