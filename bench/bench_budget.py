@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_stats import build  # noqa: E402
 
 from pipeline.site import charts  # noqa: E402
-from pipeline.site.build import build_site, get_vega_bundle  # noqa: E402
+from pipeline.site.build import build_site  # noqa: E402
+from pipeline.site.site_assets import get_vega_bundle  # noqa: E402
 from pipeline.stats.compute import update_stats  # noqa: E402
 
 

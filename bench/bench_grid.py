@@ -22,9 +22,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pipeline.site.build import build_site, get_vega_bundle
+from pipeline.site.build import build_site
 from pipeline.site.contexts import get_page_names
 from pipeline.site.serve import start
+from pipeline.site.site_assets import get_vega_bundle
 from pipeline.testing import FakeStore
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -37,8 +37,8 @@ from pipeline.errors import SiteError
 from pipeline.extract.run import extract
 from pipeline.model.loading import load_model
 from pipeline.site import charts
-from pipeline.site.build import get_vega_bundle
 from pipeline.site.series_site import build_series_site
+from pipeline.site.site_assets import get_vega_bundle
 from pipeline.sizes import folder_bytes, format_size
 from pipeline.stats.compute import update_stats
 from pipeline.testing import make_gpt2, read_js_global

@@ -49,7 +49,8 @@ BUILD_CHILD = """
 import json, statistics, sys, time
 from pathlib import Path
 from pipeline.site import charts
-from pipeline.site.build import build_site, get_vega_bundle
+from pipeline.site.build import build_site
+from pipeline.site.site_assets import get_vega_bundle
 from pipeline.site.contexts import get_page_names
 from pipeline.testing import FakeStore
 kind, arg, words, site = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])

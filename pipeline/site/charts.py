@@ -123,7 +123,7 @@ def _grid_layers(n_layers: int, n_heads: int, side: int = GRID_PX,
 
 def get_grid_spec(n_layers: int, n_heads: int, per_layer: bool = False) -> dict[str, Any]:
     """The layers x heads grid of the page (one column for a per-layer measure)."""
-    spec = _finish(_grid_layers(n_layers, n_heads, per_layer=per_layer).add_params(*_grid_params()),
+    spec = finish_chart(_grid_layers(n_layers, n_heads, per_layer=per_layer).add_params(*_grid_params()),
                    PAGE_FONT)
     # the layer axis's title in the corner above its numbers, as assets/grid-fit.js's axes() sets
     # it on a grid that fits: its Vega compiled at build time (assets/embed.js) then draws as is
@@ -271,7 +271,7 @@ def get_detail_spec(
     model's (rows with words of their own: target x source for cross)."""
     chart = _detail_layers(measure_label=measure_label, domain=domain, size=size, resizable=True,
                            part=part)
-    return _finish(chart.add_params(*_detail_params(domain, part != "self")), PAGE_FONT)
+    return finish_chart(chart.add_params(*_detail_params(domain, part != "self")), PAGE_FONT)
 
 
 # A series' difference of two checkpoints (assets/series-sentence.js): a diverging scheme (maps.js
@@ -287,7 +287,7 @@ def get_difference_detail_spec(size: int = DETAIL_PX) -> dict[str, Any]:
     map on the diverging scheme; the page sets the colour bar's domain and title."""
     chart = _detail_layers(measure_label=DIFFERENCE_TITLE, domain=DIFFERENCE_DOMAIN, size=size,
                            resizable=True, scheme=DIVERGING)
-    return _finish(chart.add_params(*_detail_params()), PAGE_FONT)
+    return finish_chart(chart.add_params(*_detail_params()), PAGE_FONT)
 
 
 def get_difference_figure_spec(n_layers: int, n_heads: int, *,
@@ -341,7 +341,7 @@ def get_figure_spec(n_layers: int, n_heads: int, *, measure_label: str,
         chart = alt.hconcat(_grid_layers(n_layers, n_heads, side, per_layer), detail, spacing=40)
     else:
         chart = detail
-    spec = _finish(chart.add_params(*params), font)
+    spec = finish_chart(chart.add_params(*params), font)
     # the datasets to fill, for assets/figure.js (which takes them from the page's charts)
     spec["usermeta"] = {"datasets": [*([GRID_DATA] if grid else []), DETAIL_DATA, SPAN_DATA,
                                      *([ROW_SPANS] if part != "self" else [])]}
@@ -358,7 +358,7 @@ def bind(spec: dict[str, Any], datasets: dict[str, list], params: dict[str, Any]
     return spec
 
 
-def _finish(chart: alt.TopLevelMixin, font: str) -> dict[str, Any]:
+def finish_chart(chart: alt.TopLevelMixin, font: str) -> dict[str, Any]:
     """The spec as a plain dict, with a quiet look shared by every chart."""
     spec = chart.to_dict(validate=False)  # the same dict; validating every spec took a second a build
     spec["config"] = {
@@ -369,48 +369,3 @@ def _finish(chart: alt.TopLevelMixin, font: str) -> dict[str, Any]:
     }
     spec.pop("$schema", None)  # a URL nothing needs to fetch; keep the site free of them
     return spec
-
-
-# --- the corpus view (the index) and the head pages ----------------------------------------
-
-HEADS_DATA = "heads"  # rows {layer, head, value, href}: one per head, for the selected statistic
-HIST_DATA = "bins"  # rows {lo, hi, sentences}: one per histogram bin of a head's statistic
-STAT_TITLE = "statistic"  # the colour bar's title; corpus.js sets it to the statistic's label
-
-
-def get_corpus_grid_spec(n_layers: int, n_heads: int) -> dict[str, Any]:
-    """Every head as one cell coloured by a statistic's corpus value; a cell links to its head
-    page. corpus.js sets the colour domain and title to the statistic's before embedding."""
-    step = grid_step(n_layers, n_heads)
-    head = alt.X("head:O", title="head",
-                 scale=alt.Scale(domain=list(range(1, n_heads + 1)), paddingInner=0.08),
-                 axis=alt.Axis(labelAngle=0, orient="top", ticks=False, domain=False))
-    layer = alt.Y("layer:O", title="layer",
-                  scale=alt.Scale(domain=list(range(1, n_layers + 1)), paddingInner=0.08),
-                  axis=alt.Axis(ticks=False, domain=False, titleAngle=0, titleAlign="right"))
-    colour = alt.Color("value:Q", title=STAT_TITLE,
-                       scale=alt.Scale(scheme="viridis", domain=[0.0, 1.0], clamp=True),
-                       legend=alt.Legend(gradientLength=min(320, step * n_layers),
-                                         gradientThickness=14, titleFontWeight="normal",
-                                         orient="right", titleOrient="top"))
-    chart = alt.Chart(alt.Data(name=HEADS_DATA)).mark_rect(cursor="pointer").encode(
-        x=head, y=layer, color=colour, href="href:N",
-        tooltip=[alt.Tooltip("layer:O"), alt.Tooltip("head:O"),
-                 alt.Tooltip("value:Q", title=STAT_TITLE, format=".4f"),
-                 alt.Tooltip("rank:O", title="rank among the heads")],
-    ).properties(width=alt.Step(step), height=alt.Step(step))
-    return _finish(chart, PAGE_FONT)
-
-
-def get_histogram_spec(width: int = 360, height: int = 140) -> dict[str, Any]:
-    """One head's statistic over the corpus's sentences: sentences per bin, the x axis over the
-    bins' range (head.js sets it to the head's edges), neither widened to round numbers nor to 0."""
-    bars = alt.Chart(alt.Data(name=HIST_DATA)).mark_rect(color="#31688e").encode(
-        x=alt.X("lo:Q", title=STAT_TITLE, bin="binned", axis=alt.Axis(tickCount=6),
-                scale=alt.Scale(zero=False, nice=False)),
-        x2="hi:Q",
-        y=alt.Y("sentences:Q", title="sentences"),
-        tooltip=[alt.Tooltip("lo:Q", title="from", format=".4f"),
-                 alt.Tooltip("hi:Q", title="to", format=".4f"), alt.Tooltip("sentences:Q")],
-    ).properties(width=width, height=height)
-    return _finish(bars, PAGE_FONT)

@@ -89,4 +89,4 @@ def get_dependency_spec(width: int = 360) -> dict[str, Any]:
                  alt.Tooltip("accuracy:Q", format=".4f"), alt.Tooltip("about:N", title="which"),
                  alt.Tooltip("arcs:Q", title="arcs in the corpus", format=",")],
     ).properties(width=width, height=alt.Step(8, **{"for": "offset"}))
-    return charts._finish(bars, charts.PAGE_FONT)
+    return charts.finish_chart(bars, charts.PAGE_FONT)

@@ -46,7 +46,7 @@ _views = itertools.count(1)  # a view's number in this process: its element id s
 
 def notebook_dir() -> Path:
     """site_templates/notebook/: the script and style a page gets in a notebook."""
-    from pipeline.site.build import templates_dir
+    from pipeline.site.site_assets import templates_dir
 
     return templates_dir() / "notebook"
 

@@ -121,7 +121,7 @@ def get_checkpoints_figure_spec(titles: list[str], *, measure_label: str,
     params = [alt.param(name=SEL_LAYER, value=1), alt.param(name=SEL_HEAD, value=1),
               alt.param(name=WORDS, value=[]), alt.param(name=TRACKS, value=0),
               alt.param(name=ROWS, value=[0, 0]), alt.param(name=COLS, value=[0, 0])]
-    spec = charts._finish(chart.add_params(*params), font)
+    spec = charts.finish_chart(chart.add_params(*params), font)
     spec["usermeta"] = {"datasets": [DETAIL_DATA, SPAN_DATA]}
     return spec
 
@@ -189,7 +189,7 @@ def get_training_figure_spec(steps: list[int | None], *, stat_label: str,
         x=x, y=y, color=colour,
         tooltip=[alt.Tooltip("key:N", title="head"), alt.Tooltip("label:N", title="checkpoint"),
                  alt.Tooltip("value:Q", title=stat_label, format=".4f")])
-    spec = charts._finish(alt.layer(lines, points).properties(width=width, height=height), font)
+    spec = charts.finish_chart(alt.layer(lines, points).properties(width=width, height=height), font)
     spec["config"]["axis"] = {**spec["config"]["axis"], "gridColor": "#e6e6e6"}
     spec["usermeta"] = {"datasets": [LINE_DATA]}
     return spec

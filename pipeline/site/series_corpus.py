@@ -16,7 +16,7 @@ import logging
 import numpy as np
 
 from pipeline.errors import StoreError
-from pipeline.site.charts import get_corpus_grid_spec
+from pipeline.site.corpus_charts import get_corpus_grid_spec
 from pipeline.site.corpus_view import Cases, _round, selectables
 from pipeline.site.names import HEAD_PAGE
 from pipeline.site.series_downloads import training_figure_spec

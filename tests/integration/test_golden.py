@@ -29,8 +29,9 @@ import vl_convert
 import zarr
 
 from pipeline.site import charts
-from pipeline.site.build import build_site, get_vega_script
+from pipeline.site.build import build_site
 from pipeline.site.data_format import decode_script
+from pipeline.site.site_assets import get_vega_script
 from pipeline.store import AtlasStore
 from pipeline.testing import synthetic_sentence, write_store
 

@@ -40,7 +40,7 @@ def test_installed_wheel_finds_its_own_files(wheel, tmp_path):
     target = tmp_path / "site-packages"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target",
                     str(target), str(wheel)], check=True)
-    code = ("from pipeline.corpus import bundled_corpus_path; from pipeline.site.build import templates_dir; "
+    code = ("from pipeline.corpus import bundled_corpus_path; from pipeline.site.site_assets import templates_dir; "
             "print(bundled_corpus_path()); print(templates_dir())")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                          env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}, check=True)
