@@ -32,7 +32,8 @@ from pipeline.extract.run import extract
 from pipeline.model.loading import load_model
 from pipeline.records import Sentence
 from pipeline.site.build import build_site
-from pipeline.site.contexts import get_index_row, get_page_names
+from pipeline.site.contexts import get_page_names
+from pipeline.site.index_data import get_index_row
 from pipeline.site.pages import index_row_bytes
 from pipeline.sizes import folder_bytes
 from pipeline.store import AtlasStore

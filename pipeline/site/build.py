@@ -47,19 +47,13 @@ import jinja2
 from pipeline.errors import SiteError
 from pipeline.measures import DEFAULT_MEASURE, check_stored, get_measure, stored_measures
 from pipeline.site.contexts import (
-    IndexRow,
     SiteContext,
     SiteStore,
     dumps,
-    get_index_context,
-    get_index_data,
-    get_index_row,
     get_page_names,
     get_sentence_context,
     get_site_context,
     id_hash,
-    meta_full,
-    meta_value,
     rel_url,
 )
 from pipeline.site.corpus_view import (
@@ -72,6 +66,14 @@ from pipeline.site.head_pages import (
     current_stats,
     part_cases,
     write_corpus_view,
+)
+from pipeline.site.index_data import (
+    IndexRow,
+    get_index_context,
+    get_index_data,
+    get_index_row,
+    meta_full,
+    meta_value,
 )
 from pipeline.site.pages import (
     SentenceWriter,

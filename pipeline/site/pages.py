@@ -24,15 +24,14 @@ from tqdm import tqdm
 from pipeline.errors import SiteError
 from pipeline.site.contexts import (
     PAGE_NAME_MAX,
-    IndexRow,
     SentenceContext,
     SiteContext,
     SiteStore,
-    get_index_data,
     get_sentence_context,
     rel_url,
 )
 from pipeline.site.data_format import _js_quoted, encode_maps, encode_script, js_global
+from pipeline.site.index_data import IndexRow, get_index_data
 from pipeline.site.parts import PARTS_SCRIPT
 from pipeline.site.series_sentence import checkpoint_measures, checkpoint_record
 from pipeline.site.series_view import SERIES_DATA, series_data_path

@@ -18,8 +18,8 @@ from pipeline.site.colours import (
     fit_domain,
     fitted_table,
 )
-from pipeline.site.contexts import meta_full, meta_value
 from pipeline.site.figure import get_figure_data
+from pipeline.site.index_data import meta_full, meta_value
 from pipeline.testing import FakeStore
 
 

@@ -135,7 +135,8 @@ def test_the_checkpoints_maps_are_counted_in_each_sentences_cost(tmp_path):
 
 def test_the_estimate_counts_the_checkpoints(tmp_path):
     from pipeline.site.build import get_environment
-    from pipeline.site.contexts import get_index_row, get_site_context
+    from pipeline.site.contexts import get_site_context
+    from pipeline.site.index_data import get_index_row
     from pipeline.site.pages import SentenceWriter
 
     views = checkpoints()
