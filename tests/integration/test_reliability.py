@@ -52,11 +52,11 @@ def commit_of(store: Path) -> dict:
 
 
 def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(gpt2_16_dir, tmp_path):
-    # 2 layers x 16 heads: 32 maps per sentence, so 360 sentences fill several 4 MiB chunks
+    # 2 layers x 16 heads: 32 maps per sentence, so 480 sentences fill several 4 MiB chunks
     # and a run commits several times before it ends. Each run spends ~3.5 s starting up
     # (torch, transformers): three kills, each once the run computes, and a final run.
     model_dir = gpt2_16_dir
-    items = random_corpus(360, seed=5, words=(20, 58))
+    items = random_corpus(480, seed=5, words=(20, 58))
     corpus = write_jsonl(tmp_path / "corpus.jsonl", items)
     store = tmp_path / "crashed" / "atlas.zarr"
     command = cli("-q", "extract", "--corpus", corpus, "--store", store, "--model", model_dir,
@@ -82,7 +82,7 @@ def test_sigkill_at_random_points_then_rerun_equals_an_uninterrupted_run(gpt2_16
             if kill % 2:  # after this run's next commit, so that some work survives the kill
                 rows = commit_of(store)["rows"]
                 wait_for(lambda r=rows: commit_of(store)["rows"] > r, proc)
-            time.sleep(rng.uniform(0.0, 0.4))  # at a random point of the run
+            time.sleep(rng.uniform(0.0, 0.25))  # at a random point of the run
             assert proc.poll() is None, "the run finished before its kill: make the corpus larger"
             proc.send_signal(signal.SIGKILL)
             proc.wait()
