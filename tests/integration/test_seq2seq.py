@@ -31,12 +31,12 @@ from pipeline.model.loading import ModelSpec, load_model
 from pipeline.records import Sentence, Span
 from pipeline.store import AtlasStore
 from pipeline.testing import TINY, VOCAB
+from pipeline.testing.reference import assert_close, reference_rollout, row_normalised
 from pipeline.testing.seq2seq_models import make_seq2seq
 from pipeline.words import split_words
 
 pytestmark = pytest.mark.fidelity  # .ci/run runs these under every ATEN_CPU_CAPABILITY too
 
-TOLERANCE = 1 / 510 + 1e-6  # half a step, and float32 rounding of the reference itself
 GRAD_TOLERANCE = 2 / 510  # a backward pass through a padded batch rounds a little more
 KINDS = ["t5", "bart", "marian"]
 PARTS = ("encoder", "decoder", "cross")
@@ -137,28 +137,6 @@ def reference(kind: str, model, source: list[int], target: list[int]):
     attentions = {part: torch.stack([a[0] for a in maps[part]]).detach().double().numpy()
                   for part in PARTS}
     return attentions, norms, grads
-
-
-def row_normalised(x: np.ndarray) -> np.ndarray:
-    total = x.sum(axis=-1, keepdims=True)
-    return np.divide(x, total, out=np.zeros_like(x), where=total > 0)
-
-
-def reference_rollout(attentions: np.ndarray) -> np.ndarray:
-    """(L, H, T, T) -> (L, 1, T, T): Â_l = 0.5 mean_h A_l + 0.5 I, R_l = Â_l R_{l-1}."""
-    joint, out = None, []
-    for a in attentions:
-        hat = 0.5 * a.mean(axis=0) + 0.5 * np.eye(a.shape[-1])
-        joint = hat if joint is None else hat @ joint
-        out.append(joint[None])
-    return np.stack(out)
-
-
-def assert_close(stored: np.ndarray, expected: np.ndarray, what: str,
-                 tolerance: float = TOLERANCE) -> None:
-    assert stored.shape == expected.shape, (what, stored.shape, expected.shape)
-    worst = np.abs(stored - expected).max()
-    assert worst <= tolerance, f"{what}: a stored cell is {worst * 510:.2f}/510 off"
 
 
 def ids_of(tokenizer, tokens) -> list[int]:
