@@ -30,7 +30,7 @@ import torch
 
 from pipeline.corpus import bundled_corpus_path, read_corpus
 from pipeline.extract.encode import Encoded, encode
-from pipeline.extract.forward import forward_codes
+from pipeline.extract.forward import forward_codes, right_padded
 from pipeline.model.loading import load_model
 from pipeline.records import Sentence
 from pipeline.testing.families import make_model
@@ -40,14 +40,9 @@ PASSAGE_WORDS = 200  # the second case: the corpus's words in passages of this m
 SHAPE = {"layers": 12, "heads": 12, "kv_heads": 4, "width": 768, "intermediate_size": 3072}
 
 
-def padded(batch: list[Encoded], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded input ids and attention mask (B, T), as the atlas pads."""
-    t = max(e.n_tokens for e in batch)
-    ids = torch.full((len(batch), t), pad, dtype=torch.long)
-    mask = torch.zeros((len(batch), t), dtype=torch.long)
-    for b, e in enumerate(batch):
-        ids[b, : e.n_tokens] = torch.tensor(e.input_ids)
-        mask[b, : e.n_tokens] = 1
+def padded(rows: list[tuple[int, ...]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids and their attention mask (B, T), as the atlas pads, on `device`."""
+    ids, mask = right_padded(rows, pad)
     return ids.to(device), mask.to(device)
 
 
@@ -126,11 +121,11 @@ def compare(loaded, plain, batches: list[list[Encoded]], repeat: int) -> dict:
 
     def plain_step(batch):
         with torch.inference_mode():
-            plain(*padded(batch, pad, device))
+            plain(*padded([e.input_ids for e in batch], pad, device))
 
     def eager_step(batch):
         with torch.inference_mode():
-            loaded.model(*padded(batch, pad, device), output_attentions=True)
+            loaded.model(*padded([e.input_ids for e in batch], pad, device), output_attentions=True)
 
     def atlas_step(batch):
         forward_codes(loaded, batch, ["attention"])

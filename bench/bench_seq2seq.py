@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,6 +43,9 @@ from pipeline.records import Sentence
 from pipeline.testing.seq2seq_models import make_seq2seq
 from pipeline.words import split_words
 
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_eager import padded, timed  # noqa: E402  (the same padding and timing as bench_eager)
+
 SHAPE = {"layers": 6, "heads": 8, "width": 512, "d_ff": 2048}
 TURN = " <CHI> "  # where the bundled corpus's items are split: source | target
 
@@ -57,27 +60,6 @@ def pairs_of(corpus: list[Sentence]) -> list[Sentence]:
             out.append(Sentence(s.id, source, split_words(source), target=target,
                                 target_word_ranges=split_words(target)))
     return out
-
-
-def padded(rows: list[tuple[int, ...]], pad: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids and their mask (B, T), as the atlas pads."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for b, r in enumerate(rows):
-        ids[b, :len(r)] = torch.tensor(r)
-        mask[b, :len(r)] = 1
-    return ids.to(device), mask.to(device)
-
-
-def timed(step, batches, device) -> tuple[float, float]:
-    """Seconds for step(batch) over every batch: wall-clock, and this process's CPU time."""
-    start, cpu = time.perf_counter(), time.process_time()
-    for batch in batches:
-        step(batch)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start, time.process_time() - cpu
 
 
 PLAIN = "plain teacher-forced forward: SDPA, no attention"

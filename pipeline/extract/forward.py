@@ -29,18 +29,25 @@ from pipeline.store.layout import SCALE
 log = logging.getLogger(__name__)
 
 
+def right_padded(rows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids right-padded with `pad` to the longest row, and their attention mask: (B, T)
+    each, on the CPU. How every forward pass of the atlas pads (and the benchmarks, as it does)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for b, r in enumerate(rows):
+        ids[b, :len(r)] = torch.tensor(r)
+        mask[b, :len(r)] = 1
+    return ids, mask
+
+
 def forward_codes(loaded: LoadedModel, batch: list[Encoded],
                   measures: Sequence[str] = (DEFAULT_MEASURE,)) -> dict[str, np.ndarray]:
     """One padded forward pass -> uint8 codes (B, L, H, T, T) of each measure, T the longest
     (H = 1 for per-layer measures). Padding leaks into no measure: padded keys get no attention,
     padded positions are no target of the log-likelihood, and padded queries are cut off later."""
-    t_max = max(e.n_tokens for e in batch)
-    pad = loaded.tokenizer.pad_token_id
-    ids = torch.full((len(batch), t_max), pad, dtype=torch.long)
-    mask = torch.zeros((len(batch), t_max), dtype=torch.long)
-    for b, e in enumerate(batch):  # right padding
-        ids[b, : e.n_tokens] = torch.tensor(e.input_ids)
-        mask[b, : e.n_tokens] = 1
+    ids, mask = right_padded([e.input_ids for e in batch], loaded.tokenizer.pad_token_id)
+    t_max = ids.shape[1]
     ids, mask = ids.to(loaded.device), mask.to(loaded.device)
     # a model set to SDPA (or flash) after loading would return no maps at all
     if getattr(loaded.model.config, "_attn_implementation", EXACT) != EXACT:

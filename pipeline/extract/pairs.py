@@ -24,7 +24,7 @@ import torch
 
 from pipeline.errors import ModelError
 from pipeline.extract.encode import Encoded
-from pipeline.extract.forward import as_matrix, module_at, norm_hook, quantize
+from pipeline.extract.forward import as_matrix, module_at, norm_hook, quantize, right_padded
 from pipeline.measures import PAIR_PARTS, Computed, get_measure, parts_of
 from pipeline.model.families import check_family
 from pipeline.model.loading import LoadedModel
@@ -142,17 +142,6 @@ class PairNorms:
             handle.remove()
 
 
-def _padded(rows: list[tuple[int, ...]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Right-padded ids (B, T) and their mask (B, T)."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for b, r in enumerate(rows):
-        ids[b, :len(r)] = torch.tensor(r)
-        mask[b, :len(r)] = 1
-    return ids, mask
-
-
 def target_log_likelihood(logits, decoder_ids, decoder_mask):
     """S summed over the batch: sum over t of log p(x_{t+1} | x_<=t, source) over the decoder
     inputs, padded targets left out (the last real row predicts nothing)."""
@@ -170,8 +159,8 @@ def pair_codes(loaded: LoadedModel, batch: list[Encoded],
     if any(e.target_ids is None for e in batch):
         raise ModelError("an encoder-decoder's pairs need their targets' decoder inputs")
     pad = loaded.tokenizer.pad_token_id
-    ids, mask = _padded([e.input_ids for e in batch], pad)
-    decoder_ids, decoder_mask = _padded([e.target_ids for e in batch], pad)
+    ids, mask = right_padded([e.input_ids for e in batch], pad)
+    decoder_ids, decoder_mask = right_padded([e.target_ids for e in batch], pad)
     device = loaded.device
     inputs = {"input_ids": ids.to(device), "attention_mask": mask.to(device),
               "decoder_input_ids": decoder_ids.to(device),

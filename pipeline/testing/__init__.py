@@ -219,13 +219,22 @@ def write_store(path: Path, rows: Iterable[tuple[Any, Any]], n_layers: int, n_he
     (StoredSentence, float maps (L, H, T, T) in [0, 1]), or (StoredSentence, {measure: maps})
     for several `measures`; the catalog is their order. On an existing store this is the next
     run: stored sentences are reused, the rest added."""
+    info = {"name": name, "revision": None, "weights_sha256": "0" * 64, "tokenizer_sha256": None,
+            "n_layers": n_layers, "n_heads": n_heads, "causal": causal, "max_length": 512,
+            "tokenizer": "synthetic"}
+    return write_rows(path, info, rows, measures)
+
+
+def write_rows(path: Path, info: dict, rows: Iterable[tuple[Any, Any]],
+               measures: Sequence[str] = ("attention",)) -> Path:
+    """Rows through the real writer as one run of the model `info` (its fingerprint: weights,
+    no revision or tokenizer, 512 tokens): `rows` yields (StoredSentence, float maps in [0, 1]),
+    a bare array for the default measure or {measure or stream: maps}; the catalog is their
+    order, and a stored sentence is reused rather than added again."""
     from pipeline.store.layout import quantize
     from pipeline.store.lock import StoreLock
     from pipeline.store.writer import StoreWriter
 
-    info = {"name": name, "revision": None, "weights_sha256": "0" * 64, "tokenizer_sha256": None,
-            "n_layers": n_layers, "n_heads": n_heads, "causal": causal, "max_length": 512,
-            "tokenizer": "synthetic"}
     fingerprint = {"weights_sha256": info["weights_sha256"], "revision": None,
                    "tokenizer_sha256": None, "max_length": 512}
     with StoreLock(path):
@@ -268,6 +277,19 @@ def synthetic_store(path: Path, n: int, n_layers: int, n_heads: int, *, seed: in
                                      span_every=span_every), n_layers, n_heads)
     update_stats(path)
     return path
+
+
+def build_gold_site(root: Path) -> Path:
+    """gold_rows() (2 layers x 3 heads) as a store, root/atlas.zarr, with its statistics, and
+    its site, root/site: the gold trees' pages, as the unit and browser tests read them.
+    Returns the store's path."""
+    from pipeline.site.build import build_site
+    from pipeline.stats.compute import update_stats
+
+    store = write_store(root / "atlas.zarr", gold_rows(), 2, 3)
+    update_stats(store)
+    build_site(store, root / "site", progress=False)
+    return store
 
 
 def gold_rows(n: int = 30, n_layers: int = 2, n_heads: int = 3, *, seed: int = 3

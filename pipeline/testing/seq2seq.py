@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.testing import VOCAB
+from pipeline.testing import VOCAB, write_rows
 
 PAIR_MODEL = {"name": "synthetic-seq2seq", "revision": None, "weights_sha256": "0" * 64,
               "tokenizer_sha256": None, "encoder_decoder": True, "causal": False,
@@ -113,23 +113,7 @@ def write_pair_store(path: Path, rows: Iterable[tuple[Any, dict[str, np.ndarray]
     """A real encoder-decoder store of given pairs and their float maps {stream: maps}, without
     a model; the catalog is their order. On an existing store this is the next run: stored
     pairs are reused, the rest added."""
-    from pipeline.store.layout import quantize
-    from pipeline.store.lock import StoreLock
-    from pipeline.store.writer import StoreWriter
-
-    model = model or pair_model()
-    fingerprint = {"weights_sha256": model["weights_sha256"], "revision": None,
-                   "tokenizer_sha256": None, "max_length": 512}
-    with StoreLock(path):
-        writer = StoreWriter(path, model, fingerprint, measures=tuple(measures))
-        placed = []
-        for sentence, maps in rows:
-            row = writer.place(sentence)
-            if row is None:
-                row = writer.add(sentence, {s: quantize(v) for s, v in maps.items()})
-            placed.append(row)
-        writer.finish(placed)
-    return path
+    return write_rows(path, model or pair_model(), rows, measures)
 
 
 def synthetic_pair_store(path: Path, n: int = 6, measures: Sequence[str] = ("attention",), *,

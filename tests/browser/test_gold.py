@@ -10,13 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.site.build import build_site
 from pipeline.site.contexts import get_page_names
 from pipeline.site.data_format import decode_codes, decode_script
 from pipeline.site.serve import start
-from pipeline.stats.compute import update_stats
 from pipeline.store import AtlasStore
-from pipeline.testing import gold_rows, read_js_global, write_store
+from pipeline.testing import build_gold_site, read_js_global
 
 pytestmark = pytest.mark.browser
 
@@ -55,9 +53,7 @@ GOLD_INKS = """(cells) => {
 def gold_site(tmp_path_factory):
     """30 synthetic sentences with gold trees, 2 layers x 3 heads, statistics; a site."""
     root = tmp_path_factory.mktemp("gold-browser")
-    store = write_store(root / "atlas.zarr", gold_rows(), 2, 3)
-    update_stats(store)
-    build_site(store, root / "site", progress=False)
+    store = build_gold_site(root)
     return AtlasStore.open(store), (root / "site").resolve()
 
 

@@ -12,9 +12,13 @@ import pytest
 
 from pipeline.site.build import build_site
 from pipeline.site.pages import FRAME_SLOT
-from pipeline.stats.compute import update_stats
 from pipeline.store import AtlasStore
-from pipeline.testing import gold_rows, read_js_global, read_page, synthetic_store, write_store
+from pipeline.testing import (
+    build_gold_site,
+    read_js_global,
+    read_page,
+    synthetic_store,
+)
 
 GOLD_ASSETS = ["gold-corpus.js", "gold-detail.js", "gold-head.js", "gold-sentence.js", "gold-style.css"]
 
@@ -27,9 +31,7 @@ def page_json(path, element="atlas-sentence"):
 def gold_site(tmp_path_factory):
     """30 synthetic sentences with gold trees (g03 without), 2 layers x 3 heads; a site."""
     root = tmp_path_factory.mktemp("gold")
-    store = write_store(root / "atlas.zarr", gold_rows(), 2, 3)
-    update_stats(store)
-    build_site(store, root / "site", progress=False)
+    store = build_gold_site(root)
     return AtlasStore.open(store), root / "site"
 
 
