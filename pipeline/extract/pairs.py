@@ -28,23 +28,9 @@ from pipeline.extract.forward import as_matrix, module_at, norm_hook, quantize, 
 from pipeline.measures import PAIR_PARTS, Computed, get_measure, parts_of
 from pipeline.model.families import check_family
 from pipeline.model.loading import LoadedModel
-from pipeline.store.streams import stream_name
+from pipeline.store.streams import stream_name, streams_of
 
 log = logging.getLogger(__name__)
-
-PARTS = PAIR_PARTS
-
-
-def measure_parts(measure: str) -> list[str]:
-    """The parts an encoder-decoder's store holds of a measure (the registry's: rollout the
-    encoder's only)."""
-    return parts_of(measure, PAIR_PARTS)
-
-
-def streams_of(measures: Sequence[str]) -> list[str]:
-    """Every stream of these measures, measure by measure, parts in PAIR_PARTS' order."""
-    return [stream_name(m, p) for m in measures for p in measure_parts(m)]
-
 
 def row_codes(codes: dict[str, np.ndarray], b: int, e: Encoded,
               measures: Sequence[str]) -> dict[str, np.ndarray]:
@@ -53,7 +39,7 @@ def row_codes(codes: dict[str, np.ndarray], b: int, e: Encoded,
     sides = {"encoder": (e.n_tokens, e.n_tokens), "decoder": (e.n_target_tokens,) * 2,
              "cross": (e.n_target_tokens, e.n_tokens)}
     out = {}
-    for name in streams_of(measures):
+    for name in streams_of(measures, PAIR_PARTS):
         rows, cols = sides[name.rsplit(".", 1)[1]]
         out[name] = codes[name][b, :, :, :rows, :cols]
     return out
@@ -102,7 +88,7 @@ class PairNorms:
             raise ModelError(f"model {who}: the measure {names[0]!r} of an encoder-decoder needs "
                              f"its family's cross-attention, and {family.name} is no "
                              "encoder-decoder family")
-        self.norms: dict[str, list] = {part: [] for part in PARTS}
+        self.norms: dict[str, list] = {part: [] for part in PAIR_PARTS}
         self._handles = []
         found = {"encoder": self._modules(model.get_encoder(), family, None),
                  "decoder": self._modules(model.get_decoder(), family, False),
@@ -153,7 +139,7 @@ def target_log_likelihood(logits, decoder_ids, decoder_mask):
 def pair_codes(loaded: LoadedModel, batch: list[Encoded],
                measures: Sequence[str]) -> dict[str, np.ndarray]:
     """One padded, teacher-forced forward pass (one backward pass when `grad` is asked) ->
-    uint8 codes of every stream of `measures` (`streams_of`): encoder (B, L_e, H, T_s, T_s),
+    uint8 codes of every stream of `measures` (store.streams.streams_of): encoder (B, L_e, H, T_s, T_s),
     decoder (B, L_d, H, T_t, T_t), cross (B, L_d, H, T_t, T_s), T_s and T_t the longest of
     the batch (H = 1 for rollout)."""
     if any(e.target_ids is None for e in batch):
@@ -187,7 +173,7 @@ def pair_codes(loaded: LoadedModel, batch: list[Encoded],
     codes = {}
     with torch.inference_mode():
         for m in wanted:
-            for part in measure_parts(m.name):
+            for part in parts_of(m.name, PAIR_PARTS):
                 computed = Computed(
                     attentions=[a.detach().float() for a in maps[part]],
                     value_norms=hooks.norms[part] if m.needs == "norms" else None,
@@ -202,14 +188,14 @@ def _attention_grads(out, inputs: dict) -> dict[str, list]:
     teacher-forced log-likelihood, `target_log_likelihood`)."""
     parts = {"encoder": list(out.encoder_attentions), "decoder": list(out.decoder_attentions),
              "cross": list(out.cross_attentions)}
-    flat = [a for part in PARTS for a in parts[part]]
+    flat = [a for part in PAIR_PARTS for a in parts[part]]
     s = target_log_likelihood(out.logits, inputs["decoder_input_ids"],
                               inputs["decoder_attention_mask"])
     grads = torch.autograd.grad(s, flat, allow_unused=True)
     grads = [torch.zeros_like(a) if g is None else g.detach().float()
              for a, g in zip(flat, grads, strict=True)]
     result, start = {}, 0
-    for part in PARTS:
+    for part in PAIR_PARTS:
         result[part] = grads[start:start + len(parts[part])]
         start += len(parts[part])
     return result
