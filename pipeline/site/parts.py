@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.site.names import head_page_pattern
+from pipeline.store.streams import part_layers_heads
 
 SELF = "self"
 PAIR_DEFAULT = "encoder"  # an encoder-decoder store's first part, what a page and a figure open on
@@ -51,14 +52,6 @@ def measure_parts(store: Any, measure: str) -> list[str]:
     return [p for p in parts if p in store.measure_parts(measure)]
 
 
-def part_shape(model: dict[str, Any], part: str) -> tuple[int, int]:
-    """(layers, heads) of a part's maps: the decoder's for decoder and cross, else the encoder's."""
-    if part in ("decoder", "cross"):
-        return (int(model.get("n_decoder_layers") or model["n_layers"]),
-                int(model.get("n_decoder_heads") or model["n_heads"]))
-    return int(model["n_layers"]), int(model["n_heads"])
-
-
 def grid_key(model: dict[str, Any], layers: int, heads: int, per_layer: bool, default: str) -> str:
     """The grid spec's key of a part of `layers` x `heads` maps: the measure's own (`default`)
     where that is the encoder's shape, else one of its own ("grid-<L>x<H>")."""
@@ -75,7 +68,7 @@ def get_part_views(store: Any, name: str, per_layer: bool, detail: str, grid: st
         return ()
     views = []
     for part in measure_parts(store, name):
-        layers, heads = part_shape(store.model, part)
+        layers, heads = part_layers_heads(store.model, part)
         heads = 1 if per_layer else heads
         own = "" if part == parts[0] else f".{part}"
         views.append(PartView(name=part, suffix=own, layers=layers, heads=heads,
